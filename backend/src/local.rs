@@ -1,0 +1,444 @@
+//! The embedded single-node backend: blobs as files, maps as sled trees.
+
+use crate::blob::{BlockSums, MAGIC, TRAILER_LEN, block_count};
+use crate::{
+    BLOCK_SIZE, BackendError, Batch, BatchOp, BlobInfo, BlobStore, BlobStream, BlobWriter, KvIter,
+    KvStore, Result,
+};
+use async_trait::async_trait;
+use bytes::Bytes;
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// Data written by a blob writer before it is handed to the disk in one go.
+const WRITE_BUFFER: usize = 1024 * 1024;
+/// Blocks read and verified per step of a blob read.
+const READ_BLOCKS: u64 = 16;
+
+pub struct LocalBackend {
+    blobs: PathBuf,
+    tmp: PathBuf,
+    db: sled::Db,
+}
+
+impl LocalBackend {
+    /// Opens (or creates) the store under `root`, discarding blobs that were
+    /// being written when the process last stopped.
+    pub fn open(root: &Path) -> Result<Self> {
+        let blobs = root.join("blobs");
+        let tmp = root.join("tmp");
+        for dir in [root, &blobs, &tmp] {
+            fs::create_dir_all(dir)?;
+        }
+        for entry in fs::read_dir(&tmp)? {
+            fs::remove_file(entry?.path())?;
+        }
+        for shard in 0..=255u8 {
+            fs::create_dir_all(blobs.join(format!("{shard:02x}")))?;
+        }
+        sync_dir(&blobs)?;
+        sync_dir(root)?;
+        let db = sled::Config::new()
+            .path(root.join("index"))
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(Some(200))
+            .open()?;
+        Ok(LocalBackend { blobs, tmp, db })
+    }
+
+    fn blob_path(&self, id: &str) -> Result<PathBuf> {
+        // Ids are generated here; anything else is refused rather than joined to a path.
+        if id.len() < 2 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(BackendError::NotFound);
+        }
+        Ok(self.blobs.join(&id[..2]).join(id))
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BackendError::Io(std::io::Error::other(e)))?
+}
+
+#[async_trait]
+impl BlobStore for LocalBackend {
+    async fn create_blob(&self) -> Result<Box<dyn BlobWriter>> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let tmp_path = self.tmp.join(&id);
+        let final_path = self.blob_path(&id)?;
+        let open_path = tmp_path.clone();
+        let file = blocking(move || {
+            Ok(OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(open_path)?)
+        })
+        .await?;
+        Ok(Box::new(LocalBlobWriter {
+            id,
+            tmp_path,
+            final_path,
+            file: Some(file),
+            pending: Vec::new(),
+            pending_len: 0,
+            sums: BlockSums::default(),
+            committed: false,
+        }))
+    }
+
+    async fn read_blob(&self, id: &str, range: Range<u64>) -> Result<BlobStream> {
+        let path = self.blob_path(id)?;
+        let id = id.to_owned();
+        let (file, layout) = blocking(move || open_blob(&path, &id)).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::task::spawn_blocking(move || {
+            let result = stream_blocks(file, &layout, range, |chunk| {
+                tx.blocking_send(Ok(chunk)).is_ok()
+            });
+            if let Err(err) = result {
+                let _ = tx.blocking_send(Err(err));
+            }
+        });
+        Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|item| (item, rx))
+        })))
+    }
+
+    async fn delete_blob(&self, id: &str) -> Result<()> {
+        let path = self.blob_path(id)?;
+        blocking(move || match fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        })
+        .await
+    }
+}
+
+struct LocalBlobWriter {
+    id: String,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    file: Option<File>,
+    pending: Vec<Bytes>,
+    pending_len: usize,
+    sums: BlockSums,
+    committed: bool,
+}
+
+impl LocalBlobWriter {
+    async fn flush_pending(&mut self) -> Result<()> {
+        let mut file = self.file.take().ok_or_else(closed)?;
+        let chunks = std::mem::take(&mut self.pending);
+        self.pending_len = 0;
+        let file = blocking(move || {
+            for chunk in &chunks {
+                file.write_all(chunk)?;
+            }
+            Ok(file)
+        })
+        .await?;
+        self.file = Some(file);
+        Ok(())
+    }
+}
+
+fn closed() -> BackendError {
+    BackendError::Io(std::io::Error::other("blob writer already failed"))
+}
+
+#[async_trait]
+impl BlobWriter for LocalBlobWriter {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.sums.update(&data);
+        self.pending_len += data.len();
+        self.pending.push(data);
+        if self.pending_len >= WRITE_BUFFER {
+            self.flush_pending().await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<BlobInfo> {
+        let len = self.sums.len;
+        let footer = std::mem::take(&mut self.sums).footer();
+        self.pending.push(Bytes::from(footer));
+        self.flush_pending().await?;
+        let file = self.file.take().ok_or_else(closed)?;
+        let (tmp, dest) = (self.tmp_path.clone(), self.final_path.clone());
+        blocking(move || {
+            file.sync_all()?;
+            fs::rename(&tmp, &dest)?;
+            sync_dir(dest.parent().expect("blob paths have a parent"))?;
+            Ok(())
+        })
+        .await?;
+        self.committed = true;
+        Ok(BlobInfo {
+            id: self.id.clone(),
+            len,
+        })
+    }
+}
+
+impl Drop for LocalBlobWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
+struct BlobLayout {
+    id: String,
+    data_len: u64,
+}
+
+fn open_blob(path: &Path, id: &str) -> Result<(File, BlobLayout)> {
+    let mut file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => BackendError::NotFound,
+        _ => e.into(),
+    })?;
+    let corrupt = || BackendError::Corrupt(format!("blob {id}: bad footer"));
+    let file_len = file.metadata()?.len();
+    if file_len < TRAILER_LEN {
+        return Err(corrupt());
+    }
+    let mut trailer = [0u8; TRAILER_LEN as usize];
+    file.seek(SeekFrom::Start(file_len - TRAILER_LEN))?;
+    file.read_exact(&mut trailer)?;
+    let data_len = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
+    let expected_len = data_len
+        .checked_add(block_count(data_len) * 4 + TRAILER_LEN)
+        .ok_or_else(corrupt)?;
+    if &trailer[8..] != MAGIC || expected_len != file_len {
+        return Err(corrupt());
+    }
+    Ok((
+        file,
+        BlobLayout {
+            id: id.to_owned(),
+            data_len,
+        },
+    ))
+}
+
+/// Reads `range` block by block, verifying each block before handing out any
+/// of its bytes. `emit` returns false when the reader has gone away.
+fn stream_blocks(
+    mut file: File,
+    layout: &BlobLayout,
+    range: Range<u64>,
+    mut emit: impl FnMut(Bytes) -> bool,
+) -> Result<()> {
+    let end = range.end.min(layout.data_len);
+    if range.start >= end {
+        return Ok(());
+    }
+    let first = range.start / BLOCK_SIZE;
+    let last = (end - 1) / BLOCK_SIZE;
+    let mut sums = vec![0u8; ((last - first + 1) * 4) as usize];
+    file.seek(SeekFrom::Start(layout.data_len + first * 4))?;
+    file.read_exact(&mut sums)?;
+
+    let mut block = first;
+    while block <= last {
+        let step_end = (block + READ_BLOCKS).min(last + 1);
+        let start = block * BLOCK_SIZE;
+        let stop = (step_end * BLOCK_SIZE).min(layout.data_len);
+        let mut buf = vec![0u8; (stop - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf)?;
+        for (i, chunk) in buf.chunks(BLOCK_SIZE as usize).enumerate() {
+            let idx = ((block - first) as usize + i) * 4;
+            let stored = u32::from_le_bytes(sums[idx..idx + 4].try_into().expect("4 bytes"));
+            if crc32c::crc32c(chunk) != stored {
+                return Err(BackendError::Corrupt(format!(
+                    "blob {} block {}",
+                    layout.id,
+                    block + i as u64
+                )));
+            }
+        }
+        let from = range.start.max(start) - start;
+        let to = end.min(stop) - start;
+        let mut bytes = Bytes::from(buf);
+        bytes.truncate(to as usize);
+        if !emit(bytes.slice(from as usize..)) {
+            return Ok(());
+        }
+        block = step_end;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl KvStore for LocalBackend {
+    fn get(&self, map: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.open_tree(map)?.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, map: &str, start: &[u8]) -> Result<KvIter> {
+        let iter = self.db.open_tree(map)?.range(start.to_vec()..);
+        Ok(Box::new(iter.map(|item| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(BackendError::from)
+        })))
+    }
+
+    fn apply(&self, batch: Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let names = batch.map_names();
+        let trees = names
+            .iter()
+            .map(|name| self.db.open_tree(name))
+            .collect::<sled::Result<Vec<_>>>()?;
+        let refs: Vec<&sled::Tree> = trees.iter().collect();
+        let result = refs.as_slice().transaction(|txs| {
+            for op in &batch.ops {
+                let (BatchOp::Put { map, .. } | BatchOp::Delete { map, .. }) = op;
+                let idx = names.binary_search(&map.as_str()).expect("names cover the batch");
+                match op {
+                    BatchOp::Put { key, value, .. } => {
+                        txs[idx].insert(key.as_slice(), value.as_slice())?;
+                    }
+                    BatchOp::Delete { key, .. } => {
+                        txs[idx].remove(key.as_slice())?;
+                    }
+                }
+            }
+            Ok::<_, ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => unreachable!("batches never abort"),
+        }
+    }
+
+    fn drop_map(&self, map: &str) -> Result<()> {
+        self.db.drop_tree(map)?;
+        Ok(())
+    }
+
+    async fn sync(&self) -> Result<()> {
+        let db = self.db.clone();
+        blocking(move || {
+            db.flush()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    async fn write_blob(backend: &LocalBackend, data: &[u8]) -> BlobInfo {
+        let mut writer = backend.create_blob().await.unwrap();
+        for chunk in data.chunks(100_003) {
+            writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        writer.commit().await.unwrap()
+    }
+
+    async fn read_all(backend: &LocalBackend, id: &str, range: Range<u64>) -> Result<Vec<u8>> {
+        let mut stream = backend.read_blob(id, range).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out)
+    }
+
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 253) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn ranges_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::open(dir.path()).unwrap();
+        let data = sample(3 * BLOCK_SIZE as usize + 123);
+        let info = write_blob(&backend, &data).await;
+        assert_eq!(info.len, data.len() as u64);
+        let len = data.len() as u64;
+        for (a, b) in [(0, len), (1, 2), (BLOCK_SIZE - 1, BLOCK_SIZE + 1), (len - 5, len)] {
+            let got = read_all(&backend, &info.id, a..b).await.unwrap();
+            assert_eq!(got, &data[a as usize..b as usize], "range {a}..{b}");
+        }
+        let empty = write_blob(&backend, &[]).await;
+        assert!(read_all(&backend, &empty.id, 0..0).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn corrupt_block_is_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::open(dir.path()).unwrap();
+        let data = sample(2 * BLOCK_SIZE as usize);
+        let info = write_blob(&backend, &data).await;
+        let path = backend.blob_path(&info.id).unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[BLOCK_SIZE as usize + 7] ^= 0x40;
+        fs::write(&path, bytes).unwrap();
+        // The first block is intact and readable on its own...
+        let first = read_all(&backend, &info.id, 0..BLOCK_SIZE).await.unwrap();
+        assert_eq!(first, &data[..BLOCK_SIZE as usize]);
+        // ...but no byte of the damaged block is handed out.
+        let err = read_all(&backend, &info.id, BLOCK_SIZE..BLOCK_SIZE + 10).await;
+        assert!(matches!(err, Err(BackendError::Corrupt(_))));
+    }
+
+    #[tokio::test]
+    async fn uncommitted_blobs_vanish() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::open(dir.path()).unwrap();
+        let mut writer = backend.create_blob().await.unwrap();
+        writer.write(Bytes::from_static(b"partial")).await.unwrap();
+        let id = writer.id().to_owned();
+        drop(writer);
+        assert!(matches!(
+            backend.read_blob(&id, 0..7).await.err(),
+            Some(BackendError::NotFound)
+        ));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn batches_apply_across_maps() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::open(dir.path()).unwrap();
+        let mut batch = Batch::default();
+        batch.put("a", b"k1".to_vec(), b"v1".to_vec());
+        batch.put("b", b"k2".to_vec(), b"v2".to_vec());
+        backend.apply(batch).unwrap();
+        backend.sync().await.unwrap();
+        assert_eq!(backend.get("a", b"k1").unwrap(), Some(b"v1".to_vec()));
+        let mut batch = Batch::default();
+        batch.delete("a", b"k1".to_vec());
+        batch.put("b", b"k3".to_vec(), b"v3".to_vec());
+        backend.apply(batch).unwrap();
+        assert_eq!(backend.get("a", b"k1").unwrap(), None);
+        let keys: Vec<_> = backend
+            .scan("b", b"k25")
+            .unwrap()
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert_eq!(keys, vec![b"k3".to_vec()]);
+    }
+}
