@@ -1,0 +1,92 @@
+use crate::model::{
+    BUCKETS, BucketRecord, ShardLayout, decode, encode, object_map, part_map, upload_map,
+};
+use crate::{Index, IndexError, Result};
+use kura_backend::Batch;
+
+impl Index {
+    /// Creates a bucket, or fails with `BucketExists` naming the current owner.
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+        region: &str,
+    ) -> Result<BucketRecord> {
+        let record = {
+            let _guard = self.locks.buckets();
+            if let Some(existing) = self.find_bucket(name)? {
+                return Err(IndexError::BucketExists {
+                    owner: existing.owner,
+                });
+            }
+            let record = BucketRecord {
+                name: name.to_owned(),
+                owner: owner.to_owned(),
+                created_ms: self.now_ms(),
+                region: region.to_owned(),
+                layout: ShardLayout {
+                    generation: self.clock.stamp().ms,
+                    shards: self.initial_shards,
+                },
+            };
+            let mut batch = Batch::default();
+            batch.put(BUCKETS, name.as_bytes(), encode(&record));
+            self.kv.apply(batch)?;
+            record
+        };
+        self.sync().await?;
+        Ok(record)
+    }
+
+    pub fn bucket(&self, name: &str) -> Result<BucketRecord> {
+        self.find_bucket(name)?.ok_or(IndexError::NoSuchBucket)
+    }
+
+    fn find_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
+        self.kv
+            .get(BUCKETS, name.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    /// Every bucket, in name order.
+    pub fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+        self.kv
+            .scan(BUCKETS, b"")?
+            .map(|item| decode(&item?.1))
+            .collect()
+    }
+
+    /// Deletes an empty bucket (no object and no open multipart upload).
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let record = {
+            let _guard = self.locks.buckets();
+            let record = self.bucket(name)?;
+            let has_objects = (0..record.layout.shards).try_fold(false, |found, shard| {
+                Ok::<_, IndexError>(
+                    found
+                        || self
+                            .kv
+                            .scan(&object_map(name, &record.layout, shard), b"")?
+                            .next()
+                            .is_some(),
+                )
+            })?;
+            if has_objects || self.kv.scan(&upload_map(name), b"")?.next().is_some() {
+                return Err(IndexError::BucketNotEmpty);
+            }
+            let mut batch = Batch::default();
+            batch.delete(BUCKETS, name.as_bytes());
+            self.kv.apply(batch)?;
+            record
+        };
+        self.sync().await?;
+        // The maps are empty; removing them is tidying, safe to lose in a crash.
+        for shard in 0..record.layout.shards {
+            self.kv.drop_map(&object_map(name, &record.layout, shard))?;
+        }
+        self.kv.drop_map(&upload_map(name))?;
+        self.kv.drop_map(&part_map(name))?;
+        Ok(())
+    }
+}

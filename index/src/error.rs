@@ -1,0 +1,17 @@
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("no such bucket")]
+    NoSuchBucket,
+    #[error("bucket already exists")]
+    BucketExists { owner: String },
+    #[error("bucket not empty")]
+    BucketNotEmpty,
+    #[error("no such upload")]
+    NoSuchUpload,
+    #[error("storage: {0}")]
+    Backend(#[from] kura_backend::BackendError),
+    #[error("corrupt index record: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+pub type Result<T> = std::result::Result<T, IndexError>;

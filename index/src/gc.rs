@@ -1,0 +1,83 @@
+//! Blob garbage collection. Blobs are queued here in the same atomic batch
+//! that stops referencing them, and deleted later, only after that batch is
+//! durable. A blob being written is tracked as an intent; an intent that never
+//! got committed (the writer crashed) is collected once it is old enough.
+
+use crate::model::{decode, encode};
+use crate::{Index, Result};
+use kura_backend::{Batch, BlobStore};
+use serde::{Deserialize, Serialize};
+
+pub(crate) const GC: &str = "gc";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum GcEntry {
+    /// Being written; becomes garbage if not committed in time.
+    Intent { since_ms: u64 },
+    /// No longer referenced.
+    Garbage,
+}
+
+impl Index {
+    /// Records that a blob is being written, before its first byte is.
+    pub fn track_new_blob(&self, blob: &str) -> Result<()> {
+        let mut batch = Batch::default();
+        batch.put(
+            GC,
+            blob.as_bytes(),
+            encode(&GcEntry::Intent {
+                since_ms: self.now_ms(),
+            }),
+        );
+        Ok(self.kv.apply(batch)?)
+    }
+
+    /// Queues a blob that will never be referenced (a failed write).
+    pub fn discard_blob(&self, blob: &str) -> Result<()> {
+        let mut batch = Batch::default();
+        queue_garbage(&mut batch, blob);
+        Ok(self.kv.apply(batch)?)
+    }
+
+    /// Deletes up to `limit` collectable blobs; returns how many it deleted.
+    /// Intents younger than `intent_age_ms` are left alone.
+    pub async fn collect_garbage(
+        &self,
+        blobs: &dyn BlobStore,
+        intent_age_ms: u64,
+        limit: usize,
+    ) -> Result<usize> {
+        // Whatever queued these blobs must be on disk before they go.
+        self.sync().await?;
+        let now = self.now_ms();
+        let mut due = Vec::new();
+        for item in self.kv.scan(GC, b"")? {
+            let (key, value) = item?;
+            let collectable = match decode::<GcEntry>(&value)? {
+                GcEntry::Garbage => true,
+                GcEntry::Intent { since_ms } => now.saturating_sub(since_ms) >= intent_age_ms,
+            };
+            if collectable {
+                due.push(String::from_utf8_lossy(&key).into_owned());
+                if due.len() >= limit {
+                    break;
+                }
+            }
+        }
+        for blob in &due {
+            blobs.delete_blob(blob).await?;
+            let mut batch = Batch::default();
+            batch.delete(GC, blob.as_bytes());
+            self.kv.apply(batch)?;
+        }
+        Ok(due.len())
+    }
+}
+
+pub(crate) fn queue_garbage(batch: &mut Batch, blob: &str) {
+    batch.put(GC, blob.as_bytes(), encode(&GcEntry::Garbage));
+}
+
+pub(crate) fn clear_intent(batch: &mut Batch, blob: &str) {
+    batch.delete(GC, blob.as_bytes());
+}

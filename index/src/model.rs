@@ -1,0 +1,228 @@
+//! The records stored in the index maps, and where each one lives.
+
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Orders writes to the same key: wall-clock milliseconds, then a counter
+/// that breaks ties (and survives a clock stepping backwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Stamp {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Clock {
+    last: AtomicU64,
+}
+
+impl Clock {
+    /// A stamp strictly after every stamp this clock gave before.
+    pub(crate) fn stamp(&self) -> Stamp {
+        let now = unix_ms();
+        let mut seq = 0;
+        let _ = self
+            .last
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |prev| {
+                seq = prev + 1;
+                Some(seq)
+            });
+        Stamp { ms: now, seq }
+    }
+}
+
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// How a bucket's objects are spread over maps. A new generation is a new
+/// set of maps, which is what lets a reshard build the next layout beside
+/// the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardLayout {
+    pub generation: u64,
+    pub shards: u32,
+}
+
+impl ShardLayout {
+    pub(crate) fn shard_of(&self, key: &str) -> u32 {
+        // FNV-1a: stable across builds and platforms, unlike std's hasher.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in key.as_bytes() {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        (hash % u64::from(self.shards)) as u32
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub name: String,
+    pub owner: String,
+    pub created_ms: u64,
+    pub region: String,
+    pub layout: ShardLayout,
+}
+
+/// Content headers and user metadata kept with an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Standard headers (`content-type`, `cache-control`, …), lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// `x-amz-meta-*` values, keyed by the name without the prefix.
+    pub user: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredChecksum {
+    /// `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`.
+    pub algorithm: String,
+    /// Base64, as on the wire (`…-N` for a composite multipart checksum).
+    pub value: String,
+    /// `FULL_OBJECT` or `COMPOSITE`.
+    pub kind: String,
+}
+
+/// One stored piece of an object: a whole simple object, or one part of a
+/// multipart object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRef {
+    pub blob: String,
+    pub size: u64,
+    /// The part's own ETag (multipart objects only).
+    pub etag: Option<String>,
+    /// The part's own checksum (base64), when the upload used one.
+    pub checksum: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    /// `null` until versioning is enabled on the bucket.
+    pub version_id: String,
+    pub stamp: Stamp,
+    pub delete_marker: bool,
+    pub size: u64,
+    /// Without quotes.
+    pub etag: String,
+    pub meta: ObjectMeta,
+    pub checksum: Option<StoredChecksum>,
+    pub parts: Vec<PartRef>,
+    pub multipart: bool,
+    pub owner: String,
+}
+
+impl ObjectVersion {
+    pub fn last_modified_ms(&self) -> u64 {
+        self.stamp.ms
+    }
+}
+
+/// Every version of one key, newest first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    pub versions: Vec<ObjectVersion>,
+}
+
+impl ObjectRecord {
+    /// The version a plain GET reads, unless the newest is a delete marker.
+    pub fn current(&self) -> Option<&ObjectVersion> {
+        self.versions.first().filter(|v| !v.delete_marker)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub upload_id: String,
+    pub key: String,
+    pub owner: String,
+    pub initiated_ms: u64,
+    pub meta: ObjectMeta,
+    /// The checksum algorithm and type chosen at creation, if any.
+    pub checksum_algorithm: Option<String>,
+    pub checksum_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub number: u32,
+    pub blob: String,
+    pub size: u64,
+    pub etag: String,
+    pub checksum: Option<String>,
+    pub last_modified_ms: u64,
+}
+
+pub(crate) const BUCKETS: &str = "buckets";
+
+pub(crate) fn object_map(bucket: &str, layout: &ShardLayout, shard: u32) -> String {
+    format!("o/{bucket}/{}/{shard}", layout.generation)
+}
+
+pub(crate) fn upload_map(bucket: &str) -> String {
+    format!("u/{bucket}")
+}
+
+pub(crate) fn part_map(bucket: &str) -> String {
+    format!("p/{bucket}")
+}
+
+pub(crate) fn upload_key(key: &str, upload_id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 1 + upload_id.len());
+    out.extend_from_slice(key.as_bytes());
+    out.push(0);
+    out.extend_from_slice(upload_id.as_bytes());
+    out
+}
+
+pub(crate) fn part_key(upload_id: &str, number: u32) -> Vec<u8> {
+    let mut out = part_prefix(upload_id);
+    out.extend_from_slice(&number.to_be_bytes());
+    out
+}
+
+pub(crate) fn part_prefix(upload_id: &str) -> Vec<u8> {
+    let mut out = upload_id.as_bytes().to_vec();
+    out.push(0);
+    out
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("index records always serialise")
+}
+
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> crate::Result<T> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_strictly_increase() {
+        let clock = Clock::default();
+        let a = clock.stamp();
+        let b = clock.stamp();
+        assert!(b > a);
+    }
+
+    #[test]
+    fn shard_choice_is_stable_and_in_range() {
+        let layout = ShardLayout {
+            generation: 1,
+            shards: 7,
+        };
+        assert_eq!(
+            layout.shard_of("photos/cat.jpg"),
+            layout.shard_of("photos/cat.jpg")
+        );
+        let used: std::collections::HashSet<_> = (0..200)
+            .map(|i| layout.shard_of(&format!("k{i}")))
+            .collect();
+        assert_eq!(used.len(), 7);
+    }
+}

@@ -1,0 +1,163 @@
+use crate::gc::{clear_intent, queue_garbage};
+use crate::listing::{Items, ListPage, ListParams, Merge, after, list_sorted};
+use crate::model::{BucketRecord, ObjectRecord, ObjectVersion, decode, encode, object_map};
+use crate::{Index, IndexError, Result};
+use kura_backend::Batch;
+
+impl Index {
+    /// The record of `key`, if any version of it exists.
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        let record = self.bucket(bucket)?;
+        self.read_object(&record, key)
+    }
+
+    fn read_object(&self, bucket: &BucketRecord, key: &str) -> Result<Option<ObjectRecord>> {
+        let map = object_map(&bucket.name, &bucket.layout, bucket.layout.shard_of(key));
+        self.kv
+            .get(&map, key.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    /// Makes `version` the current (`null`) version of `key`, once `check`
+    /// accepts the version it replaces. Check and write are atomic with
+    /// respect to every other write of the key. Durable when it returns.
+    pub async fn put_object<E: From<IndexError>>(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut version: ObjectVersion,
+        check: impl FnOnce(Option<&ObjectVersion>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<ObjectVersion, E> {
+        {
+            let _guard = self.locks.key(bucket, key);
+            let record = self.bucket(bucket)?;
+            let existing = self.read_object(&record, key)?.unwrap_or_default();
+            check(existing.current())?;
+            version.stamp = self.clock.stamp();
+            let mut batch = Batch::default();
+            self.commit_version(&mut batch, &record, key, existing, version.clone());
+            self.kv.apply(batch).map_err(IndexError::from)?;
+        }
+        self.sync().await?;
+        Ok(version)
+    }
+
+    /// Adds to `batch` the writes that make `version` current.
+    pub(crate) fn commit_version(
+        &self,
+        batch: &mut Batch,
+        bucket: &BucketRecord,
+        key: &str,
+        existing: ObjectRecord,
+        version: ObjectVersion,
+    ) {
+        for part in &version.parts {
+            clear_intent(batch, &part.blob);
+        }
+        let updated = replace_null_version(existing, Some(version), batch);
+        write_record(batch, bucket, key, &updated);
+    }
+
+    /// Removes the current (`null`) version of `key`. Returns it, if there was one.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
+        let removed = {
+            let _guard = self.locks.key(bucket, key);
+            let record = self.bucket(bucket)?;
+            let Some(existing) = self.read_object(&record, key)? else {
+                return Ok(None);
+            };
+            let removed = existing.current().cloned();
+            let mut batch = Batch::default();
+            let updated = replace_null_version(existing, None, &mut batch);
+            write_record(&mut batch, &record, key, &updated);
+            self.kv.apply(batch)?;
+            removed
+        };
+        self.sync().await?;
+        Ok(removed)
+    }
+
+    /// Keys with a current version, in S3 order, one page at a time.
+    pub fn list_objects(
+        &self,
+        bucket: &str,
+        params: &ListParams,
+    ) -> Result<ListPage<ObjectVersion>> {
+        let record = self.bucket(bucket)?;
+        let start = params.after.map(after).unwrap_or_default();
+        list_sorted(params.prefix, params.delimiter, start, params.max, |seek| {
+            let live = self
+                .scan_objects(&record, seek)?
+                .filter_map(|item| match item {
+                    Ok((key, rec)) => rec.current().cloned().map(|v| Ok((key, v))),
+                    Err(err) => Some(Err(err)),
+                });
+            Ok(Box::new(live) as Items<ObjectVersion>)
+        })
+    }
+
+    /// Every record (all versions) from `seek` on, merged across shards.
+    pub(crate) fn scan_objects(
+        &self,
+        bucket: &BucketRecord,
+        seek: &[u8],
+    ) -> Result<Merge<ObjectRecord>> {
+        let mut sources = Vec::with_capacity(bucket.layout.shards as usize);
+        for shard in 0..bucket.layout.shards {
+            let map = object_map(&bucket.name, &bucket.layout, shard);
+            let items = self.kv.scan(&map, seek)?.map(|item| {
+                let (key, value) = item?;
+                let key = String::from_utf8(key)
+                    .map_err(|e| IndexError::Decode(serde::de::Error::custom(e)))?;
+                Ok((key, decode::<ObjectRecord>(&value)?))
+            });
+            sources.push(Box::new(items) as Items<ObjectRecord>);
+        }
+        Ok(Merge::new(sources))
+    }
+
+    /// Every version of every key (newest first per key), one page at a time.
+    pub fn list_versions(
+        &self,
+        bucket: &str,
+        params: &ListParams,
+    ) -> Result<ListPage<ObjectRecord>> {
+        let record = self.bucket(bucket)?;
+        let start = params.after.map(after).unwrap_or_default();
+        list_sorted(params.prefix, params.delimiter, start, params.max, |seek| {
+            Ok(Box::new(self.scan_objects(&record, seek)?) as Items<ObjectRecord>)
+        })
+    }
+}
+
+/// Swaps the `null` version for `new` (or drops it), queueing its blobs for
+/// collection in the same batch.
+fn replace_null_version(
+    mut record: ObjectRecord,
+    new: Option<ObjectVersion>,
+    batch: &mut Batch,
+) -> ObjectRecord {
+    record.versions.retain(|v| {
+        let replaced = v.version_id == "null";
+        if replaced {
+            for part in &v.parts {
+                queue_garbage(batch, &part.blob);
+            }
+        }
+        !replaced
+    });
+    if let Some(new) = new {
+        record.versions.insert(0, new);
+    }
+    record
+}
+
+fn write_record(batch: &mut Batch, bucket: &BucketRecord, key: &str, record: &ObjectRecord) {
+    let map = object_map(&bucket.name, &bucket.layout, bucket.layout.shard_of(key));
+    if record.versions.is_empty() {
+        batch.delete(&map, key.as_bytes());
+    } else {
+        batch.put(&map, key.as_bytes(), encode(record));
+    }
+}

@@ -1,0 +1,102 @@
+use kura_backend::LocalBackend;
+use kura_index::{Index, IndexError, ListParams, ObjectMeta, ObjectVersion, PartRef, Stamp};
+use std::sync::Arc;
+
+fn version(blob: &str) -> ObjectVersion {
+    ObjectVersion {
+        version_id: "null".into(),
+        stamp: Stamp { ms: 0, seq: 0 },
+        delete_marker: false,
+        size: 1,
+        etag: "e".into(),
+        meta: ObjectMeta::default(),
+        checksum: None,
+        parts: vec![PartRef {
+            blob: blob.into(),
+            size: 1,
+            etag: None,
+            checksum: None,
+        }],
+        multipart: false,
+        owner: "o".into(),
+    }
+}
+
+fn open(dir: &std::path::Path, shards: u32) -> Index {
+    Index::new(Arc::new(LocalBackend::open(dir).unwrap()), shards)
+}
+
+#[tokio::test]
+async fn listing_merges_shards_in_byte_order_with_exact_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path(), 5);
+    index.create_bucket("b", "o", "us-east-1").await.unwrap();
+    let mut keys: Vec<String> = (0..300).map(|i| format!("k/{:03}/{}", i % 17, i)).collect();
+    for key in &keys {
+        index
+            .put_object::<IndexError>("b", key, version("aa"), |_| Ok(()))
+            .await
+            .unwrap();
+    }
+    for key in keys.iter().step_by(7) {
+        index.delete_object("b", key).await.unwrap();
+    }
+    let deleted: Vec<String> = keys.iter().step_by(7).cloned().collect();
+    keys.retain(|k| !deleted.contains(k));
+    keys.sort();
+
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let params = ListParams {
+            prefix: "k/",
+            delimiter: None,
+            after: after.as_deref(),
+            max: 23,
+        };
+        let page = index.list_objects("b", &params).unwrap();
+        seen.extend(page.entries.iter().map(|(k, _)| k.clone()));
+        if !page.truncated {
+            break;
+        }
+        after = page.last().map(str::to_owned);
+    }
+    assert_eq!(seen, keys);
+
+    let params = ListParams {
+        prefix: "k/",
+        delimiter: Some("/"),
+        after: None,
+        max: 1000,
+    };
+    let page = index.list_objects("b", &params).unwrap();
+    assert_eq!(page.prefixes.len(), 17);
+    assert!(page.entries.is_empty());
+}
+
+#[tokio::test]
+async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let index = open(dir.path(), 2);
+        index.create_bucket("b", "o", "us-east-1").await.unwrap();
+        index
+            .put_object::<IndexError>("b", "x", version("bb"), |_| Ok(()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            index.delete_bucket("b").await,
+            Err(IndexError::BucketNotEmpty)
+        ));
+    }
+    let index = open(dir.path(), 2);
+    let record = index.object("b", "x").unwrap().unwrap();
+    assert_eq!(record.current().unwrap().parts[0].blob, "bb");
+    assert!(matches!(
+        index.create_bucket("b", "other", "us-east-1").await,
+        Err(IndexError::BucketExists { owner }) if owner == "o"
+    ));
+    index.delete_object("b", "x").await.unwrap();
+    index.delete_bucket("b").await.unwrap();
+    assert!(matches!(index.bucket("b"), Err(IndexError::NoSuchBucket)));
+}
