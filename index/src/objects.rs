@@ -61,20 +61,30 @@ impl Index {
 
     /// Removes the current (`null`) version of `key`. Returns it, if there was one.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
-        let removed = {
-            let _guard = self.locks.key(bucket, key);
-            let record = self.bucket(bucket)?;
-            let Some(existing) = self.read_object(&record, key)? else {
-                return Ok(None);
-            };
-            let removed = existing.current().cloned();
-            let mut batch = Batch::default();
-            let updated = replace_null_version(existing, None, &mut batch);
-            write_record(&mut batch, &record, key, &updated);
-            self.kv.apply(batch)?;
-            removed
-        };
+        let removed = self.remove_null_version(bucket, key)?;
         self.sync().await?;
+        Ok(removed)
+    }
+
+    /// Removes the current version of several keys, with one sync for all.
+    /// Each key's outcome is reported separately.
+    pub async fn delete_objects(&self, bucket: &str, keys: &[&str]) -> Result<Vec<Result<Option<ObjectVersion>>>> {
+        let outcomes = keys.iter().map(|key| self.remove_null_version(bucket, key)).collect();
+        self.sync().await?;
+        Ok(outcomes)
+    }
+
+    fn remove_null_version(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
+        let _guard = self.locks.key(bucket, key);
+        let record = self.bucket(bucket)?;
+        let Some(existing) = self.read_object(&record, key)? else {
+            return Ok(None);
+        };
+        let removed = existing.current().cloned();
+        let mut batch = Batch::default();
+        let updated = replace_null_version(existing, None, &mut batch);
+        write_record(&mut batch, &record, key, &updated);
+        self.kv.apply(batch)?;
         Ok(removed)
     }
 

@@ -1,0 +1,34 @@
+//! `kura serve` settings.
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Directory holding objects, the index and the generated root credentials.
+    #[arg(long, env = "KURA_DATA_DIR", default_value = "./kura-data")]
+    pub data_dir: PathBuf,
+
+    /// Address of the S3 API listener.
+    #[arg(long, env = "KURA_S3_ADDR", default_value = "127.0.0.1:9000")]
+    pub s3_addr: SocketAddr,
+
+    /// Address of the ops listener: /healthz, /readyz (and metrics).
+    #[arg(long, env = "KURA_OPS_ADDR", default_value = "127.0.0.1:9001")]
+    pub ops_addr: SocketAddr,
+
+    /// Region this server answers as; clients must sign for it.
+    #[arg(long, env = "KURA_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// Domain for virtual-hosted-style requests: with `--domain s3.example.com`,
+    /// `mybucket.s3.example.com/key` addresses bucket `mybucket`. Path-style
+    /// requests always work.
+    #[arg(long, env = "KURA_DOMAIN")]
+    pub domain: Option<String>,
+
+    /// Number of index shards for new buckets.
+    #[arg(long, env = "KURA_INITIAL_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub initial_shards: u32,
+}

@@ -1,0 +1,83 @@
+//! The root credentials: taken from the environment, or generated once and
+//! kept in the data directory (readable by its owner only).
+
+use crate::auth::SecretStore;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+pub const ROOT_ACCESS_KEY_ENV: &str = "KURA_ROOT_ACCESS_KEY";
+pub const ROOT_SECRET_KEY_ENV: &str = "KURA_ROOT_SECRET_KEY";
+const FILE: &str = "root-credentials.json";
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RootCredentials {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for RootCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootCredentials")
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the root credentials came from, which decides what start-up prints.
+pub enum Origin {
+    Environment,
+    Generated,
+    Stored,
+}
+
+impl RootCredentials {
+    pub fn load_or_create(data_dir: &Path) -> std::io::Result<(Self, Origin)> {
+        if let (Ok(access_key), Ok(secret_key)) = (
+            std::env::var(ROOT_ACCESS_KEY_ENV),
+            std::env::var(ROOT_SECRET_KEY_ENV),
+        ) {
+            return Ok((RootCredentials { access_key, secret_key }, Origin::Environment));
+        }
+        let path = data_dir.join(FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok((serde_json::from_slice(&bytes)?, Origin::Stored)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let creds = RootCredentials::generate();
+                write_private(&path, &serde_json::to_vec_pretty(&creds)?)?;
+                Ok((creds, Origin::Generated))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn generate() -> Self {
+        const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut rng = rand::rngs::OsRng;
+        let mut pick = |set: &[u8], n: usize| -> String {
+            (0..n).map(|_| set[rng.gen_range(0..set.len())] as char).collect()
+        };
+        RootCredentials {
+            access_key: format!("KURA{}", pick(UPPER, 16)),
+            secret_key: pick(SECRET, 40),
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+impl SecretStore for RootCredentials {
+    fn secret_for(&self, access_key: &str) -> Option<String> {
+        (access_key == self.access_key).then(|| self.secret_key.clone())
+    }
+}

@@ -1,0 +1,146 @@
+//! The one S3 error type: every failure a handler can meet becomes an `S3Error`,
+//! rendered as AWS's `<Error>` XML with the status code AWS uses for that code.
+
+use http::StatusCode;
+
+macro_rules! error_codes {
+    ($($name:ident => $status:ident, $default:literal;)*) => {
+        /// S3 error codes Kura answers with, and their HTTP statuses.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $($name,)* }
+
+        impl ErrorCode {
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$name => stringify!($name),)* }
+            }
+            pub fn status(self) -> StatusCode {
+                match self { $(ErrorCode::$name => StatusCode::$status,)* }
+            }
+            /// AWS's wording, used when the caller has nothing more specific to say.
+            pub fn default_message(self) -> &'static str {
+                match self { $(ErrorCode::$name => $default,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    AccessControlListNotSupported => BAD_REQUEST, "The bucket does not allow ACLs.";
+    AccessDenied => FORBIDDEN, "Access Denied";
+    AuthorizationHeaderMalformed => BAD_REQUEST, "The authorization header is malformed.";
+    AuthorizationQueryParametersError => BAD_REQUEST, "Error parsing the X-Amz-Credential parameter.";
+    BadDigest => BAD_REQUEST, "The Content-MD5 or checksum you specified did not match what we received.";
+    BucketAlreadyExists => CONFLICT, "The requested bucket name is not available.";
+    BucketAlreadyOwnedByYou => CONFLICT, "Your previous request to create the named bucket succeeded and you already own it.";
+    BucketNotEmpty => CONFLICT, "The bucket you tried to delete is not empty.";
+    EntityTooLarge => BAD_REQUEST, "Your proposed upload exceeds the maximum allowed size.";
+    EntityTooSmall => BAD_REQUEST, "Your proposed upload is smaller than the minimum allowed object size.";
+    IllegalLocationConstraintException => BAD_REQUEST, "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.";
+    IncompleteBody => BAD_REQUEST, "You did not provide the number of bytes specified by the Content-Length HTTP header.";
+    InternalError => INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.";
+    InvalidAccessKeyId => FORBIDDEN, "The AWS Access Key Id you provided does not exist in our records.";
+    InvalidArgument => BAD_REQUEST, "Invalid Argument";
+    InvalidBucketName => BAD_REQUEST, "The specified bucket is not valid.";
+    InvalidDigest => BAD_REQUEST, "The Content-MD5 you specified is not valid.";
+    InvalidLocationConstraint => BAD_REQUEST, "The specified location-constraint is not valid.";
+    InvalidPart => BAD_REQUEST, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.";
+    InvalidPartNumber => RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable";
+    InvalidPartOrder => BAD_REQUEST, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
+    InvalidRange => RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable";
+    InvalidRequest => BAD_REQUEST, "Invalid Request";
+    InvalidStorageClass => BAD_REQUEST, "The storage class you specified is not valid.";
+    KeyTooLongError => BAD_REQUEST, "Your key is too long.";
+    MalformedXML => BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema.";
+    MetadataTooLarge => BAD_REQUEST, "Your metadata headers exceed the maximum allowed metadata size.";
+    MethodNotAllowed => METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.";
+    MissingContentLength => LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.";
+    MissingSecurityHeader => BAD_REQUEST, "Your request is missing a required header.";
+    NoSuchBucket => NOT_FOUND, "The specified bucket does not exist";
+    NoSuchKey => NOT_FOUND, "The specified key does not exist.";
+    NoSuchUpload => NOT_FOUND, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
+    NoSuchVersion => NOT_FOUND, "The specified version does not exist.";
+    NotImplemented => NOT_IMPLEMENTED, "A header you provided implies functionality that is not implemented.";
+    NotModified => NOT_MODIFIED, "Not Modified";
+    PreconditionFailed => PRECONDITION_FAILED, "At least one of the preconditions you specified did not hold.";
+    ConditionalRequestConflict => CONFLICT, "A conflicting operation occurred. If using PutObject you can retry the request. If using CompleteMultipartUpload you might need to retry the upload.";
+    RequestHeaderSectionTooLarge => BAD_REQUEST, "Your request header section exceeds the maximum allowed size.";
+    RequestTimeTooSkewed => FORBIDDEN, "The difference between the request time and the server's time is too large.";
+    ServiceUnavailable => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
+    SignatureDoesNotMatch => FORBIDDEN, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
+    XAmzContentSHA256Mismatch => BAD_REQUEST, "The provided 'x-amz-content-sha256' header does not match what was computed.";
+}
+
+/// An S3 error response. `extra` carries the additional XML elements AWS includes
+/// for some codes (e.g. `ArgumentName`, `ServerTime`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}: {message}", code.as_str())]
+pub struct S3Error {
+    pub code: ErrorCode,
+    pub message: String,
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        S3Error {
+            code,
+            message: message.into(),
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, element: &'static str, value: impl Into<String>) -> Self {
+        self.extra.push((element, value.into()));
+        self
+    }
+
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        S3Error::from(ErrorCode::InternalError)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+}
+
+impl From<ErrorCode> for S3Error {
+    fn from(code: ErrorCode) -> Self {
+        S3Error::new(code, code.default_message())
+    }
+}
+
+impl From<kura_index::IndexError> for S3Error {
+    fn from(err: kura_index::IndexError) -> Self {
+        use kura_index::IndexError as E;
+        match err {
+            E::NoSuchBucket => ErrorCode::NoSuchBucket.into(),
+            E::BucketNotEmpty => ErrorCode::BucketNotEmpty.into(),
+            E::NoSuchUpload => ErrorCode::NoSuchUpload.into(),
+            E::BucketExists { .. } => ErrorCode::BucketAlreadyExists.into(),
+            E::Backend(err) => err.into(),
+            other => S3Error::internal(other),
+        }
+    }
+}
+
+impl From<kura_backend::BackendError> for S3Error {
+    fn from(err: kura_backend::BackendError) -> Self {
+        match err {
+            kura_backend::BackendError::NotFound => S3Error::new(
+                ErrorCode::InternalError,
+                "The object's data is missing from storage.",
+            ),
+            kura_backend::BackendError::Corrupt(what) => {
+                tracing::error!(%what, "blob checksum mismatch; refusing to serve it");
+                S3Error::new(
+                    ErrorCode::InternalError,
+                    "The stored data failed its integrity check and was not served.",
+                )
+            }
+            other => S3Error::internal(other),
+        }
+    }
+}
+
+pub type S3Result<T> = Result<T, S3Error>;

@@ -1,0 +1,160 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
+//! GetBucketLocation, GetBucketVersioning, GetBucketAcl, PutBucketAcl.
+
+use super::{S3Request, S3Response, S3State, empty, iso8601, meta, owner, read_small_body, xml_ok};
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::xml::{self, NS};
+use http::{Response, StatusCode};
+use kura_index::IndexError;
+
+pub async fn list_buckets(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    let user = req.user();
+    let buckets = state
+        .index
+        .list_buckets()?
+        .into_iter()
+        .filter(|b| state.authorize(&b.name, user).is_ok())
+        .map(|b| xml::BucketEntry { name: b.name, creation_date: iso8601(b.created_ms), bucket_region: b.region })
+        .collect();
+    xml_ok(xml::to_xml(
+        "ListAllMyBucketsResult",
+        &xml::ListAllMyBucketsResult { xmlns: NS, owner: owner(user), buckets: xml::Buckets { bucket: buckets } },
+    )?)
+}
+
+pub async fn create_bucket(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
+    validate_bucket_name(&req.bucket)?;
+    meta::check_acl(req.headers())?;
+    let body = read_small_body(&mut req, 64 * 1024).await?;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let config: xml::CreateBucketConfiguration = xml::from_xml(&body)?;
+        check_location(config.location_constraint.as_deref(), &state.region)?;
+    }
+    match state.index.create_bucket(&req.bucket, req.user(), &state.region).await {
+        Ok(_) => {}
+        Err(IndexError::BucketExists { owner }) if owner == req.user() => {
+            return Err(ErrorCode::BucketAlreadyOwnedByYou.into());
+        }
+        Err(err) => return Err(err.into()),
+    }
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("location", format!("/{}", req.bucket))
+        .body(axum::body::Body::empty())
+        .expect("valid headers"))
+}
+
+/// AWS quirk kept for compatibility: the default region must not be named
+/// explicitly; any other region must be the server's own.
+fn check_location(constraint: Option<&str>, region: &str) -> S3Result<()> {
+    match constraint {
+        None | Some("") if region == "us-east-1" => Ok(()),
+        Some(c) if c == region && region != "us-east-1" => Ok(()),
+        Some("us-east-1") if region == "us-east-1" => Err(ErrorCode::InvalidLocationConstraint.into()),
+        Some(c) if !c.is_empty() && region == "us-east-1" => Err(ErrorCode::InvalidLocationConstraint.into()),
+        _ => Err(ErrorCode::IllegalLocationConstraintException.into()),
+    }
+}
+
+/// S3's bucket naming rules (general purpose buckets).
+pub fn validate_bucket_name(name: &str) -> S3Result<()> {
+    let bytes = name.as_bytes();
+    let allowed = bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-');
+    let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ip_like = name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok());
+    let reserved = ["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p))
+        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().any(|s| name.ends_with(s));
+    let valid = (3..=63).contains(&name.len())
+        && allowed
+        && edge_ok(bytes.first())
+        && edge_ok(bytes.last())
+        && !name.contains("..")
+        && !ip_like
+        && !reserved;
+    if valid {
+        Ok(())
+    } else {
+        Err(ErrorCode::InvalidBucketName.into())
+    }
+}
+
+pub async fn head_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    let bucket = state.authorized_bucket(&req)?;
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("x-amz-bucket-region", bucket.region)
+        .body(axum::body::Body::empty())
+        .expect("valid headers"))
+}
+
+pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    state.authorized_bucket(&req)?;
+    state.index.delete_bucket(&req.bucket).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn get_bucket_location(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    let bucket = state.authorized_bucket(&req)?;
+    // AWS answers an empty constraint for us-east-1.
+    let region = if bucket.region == "us-east-1" { String::new() } else { bucket.region };
+    xml_ok(xml::to_xml("LocationConstraint", &xml::LocationConstraint { xmlns: NS, region })?)
+}
+
+pub async fn get_bucket_versioning(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    state.authorized_bucket(&req)?;
+    xml_ok(xml::to_xml("VersioningConfiguration", &xml::VersioningConfiguration { xmlns: NS })?)
+}
+
+pub async fn get_bucket_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    let bucket = state.authorized_bucket(&req)?;
+    acl_response(&bucket.owner)
+}
+
+pub fn acl_response(owner_name: &str) -> S3Result<S3Response> {
+    let owner = owner(owner_name);
+    let policy = xml::AccessControlPolicy::owner_full_control(owner.id, owner.display_name);
+    xml_ok(xml::to_xml("AccessControlPolicy", &policy)?)
+}
+
+pub async fn put_bucket_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    state.authorized_bucket(&req)?;
+    put_acl(&req)
+}
+
+/// PutBucketAcl / PutObjectAcl: only the owner-only canned ACLs are accepted.
+pub fn put_acl(req: &S3Request) -> S3Result<S3Response> {
+    if req.header("x-amz-acl").is_none() {
+        return Err(S3Error::new(
+            ErrorCode::AccessControlListNotSupported,
+            "Kura buckets have ACLs disabled; only the canned ACL 'private' can be set.",
+        ));
+    }
+    meta::check_acl(req.headers())?;
+    Ok(empty(StatusCode::OK))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["abc", "my-bucket.1", "a".repeat(63).as_str(), "1bucket"] {
+            assert!(validate_bucket_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["ab", "Abc", "a_b", "-ab", "ab-", "a..b", "192.168.1.1", "xn--ab", &"a".repeat(64)] {
+            assert!(validate_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn location_constraints() {
+        assert!(check_location(None, "us-east-1").is_ok());
+        assert_eq!(check_location(Some("us-east-1"), "us-east-1").unwrap_err().code, ErrorCode::InvalidLocationConstraint);
+        assert!(check_location(Some("eu-west-1"), "eu-west-1").is_ok());
+        assert_eq!(
+            check_location(Some("us-west-2"), "eu-west-1").unwrap_err().code,
+            ErrorCode::IllegalLocationConstraintException
+        );
+    }
+}

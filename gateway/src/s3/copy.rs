@@ -1,0 +1,205 @@
+//! CopyObject and UploadPartCopy: server-side copies into new blobs.
+
+use super::conditions::{self, Family};
+use super::get::object_stream;
+use super::multipart::{parse_part_number, record_part};
+use super::put::{DEFAULT_CHECKSUM, checksum_headers};
+use super::store::{MAX_SINGLE_UPLOAD, discard, write_blob};
+use super::{S3Request, S3Response, S3State, iso8601, meta, quoted, xml_ok};
+use crate::checksum::{Checksum, ChecksumAlgorithm};
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::xml::{self, ChecksumFields, NS};
+use base64::Engine;
+use futures::TryStreamExt;
+use kura_backend::BlobInfo;
+use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum};
+use md5::Digest;
+use std::ops::Range;
+
+/// The object named by `x-amz-copy-source`, checked against its conditions.
+struct Source {
+    bucket: String,
+    key: String,
+    version: ObjectVersion,
+}
+
+fn parse_copy_source(raw: &str) -> S3Result<(String, String, Option<String>)> {
+    let invalid = || S3Error::new(ErrorCode::InvalidArgument, "Invalid copy source object key").with("ArgumentName", "x-amz-copy-source");
+    let (path, version) = match raw.split_once("?versionId=") {
+        Some((path, version)) => (path, Some(version.to_owned())),
+        None => (raw, None),
+    };
+    let path = percent_encoding::percent_decode_str(path).decode_utf8().map_err(|_| invalid())?;
+    let path = path.strip_prefix('/').unwrap_or(&path);
+    match path.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket.to_owned(), key.to_owned(), version)),
+        _ => Err(invalid()),
+    }
+}
+
+fn load_source(state: &S3State, req: &S3Request) -> S3Result<Source> {
+    let raw = req.header("x-amz-copy-source").unwrap_or("");
+    let (bucket, key, version_id) = parse_copy_source(raw)?;
+    state.authorize(&bucket, req.user())?;
+    if version_id.as_deref().is_some_and(|v| v != "null") {
+        return Err(ErrorCode::NoSuchVersion.into());
+    }
+    let version = state
+        .index
+        .object(&bucket, &key)?
+        .and_then(|r| r.current().cloned())
+        .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", key.clone()))?;
+    conditions::check(req.headers(), Family::CopySource, &version.etag, version.last_modified_ms())?;
+    Ok(Source { bucket, key, version })
+}
+
+/// Copies `range` of `source` into a new blob, computing its MD5 and checksum.
+async fn copy_range(
+    state: &S3State,
+    source: &ObjectVersion,
+    range: Range<u64>,
+    algorithm: Option<ChecksumAlgorithm>,
+) -> S3Result<(BlobInfo, [u8; 16], Option<Checksum>)> {
+    let mut md5 = md5::Md5::new();
+    let mut hasher = algorithm.map(ChecksumAlgorithm::hasher);
+    let data = object_stream(state.blobs.clone(), source, range).map_err(S3Error::from);
+    let blob = write_blob(state, data, MAX_SINGLE_UPLOAD, |chunk| {
+        md5.update(chunk);
+        if let Some(h) = hasher.as_mut() {
+            h.update(chunk);
+        }
+    })
+    .await?;
+    let checksum = algorithm.zip(hasher).map(|(algorithm, h)| Checksum {
+        algorithm,
+        value: base64::engine::general_purpose::STANDARD.encode(h.finish()),
+    });
+    Ok((blob, md5.finalize().into(), checksum))
+}
+
+fn requested_algorithm(req: &S3Request) -> S3Result<Option<ChecksumAlgorithm>> {
+    req.header("x-amz-checksum-algorithm")
+        .map(|raw| {
+            ChecksumAlgorithm::parse(raw)
+                .ok_or_else(|| S3Error::new(ErrorCode::InvalidRequest, "Checksum algorithm provided is unsupported."))
+        })
+        .transpose()
+}
+
+pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    state.authorized_bucket(&req)?;
+    let replace = match req.header("x-amz-metadata-directive") {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(_) => {
+            return Err(S3Error::new(ErrorCode::InvalidArgument, "Unknown metadata directive.")
+                .with("ArgumentName", "x-amz-metadata-directive"));
+        }
+    };
+    let source = load_source(state, &req)?;
+    let algorithm = requested_algorithm(&req)?;
+    if source.bucket == req.bucket && source.key == req.key && !replace && algorithm.is_none() {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    if source.version.size > MAX_SINGLE_UPLOAD {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            format!("The specified copy source is larger than the maximum allowable size for a copy source: {MAX_SINGLE_UPLOAD}"),
+        ));
+    }
+    let meta = if replace { meta::check_write_headers(req.headers())? } else {
+        meta::check_acl(req.headers())?;
+        meta::check_storage_class(req.headers())?;
+        source.version.meta.clone()
+    };
+    let algorithm = algorithm
+        .or_else(|| source.version.checksum.as_ref().and_then(|c| ChecksumAlgorithm::parse(&c.algorithm)))
+        .unwrap_or(DEFAULT_CHECKSUM);
+    let (blob, md5, checksum) = copy_range(state, &source.version, 0..source.version.size, Some(algorithm)).await?;
+    let checksum = checksum.map(|c| StoredChecksum { algorithm: c.algorithm.as_str().to_owned(), value: c.value, kind: "FULL_OBJECT".into() });
+    let version = ObjectVersion {
+        version_id: "null".into(),
+        stamp: Stamp { ms: 0, seq: 0 },
+        delete_marker: false,
+        size: blob.len,
+        etag: hex::encode(md5),
+        meta,
+        checksum,
+        parts: vec![PartRef { blob: blob.id.clone(), size: blob.len, etag: None, checksum: None }],
+        multipart: false,
+        owner: req.user().to_owned(),
+    };
+    let stored = state
+        .index
+        .put_object::<S3Error>(&req.bucket, &req.key, version, |_| Ok(()))
+        .await
+        .inspect_err(|_| discard(state, &blob))?;
+    let fields = stored.checksum.as_ref().map(|c| ChecksumFields::new(&c.algorithm, c.value.clone(), Some(c.kind.clone())));
+    let doc = xml::CopyResult {
+        xmlns: NS,
+        etag: quoted(&stored.etag),
+        last_modified: iso8601(stored.last_modified_ms()),
+        checksum: fields.unwrap_or_default(),
+    };
+    let mut response = xml_ok(xml::to_xml("CopyObjectResult", &doc)?)?;
+    if let Some(c) = &stored.checksum {
+        let with = checksum_headers(http::Response::builder(), c).body(()).expect("valid headers");
+        response.headers_mut().extend(with.headers().clone());
+    }
+    Ok(response)
+}
+
+/// `x-amz-copy-source-range: bytes=first-last`, within the source.
+fn copy_source_range(raw: Option<&str>, size: u64) -> S3Result<Range<u64>> {
+    let Some(raw) = raw else { return Ok(0..size) };
+    let invalid = || {
+        S3Error::new(ErrorCode::InvalidArgument, format!("Range specified is not valid for source object of size: {size}"))
+            .with("ArgumentName", "x-amz-copy-source-range")
+            .with("ArgumentValue", raw)
+    };
+    let (first, last) = raw.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(invalid)?;
+    let (first, last) = (first.parse::<u64>().map_err(|_| invalid())?, last.parse::<u64>().map_err(|_| invalid())?);
+    if first > last || last >= size {
+        return Err(invalid());
+    }
+    Ok(first..last + 1)
+}
+
+pub async fn upload_part_copy(state: &S3State, req: S3Request, upload_id: &str, part_number: &str) -> S3Result<S3Response> {
+    state.authorized_bucket(&req)?;
+    let number = parse_part_number(part_number)?;
+    let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
+    let source = load_source(state, &req)?;
+    let range = copy_source_range(req.header("x-amz-copy-source-range"), source.version.size)?;
+    if range.end - range.start > MAX_SINGLE_UPLOAD {
+        return Err(super::store::too_large(MAX_SINGLE_UPLOAD));
+    }
+    let algorithm = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse);
+    let (blob, md5, checksum) = copy_range(state, &source.version, range, algorithm).await?;
+    let part = record_part(state, &req, upload_id, number, &blob, md5, checksum.as_ref()).await?;
+    let fields = checksum.map(|c| ChecksumFields::new(c.algorithm.as_str(), c.value, None));
+    let doc = xml::CopyResult {
+        xmlns: NS,
+        etag: quoted(&part.etag),
+        last_modified: iso8601(part.last_modified_ms),
+        checksum: fields.unwrap_or_default(),
+    };
+    xml_ok(xml::to_xml("CopyPartResult", &doc)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_sources_decode() {
+        assert_eq!(parse_copy_source("/b/a%20b").unwrap(), ("b".into(), "a b".into(), None));
+        assert_eq!(parse_copy_source("b/k?versionId=null").unwrap(), ("b".into(), "k".into(), Some("null".into())));
+        assert!(parse_copy_source("b").is_err());
+        assert_eq!(copy_source_range(Some("bytes=0-9"), 10).unwrap(), 0..10);
+        assert!(copy_source_range(Some("bytes=0-10"), 10).is_err());
+    }
+}

@@ -1,0 +1,209 @@
+//! GetObject, HeadObject, GetObjectAcl, PutObjectAcl.
+
+use super::conditions::{self, Family};
+use super::put::checksum_headers;
+use super::{S3Request, S3Response, S3State, bucket, http_date, meta, quoted};
+use crate::error::{ErrorCode, S3Error, S3Result};
+use axum::body::Body;
+use futures::{StreamExt, TryStreamExt};
+use http::{Response, StatusCode, header};
+use kura_backend::BlobStore;
+use kura_index::ObjectVersion;
+use std::ops::Range;
+use std::sync::Arc;
+
+pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result<S3Response> {
+    state.authorized_bucket(&req)?;
+    let version = current_version(state, &req)?;
+    conditions::check(req.headers(), Family::Read, &version.etag, version.last_modified_ms())?;
+
+    let part_number = parse_part_number(req.query.get("partNumber"))?;
+    let range_header = req.header("range");
+    let selection = match (part_number, range_header) {
+        (Some(_), Some(_)) => {
+            return Err(S3Error::new(
+                ErrorCode::InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter",
+            ));
+        }
+        (Some(n), None) => Some(part_range(&version, n)?),
+        (None, Some(spec)) => parse_range(spec, version.size)?,
+        (None, None) => None,
+    };
+    let range = selection.clone().unwrap_or(0..version.size);
+
+    let mut response = Response::builder()
+        .header("etag", quoted(&version.etag))
+        .header(header::LAST_MODIFIED, http_date(version.last_modified_ms()))
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_LENGTH, range.end - range.start);
+    response = meta::apply(response, &version.meta, &req.query);
+    if let Some(n) = part_number {
+        response = response.header("x-amz-mp-parts-count", version.parts.len().max(1));
+        if let Some(checksum) = part_checksum(&version, n) {
+            response = checksum_headers(response, &checksum);
+        }
+    } else if req.header("x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+        && selection.is_none()
+        && let Some(checksum) = &version.checksum
+    {
+        response = checksum_headers(response, checksum);
+    }
+    let status = match &selection {
+        Some(r) => {
+            response = response.header(header::CONTENT_RANGE, format!("bytes {}-{}/{}", r.start, r.end - 1, version.size));
+            StatusCode::PARTIAL_CONTENT
+        }
+        None => StatusCode::OK,
+    };
+    let body = if head { Body::empty() } else { object_body(state.blobs.clone(), &version, range).await? };
+    Ok(response.status(status).body(body).expect("valid headers"))
+}
+
+fn current_version(state: &S3State, req: &S3Request) -> S3Result<ObjectVersion> {
+    if let Some(id) = req.query.get("versionId")
+        && id != "null"
+    {
+        return Err(S3Error::new(ErrorCode::NoSuchVersion, ErrorCode::NoSuchVersion.default_message())
+            .with("Key", req.key.clone())
+            .with("VersionId", id));
+    }
+    state
+        .index
+        .object(&req.bucket, &req.key)?
+        .and_then(|r| r.current().cloned())
+        .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", req.key.clone()))
+}
+
+fn parse_part_number(raw: Option<&str>) -> S3Result<Option<u32>> {
+    match raw {
+        None => Ok(None),
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n @ 1..=10000) => Ok(Some(n)),
+            _ => Err(S3Error::new(ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
+                .with("ArgumentName", "partNumber")
+                .with("ArgumentValue", raw)),
+        },
+    }
+}
+
+/// The byte range of part `n`; a simple object has exactly one part.
+fn part_range(version: &ObjectVersion, n: u32) -> S3Result<Range<u64>> {
+    if !version.multipart {
+        return if n == 1 { Ok(0..version.size) } else { Err(ErrorCode::InvalidPartNumber.into()) };
+    }
+    let idx = n as usize - 1;
+    let part = version.parts.get(idx).ok_or(ErrorCode::InvalidPartNumber)?;
+    let start: u64 = version.parts[..idx].iter().map(|p| p.size).sum();
+    Ok(start..start + part.size)
+}
+
+fn part_checksum(version: &ObjectVersion, n: u32) -> Option<kura_index::StoredChecksum> {
+    let checksum = version.checksum.as_ref()?;
+    if !version.multipart {
+        return Some(checksum.clone());
+    }
+    let value = version.parts.get(n as usize - 1)?.checksum.clone()?;
+    Some(kura_index::StoredChecksum { value, kind: "COMPOSITE".into(), ..checksum.clone() })
+}
+
+/// One `bytes=` range, as S3 reads it: `None` for the whole object (absent,
+/// malformed or multi-range specs are ignored), InvalidRange when unsatisfiable.
+pub fn parse_range(spec: &str, size: u64) -> S3Result<Option<Range<u64>>> {
+    let Some(spec) = spec.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((first, last)) = spec.split_once('-') else { return Ok(None) };
+    let (first, last) = (first.trim(), last.trim());
+    let unsatisfiable = || {
+        S3Error::from(ErrorCode::InvalidRange)
+            .with("RangeRequested", format!("bytes={spec}"))
+            .with("ActualObjectSize", size.to_string())
+    };
+    let range = match (first.parse::<u64>(), last.parse::<u64>()) {
+        (Ok(start), Ok(end)) if start <= end => start..end.saturating_add(1).min(size),
+        (Ok(start), Err(_)) if last.is_empty() => start..size,
+        (Err(_), Ok(suffix)) if first.is_empty() => {
+            if suffix == 0 {
+                return Err(unsatisfiable());
+            }
+            size.saturating_sub(suffix)..size
+        }
+        _ => return Ok(None),
+    };
+    if range.start >= size {
+        return Err(unsatisfiable());
+    }
+    Ok(Some(range))
+}
+
+/// Streams `range` of an object across its parts. The first chunk is read
+/// (and so verified) before the response starts, so that a damaged object is
+/// answered with an error rather than with a truncated 200.
+pub async fn object_body(blobs: Arc<dyn BlobStore>, version: &ObjectVersion, range: Range<u64>) -> S3Result<Body> {
+    let mut stream = object_stream(blobs, version, range);
+    let first = match stream.next().await {
+        None => return Ok(Body::empty()),
+        Some(first) => first?,
+    };
+    let rest = stream.map_err(std::io::Error::other);
+    Ok(Body::from_stream(futures::stream::once(async move { Ok(first) }).chain(rest)))
+}
+
+/// The verified bytes of `range`, as a stream over the object's blobs.
+pub fn object_stream(
+    blobs: Arc<dyn BlobStore>,
+    version: &ObjectVersion,
+    range: Range<u64>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, kura_backend::BackendError>> + Send + Unpin + 'static {
+    let mut segments = Vec::new();
+    let mut offset = 0u64;
+    for part in &version.parts {
+        let (start, end) = (offset, offset + part.size);
+        if end > range.start && start < range.end {
+            let local = range.start.max(start) - start..range.end.min(end) - start;
+            segments.push((part.blob.clone(), local));
+        }
+        offset = end;
+    }
+    Box::pin(
+        futures::stream::iter(segments)
+            .then(move |(blob, local)| {
+                let blobs = blobs.clone();
+                async move { blobs.read_blob(&blob, local).await }
+            })
+            .try_flatten(),
+    )
+}
+
+pub async fn get_object_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    state.authorized_bucket(&req)?;
+    let version = current_version(state, &req)?;
+    bucket::acl_response(&version.owner)
+}
+
+pub async fn put_object_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    state.authorized_bucket(&req)?;
+    current_version(state, &req)?;
+    bucket::put_acl(&req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_as_s3_reads_them() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some(0..10));
+        assert_eq!(parse_range("bytes=90-200", 100).unwrap(), Some(90..100));
+        assert_eq!(parse_range("bytes=10-", 100).unwrap(), Some(10..100));
+        assert_eq!(parse_range("bytes=-5", 100).unwrap(), Some(95..100));
+        assert_eq!(parse_range("bytes=-500", 100).unwrap(), Some(0..100));
+        assert_eq!(parse_range("bytes=5-1", 100).unwrap(), None);
+        assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
+        assert_eq!(parse_range("bytes=100-", 100).unwrap_err().code, ErrorCode::InvalidRange);
+        assert_eq!(parse_range("bytes=0-0", 0).unwrap_err().code, ErrorCode::InvalidRange);
+        assert_eq!(parse_range("bytes=-0", 10).unwrap_err().code, ErrorCode::InvalidRange);
+    }
+}

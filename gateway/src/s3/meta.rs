@@ -1,0 +1,145 @@
+//! Object metadata carried in headers: what is stored from a write, what is
+//! returned on a read, and the write headers Kura accepts but does not store.
+
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::router::Query;
+use http::HeaderMap;
+use http::response::Builder;
+use kura_index::ObjectMeta;
+
+/// Standard headers stored with an object and returned on GET/HEAD.
+const STORED: [&str; 6] = [
+    "content-type",
+    "content-encoding",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "expires",
+];
+const USER_PREFIX: &str = "x-amz-meta-";
+/// AWS's limit on user-defined metadata (names and values), in bytes.
+const MAX_USER_META: usize = 2048;
+pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+/// Metadata to store from a write's headers.
+pub fn from_headers(headers: &HeaderMap) -> S3Result<ObjectMeta> {
+    let mut meta = ObjectMeta::default();
+    for name in STORED {
+        let Some(value) = text(headers, name) else { continue };
+        let value = if name == "content-encoding" { strip_aws_chunked(value) } else { value.to_owned() };
+        if !value.is_empty() {
+            meta.headers.push((name.to_owned(), value));
+        }
+    }
+    let mut size = 0;
+    for (name, value) in headers {
+        if let Some(user) = name.as_str().strip_prefix(USER_PREFIX) {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            size += user.len() + value.len();
+            meta.user.push((user.to_owned(), value));
+        }
+    }
+    if size > MAX_USER_META {
+        return Err(S3Error::new(
+            ErrorCode::MetadataTooLarge,
+            format!("Your metadata headers exceed the maximum allowed metadata size of {MAX_USER_META} bytes."),
+        ));
+    }
+    Ok(meta)
+}
+
+/// `aws-chunked` describes the transfer, not the object: it is never stored.
+fn strip_aws_chunked(value: &str) -> String {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.eq_ignore_ascii_case("aws-chunked") && !v.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Adds an object's stored headers to a response, with `response-*` query
+/// overrides applied.
+pub fn apply(mut builder: Builder, meta: &ObjectMeta, query: &Query) -> Builder {
+    let stored = |name: &str| meta.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    for name in STORED {
+        let value = query
+            .get(&format!("response-{name}"))
+            .or_else(|| stored(name))
+            .or((name == "content-type").then_some(DEFAULT_CONTENT_TYPE));
+        if let Some(value) = value {
+            builder = builder.header(name, value);
+        }
+    }
+    for (name, value) in &meta.user {
+        builder = builder.header(format!("{USER_PREFIX}{name}"), value.as_str());
+    }
+    builder
+}
+
+fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Kura's buckets behave like AWS buckets with ACLs disabled (the AWS default
+/// since 2023): `private` and `bucket-owner-full-control` are accepted,
+/// anything granting access to others is refused.
+pub fn check_acl(headers: &HeaderMap) -> S3Result<()> {
+    let canned_ok = match text(headers, "x-amz-acl") {
+        None => true,
+        Some(acl) => matches!(acl, "private" | "bucket-owner-full-control"),
+    };
+    let grants = headers.keys().any(|name| name.as_str().starts_with("x-amz-grant-"));
+    if canned_ok && !grants {
+        Ok(())
+    } else {
+        Err(ErrorCode::AccessControlListNotSupported.into())
+    }
+}
+
+/// Every object is stored as STANDARD.
+pub fn check_storage_class(headers: &HeaderMap) -> S3Result<()> {
+    match text(headers, "x-amz-storage-class") {
+        None | Some("STANDARD") => Ok(()),
+        Some(other) => Err(S3Error::new(
+            ErrorCode::InvalidStorageClass,
+            format!("The storage class '{other}' is not supported; Kura stores objects as STANDARD."),
+        )),
+    }
+}
+
+/// The checks every object write shares.
+pub fn check_write_headers(headers: &HeaderMap) -> S3Result<ObjectMeta> {
+    check_acl(headers)?;
+    check_storage_class(headers)?;
+    from_headers(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_content_headers_but_not_aws_chunked() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-encoding", "aws-chunked".parse().unwrap());
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        headers.insert("x-amz-meta-color", "blue".parse().unwrap());
+        let meta = from_headers(&headers).unwrap();
+        assert_eq!(meta.headers, vec![("content-type".to_string(), "text/plain".to_string())]);
+        assert_eq!(meta.user, vec![("color".to_string(), "blue".to_string())]);
+        assert_eq!(strip_aws_chunked("gzip, aws-chunked"), "gzip");
+    }
+
+    #[test]
+    fn refuses_oversized_metadata_and_public_acls() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-meta-big", "x".repeat(2100).parse().unwrap());
+        assert_eq!(from_headers(&headers).unwrap_err().code, ErrorCode::MetadataTooLarge);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-acl", "public-read".parse().unwrap());
+        assert!(check_acl(&headers).is_err());
+        headers.insert("x-amz-acl", "private".parse().unwrap());
+        assert!(check_acl(&headers).is_ok());
+    }
+}

@@ -1,0 +1,62 @@
+//! PutObject.
+
+use super::conditions::WriteConditions;
+use super::store::{MAX_SINGLE_UPLOAD, declared_size, discard, write_blob};
+use super::{S3Request, S3Response, S3State, meta, quoted};
+use crate::body::BodyDigests;
+use crate::checksum::{Checksum, ChecksumAlgorithm};
+use crate::error::S3Result;
+use http::{Response, StatusCode};
+use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum};
+
+/// Without a client checksum, S3 computes CRC64NVME for every new object.
+pub const DEFAULT_CHECKSUM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64Nvme;
+
+pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
+    state.authorized_bucket(&req)?;
+    let meta = meta::check_write_headers(req.headers())?;
+    let conditions = WriteConditions::from_headers(req.headers())?;
+    // Fail fast before the body is read; checked again, atomically, at commit.
+    conditions.check(state.index.object(&req.bucket, &req.key)?.as_ref().and_then(|r| r.current()))?;
+    declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
+
+    let mut body = req.take_body(Some(DEFAULT_CHECKSUM))?;
+    let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}).await?;
+    let digests = body.digests().expect("a fully read body has digests");
+    let version = ObjectVersion {
+        version_id: "null".into(),
+        stamp: Stamp { ms: 0, seq: 0 },
+        delete_marker: false,
+        size: blob.len,
+        etag: hex::encode(digests.md5),
+        meta,
+        checksum: full_object_checksum(&digests),
+        parts: vec![PartRef { blob: blob.id.clone(), size: blob.len, etag: None, checksum: None }],
+        multipart: false,
+        owner: req.user().to_owned(),
+    };
+    let stored = state
+        .index
+        .put_object(&req.bucket, &req.key, version, |current| conditions.check(current))
+        .await
+        .inspect_err(|_| discard(state, &blob))?;
+    let mut response = Response::builder().status(StatusCode::OK).header("etag", quoted(&stored.etag));
+    if let Some(checksum) = &stored.checksum {
+        response = checksum_headers(response, checksum);
+    }
+    Ok(response.body(axum::body::Body::empty()).expect("valid headers"))
+}
+
+pub fn full_object_checksum(digests: &BodyDigests) -> Option<StoredChecksum> {
+    digests.checksum.as_ref().map(|c: &Checksum| StoredChecksum {
+        algorithm: c.algorithm.as_str().to_owned(),
+        value: c.value.clone(),
+        kind: "FULL_OBJECT".to_owned(),
+    })
+}
+
+/// `x-amz-checksum-<algorithm>` and `x-amz-checksum-type` response headers.
+pub fn checksum_headers(builder: http::response::Builder, checksum: &StoredChecksum) -> http::response::Builder {
+    let name = format!("x-amz-checksum-{}", checksum.algorithm.to_ascii_lowercase());
+    builder.header(name, checksum.value.as_str()).header("x-amz-checksum-type", checksum.kind.as_str())
+}

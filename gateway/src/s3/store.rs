@@ -1,0 +1,71 @@
+//! Streaming request and copy bodies into new blobs.
+
+use super::S3State;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http::HeaderMap;
+use kura_backend::BlobInfo;
+
+/// AWS's limit for one PutObject, one part, and one CopyObject source.
+pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Streams `data` into a new, durable blob, calling `observe` on every chunk.
+/// On any failure the blob is discarded and the error returned.
+pub async fn write_blob<S>(state: &S3State, mut data: S, max: u64, mut observe: impl FnMut(&Bytes)) -> S3Result<BlobInfo>
+where
+    S: Stream<Item = S3Result<Bytes>> + Unpin,
+{
+    let mut writer = state.blobs.create_blob().await?;
+    let id = writer.id().to_owned();
+    state.index.track_new_blob(&id)?;
+    let written = async {
+        let mut len = 0u64;
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk?;
+            len += chunk.len() as u64;
+            if len > max {
+                return Err(too_large(max));
+            }
+            observe(&chunk);
+            writer.write(chunk).await?;
+        }
+        Ok(writer.commit().await?)
+    }
+    .await;
+    if written.is_err()
+        && let Err(err) = state.index.discard_blob(&id)
+    {
+        tracing::warn!(%err, blob = id, "could not queue a failed blob for collection");
+    }
+    written
+}
+
+pub fn too_large(max: u64) -> S3Error {
+    S3Error::new(ErrorCode::EntityTooLarge, ErrorCode::EntityTooLarge.default_message())
+        .with("MaxSizeAllowed", max.to_string())
+}
+
+/// The object size a write announces (the decoded size for aws-chunked
+/// bodies), refused up front when it is over `max` or missing.
+pub fn declared_size(headers: &HeaderMap, max: u64) -> S3Result<u64> {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+    let raw = get("x-amz-decoded-content-length").or_else(|| get("content-length"));
+    let size = match raw {
+        None => return Err(ErrorCode::MissingContentLength.into()),
+        Some(raw) => raw
+            .parse::<u64>()
+            .map_err(|_| S3Error::new(ErrorCode::InvalidArgument, "Invalid content length."))?,
+    };
+    if size > max {
+        return Err(too_large(max));
+    }
+    Ok(size)
+}
+
+/// Forgets a committed blob that ended up unused (a write lost its precondition).
+pub fn discard(state: &S3State, blob: &BlobInfo) {
+    if let Err(err) = state.index.discard_blob(&blob.id) {
+        tracing::warn!(%err, blob = blob.id, "could not queue an unused blob for collection");
+    }
+}

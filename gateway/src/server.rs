@@ -1,0 +1,148 @@
+//! `kura serve`: opens storage, starts the ops thread and the S3 listener,
+//! runs background work, and shuts down gracefully on SIGTERM/SIGINT.
+
+use crate::config::ServeArgs;
+use crate::credentials::{Origin, RootCredentials};
+use crate::ops::{self, Readiness};
+use crate::s3::{self, S3State};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use kura_backend::LocalBackend;
+use kura_index::Index;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A blob being written for longer than this without being committed is abandoned.
+const INTENT_MAX_AGE_MS: u64 = 24 * 3600 * 1000;
+
+pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KURA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    std::fs::create_dir_all(&args.data_dir)?;
+    let (creds, origin) = RootCredentials::load_or_create(&args.data_dir)?;
+    let backend = Arc::new(LocalBackend::open(&args.data_dir)?);
+    let index = Arc::new(Index::new(backend.clone(), args.initial_shards));
+
+    let readiness = Arc::new(Readiness::default());
+    let ops = ops::spawn(args.ops_addr, readiness.clone())?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kura-s3")
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(args.s3_addr))?;
+    print_banner(&args, &creds, &origin);
+
+    let state = Arc::new(S3State {
+        index,
+        blobs: backend,
+        secrets: Arc::new(creds),
+        region: args.region.clone(),
+        domain: args.domain.clone(),
+    });
+    let result = runtime.block_on(async {
+        let gc = tokio::spawn(collect_garbage(state.clone()));
+        readiness.set(true);
+        let served = serve(listener, state.clone()).await;
+        readiness.set(false);
+        gc.abort();
+        state.index.sync().await?;
+        served
+    });
+    ops.stop();
+    result
+}
+
+async fn serve(listener: tokio::net::TcpListener, state: Arc<S3State>) -> Result<(), Box<dyn std::error::Error>> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(64 * 1024);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        tracing::warn!(%err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let service = hyper::service::service_fn(move |req| s3::handle(state.clone(), req));
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(err) = conn.await {
+                        tracing::debug!(%err, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish in time");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Deletes unreferenced blobs in small steps, off the request path.
+async fn collect_garbage(state: Arc<S3State>) {
+    loop {
+        match state.index.collect_garbage(state.blobs.as_ref(), INTENT_MAX_AGE_MS, 256).await {
+            Ok(256) => tokio::task::yield_now().await,
+            Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            Err(err) => {
+                tracing::warn!(%err, "garbage collection step failed");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
+
+fn print_banner(args: &ServeArgs, creds: &RootCredentials, origin: &Origin) {
+    let endpoint = format!("http://{}", args.s3_addr);
+    println!("Kura {} serving S3 at {endpoint} (region {})", env!("CARGO_PKG_VERSION"), args.region);
+    println!("ops listener (probes): http://{}/healthz  /readyz", args.ops_addr);
+    println!("data directory: {}", args.data_dir.display());
+    match origin {
+        Origin::Generated => {
+            println!("\nRoot credentials were generated and saved in {}.", args.data_dir.join("root-credentials.json").display());
+            println!("They are shown only this once. To use Kura from the aws CLI or an AWS SDK:\n");
+            println!("  export AWS_ENDPOINT_URL={endpoint}");
+            println!("  export AWS_ACCESS_KEY_ID={}", creds.access_key);
+            println!("  export AWS_SECRET_ACCESS_KEY={}", creds.secret_key);
+            println!("  export AWS_REGION={}", args.region);
+            println!("  aws s3 mb s3://my-bucket && aws s3 ls\n");
+        }
+        Origin::Stored => println!(
+            "root access key {} (secret in {})",
+            creds.access_key,
+            args.data_dir.join("root-credentials.json").display()
+        ),
+        Origin::Environment => println!("root access key {} (from KURA_ROOT_ACCESS_KEY)", creds.access_key),
+    }
+}

@@ -1,0 +1,486 @@
+//! S3's XML documents: response bodies Kura writes and request bodies it reads.
+//! Only shapes live here; the handlers fill them.
+
+use crate::error::{ErrorCode, S3Error, S3Result};
+use serde::{Deserialize, Serialize};
+
+pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// Serialises a response document with the XML declaration AWS sends.
+pub fn to_xml<T: Serialize>(root: &str, value: &T) -> S3Result<String> {
+    let body = quick_xml::se::to_string_with_root(root, value).map_err(S3Error::internal)?;
+    Ok(format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"))
+}
+
+/// Parses a request document; anything malformed is MalformedXML.
+pub fn from_xml<T: for<'de> Deserialize<'de>>(body: &[u8]) -> S3Result<T> {
+    let text = std::str::from_utf8(body).map_err(|_| S3Error::from(ErrorCode::MalformedXML))?;
+    quick_xml::de::from_str(text).map_err(|_| ErrorCode::MalformedXML.into())
+}
+
+#[derive(Serialize)]
+pub struct Owner {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "DisplayName")]
+    pub display_name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAllMyBucketsResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub owner: Owner,
+    pub buckets: Buckets,
+}
+
+#[derive(Serialize)]
+pub struct Buckets {
+    #[serde(rename = "Bucket")]
+    pub bucket: Vec<BucketEntry>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BucketEntry {
+    pub name: String,
+    pub creation_date: String,
+    pub bucket_region: String,
+}
+
+#[derive(Serialize)]
+pub struct LocationConstraint {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(rename = "$text")]
+    pub region: String,
+}
+
+#[derive(Serialize)]
+pub struct VersioningConfiguration {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccessControlPolicy {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub owner: Owner,
+    pub access_control_list: AccessControlList,
+}
+
+#[derive(Serialize)]
+pub struct AccessControlList {
+    #[serde(rename = "Grant")]
+    pub grant: Vec<Grant>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Grant {
+    pub grantee: Grantee,
+    pub permission: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct Grantee {
+    #[serde(rename = "@xmlns:xsi")]
+    pub xmlns_xsi: &'static str,
+    #[serde(rename = "@xsi:type")]
+    pub kind: &'static str,
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "DisplayName")]
+    pub display_name: String,
+}
+
+impl AccessControlPolicy {
+    /// The only policy Kura has: the owner holds FULL_CONTROL.
+    pub fn owner_full_control(id: String, display_name: String) -> Self {
+        AccessControlPolicy {
+            xmlns: NS,
+            owner: Owner { id: id.clone(), display_name: display_name.clone() },
+            access_control_list: AccessControlList {
+                grant: vec![Grant {
+                    grantee: Grantee { xmlns_xsi: XSI, kind: "CanonicalUser", id, display_name },
+                    permission: "FULL_CONTROL",
+                }],
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Contents {
+    pub key: String,
+    pub last_modified: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+    pub size: u64,
+    pub storage_class: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+#[derive(Serialize)]
+pub struct CommonPrefix {
+    #[serde(rename = "Prefix")]
+    pub prefix: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListBucketResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub name: String,
+    pub prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_count: Option<usize>,
+    pub max_keys: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_type: Option<&'static str>,
+    pub is_truncated: bool,
+    pub contents: Vec<Contents>,
+    pub common_prefixes: Vec<CommonPrefix>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectVersionEntry {
+    pub key: String,
+    pub version_id: String,
+    pub is_latest: bool,
+    pub last_modified: String,
+    #[serde(rename = "ETag", skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<&'static str>,
+    pub owner: Owner,
+}
+
+/// A `<Version>` or a `<DeleteMarker>`, in key order.
+#[derive(Serialize)]
+pub enum VersionItem {
+    Version(ObjectVersionEntry),
+    DeleteMarker(ObjectVersionEntry),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListVersionsResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub name: String,
+    pub prefix: String,
+    pub key_marker: String,
+    pub version_id_marker: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_key_marker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_version_id_marker: Option<String>,
+    pub max_keys: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_type: Option<&'static str>,
+    pub is_truncated: bool,
+    #[serde(rename = "$value")]
+    pub items: Vec<VersionItem>,
+    pub common_prefixes: Vec<CommonPrefix>,
+}
+
+/// The checksum elements of a result document.
+#[derive(Serialize, Default)]
+pub struct ChecksumFields {
+    #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1", skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256", skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(rename = "ChecksumType", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+impl ChecksumFields {
+    pub fn new(algorithm: &str, value: String, kind: Option<String>) -> Self {
+        let mut fields = ChecksumFields { kind, ..Default::default() };
+        let slot = match algorithm {
+            "CRC32" => &mut fields.crc32,
+            "CRC32C" => &mut fields.crc32c,
+            "CRC64NVME" => &mut fields.crc64nvme,
+            "SHA1" => &mut fields.sha1,
+            _ => &mut fields.sha256,
+        };
+        *slot = Some(value);
+        fields
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CopyResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    pub last_modified: String,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InitiateMultipartUploadResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompleteMultipartUploadResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub location: String,
+    pub bucket: String,
+    pub key: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PartEntry {
+    pub part_number: u32,
+    pub last_modified: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    pub size: u64,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListPartsResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub initiator: Owner,
+    pub owner: Owner,
+    pub storage_class: &'static str,
+    pub part_number_marker: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_part_number_marker: Option<u32>,
+    pub max_parts: usize,
+    pub is_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+    pub part: Vec<PartEntry>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UploadEntry {
+    pub key: String,
+    pub upload_id: String,
+    pub initiator: Owner,
+    pub owner: Owner,
+    pub storage_class: &'static str,
+    pub initiated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListMultipartUploadsResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub bucket: String,
+    pub key_marker: String,
+    pub upload_id_marker: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_key_marker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_upload_id_marker: Option<String>,
+    pub prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    pub max_uploads: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_type: Option<&'static str>,
+    pub is_truncated: bool,
+    pub upload: Vec<UploadEntry>,
+    pub common_prefixes: Vec<CommonPrefix>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeletedEntry {
+    pub key: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteErrorEntry {
+    pub key: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub deleted: Vec<DeletedEntry>,
+    pub error: Vec<DeleteErrorEntry>,
+}
+
+// ---- request documents ----
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateBucketConfiguration {
+    pub location_constraint: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompleteMultipartUpload {
+    #[serde(default)]
+    pub part: Vec<CompletedPartXml>,
+}
+
+#[derive(Deserialize)]
+pub struct CompletedPartXml {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(rename = "ChecksumCRC32")]
+    pub crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C")]
+    pub crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME")]
+    pub crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1")]
+    pub sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256")]
+    pub sha256: Option<String>,
+}
+
+impl CompletedPartXml {
+    /// The part checksum the client states, whichever algorithm it names.
+    pub fn checksum(&self) -> Option<&str> {
+        [&self.crc32, &self.crc32c, &self.crc64nvme, &self.sha1, &self.sha256]
+            .into_iter()
+            .find_map(|c| c.as_deref())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Delete {
+    #[serde(default)]
+    pub quiet: bool,
+    #[serde(default)]
+    pub object: Vec<ObjectIdentifier>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectIdentifier {
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_delete_and_complete_documents() {
+        let delete: Delete = from_xml(
+            br#"<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object><Object><Key>c</Key><VersionId>null</VersionId></Object></Delete>"#,
+        )
+        .unwrap();
+        assert!(delete.quiet);
+        assert_eq!(delete.object[0].key, "a&b");
+        assert_eq!(delete.object[1].version_id.as_deref(), Some("null"));
+        let complete: CompleteMultipartUpload = from_xml(
+            br#"<CompleteMultipartUpload><Part><ETag>"x"</ETag><PartNumber>2</PartNumber><ChecksumCRC32>AAAA</ChecksumCRC32></Part></CompleteMultipartUpload>"#,
+        )
+        .unwrap();
+        assert_eq!(complete.part[0].part_number, 2);
+        assert!(from_xml::<Delete>(b"<Delete><Object>").is_err());
+    }
+
+    #[test]
+    fn writes_namespaced_documents() {
+        let doc = to_xml(
+            "ListBucketResult",
+            &ListBucketResult {
+                xmlns: NS,
+                name: "b".into(),
+                prefix: String::new(),
+                marker: Some(String::new()),
+                next_marker: None,
+                continuation_token: None,
+                next_continuation_token: None,
+                start_after: None,
+                key_count: None,
+                max_keys: 1000,
+                delimiter: None,
+                encoding_type: None,
+                is_truncated: false,
+                contents: vec![],
+                common_prefixes: vec![CommonPrefix { prefix: "a/".into() }],
+            },
+        )
+        .unwrap();
+        assert!(doc.contains(r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#), "{doc}");
+        assert!(doc.contains("<CommonPrefixes><Prefix>a/</Prefix></CommonPrefixes>"), "{doc}");
+        assert!(doc.contains("<IsTruncated>false</IsTruncated>"), "{doc}");
+    }
+}
