@@ -38,7 +38,13 @@ impl RootCredentials {
             std::env::var(ROOT_ACCESS_KEY_ENV),
             std::env::var(ROOT_SECRET_KEY_ENV),
         ) {
-            return Ok((RootCredentials { access_key, secret_key }, Origin::Environment));
+            return Ok((
+                RootCredentials {
+                    access_key,
+                    secret_key,
+                },
+                Origin::Environment,
+            ));
         }
         let path = data_dir.join(FILE);
         match std::fs::read(&path) {
@@ -57,7 +63,9 @@ impl RootCredentials {
         const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         let mut rng = rand::rngs::OsRng;
         let mut pick = |set: &[u8], n: usize| -> String {
-            (0..n).map(|_| set[rng.gen_range(0..set.len())] as char).collect()
+            (0..n)
+                .map(|_| set[rng.gen_range(0..set.len())] as char)
+                .collect()
         };
         RootCredentials {
             access_key: format!("KURA{}", pick(UPPER, 16)),

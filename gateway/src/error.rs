@@ -50,6 +50,7 @@ error_codes! {
     InvalidRequest => BAD_REQUEST, "Invalid Request";
     InvalidStorageClass => BAD_REQUEST, "The storage class you specified is not valid.";
     KeyTooLongError => BAD_REQUEST, "Your key is too long.";
+    MalformedTrailerError => BAD_REQUEST, "The request contained trailing data that was not well-formed or did not conform to our published schema.";
     MalformedXML => BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema.";
     MetadataTooLarge => BAD_REQUEST, "Your metadata headers exceed the maximum allowed metadata size.";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.";

@@ -48,7 +48,8 @@ pub fn spawn(addr: SocketAddr, readiness: Arc<Readiness>) -> std::io::Result<Ops
                 .build()
                 .expect("the ops runtime starts");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener is non-blocking");
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("listener is non-blocking");
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };

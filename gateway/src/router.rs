@@ -24,7 +24,10 @@ impl Query {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -34,7 +37,9 @@ impl Query {
 
 fn decode_query(s: &str) -> String {
     let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Every operation Kura serves, with the parameters that select it.
@@ -61,11 +66,23 @@ pub enum Endpoint {
     GetObjectAcl,
     PutObjectAcl,
     CreateMultipartUpload,
-    UploadPart { upload_id: String, part_number: String },
-    UploadPartCopy { upload_id: String, part_number: String },
-    CompleteMultipartUpload { upload_id: String },
-    AbortMultipartUpload { upload_id: String },
-    ListParts { upload_id: String },
+    UploadPart {
+        upload_id: String,
+        part_number: String,
+    },
+    UploadPartCopy {
+        upload_id: String,
+        part_number: String,
+    },
+    CompleteMultipartUpload {
+        upload_id: String,
+    },
+    AbortMultipartUpload {
+        upload_id: String,
+    },
+    ListParts {
+        upload_id: String,
+    },
 }
 
 impl Endpoint {
@@ -111,12 +128,26 @@ pub struct Route {
 }
 
 /// Bucket and key from the Host header and the (still encoded) path.
-pub fn locate(host: Option<&str>, domain: Option<&str>, path: &str) -> (Option<String>, Option<String>) {
+pub fn locate(
+    host: Option<&str>,
+    domain: Option<&str>,
+    path: &str,
+) -> (Option<String>, Option<String>) {
     let path = path.strip_prefix('/').unwrap_or(path);
-    let decoded = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-    let host = host.map(|h| h.rsplit_once(':').map_or(h, |(name, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) { name } else { h }
-    }));
+    let decoded = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let host = host.map(|h| {
+        h.rsplit_once(':').map_or(h, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                h
+            }
+        })
+    });
     let vhost_bucket = match (host, domain) {
         (Some(host), Some(domain)) => host
             .strip_suffix(domain)
@@ -136,7 +167,13 @@ pub fn locate(host: Option<&str>, domain: Option<&str>, path: &str) -> (Option<S
     }
 }
 
-pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query: &Query, copy_source: bool) -> S3Result<Route> {
+pub fn route(
+    method: &Method,
+    bucket: Option<String>,
+    key: Option<String>,
+    query: &Query,
+    copy_source: bool,
+) -> S3Result<Route> {
     let endpoint = match (&bucket, &key) {
         (None, _) => match *method {
             Method::GET => Endpoint::ListBuckets,
@@ -145,7 +182,11 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
         (Some(_), None) => bucket_endpoint(method, query)?,
         (Some(_), Some(_)) => object_endpoint(method, query, copy_source)?,
     };
-    Ok(Route { bucket, key, endpoint })
+    Ok(Route {
+        bucket,
+        key,
+        endpoint,
+    })
 }
 
 fn not_allowed() -> S3Error {
@@ -155,10 +196,31 @@ fn not_allowed() -> S3Error {
 /// Sub-resources Kura does not implement: answered NotImplemented, never as
 /// if they were a plain bucket or object request.
 const UNSUPPORTED: &[&str] = &[
-    "accelerate", "analytics", "cors", "encryption", "intelligent-tiering", "inventory",
-    "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
-    "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "tagging",
-    "website", "retention", "legal-hold", "torrent", "restore", "select", "attributes",
+    "accelerate",
+    "analytics",
+    "cors",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "lifecycle",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "tagging",
+    "website",
+    "retention",
+    "legal-hold",
+    "torrent",
+    "restore",
+    "select",
+    "attributes",
 ];
 
 fn unsupported(query: &Query) -> S3Result<()> {
@@ -184,7 +246,10 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
         Method::HEAD => Endpoint::HeadBucket,
         Method::PUT if query.has("acl") => Endpoint::PutBucketAcl,
         Method::PUT if query.has("versioning") => {
-            return Err(S3Error::new(ErrorCode::NotImplemented, "Bucket versioning is not implemented yet."));
+            return Err(S3Error::new(
+                ErrorCode::NotImplemented,
+                "Bucket versioning is not implemented yet.",
+            ));
         }
         Method::PUT => Endpoint::CreateBucket,
         Method::DELETE => Endpoint::DeleteBucket,
@@ -206,9 +271,15 @@ fn object_endpoint(method: &Method, query: &Query, copy_source: bool) -> S3Resul
         (Method::PUT, Some(upload_id)) => {
             let part_number = part_number.unwrap_or_default();
             if copy_source {
-                Endpoint::UploadPartCopy { upload_id, part_number }
+                Endpoint::UploadPartCopy {
+                    upload_id,
+                    part_number,
+                }
             } else {
-                Endpoint::UploadPart { upload_id, part_number }
+                Endpoint::UploadPart {
+                    upload_id,
+                    part_number,
+                }
             }
         }
         (Method::PUT, None) if copy_source => Endpoint::CopyObject,
@@ -227,31 +298,57 @@ mod tests {
 
     #[test]
     fn path_style_and_virtual_host() {
-        assert_eq!(locate(Some("h:9000"), None, "/b/a%20b/c"), (Some("b".into()), Some("a b/c".into())));
+        assert_eq!(
+            locate(Some("h:9000"), None, "/b/a%20b/c"),
+            (Some("b".into()), Some("a b/c".into()))
+        );
         assert_eq!(locate(Some("h"), None, "/b/"), (Some("b".into()), None));
         assert_eq!(locate(Some("h"), None, "/"), (None, None));
         assert_eq!(
             locate(Some("pics.s3.test:9000"), Some("s3.test"), "/x/y+z"),
             (Some("pics".into()), Some("x/y+z".into()))
         );
-        assert_eq!(locate(Some("s3.test"), Some("s3.test"), "/pics/k"), (Some("pics".into()), Some("k".into())));
+        assert_eq!(
+            locate(Some("s3.test"), Some("s3.test"), "/pics/k"),
+            (Some("pics".into()), Some("k".into()))
+        );
     }
 
     #[test]
     fn operations_from_method_and_query() {
         let q = |s: &str| Query::parse(Some(s));
-        let b = |m: Method, query: &str| route(&m, Some("b".into()), None, &q(query), false).unwrap().endpoint;
-        let o = |m: Method, query: &str, copy: bool| route(&m, Some("b".into()), Some("k".into()), &q(query), copy).unwrap().endpoint;
-        assert_eq!(b(Method::GET, "list-type=2&prefix=a"), Endpoint::ListObjectsV2);
+        let b = |m: Method, query: &str| {
+            route(&m, Some("b".into()), None, &q(query), false)
+                .unwrap()
+                .endpoint
+        };
+        let o = |m: Method, query: &str, copy: bool| {
+            route(&m, Some("b".into()), Some("k".into()), &q(query), copy)
+                .unwrap()
+                .endpoint
+        };
+        assert_eq!(
+            b(Method::GET, "list-type=2&prefix=a"),
+            Endpoint::ListObjectsV2
+        );
         assert_eq!(b(Method::GET, "uploads"), Endpoint::ListMultipartUploads);
         assert_eq!(b(Method::POST, "delete"), Endpoint::DeleteObjects);
-        assert_eq!(o(Method::POST, "uploads", false), Endpoint::CreateMultipartUpload);
+        assert_eq!(
+            o(Method::POST, "uploads", false),
+            Endpoint::CreateMultipartUpload
+        );
         assert_eq!(
             o(Method::PUT, "partNumber=2&uploadId=u", true),
-            Endpoint::UploadPartCopy { upload_id: "u".into(), part_number: "2".into() }
+            Endpoint::UploadPartCopy {
+                upload_id: "u".into(),
+                part_number: "2".into()
+            }
         );
         assert_eq!(o(Method::PUT, "", true), Endpoint::CopyObject);
         assert!(route(&Method::GET, Some("b".into()), None, &q("policy"), false).is_err());
-        assert_eq!(Query::parse(Some("prefix=a+b%2Bc&x")).get("prefix"), Some("a b+c"));
+        assert_eq!(
+            Query::parse(Some("prefix=a+b%2Bc&x")).get("prefix"),
+            Some("a b+c")
+        );
     }
 }

@@ -25,6 +25,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     std::fs::create_dir_all(&args.data_dir)?;
@@ -62,7 +63,10 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     result
 }
 
-async fn serve(listener: tokio::net::TcpListener, state: Arc<S3State>) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<S3State>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().max_buf_size(64 * 1024);
     let graceful = GracefulShutdown::new();
@@ -94,7 +98,10 @@ async fn serve(listener: tokio::net::TcpListener, state: Arc<S3State>) -> Result
     }
     drop(listener);
     tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish in time");
     }
     Ok(())
@@ -112,7 +119,11 @@ async fn shutdown_signal() {
 /// Deletes unreferenced blobs in small steps, off the request path.
 async fn collect_garbage(state: Arc<S3State>) {
     loop {
-        match state.index.collect_garbage(state.blobs.as_ref(), INTENT_MAX_AGE_MS, 256).await {
+        match state
+            .index
+            .collect_garbage(state.blobs.as_ref(), INTENT_MAX_AGE_MS, 256)
+            .await
+        {
             Ok(256) => tokio::task::yield_now().await,
             Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
             Err(err) => {
@@ -125,13 +136,25 @@ async fn collect_garbage(state: Arc<S3State>) {
 
 fn print_banner(args: &ServeArgs, creds: &RootCredentials, origin: &Origin) {
     let endpoint = format!("http://{}", args.s3_addr);
-    println!("Kura {} serving S3 at {endpoint} (region {})", env!("CARGO_PKG_VERSION"), args.region);
-    println!("ops listener (probes): http://{}/healthz  /readyz", args.ops_addr);
+    println!(
+        "Kura {} serving S3 at {endpoint} (region {})",
+        env!("CARGO_PKG_VERSION"),
+        args.region
+    );
+    println!(
+        "ops listener (probes): http://{}/healthz  /readyz",
+        args.ops_addr
+    );
     println!("data directory: {}", args.data_dir.display());
     match origin {
         Origin::Generated => {
-            println!("\nRoot credentials were generated and saved in {}.", args.data_dir.join("root-credentials.json").display());
-            println!("They are shown only this once. To use Kura from the aws CLI or an AWS SDK:\n");
+            println!(
+                "\nRoot credentials were generated and saved in {}.",
+                args.data_dir.join("root-credentials.json").display()
+            );
+            println!(
+                "They are shown only this once. To use Kura from the aws CLI or an AWS SDK:\n"
+            );
             println!("  export AWS_ENDPOINT_URL={endpoint}");
             println!("  export AWS_ACCESS_KEY_ID={}", creds.access_key);
             println!("  export AWS_SECRET_ACCESS_KEY={}", creds.secret_key);
@@ -143,6 +166,9 @@ fn print_banner(args: &ServeArgs, creds: &RootCredentials, origin: &Origin) {
             creds.access_key,
             args.data_dir.join("root-credentials.json").display()
         ),
-        Origin::Environment => println!("root access key {} (from KURA_ROOT_ACCESS_KEY)", creds.access_key),
+        Origin::Environment => println!(
+            "root access key {} (from KURA_ROOT_ACCESS_KEY)",
+            creds.access_key
+        ),
     }
 }

@@ -10,13 +10,34 @@ const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// Serialises a response document with the XML declaration AWS sends.
 pub fn to_xml<T: Serialize>(root: &str, value: &T) -> S3Result<String> {
     let body = quick_xml::se::to_string_with_root(root, value).map_err(S3Error::internal)?;
-    Ok(format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"))
+    Ok(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"
+    ))
 }
 
-/// Parses a request document; anything malformed is MalformedXML.
-pub fn from_xml<T: for<'de> Deserialize<'de>>(body: &[u8]) -> S3Result<T> {
-    let text = std::str::from_utf8(body).map_err(|_| S3Error::from(ErrorCode::MalformedXML))?;
-    quick_xml::de::from_str(text).map_err(|_| ErrorCode::MalformedXML.into())
+/// Parses a request document whose root element must be `root`; anything
+/// else is MalformedXML.
+pub fn from_xml<T: for<'de> Deserialize<'de>>(root: &str, body: &[u8]) -> S3Result<T> {
+    let malformed = || S3Error::from(ErrorCode::MalformedXML);
+    let text = std::str::from_utf8(body).map_err(|_| malformed())?;
+    if root_element(text).as_deref() != Some(root) {
+        return Err(malformed());
+    }
+    quick_xml::de::from_str(text).map_err(|_| malformed())
+}
+
+/// The local name of the first element of a document.
+fn root_element(text: &str) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    loop {
+        match reader.read_event().ok()? {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                return Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+            }
+            quick_xml::events::Event::Eof => return None,
+            _ => {}
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -103,10 +124,18 @@ impl AccessControlPolicy {
     pub fn owner_full_control(id: String, display_name: String) -> Self {
         AccessControlPolicy {
             xmlns: NS,
-            owner: Owner { id: id.clone(), display_name: display_name.clone() },
+            owner: Owner {
+                id: id.clone(),
+                display_name: display_name.clone(),
+            },
             access_control_list: AccessControlList {
                 grant: vec![Grant {
-                    grantee: Grantee { xmlns_xsi: XSI, kind: "CanonicalUser", id, display_name },
+                    grantee: Grantee {
+                        xmlns_xsi: XSI,
+                        kind: "CanonicalUser",
+                        id,
+                        display_name,
+                    },
                     permission: "FULL_CONTROL",
                 }],
             },
@@ -232,7 +261,10 @@ pub struct ChecksumFields {
 
 impl ChecksumFields {
     pub fn new(algorithm: &str, value: String, kind: Option<String>) -> Self {
-        let mut fields = ChecksumFields { kind, ..Default::default() };
+        let mut fields = ChecksumFields {
+            kind,
+            ..Default::default()
+        };
         let slot = match algorithm {
             "CRC32" => &mut fields.crc32,
             "CRC32C" => &mut fields.crc32c,
@@ -413,9 +445,15 @@ pub struct CompletedPartXml {
 impl CompletedPartXml {
     /// The part checksum the client states, whichever algorithm it names.
     pub fn checksum(&self) -> Option<&str> {
-        [&self.crc32, &self.crc32c, &self.crc64nvme, &self.sha1, &self.sha256]
-            .into_iter()
-            .find_map(|c| c.as_deref())
+        [
+            &self.crc32,
+            &self.crc32c,
+            &self.crc64nvme,
+            &self.sha1,
+            &self.sha256,
+        ]
+        .into_iter()
+        .find_map(|c| c.as_deref())
     }
 }
 
@@ -442,6 +480,7 @@ mod tests {
     #[test]
     fn parses_delete_and_complete_documents() {
         let delete: Delete = from_xml(
+            "Delete",
             br#"<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object><Object><Key>c</Key><VersionId>null</VersionId></Object></Delete>"#,
         )
         .unwrap();
@@ -449,11 +488,13 @@ mod tests {
         assert_eq!(delete.object[0].key, "a&b");
         assert_eq!(delete.object[1].version_id.as_deref(), Some("null"));
         let complete: CompleteMultipartUpload = from_xml(
+            "CompleteMultipartUpload",
             br#"<CompleteMultipartUpload><Part><ETag>"x"</ETag><PartNumber>2</PartNumber><ChecksumCRC32>AAAA</ChecksumCRC32></Part></CompleteMultipartUpload>"#,
         )
         .unwrap();
         assert_eq!(complete.part[0].part_number, 2);
-        assert!(from_xml::<Delete>(b"<Delete><Object>").is_err());
+        assert!(from_xml::<Delete>("Delete", b"<Delete><Object>").is_err());
+        assert!(from_xml::<Delete>("Delete", b"<Foo><Object><Key>x</Key></Object></Foo>").is_err());
     }
 
     #[test]
@@ -475,12 +516,20 @@ mod tests {
                 encoding_type: None,
                 is_truncated: false,
                 contents: vec![],
-                common_prefixes: vec![CommonPrefix { prefix: "a/".into() }],
+                common_prefixes: vec![CommonPrefix {
+                    prefix: "a/".into(),
+                }],
             },
         )
         .unwrap();
-        assert!(doc.contains(r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#), "{doc}");
-        assert!(doc.contains("<CommonPrefixes><Prefix>a/</Prefix></CommonPrefixes>"), "{doc}");
+        assert!(
+            doc.contains(r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("<CommonPrefixes><Prefix>a/</Prefix></CommonPrefixes>"),
+            "{doc}"
+        );
         assert!(doc.contains("<IsTruncated>false</IsTruncated>"), "{doc}");
     }
 }

@@ -37,11 +37,13 @@ pub(crate) type Items<T> = Box<dyn Iterator<Item = Result<(String, T)>>>;
 
 /// Lists from `start` (a sort key, inclusive). `open(seek)` must yield the
 /// items whose sort key is `>= seek`, in order; the sort key of an item starts
-/// with its shown key.
+/// with its shown key. Common prefixes not after `marker` were returned by an
+/// earlier page (or precede the marker) and are skipped.
 pub(crate) fn list_sorted<T>(
     prefix: &str,
     delimiter: Option<&str>,
     start: Vec<u8>,
+    marker: Option<&str>,
     max: usize,
     mut open: impl FnMut(&[u8]) -> Result<Items<T>>,
 ) -> Result<ListPage<T>> {
@@ -62,7 +64,8 @@ pub(crate) fn list_sorted<T>(
                 .find(d)
                 .map(|at| prefix.len() + at + d.len())
         });
-        if page.entries.len() + page.prefixes.len() >= max {
+        let seen = common.is_some_and(|end| marker.is_some_and(|m| &key[..end] <= m));
+        if !seen && page.entries.len() + page.prefixes.len() >= max {
             page.truncated = true;
             break;
         }
@@ -70,7 +73,9 @@ pub(crate) fn list_sorted<T>(
             Some(end) => {
                 let common = key[..end].to_owned();
                 let next = successor(common.as_bytes());
-                page.prefixes.push(common);
+                if !seen {
+                    page.prefixes.push(common);
+                }
                 match next {
                     Some(next) => items = open(&next)?,
                     None => break,
@@ -167,7 +172,7 @@ mod tests {
         max: usize,
     ) -> ListPage<()> {
         let start = after_key.map(after).unwrap_or_default();
-        list_sorted(prefix, delim, start, max, |seek| {
+        list_sorted(prefix, delim, start, after_key, max, |seek| {
             let seek = seek.to_vec();
             let items: Vec<_> = keys
                 .iter()
@@ -199,6 +204,11 @@ mod tests {
         assert_eq!(second.prefixes, ["c/"]);
         assert_eq!(keys_of(&second), ["d"]);
         assert!(!second.truncated, "nothing follows d");
+
+        // A marker inside a common prefix skips the rest of that prefix.
+        let inside = list(&keys, "", Some("/"), Some("c/x/y"), 10);
+        assert!(inside.prefixes.is_empty());
+        assert_eq!(keys_of(&inside), ["d"]);
     }
 
     #[test]

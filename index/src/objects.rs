@@ -68,8 +68,15 @@ impl Index {
 
     /// Removes the current version of several keys, with one sync for all.
     /// Each key's outcome is reported separately.
-    pub async fn delete_objects(&self, bucket: &str, keys: &[&str]) -> Result<Vec<Result<Option<ObjectVersion>>>> {
-        let outcomes = keys.iter().map(|key| self.remove_null_version(bucket, key)).collect();
+    pub async fn delete_objects(
+        &self,
+        bucket: &str,
+        keys: &[&str],
+    ) -> Result<Vec<Result<Option<ObjectVersion>>>> {
+        let outcomes = keys
+            .iter()
+            .map(|key| self.remove_null_version(bucket, key))
+            .collect();
         self.sync().await?;
         Ok(outcomes)
     }
@@ -96,15 +103,22 @@ impl Index {
     ) -> Result<ListPage<ObjectVersion>> {
         let record = self.bucket(bucket)?;
         let start = params.after.map(after).unwrap_or_default();
-        list_sorted(params.prefix, params.delimiter, start, params.max, |seek| {
-            let live = self
-                .scan_objects(&record, seek)?
-                .filter_map(|item| match item {
-                    Ok((key, rec)) => rec.current().cloned().map(|v| Ok((key, v))),
-                    Err(err) => Some(Err(err)),
-                });
-            Ok(Box::new(live) as Items<ObjectVersion>)
-        })
+        list_sorted(
+            params.prefix,
+            params.delimiter,
+            start,
+            params.after,
+            params.max,
+            |seek| {
+                let live = self
+                    .scan_objects(&record, seek)?
+                    .filter_map(|item| match item {
+                        Ok((key, rec)) => rec.current().cloned().map(|v| Ok((key, v))),
+                        Err(err) => Some(Err(err)),
+                    });
+                Ok(Box::new(live) as Items<ObjectVersion>)
+            },
+        )
     }
 
     /// Every record (all versions) from `seek` on, merged across shards.
@@ -135,9 +149,14 @@ impl Index {
     ) -> Result<ListPage<ObjectRecord>> {
         let record = self.bucket(bucket)?;
         let start = params.after.map(after).unwrap_or_default();
-        list_sorted(params.prefix, params.delimiter, start, params.max, |seek| {
-            Ok(Box::new(self.scan_objects(&record, seek)?) as Items<ObjectRecord>)
-        })
+        list_sorted(
+            params.prefix,
+            params.delimiter,
+            start,
+            params.after,
+            params.max,
+            |seek| Ok(Box::new(self.scan_objects(&record, seek)?) as Items<ObjectRecord>),
+        )
     }
 }
 

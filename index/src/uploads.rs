@@ -170,13 +170,20 @@ impl Index {
             (Some(key), _) => successor(&upload_key(key, "")).unwrap_or_default(),
             (None, _) => Vec::new(),
         };
-        list_sorted(params.prefix, params.delimiter, start, params.max, |seek| {
-            let items = self.kv.scan(&map, seek)?.map(|item| {
-                let (_, value) = item?;
-                let upload: UploadRecord = decode(&value)?;
-                Ok((upload.key.clone(), upload))
-            });
-            Ok(Box::new(items) as Items<UploadRecord>)
-        })
+        list_sorted(
+            params.prefix,
+            params.delimiter,
+            start,
+            params.key_marker,
+            params.max,
+            |seek| {
+                let items = self.kv.scan(&map, seek)?.map(|item| {
+                    let (_, value) = item?;
+                    let upload: UploadRecord = decode(&value)?;
+                    Ok((upload.key.clone(), upload))
+                });
+                Ok(Box::new(items) as Items<UploadRecord>)
+            },
+        )
     }
 }

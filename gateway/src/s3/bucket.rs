@@ -14,11 +14,19 @@ pub async fn list_buckets(state: &S3State, req: S3Request) -> S3Result<S3Respons
         .list_buckets()?
         .into_iter()
         .filter(|b| state.authorize(&b.name, user).is_ok())
-        .map(|b| xml::BucketEntry { name: b.name, creation_date: iso8601(b.created_ms), bucket_region: b.region })
+        .map(|b| xml::BucketEntry {
+            name: b.name,
+            creation_date: iso8601(b.created_ms),
+            bucket_region: b.region,
+        })
         .collect();
     xml_ok(xml::to_xml(
         "ListAllMyBucketsResult",
-        &xml::ListAllMyBucketsResult { xmlns: NS, owner: owner(user), buckets: xml::Buckets { bucket: buckets } },
+        &xml::ListAllMyBucketsResult {
+            xmlns: NS,
+            owner: owner(user),
+            buckets: xml::Buckets { bucket: buckets },
+        },
     )?)
 }
 
@@ -27,10 +35,15 @@ pub async fn create_bucket(state: &S3State, mut req: S3Request) -> S3Result<S3Re
     meta::check_acl(req.headers())?;
     let body = read_small_body(&mut req, 64 * 1024).await?;
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let config: xml::CreateBucketConfiguration = xml::from_xml(&body)?;
+        let config: xml::CreateBucketConfiguration =
+            xml::from_xml("CreateBucketConfiguration", &body)?;
         check_location(config.location_constraint.as_deref(), &state.region)?;
     }
-    match state.index.create_bucket(&req.bucket, req.user(), &state.region).await {
+    match state
+        .index
+        .create_bucket(&req.bucket, req.user(), &state.region)
+        .await
+    {
         Ok(_) => {}
         Err(IndexError::BucketExists { owner }) if owner == req.user() => {
             return Err(ErrorCode::BucketAlreadyOwnedByYou.into());
@@ -50,8 +63,12 @@ fn check_location(constraint: Option<&str>, region: &str) -> S3Result<()> {
     match constraint {
         None | Some("") if region == "us-east-1" => Ok(()),
         Some(c) if c == region && region != "us-east-1" => Ok(()),
-        Some("us-east-1") if region == "us-east-1" => Err(ErrorCode::InvalidLocationConstraint.into()),
-        Some(c) if !c.is_empty() && region == "us-east-1" => Err(ErrorCode::InvalidLocationConstraint.into()),
+        Some("us-east-1") if region == "us-east-1" => {
+            Err(ErrorCode::InvalidLocationConstraint.into())
+        }
+        Some(c) if !c.is_empty() && region == "us-east-1" => {
+            Err(ErrorCode::InvalidLocationConstraint.into())
+        }
         _ => Err(ErrorCode::IllegalLocationConstraintException.into()),
     }
 }
@@ -59,11 +76,17 @@ fn check_location(constraint: Option<&str>, region: &str) -> S3Result<()> {
 /// S3's bucket naming rules (general purpose buckets).
 pub fn validate_bucket_name(name: &str) -> S3Result<()> {
     let bytes = name.as_bytes();
-    let allowed = bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-');
+    let allowed = bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-');
     let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     let ip_like = name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok());
-    let reserved = ["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p))
-        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().any(|s| name.ends_with(s));
+    let reserved = ["xn--", "sthree-", "amzn-s3-demo-"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+            .iter()
+            .any(|s| name.ends_with(s));
     let valid = (3..=63).contains(&name.len())
         && allowed
         && edge_ok(bytes.first())
@@ -96,13 +119,23 @@ pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<S3Respon
 pub async fn get_bucket_location(state: &S3State, req: S3Request) -> S3Result<S3Response> {
     let bucket = state.authorized_bucket(&req)?;
     // AWS answers an empty constraint for us-east-1.
-    let region = if bucket.region == "us-east-1" { String::new() } else { bucket.region };
-    xml_ok(xml::to_xml("LocationConstraint", &xml::LocationConstraint { xmlns: NS, region })?)
+    let region = if bucket.region == "us-east-1" {
+        String::new()
+    } else {
+        bucket.region
+    };
+    xml_ok(xml::to_xml(
+        "LocationConstraint",
+        &xml::LocationConstraint { xmlns: NS, region },
+    )?)
 }
 
 pub async fn get_bucket_versioning(state: &S3State, req: S3Request) -> S3Result<S3Response> {
     state.authorized_bucket(&req)?;
-    xml_ok(xml::to_xml("VersioningConfiguration", &xml::VersioningConfiguration { xmlns: NS })?)
+    xml_ok(xml::to_xml(
+        "VersioningConfiguration",
+        &xml::VersioningConfiguration { xmlns: NS },
+    )?)
 }
 
 pub async fn get_bucket_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
@@ -142,7 +175,17 @@ mod tests {
         for ok in ["abc", "my-bucket.1", "a".repeat(63).as_str(), "1bucket"] {
             assert!(validate_bucket_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["ab", "Abc", "a_b", "-ab", "ab-", "a..b", "192.168.1.1", "xn--ab", &"a".repeat(64)] {
+        for bad in [
+            "ab",
+            "Abc",
+            "a_b",
+            "-ab",
+            "ab-",
+            "a..b",
+            "192.168.1.1",
+            "xn--ab",
+            &"a".repeat(64),
+        ] {
             assert!(validate_bucket_name(bad).is_err(), "{bad}");
         }
     }
@@ -150,10 +193,17 @@ mod tests {
     #[test]
     fn location_constraints() {
         assert!(check_location(None, "us-east-1").is_ok());
-        assert_eq!(check_location(Some("us-east-1"), "us-east-1").unwrap_err().code, ErrorCode::InvalidLocationConstraint);
+        assert_eq!(
+            check_location(Some("us-east-1"), "us-east-1")
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidLocationConstraint
+        );
         assert!(check_location(Some("eu-west-1"), "eu-west-1").is_ok());
         assert_eq!(
-            check_location(Some("us-west-2"), "eu-west-1").unwrap_err().code,
+            check_location(Some("us-west-2"), "eu-west-1")
+                .unwrap_err()
+                .code,
             ErrorCode::IllegalLocationConstraintException
         );
     }

@@ -25,10 +25,19 @@ impl Family {
 /// Evaluates the conditions as S3 does: a true If-Match overrides a false
 /// If-Unmodified-Since, and a false If-None-Match overrides a true
 /// If-Modified-Since.
-pub fn check(headers: &HeaderMap, family: Family, etag: &str, last_modified_ms: u64) -> S3Result<()> {
+pub fn check(
+    headers: &HeaderMap,
+    family: Family,
+    etag: &str,
+    last_modified_ms: u64,
+) -> S3Result<()> {
     let get = |c: &str| headers.get(family.name(c)).and_then(|v| v.to_str().ok());
     let modified_secs = last_modified_ms / 1000;
-    let since = |c: &str| get(c).and_then(|d| httpdate::parse_http_date(d).ok()).map(secs);
+    let since = |c: &str| {
+        get(c)
+            .and_then(|d| httpdate::parse_http_date(d).ok())
+            .map(secs)
+    };
 
     let if_match = get("if-match").map(|list| etag_matches(list, etag));
     let unmodified_ok = since("if-unmodified-since").map(|at| modified_secs <= at);
@@ -37,7 +46,8 @@ pub fn check(headers: &HeaderMap, family: Family, etag: &str, last_modified_ms: 
     }
     let if_none_match = get("if-none-match").map(|list| !etag_matches(list, etag));
     let modified_ok = since("if-modified-since").map(|at| modified_secs > at);
-    let not_modified = if_none_match == Some(false) || (if_none_match.is_none() && modified_ok == Some(false));
+    let not_modified =
+        if_none_match == Some(false) || (if_none_match.is_none() && modified_ok == Some(false));
     if not_modified {
         return Err(match family {
             Family::Read => ErrorCode::NotModified.into(),
@@ -48,12 +58,16 @@ pub fn check(headers: &HeaderMap, family: Family, etag: &str, last_modified_ms: 
 }
 
 fn secs(at: std::time::SystemTime) -> u64 {
-    at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Whether a comma-separated ETag list (or `*`) names `etag`.
 pub fn etag_matches(list: &str, etag: &str) -> bool {
-    list.split(',').map(str::trim).any(|candidate| candidate == "*" || unquote(candidate) == etag)
+    list.split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || unquote(candidate) == etag)
 }
 
 /// Write preconditions (PutObject, CompleteMultipartUpload): `If-None-Match: *`
@@ -65,7 +79,12 @@ pub struct WriteConditions {
 
 impl WriteConditions {
     pub fn from_headers(headers: &HeaderMap) -> S3Result<Self> {
-        let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let get = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let if_none_match = get("if-none-match");
         if if_none_match.as_deref().is_some_and(|v| v.trim() != "*") {
             return Err(crate::error::S3Error::new(
@@ -73,7 +92,10 @@ impl WriteConditions {
                 "If-None-Match on writes supports only '*'.",
             ));
         }
-        Ok(WriteConditions { if_none_match, if_match: get("if-match") })
+        Ok(WriteConditions {
+            if_none_match,
+            if_match: get("if-match"),
+        })
     }
 
     pub fn check(&self, current: Option<&kura_index::ObjectVersion>) -> S3Result<()> {
@@ -96,7 +118,10 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs.iter().map(|(n, v)| (http::HeaderName::from_static(n), v.parse().unwrap())).collect()
+        pairs
+            .iter()
+            .map(|(n, v)| (http::HeaderName::from_static(n), v.parse().unwrap()))
+            .collect()
     }
 
     #[test]
@@ -106,13 +131,30 @@ mod tests {
         let after = "Fri, 17 Nov 2023 00:00:00 GMT";
         let ok = |h: &[(&'static str, &str)]| check(&headers(h), Family::Read, "abc", modified);
         assert!(ok(&[("if-match", "\"abc\"")]).is_ok());
-        assert_eq!(ok(&[("if-match", "\"x\"")]).unwrap_err().code, ErrorCode::PreconditionFailed);
-        assert_eq!(ok(&[("if-none-match", "\"abc\"")]).unwrap_err().code, ErrorCode::NotModified);
-        assert_eq!(ok(&[("if-modified-since", after)]).unwrap_err().code, ErrorCode::NotModified);
+        assert_eq!(
+            ok(&[("if-match", "\"x\"")]).unwrap_err().code,
+            ErrorCode::PreconditionFailed
+        );
+        assert_eq!(
+            ok(&[("if-none-match", "\"abc\"")]).unwrap_err().code,
+            ErrorCode::NotModified
+        );
+        assert_eq!(
+            ok(&[("if-modified-since", after)]).unwrap_err().code,
+            ErrorCode::NotModified
+        );
         assert!(ok(&[("if-modified-since", before)]).is_ok());
-        assert_eq!(ok(&[("if-unmodified-since", before)]).unwrap_err().code, ErrorCode::PreconditionFailed);
+        assert_eq!(
+            ok(&[("if-unmodified-since", before)]).unwrap_err().code,
+            ErrorCode::PreconditionFailed
+        );
         assert!(ok(&[("if-match", "abc"), ("if-unmodified-since", before)]).is_ok());
-        let copy = check(&headers(&[("x-amz-copy-source-if-none-match", "abc")]), Family::CopySource, "abc", modified);
+        let copy = check(
+            &headers(&[("x-amz-copy-source-if-none-match", "abc")]),
+            Family::CopySource,
+            "abc",
+            modified,
+        );
         assert_eq!(copy.unwrap_err().code, ErrorCode::PreconditionFailed);
     }
 }

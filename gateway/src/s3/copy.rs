@@ -24,15 +24,22 @@ struct Source {
 }
 
 fn parse_copy_source(raw: &str) -> S3Result<(String, String, Option<String>)> {
-    let invalid = || S3Error::new(ErrorCode::InvalidArgument, "Invalid copy source object key").with("ArgumentName", "x-amz-copy-source");
+    let invalid = || {
+        S3Error::new(ErrorCode::InvalidArgument, "Invalid copy source object key")
+            .with("ArgumentName", "x-amz-copy-source")
+    };
     let (path, version) = match raw.split_once("?versionId=") {
         Some((path, version)) => (path, Some(version.to_owned())),
         None => (raw, None),
     };
-    let path = percent_encoding::percent_decode_str(path).decode_utf8().map_err(|_| invalid())?;
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| invalid())?;
     let path = path.strip_prefix('/').unwrap_or(&path);
     match path.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket.to_owned(), key.to_owned(), version)),
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+            Ok((bucket.to_owned(), key.to_owned(), version))
+        }
         _ => Err(invalid()),
     }
 }
@@ -49,8 +56,17 @@ fn load_source(state: &S3State, req: &S3Request) -> S3Result<Source> {
         .object(&bucket, &key)?
         .and_then(|r| r.current().cloned())
         .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", key.clone()))?;
-    conditions::check(req.headers(), Family::CopySource, &version.etag, version.last_modified_ms())?;
-    Ok(Source { bucket, key, version })
+    conditions::check(
+        req.headers(),
+        Family::CopySource,
+        &version.etag,
+        version.last_modified_ms(),
+    )?;
+    Ok(Source {
+        bucket,
+        key,
+        version,
+    })
 }
 
 /// Copies `range` of `source` into a new blob, computing its MD5 and checksum.
@@ -80,8 +96,12 @@ async fn copy_range(
 fn requested_algorithm(req: &S3Request) -> S3Result<Option<ChecksumAlgorithm>> {
     req.header("x-amz-checksum-algorithm")
         .map(|raw| {
-            ChecksumAlgorithm::parse(raw)
-                .ok_or_else(|| S3Error::new(ErrorCode::InvalidRequest, "Checksum algorithm provided is unsupported."))
+            ChecksumAlgorithm::parse(raw).ok_or_else(|| {
+                S3Error::new(
+                    ErrorCode::InvalidRequest,
+                    "Checksum algorithm provided is unsupported.",
+                )
+            })
         })
         .transpose()
 }
@@ -92,8 +112,10 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
         None | Some("COPY") => false,
         Some("REPLACE") => true,
         Some(_) => {
-            return Err(S3Error::new(ErrorCode::InvalidArgument, "Unknown metadata directive.")
-                .with("ArgumentName", "x-amz-metadata-directive"));
+            return Err(
+                S3Error::new(ErrorCode::InvalidArgument, "Unknown metadata directive.")
+                    .with("ArgumentName", "x-amz-metadata-directive"),
+            );
         }
     };
     let source = load_source(state, &req)?;
@@ -107,19 +129,39 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
     if source.version.size > MAX_SINGLE_UPLOAD {
         return Err(S3Error::new(
             ErrorCode::InvalidRequest,
-            format!("The specified copy source is larger than the maximum allowable size for a copy source: {MAX_SINGLE_UPLOAD}"),
+            format!(
+                "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_SINGLE_UPLOAD}"
+            ),
         ));
     }
-    let meta = if replace { meta::check_write_headers(req.headers())? } else {
+    let meta = if replace {
+        meta::check_write_headers(req.headers())?
+    } else {
         meta::check_acl(req.headers())?;
         meta::check_storage_class(req.headers())?;
         source.version.meta.clone()
     };
     let algorithm = algorithm
-        .or_else(|| source.version.checksum.as_ref().and_then(|c| ChecksumAlgorithm::parse(&c.algorithm)))
+        .or_else(|| {
+            source
+                .version
+                .checksum
+                .as_ref()
+                .and_then(|c| ChecksumAlgorithm::parse(&c.algorithm))
+        })
         .unwrap_or(DEFAULT_CHECKSUM);
-    let (blob, md5, checksum) = copy_range(state, &source.version, 0..source.version.size, Some(algorithm)).await?;
-    let checksum = checksum.map(|c| StoredChecksum { algorithm: c.algorithm.as_str().to_owned(), value: c.value, kind: "FULL_OBJECT".into() });
+    let (blob, md5, checksum) = copy_range(
+        state,
+        &source.version,
+        0..source.version.size,
+        Some(algorithm),
+    )
+    .await?;
+    let checksum = checksum.map(|c| StoredChecksum {
+        algorithm: c.algorithm.as_str().to_owned(),
+        value: c.value,
+        kind: "FULL_OBJECT".into(),
+    });
     let version = ObjectVersion {
         version_id: "null".into(),
         stamp: Stamp { ms: 0, seq: 0 },
@@ -128,7 +170,12 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
         etag: hex::encode(md5),
         meta,
         checksum,
-        parts: vec![PartRef { blob: blob.id.clone(), size: blob.len, etag: None, checksum: None }],
+        parts: vec![PartRef {
+            blob: blob.id.clone(),
+            size: blob.len,
+            etag: None,
+            checksum: None,
+        }],
         multipart: false,
         owner: req.user().to_owned(),
     };
@@ -137,7 +184,10 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
         .put_object::<S3Error>(&req.bucket, &req.key, version, |_| Ok(()))
         .await
         .inspect_err(|_| discard(state, &blob))?;
-    let fields = stored.checksum.as_ref().map(|c| ChecksumFields::new(&c.algorithm, c.value.clone(), Some(c.kind.clone())));
+    let fields = stored
+        .checksum
+        .as_ref()
+        .map(|c| ChecksumFields::new(&c.algorithm, c.value.clone(), Some(c.kind.clone())));
     let doc = xml::CopyResult {
         xmlns: NS,
         etag: quoted(&stored.etag),
@@ -146,7 +196,9 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
     };
     let mut response = xml_ok(xml::to_xml("CopyObjectResult", &doc)?)?;
     if let Some(c) = &stored.checksum {
-        let with = checksum_headers(http::Response::builder(), c).body(()).expect("valid headers");
+        let with = checksum_headers(http::Response::builder(), c)
+            .body(())
+            .expect("valid headers");
         response.headers_mut().extend(with.headers().clone());
     }
     Ok(response)
@@ -156,19 +208,34 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
 fn copy_source_range(raw: Option<&str>, size: u64) -> S3Result<Range<u64>> {
     let Some(raw) = raw else { return Ok(0..size) };
     let invalid = || {
-        S3Error::new(ErrorCode::InvalidArgument, format!("Range specified is not valid for source object of size: {size}"))
-            .with("ArgumentName", "x-amz-copy-source-range")
-            .with("ArgumentValue", raw)
+        S3Error::new(
+            ErrorCode::InvalidArgument,
+            format!("Range specified is not valid for source object of size: {size}"),
+        )
+        .with("ArgumentName", "x-amz-copy-source-range")
+        .with("ArgumentValue", raw)
     };
-    let (first, last) = raw.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(invalid)?;
-    let (first, last) = (first.parse::<u64>().map_err(|_| invalid())?, last.parse::<u64>().map_err(|_| invalid())?);
+    let (first, last) = raw
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(invalid)?;
+    let (first, last) = (
+        first.parse::<u64>().map_err(|_| invalid())?,
+        last.parse::<u64>().map_err(|_| invalid())?,
+    );
     if first > last || last >= size {
         return Err(invalid());
     }
     Ok(first..last + 1)
 }
 
-pub async fn upload_part_copy(state: &S3State, req: S3Request, upload_id: &str, part_number: &str) -> S3Result<S3Response> {
+pub async fn upload_part_copy(
+    state: &S3State,
+    req: S3Request,
+    upload_id: &str,
+    part_number: &str,
+) -> S3Result<S3Response> {
     state.authorized_bucket(&req)?;
     let number = parse_part_number(part_number)?;
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
@@ -177,9 +244,21 @@ pub async fn upload_part_copy(state: &S3State, req: S3Request, upload_id: &str, 
     if range.end - range.start > MAX_SINGLE_UPLOAD {
         return Err(super::store::too_large(MAX_SINGLE_UPLOAD));
     }
-    let algorithm = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse);
+    let algorithm = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse);
     let (blob, md5, checksum) = copy_range(state, &source.version, range, algorithm).await?;
-    let part = record_part(state, &req, upload_id, number, &blob, md5, checksum.as_ref()).await?;
+    let part = record_part(
+        state,
+        &req,
+        upload_id,
+        number,
+        &blob,
+        md5,
+        checksum.as_ref(),
+    )
+    .await?;
     let fields = checksum.map(|c| ChecksumFields::new(c.algorithm.as_str(), c.value, None));
     let doc = xml::CopyResult {
         xmlns: NS,
@@ -196,8 +275,14 @@ mod tests {
 
     #[test]
     fn copy_sources_decode() {
-        assert_eq!(parse_copy_source("/b/a%20b").unwrap(), ("b".into(), "a b".into(), None));
-        assert_eq!(parse_copy_source("b/k?versionId=null").unwrap(), ("b".into(), "k".into(), Some("null".into())));
+        assert_eq!(
+            parse_copy_source("/b/a%20b").unwrap(),
+            ("b".into(), "a b".into(), None)
+        );
+        assert_eq!(
+            parse_copy_source("b/k?versionId=null").unwrap(),
+            ("b".into(), "k".into(), Some("null".into()))
+        );
         assert!(parse_copy_source("b").is_err());
         assert_eq!(copy_source_range(Some("bytes=0-9"), 10).unwrap(), 0..10);
         assert!(copy_source_range(Some("bytes=0-10"), 10).is_err());

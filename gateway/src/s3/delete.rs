@@ -19,15 +19,17 @@ pub async fn delete_object(state: &S3State, req: S3Request) -> S3Result<S3Respon
 fn check_version(version_id: Option<&str>) -> S3Result<()> {
     match version_id {
         None | Some("null") => Ok(()),
-        Some(_) => Err(S3Error::new(ErrorCode::InvalidArgument, "Invalid version id specified")
-            .with("ArgumentName", "versionId")),
+        Some(_) => Err(
+            S3Error::new(ErrorCode::InvalidArgument, "Invalid version id specified")
+                .with("ArgumentName", "versionId"),
+        ),
     }
 }
 
 pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
     state.authorized_bucket(&req)?;
     let body = read_small_body(&mut req, 2 * 1024 * 1024).await?;
-    let request: xml::Delete = xml::from_xml(&body)?;
+    let request: xml::Delete = xml::from_xml("Delete", &body)?;
     if request.object.is_empty() || request.object.len() > MAX_DELETE_KEYS {
         return Err(ErrorCode::MalformedXML.into());
     }
@@ -50,11 +52,22 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
         .filter(|(_, check)| check.is_ok())
         .map(|(o, _)| o.key.as_str())
         .collect();
-    let mut removals = state.index.delete_objects(&req.bucket, &accepted).await?.into_iter();
-    let mut result = xml::DeleteResult { xmlns: NS, deleted: Vec::new(), error: Vec::new() };
+    let mut removals = state
+        .index
+        .delete_objects(&req.bucket, &accepted)
+        .await?
+        .into_iter();
+    let mut result = xml::DeleteResult {
+        xmlns: NS,
+        deleted: Vec::new(),
+        error: Vec::new(),
+    };
     for (object, check) in request.object.into_iter().zip(checks) {
         let outcome = match check {
-            Ok(()) => removals.next().expect("one outcome per accepted key").map_err(S3Error::from),
+            Ok(()) => removals
+                .next()
+                .expect("one outcome per accepted key")
+                .map_err(S3Error::from),
             Err(err) => Err(err),
         };
         match outcome {

@@ -15,7 +15,12 @@ use std::sync::Arc;
 pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result<S3Response> {
     state.authorized_bucket(&req)?;
     let version = current_version(state, &req)?;
-    conditions::check(req.headers(), Family::Read, &version.etag, version.last_modified_ms())?;
+    conditions::check(
+        req.headers(),
+        Family::Read,
+        &version.etag,
+        version.last_modified_ms(),
+    )?;
 
     let part_number = parse_part_number(req.query.get("partNumber"))?;
     let range_header = req.header("range");
@@ -39,11 +44,15 @@ pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result
         .header(header::CONTENT_LENGTH, range.end - range.start);
     response = meta::apply(response, &version.meta, &req.query);
     if let Some(n) = part_number {
-        response = response.header("x-amz-mp-parts-count", version.parts.len().max(1));
+        if version.multipart {
+            response = response.header("x-amz-mp-parts-count", version.parts.len());
+        }
         if let Some(checksum) = part_checksum(&version, n) {
             response = checksum_headers(response, &checksum);
         }
-    } else if req.header("x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+    } else if req
+        .header("x-amz-checksum-mode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
         && selection.is_none()
         && let Some(checksum) = &version.checksum
     {
@@ -51,12 +60,19 @@ pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result
     }
     let status = match &selection {
         Some(r) => {
-            response = response.header(header::CONTENT_RANGE, format!("bytes {}-{}/{}", r.start, r.end - 1, version.size));
+            response = response.header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{}", r.start, r.end - 1, version.size),
+            );
             StatusCode::PARTIAL_CONTENT
         }
         None => StatusCode::OK,
     };
-    let body = if head { Body::empty() } else { object_body(state.blobs.clone(), &version, range).await? };
+    let body = if head {
+        Body::empty()
+    } else {
+        object_body(state.blobs.clone(), &version, range).await?
+    };
     Ok(response.status(status).body(body).expect("valid headers"))
 }
 
@@ -64,9 +80,12 @@ fn current_version(state: &S3State, req: &S3Request) -> S3Result<ObjectVersion> 
     if let Some(id) = req.query.get("versionId")
         && id != "null"
     {
-        return Err(S3Error::new(ErrorCode::NoSuchVersion, ErrorCode::NoSuchVersion.default_message())
-            .with("Key", req.key.clone())
-            .with("VersionId", id));
+        return Err(S3Error::new(
+            ErrorCode::NoSuchVersion,
+            ErrorCode::NoSuchVersion.default_message(),
+        )
+        .with("Key", req.key.clone())
+        .with("VersionId", id));
     }
     state
         .index
@@ -80,9 +99,12 @@ fn parse_part_number(raw: Option<&str>) -> S3Result<Option<u32>> {
         None => Ok(None),
         Some(raw) => match raw.parse::<u32>() {
             Ok(n @ 1..=10000) => Ok(Some(n)),
-            _ => Err(S3Error::new(ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
-                .with("ArgumentName", "partNumber")
-                .with("ArgumentValue", raw)),
+            _ => Err(S3Error::new(
+                ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+            .with("ArgumentName", "partNumber")
+            .with("ArgumentValue", raw)),
         },
     }
 }
@@ -90,7 +112,11 @@ fn parse_part_number(raw: Option<&str>) -> S3Result<Option<u32>> {
 /// The byte range of part `n`; a simple object has exactly one part.
 fn part_range(version: &ObjectVersion, n: u32) -> S3Result<Range<u64>> {
     if !version.multipart {
-        return if n == 1 { Ok(0..version.size) } else { Err(ErrorCode::InvalidPartNumber.into()) };
+        return if n == 1 {
+            Ok(0..version.size)
+        } else {
+            Err(ErrorCode::InvalidPartNumber.into())
+        };
     }
     let idx = n as usize - 1;
     let part = version.parts.get(idx).ok_or(ErrorCode::InvalidPartNumber)?;
@@ -104,17 +130,25 @@ fn part_checksum(version: &ObjectVersion, n: u32) -> Option<kura_index::StoredCh
         return Some(checksum.clone());
     }
     let value = version.parts.get(n as usize - 1)?.checksum.clone()?;
-    Some(kura_index::StoredChecksum { value, kind: "COMPOSITE".into(), ..checksum.clone() })
+    Some(kura_index::StoredChecksum {
+        value,
+        kind: "COMPOSITE".into(),
+        ..checksum.clone()
+    })
 }
 
 /// One `bytes=` range, as S3 reads it: `None` for the whole object (absent,
 /// malformed or multi-range specs are ignored), InvalidRange when unsatisfiable.
 pub fn parse_range(spec: &str, size: u64) -> S3Result<Option<Range<u64>>> {
-    let Some(spec) = spec.trim().strip_prefix("bytes=") else { return Ok(None) };
+    let Some(spec) = spec.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
     if spec.contains(',') {
         return Ok(None);
     }
-    let Some((first, last)) = spec.split_once('-') else { return Ok(None) };
+    let Some((first, last)) = spec.split_once('-') else {
+        return Ok(None);
+    };
     let (first, last) = (first.trim(), last.trim());
     let unsatisfiable = || {
         S3Error::from(ErrorCode::InvalidRange)
@@ -141,14 +175,20 @@ pub fn parse_range(spec: &str, size: u64) -> S3Result<Option<Range<u64>>> {
 /// Streams `range` of an object across its parts. The first chunk is read
 /// (and so verified) before the response starts, so that a damaged object is
 /// answered with an error rather than with a truncated 200.
-pub async fn object_body(blobs: Arc<dyn BlobStore>, version: &ObjectVersion, range: Range<u64>) -> S3Result<Body> {
+pub async fn object_body(
+    blobs: Arc<dyn BlobStore>,
+    version: &ObjectVersion,
+    range: Range<u64>,
+) -> S3Result<Body> {
     let mut stream = object_stream(blobs, version, range);
     let first = match stream.next().await {
         None => return Ok(Body::empty()),
         Some(first) => first?,
     };
     let rest = stream.map_err(std::io::Error::other);
-    Ok(Body::from_stream(futures::stream::once(async move { Ok(first) }).chain(rest)))
+    Ok(Body::from_stream(
+        futures::stream::once(async move { Ok(first) }).chain(rest),
+    ))
 }
 
 /// The verified bytes of `range`, as a stream over the object's blobs.
@@ -156,7 +196,8 @@ pub fn object_stream(
     blobs: Arc<dyn BlobStore>,
     version: &ObjectVersion,
     range: Range<u64>,
-) -> impl futures::Stream<Item = Result<bytes::Bytes, kura_backend::BackendError>> + Send + Unpin + 'static {
+) -> impl futures::Stream<Item = Result<bytes::Bytes, kura_backend::BackendError>> + Send + Unpin + 'static
+{
     let mut segments = Vec::new();
     let mut offset = 0u64;
     for part in &version.parts {
@@ -202,8 +243,17 @@ mod tests {
         assert_eq!(parse_range("bytes=-500", 100).unwrap(), Some(0..100));
         assert_eq!(parse_range("bytes=5-1", 100).unwrap(), None);
         assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
-        assert_eq!(parse_range("bytes=100-", 100).unwrap_err().code, ErrorCode::InvalidRange);
-        assert_eq!(parse_range("bytes=0-0", 0).unwrap_err().code, ErrorCode::InvalidRange);
-        assert_eq!(parse_range("bytes=-0", 10).unwrap_err().code, ErrorCode::InvalidRange);
+        assert_eq!(
+            parse_range("bytes=100-", 100).unwrap_err().code,
+            ErrorCode::InvalidRange
+        );
+        assert_eq!(
+            parse_range("bytes=0-0", 0).unwrap_err().code,
+            ErrorCode::InvalidRange
+        );
+        assert_eq!(
+            parse_range("bytes=-0", 10).unwrap_err().code,
+            ErrorCode::InvalidRange
+        );
     }
 }

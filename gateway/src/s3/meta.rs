@@ -25,8 +25,14 @@ pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 pub fn from_headers(headers: &HeaderMap) -> S3Result<ObjectMeta> {
     let mut meta = ObjectMeta::default();
     for name in STORED {
-        let Some(value) = text(headers, name) else { continue };
-        let value = if name == "content-encoding" { strip_aws_chunked(value) } else { value.to_owned() };
+        let Some(value) = text(headers, name) else {
+            continue;
+        };
+        let value = if name == "content-encoding" {
+            strip_aws_chunked(value)
+        } else {
+            value.to_owned()
+        };
         if !value.is_empty() {
             meta.headers.push((name.to_owned(), value));
         }
@@ -42,7 +48,9 @@ pub fn from_headers(headers: &HeaderMap) -> S3Result<ObjectMeta> {
     if size > MAX_USER_META {
         return Err(S3Error::new(
             ErrorCode::MetadataTooLarge,
-            format!("Your metadata headers exceed the maximum allowed metadata size of {MAX_USER_META} bytes."),
+            format!(
+                "Your metadata headers exceed the maximum allowed metadata size of {MAX_USER_META} bytes."
+            ),
         ));
     }
     Ok(meta)
@@ -61,7 +69,12 @@ fn strip_aws_chunked(value: &str) -> String {
 /// Adds an object's stored headers to a response, with `response-*` query
 /// overrides applied.
 pub fn apply(mut builder: Builder, meta: &ObjectMeta, query: &Query) -> Builder {
-    let stored = |name: &str| meta.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let stored = |name: &str| {
+        meta.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
     for name in STORED {
         let value = query
             .get(&format!("response-{name}"))
@@ -89,7 +102,9 @@ pub fn check_acl(headers: &HeaderMap) -> S3Result<()> {
         None => true,
         Some(acl) => matches!(acl, "private" | "bucket-owner-full-control"),
     };
-    let grants = headers.keys().any(|name| name.as_str().starts_with("x-amz-grant-"));
+    let grants = headers
+        .keys()
+        .any(|name| name.as_str().starts_with("x-amz-grant-"));
     if canned_ok && !grants {
         Ok(())
     } else {
@@ -103,7 +118,9 @@ pub fn check_storage_class(headers: &HeaderMap) -> S3Result<()> {
         None | Some("STANDARD") => Ok(()),
         Some(other) => Err(S3Error::new(
             ErrorCode::InvalidStorageClass,
-            format!("The storage class '{other}' is not supported; Kura stores objects as STANDARD."),
+            format!(
+                "The storage class '{other}' is not supported; Kura stores objects as STANDARD."
+            ),
         )),
     }
 }
@@ -126,7 +143,10 @@ mod tests {
         headers.insert("content-type", "text/plain".parse().unwrap());
         headers.insert("x-amz-meta-color", "blue".parse().unwrap());
         let meta = from_headers(&headers).unwrap();
-        assert_eq!(meta.headers, vec![("content-type".to_string(), "text/plain".to_string())]);
+        assert_eq!(
+            meta.headers,
+            vec![("content-type".to_string(), "text/plain".to_string())]
+        );
         assert_eq!(meta.user, vec![("color".to_string(), "blue".to_string())]);
         assert_eq!(strip_aws_chunked("gzip, aws-chunked"), "gzip");
     }
@@ -135,7 +155,10 @@ mod tests {
     fn refuses_oversized_metadata_and_public_acls() {
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-meta-big", "x".repeat(2100).parse().unwrap());
-        assert_eq!(from_headers(&headers).unwrap_err().code, ErrorCode::MetadataTooLarge);
+        assert_eq!(
+            from_headers(&headers).unwrap_err().code,
+            ErrorCode::MetadataTooLarge
+        );
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-acl", "public-read".parse().unwrap());
         assert!(check_acl(&headers).is_err());

@@ -61,9 +61,31 @@ impl S3Request {
     /// The request body, decoded and verified as its signature mode and
     /// checksum headers demand. Can be taken once.
     pub fn take_body(&mut self, want: Option<ChecksumAlgorithm>) -> S3Result<VerifiedBody> {
-        let pending = self.pending.get_mut().unwrap_or_else(|e| e.into_inner()).take();
-        let (body, payload) = pending.ok_or_else(|| S3Error::internal("request body taken twice"))?;
+        let pending = self
+            .pending
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (body, payload) =
+            pending.ok_or_else(|| S3Error::internal("request body taken twice"))?;
         verified_body(body, &self.parts.headers, payload, want)
+    }
+
+    /// The body of a request whose `x-amz-checksum-*` headers describe
+    /// something else (CompleteMultipartUpload: the whole object).
+    fn take_document_body(&mut self) -> S3Result<VerifiedBody> {
+        let mut headers = self.parts.headers.clone();
+        for alg in ChecksumAlgorithm::all() {
+            headers.remove(alg.header_name());
+        }
+        let pending = self
+            .pending
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (body, payload) =
+            pending.ok_or_else(|| S3Error::internal("request body taken twice"))?;
+        verified_body(body, &headers, payload, None)
     }
 
     /// The user the request's key belongs to.
@@ -74,14 +96,18 @@ impl S3Request {
 
 pub type S3Response = Response<Body>;
 
-pub async fn handle(state: Arc<S3State>, req: http::Request<hyper::body::Incoming>) -> Result<S3Response, std::convert::Infallible> {
+pub async fn handle(
+    state: Arc<S3State>,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<S3Response, std::convert::Infallible> {
     let started = std::time::Instant::now();
     let request_id = new_request_id();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let resource = parts.uri.path().to_owned();
     let (operation, result) = dispatch(&state, parts, Body::new(body)).await;
-    let mut response = result.unwrap_or_else(|err| error_response(&err, &resource, &request_id, method == Method::HEAD));
+    let mut response = result
+        .unwrap_or_else(|err| error_response(&err, &resource, &request_id, method == Method::HEAD));
     let headers = response.headers_mut();
     if let Ok(id) = HeaderValue::from_str(&request_id) {
         headers.insert("x-amz-request-id", id.clone());
@@ -99,9 +125,16 @@ pub async fn handle(state: Arc<S3State>, req: http::Request<hyper::body::Incomin
     Ok(response)
 }
 
-async fn dispatch(state: &S3State, parts: http::request::Parts, body: Body) -> (&'static str, S3Result<S3Response>) {
+async fn dispatch(
+    state: &S3State,
+    parts: http::request::Parts,
+    body: Body,
+) -> (&'static str, S3Result<S3Response>) {
     let query = Query::parse(parts.uri.query());
-    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
     let (bucket, key) = router::locate(host, state.domain.as_deref(), parts.uri.path());
     let copy_source = parts.headers.contains_key("x-amz-copy-source");
     let route = match router::route(&parts.method, bucket, key, &query, copy_source) {
@@ -110,7 +143,14 @@ async fn dispatch(state: &S3State, parts: http::request::Parts, body: Body) -> (
     };
     let name = route.endpoint.name();
     let now = time::OffsetDateTime::now_utc();
-    let auth = match auth::authenticate(&parts.method, &parts.uri, &parts.headers, state.secrets.as_ref(), &state.region, now) {
+    let auth = match auth::authenticate(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        state.secrets.as_ref(),
+        &state.region,
+        now,
+    ) {
         Ok(auth) => auth,
         Err(err) => return (name, Err(err)),
     };
@@ -151,16 +191,20 @@ async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Result<S3
         Endpoint::GetObjectAcl => get::get_object_acl(state, req).await,
         Endpoint::PutObjectAcl => get::put_object_acl(state, req).await,
         Endpoint::CreateMultipartUpload => multipart::create_multipart_upload(state, req).await,
-        Endpoint::UploadPart { upload_id, part_number } => {
-            multipart::upload_part(state, req, &upload_id, &part_number).await
-        }
-        Endpoint::UploadPartCopy { upload_id, part_number } => {
-            copy::upload_part_copy(state, req, &upload_id, &part_number).await
-        }
+        Endpoint::UploadPart {
+            upload_id,
+            part_number,
+        } => multipart::upload_part(state, req, &upload_id, &part_number).await,
+        Endpoint::UploadPartCopy {
+            upload_id,
+            part_number,
+        } => copy::upload_part_copy(state, req, &upload_id, &part_number).await,
         Endpoint::CompleteMultipartUpload { upload_id } => {
             multipart::complete_multipart_upload(state, req, &upload_id).await
         }
-        Endpoint::AbortMultipartUpload { upload_id } => multipart::abort_multipart_upload(state, req, &upload_id).await,
+        Endpoint::AbortMultipartUpload { upload_id } => {
+            multipart::abort_multipart_upload(state, req, &upload_id).await
+        }
         Endpoint::ListParts { upload_id } => multipart::list_parts(state, req, &upload_id).await,
     }
 }
@@ -199,7 +243,11 @@ fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -
         builder = builder.header(header::CONTENT_RANGE, format!("bytes */{size}"));
     }
     let no_body = head || err.status() == StatusCode::NOT_MODIFIED;
-    let body = if no_body { Body::empty() } else { Body::from(xml) };
+    let body = if no_body {
+        Body::empty()
+    } else {
+        Body::from(xml)
+    };
     builder
         .header(header::CONTENT_TYPE, "application/xml")
         .body(body)
@@ -226,7 +274,10 @@ pub fn xml_ok(xml: String) -> S3Result<S3Response> {
 
 /// An empty response with the given status.
 pub fn empty(status: StatusCode) -> S3Response {
-    Response::builder().status(status).body(Body::empty()).expect("empty response is valid")
+    Response::builder()
+        .status(status)
+        .body(Body::empty())
+        .expect("empty response is valid")
 }
 
 /// AWS's canonical user id for a Kura user: stable and opaque.
@@ -236,7 +287,10 @@ pub fn canonical_id(user: &str) -> String {
 }
 
 pub fn owner(user: &str) -> crate::xml::Owner {
-    crate::xml::Owner { id: canonical_id(user), display_name: user.to_owned() }
+    crate::xml::Owner {
+        id: canonical_id(user),
+        display_name: user.to_owned(),
+    }
 }
 
 /// `Last-Modified` style date (RFC 7231).
@@ -262,18 +316,23 @@ pub fn quoted(etag: &str) -> String {
 pub fn unquote(etag: &str) -> &str {
     let etag = etag.trim();
     let etag = etag.strip_prefix("W/").unwrap_or(etag);
-    etag.strip_prefix('"').and_then(|e| e.strip_suffix('"')).unwrap_or(etag)
+    etag.strip_prefix('"')
+        .and_then(|e| e.strip_suffix('"'))
+        .unwrap_or(etag)
 }
 
 /// Reads a small request body (an XML document) whole, refusing more than `limit` bytes.
 pub async fn read_small_body(req: &mut S3Request, limit: usize) -> S3Result<bytes::Bytes> {
     use futures::StreamExt;
-    let mut stream = req.take_body(None)?;
+    let mut stream = req.take_document_body()?;
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         if buf.len() + chunk.len() > limit {
-            return Err(S3Error::new(ErrorCode::MalformedXML, "The XML document is too large."));
+            return Err(S3Error::new(
+                ErrorCode::MalformedXML,
+                "The XML document is too large.",
+            ));
         }
         buf.extend_from_slice(&chunk);
     }

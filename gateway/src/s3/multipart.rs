@@ -4,7 +4,10 @@
 use super::conditions::WriteConditions;
 use super::list::Common;
 use super::store::{MAX_SINGLE_UPLOAD, declared_size, discard, write_blob};
-use super::{S3Request, S3Response, S3State, empty, iso8601, meta, owner, quoted, read_small_body, unquote, xml_ok};
+use super::{
+    S3Request, S3Response, S3State, empty, iso8601, meta, owner, quoted, read_small_body, unquote,
+    xml_ok,
+};
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType, combine_parts};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::xml::{self, ChecksumFields, NS};
@@ -12,7 +15,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{Response, StatusCode};
 use kura_backend::BlobInfo;
-use kura_index::{ObjectVersion, PartRecord, PartRef, Stamp, StoredChecksum, UploadListParams, UploadRecord};
+use kura_index::{
+    ObjectVersion, PartRecord, PartRef, Stamp, StoredChecksum, UploadListParams, UploadRecord,
+};
 use md5::Digest;
 
 /// Every part but the last must be at least this large.
@@ -22,18 +27,24 @@ const MAX_PARTS: usize = 1000;
 pub fn parse_part_number(raw: &str) -> S3Result<u32> {
     match raw.parse::<u32>() {
         Ok(n @ 1..=10000) => Ok(n),
-        _ => Err(S3Error::new(ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
-            .with("ArgumentName", "partNumber")
-            .with("ArgumentValue", raw)),
+        _ => Err(S3Error::new(
+            ErrorCode::InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive",
+        )
+        .with("ArgumentName", "partNumber")
+        .with("ArgumentValue", raw)),
     }
 }
 
 /// The checksum algorithm and type an upload is created with, as AWS allows them.
 fn upload_checksum(req: &S3Request) -> S3Result<(Option<ChecksumAlgorithm>, Option<ChecksumType>)> {
-    let unsupported = |what: &str| S3Error::new(ErrorCode::InvalidRequest, format!("{what} is unsupported."));
+    let unsupported =
+        |what: &str| S3Error::new(ErrorCode::InvalidRequest, format!("{what} is unsupported."));
     let algorithm = req
         .header("x-amz-checksum-algorithm")
-        .map(|a| ChecksumAlgorithm::parse(a).ok_or_else(|| unsupported("Checksum algorithm provided")))
+        .map(|a| {
+            ChecksumAlgorithm::parse(a).ok_or_else(|| unsupported("Checksum algorithm provided"))
+        })
         .transpose()?;
     let kind = req
         .header("x-amz-checksum-type")
@@ -45,7 +56,11 @@ fn upload_checksum(req: &S3Request) -> S3Result<(Option<ChecksumAlgorithm>, Opti
             "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
         )),
         (Some(alg), kind) => {
-            let kind = kind.unwrap_or(if alg == ChecksumAlgorithm::Crc64Nvme { ChecksumType::FullObject } else { ChecksumType::Composite });
+            let kind = kind.unwrap_or(if alg == ChecksumAlgorithm::Crc64Nvme {
+                ChecksumType::FullObject
+            } else {
+                ChecksumType::Composite
+            });
             // Validate the combination now rather than at completion.
             combine_parts(alg, kind, &[])?;
             Ok((Some(alg), Some(kind)))
@@ -71,31 +86,63 @@ pub async fn create_multipart_upload(state: &S3State, req: S3Request) -> S3Resul
         checksum_type: kind.map(|k| k.as_str().to_owned()),
     };
     state.index.create_upload(&req.bucket, &upload).await?;
-    let doc = xml::InitiateMultipartUploadResult { xmlns: NS, bucket: req.bucket.clone(), key: req.key.clone(), upload_id };
+    let doc = xml::InitiateMultipartUploadResult {
+        xmlns: NS,
+        bucket: req.bucket.clone(),
+        key: req.key.clone(),
+        upload_id,
+    };
     let mut response = xml_ok(xml::to_xml("InitiateMultipartUploadResult", &doc)?)?;
     if let (Some(alg), Some(kind)) = (algorithm, kind) {
         let headers = response.headers_mut();
-        headers.insert("x-amz-checksum-algorithm", http::HeaderValue::from_static(alg.as_str()));
-        headers.insert("x-amz-checksum-type", http::HeaderValue::from_static(kind.as_str()));
+        headers.insert(
+            "x-amz-checksum-algorithm",
+            http::HeaderValue::from_static(alg.as_str()),
+        );
+        headers.insert(
+            "x-amz-checksum-type",
+            http::HeaderValue::from_static(kind.as_str()),
+        );
     }
     Ok(response)
 }
 
-pub async fn upload_part(state: &S3State, mut req: S3Request, upload_id: &str, part_number: &str) -> S3Result<S3Response> {
+pub async fn upload_part(
+    state: &S3State,
+    mut req: S3Request,
+    upload_id: &str,
+    part_number: &str,
+) -> S3Result<S3Response> {
     state.authorized_bucket(&req)?;
     let number = parse_part_number(part_number)?;
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
     declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
-    let algorithm = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse);
+    let algorithm = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse);
     let mut body = req.take_body(algorithm)?;
     let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}).await?;
     let digests = body.digests().expect("a fully read body has digests");
-    let part = record_part(state, &req, upload_id, number, &blob, digests.md5, digests.checksum.as_ref()).await?;
-    let mut response = Response::builder().status(StatusCode::OK).header("etag", quoted(&part.etag));
+    let part = record_part(
+        state,
+        &req,
+        upload_id,
+        number,
+        &blob,
+        digests.md5,
+        digests.checksum.as_ref(),
+    )
+    .await?;
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header("etag", quoted(&part.etag));
     if let Some(checksum) = &digests.checksum {
         response = response.header(checksum.algorithm.header_name(), checksum.value.as_str());
     }
-    Ok(response.body(axum::body::Body::empty()).expect("valid headers"))
+    Ok(response
+        .body(axum::body::Body::empty())
+        .expect("valid headers"))
 }
 
 /// Records an uploaded (or copied) part; its blob is discarded if the upload is gone.
@@ -124,27 +171,45 @@ pub async fn record_part(
     Ok(part)
 }
 
-pub async fn complete_multipart_upload(state: &S3State, mut req: S3Request, upload_id: &str) -> S3Result<S3Response> {
+pub async fn complete_multipart_upload(
+    state: &S3State,
+    mut req: S3Request,
+    upload_id: &str,
+) -> S3Result<S3Response> {
     state.authorized_bucket(&req)?;
     let conditions = WriteConditions::from_headers(req.headers())?;
     let body = read_small_body(&mut req, 4 * 1024 * 1024).await?;
-    let request: xml::CompleteMultipartUpload = xml::from_xml(&body)?;
+    let request: xml::CompleteMultipartUpload = xml::from_xml("CompleteMultipartUpload", &body)?;
     if request.part.is_empty() {
-        return Err(S3Error::new(ErrorCode::MalformedXML, "You must specify at least one part."));
+        return Err(S3Error::new(
+            ErrorCode::MalformedXML,
+            "You must specify at least one part.",
+        ));
     }
     let owner = req.user().to_owned();
+    let stated: Vec<(ChecksumAlgorithm, String)> = ChecksumAlgorithm::all()
+        .into_iter()
+        .filter_map(|alg| req.header(alg.header_name()).map(|v| (alg, v.to_owned())))
+        .collect();
     let version = state
         .index
         .complete_upload(
             &req.bucket,
             &req.key,
             upload_id,
-            |upload, parts| assemble(upload, parts, &request.part, owner),
+            |upload, parts| {
+                let version = assemble(upload, parts, &request.part, owner)?;
+                check_stated_checksum(&version, &stated)?;
+                Ok(version)
+            },
             |current| conditions.check(current),
         )
         .await?;
     let host = req.header("host").unwrap_or("localhost");
-    let fields = version.checksum.as_ref().map(|c| ChecksumFields::new(&c.algorithm, c.value.clone(), Some(c.kind.clone())));
+    let fields = version
+        .checksum
+        .as_ref()
+        .map(|c| ChecksumFields::new(&c.algorithm, c.value.clone(), Some(c.kind.clone())));
     let doc = xml::CompleteMultipartUploadResult {
         xmlns: NS,
         location: format!("http://{host}/{}/{}", req.bucket, req.key),
@@ -158,7 +223,12 @@ pub async fn complete_multipart_upload(state: &S3State, mut req: S3Request, uplo
 
 /// Builds the object from the parts the client lists, with S3's checks and
 /// its `"<md5 of part md5s>-N"` ETag.
-fn assemble(upload: &UploadRecord, uploaded: &[PartRecord], listed: &[xml::CompletedPartXml], owner: String) -> S3Result<ObjectVersion> {
+fn assemble(
+    upload: &UploadRecord,
+    uploaded: &[PartRecord],
+    listed: &[xml::CompletedPartXml],
+    owner: String,
+) -> S3Result<ObjectVersion> {
     let mut chosen: Vec<&PartRecord> = Vec::with_capacity(listed.len());
     for (i, wanted) in listed.iter().enumerate() {
         if i > 0 && wanted.part_number <= listed[i - 1].part_number {
@@ -171,11 +241,17 @@ fn assemble(upload: &UploadRecord, uploaded: &[PartRecord], listed: &[xml::Compl
         if let (Some(stated), Some(stored)) = (wanted.checksum(), &part.checksum)
             && stated != stored
         {
-            return Err(S3Error::new(ErrorCode::InvalidPart, format!("The checksum of part {} does not match.", part.number)));
+            return Err(S3Error::new(
+                ErrorCode::InvalidPart,
+                format!("The checksum of part {} does not match.", part.number),
+            ));
         }
         chosen.push(part);
     }
-    if let Some(small) = chosen[..chosen.len() - 1].iter().find(|p| p.size < MIN_PART_SIZE) {
+    if let Some(small) = chosen[..chosen.len() - 1]
+        .iter()
+        .find(|p| p.size < MIN_PART_SIZE)
+    {
         return Err(S3Error::from(ErrorCode::EntityTooSmall)
             .with("ProposedSize", small.size.to_string())
             .with("MinSizeAllowed", MIN_PART_SIZE.to_string())
@@ -195,37 +271,104 @@ fn assemble(upload: &UploadRecord, uploaded: &[PartRecord], listed: &[xml::Compl
         checksum: object_checksum(upload, &chosen)?,
         parts: chosen
             .iter()
-            .map(|p| PartRef { blob: p.blob.clone(), size: p.size, etag: Some(p.etag.clone()), checksum: p.checksum.clone() })
+            .map(|p| PartRef {
+                blob: p.blob.clone(),
+                size: p.size,
+                etag: Some(p.etag.clone()),
+                checksum: p.checksum.clone(),
+            })
             .collect(),
         multipart: true,
         owner,
     })
 }
 
+/// A client may state the object's checksum on completion; it must be the
+/// one the parts add up to.
+fn check_stated_checksum(
+    version: &ObjectVersion,
+    stated: &[(ChecksumAlgorithm, String)],
+) -> S3Result<()> {
+    for (alg, value) in stated {
+        let ours = version
+            .checksum
+            .as_ref()
+            .filter(|c| c.algorithm == alg.as_str());
+        match ours {
+            Some(c) if c.value == *value || c.value.split('-').next() == Some(value.as_str()) => {}
+            Some(_) => {
+                return Err(S3Error::new(
+                    ErrorCode::BadDigest,
+                    format!(
+                        "The {} you specified did not match the calculated checksum.",
+                        alg.as_str()
+                    ),
+                ));
+            }
+            None => {
+                return Err(S3Error::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "The upload was not created with the {} checksum algorithm.",
+                        alg.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The whole-object checksum of a multipart upload created with an algorithm.
-fn object_checksum(upload: &UploadRecord, parts: &[&PartRecord]) -> S3Result<Option<StoredChecksum>> {
-    let Some(algorithm) = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse) else {
+fn object_checksum(
+    upload: &UploadRecord,
+    parts: &[&PartRecord],
+) -> S3Result<Option<StoredChecksum>> {
+    let Some(algorithm) = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse)
+    else {
         return Ok(None);
     };
-    let kind = upload.checksum_type.as_deref().and_then(ChecksumType::parse).unwrap_or(ChecksumType::Composite);
+    let kind = upload
+        .checksum_type
+        .as_deref()
+        .and_then(ChecksumType::parse)
+        .unwrap_or(ChecksumType::Composite);
     let mut digests = Vec::with_capacity(parts.len());
     for part in parts {
         let missing = || {
             S3Error::new(
                 ErrorCode::InvalidRequest,
-                format!("The upload was created using a {} checksum. Part {} was uploaded without one.", algorithm.as_str(), part.number),
+                format!(
+                    "The upload was created using a {} checksum. Part {} was uploaded without one.",
+                    algorithm.as_str(),
+                    part.number
+                ),
             )
         };
         let raw = part.checksum.as_deref().ok_or_else(missing)?;
         digests.push((STANDARD.decode(raw).map_err(|_| missing())?, part.size));
     }
     let combined = combine_parts(algorithm, kind, &digests)?;
-    Ok(Some(StoredChecksum { algorithm: algorithm.as_str().to_owned(), value: combined.value, kind: kind.as_str().to_owned() }))
+    Ok(Some(StoredChecksum {
+        algorithm: algorithm.as_str().to_owned(),
+        value: combined.value,
+        kind: kind.as_str().to_owned(),
+    }))
 }
 
-pub async fn abort_multipart_upload(state: &S3State, req: S3Request, upload_id: &str) -> S3Result<S3Response> {
+pub async fn abort_multipart_upload(
+    state: &S3State,
+    req: S3Request,
+    upload_id: &str,
+) -> S3Result<S3Response> {
     state.authorized_bucket(&req)?;
-    state.index.abort_upload(&req.bucket, &req.key, upload_id).await?;
+    state
+        .index
+        .abort_upload(&req.bucket, &req.key, upload_id)
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -271,9 +414,12 @@ fn parse_count(raw: Option<&str>, name: &str, default: usize) -> S3Result<usize>
     match raw {
         None => Ok(default),
         Some(raw) => raw.parse::<usize>().map_err(|_| {
-            S3Error::new(ErrorCode::InvalidArgument, format!("Provided {name} not an integer or within integer range"))
-                .with("ArgumentName", name)
-                .with("ArgumentValue", raw)
+            S3Error::new(
+                ErrorCode::InvalidArgument,
+                format!("Provided {name} not an integer or within integer range"),
+            )
+            .with("ArgumentName", name)
+            .with("ArgumentValue", raw)
         }),
     }
 }
@@ -282,7 +428,10 @@ pub async fn list_multipart_uploads(state: &S3State, req: S3Request) -> S3Result
     state.authorized_bucket(&req)?;
     let common = Common::parse(&req.query, "max-uploads")?;
     let key_marker = req.query.get("key-marker").filter(|m| !m.is_empty());
-    let upload_id_marker = req.query.get("upload-id-marker").filter(|_| key_marker.is_some());
+    let upload_id_marker = req
+        .query
+        .get("upload-id-marker")
+        .filter(|_| key_marker.is_some());
     let params = UploadListParams {
         prefix: &common.prefix,
         delimiter: common.delimiter.as_deref(),

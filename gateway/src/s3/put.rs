@@ -17,10 +17,17 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let meta = meta::check_write_headers(req.headers())?;
     let conditions = WriteConditions::from_headers(req.headers())?;
     // Fail fast before the body is read; checked again, atomically, at commit.
-    conditions.check(state.index.object(&req.bucket, &req.key)?.as_ref().and_then(|r| r.current()))?;
+    conditions.check(
+        state
+            .index
+            .object(&req.bucket, &req.key)?
+            .as_ref()
+            .and_then(|r| r.current()),
+    )?;
     declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
 
-    let mut body = req.take_body(Some(DEFAULT_CHECKSUM))?;
+    let want = (!names_checksum(req.headers())).then_some(DEFAULT_CHECKSUM);
+    let mut body = req.take_body(want)?;
     let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}).await?;
     let digests = body.digests().expect("a fully read body has digests");
     let version = ObjectVersion {
@@ -31,32 +38,61 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
         etag: hex::encode(digests.md5),
         meta,
         checksum: full_object_checksum(&digests),
-        parts: vec![PartRef { blob: blob.id.clone(), size: blob.len, etag: None, checksum: None }],
+        parts: vec![PartRef {
+            blob: blob.id.clone(),
+            size: blob.len,
+            etag: None,
+            checksum: None,
+        }],
         multipart: false,
         owner: req.user().to_owned(),
     };
     let stored = state
         .index
-        .put_object(&req.bucket, &req.key, version, |current| conditions.check(current))
+        .put_object(&req.bucket, &req.key, version, |current| {
+            conditions.check(current)
+        })
         .await
         .inspect_err(|_| discard(state, &blob))?;
-    let mut response = Response::builder().status(StatusCode::OK).header("etag", quoted(&stored.etag));
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header("etag", quoted(&stored.etag));
     if let Some(checksum) = &stored.checksum {
         response = checksum_headers(response, checksum);
     }
-    Ok(response.body(axum::body::Body::empty()).expect("valid headers"))
+    Ok(response
+        .body(axum::body::Body::empty())
+        .expect("valid headers"))
 }
 
-pub fn full_object_checksum(digests: &BodyDigests) -> Option<StoredChecksum> {
-    digests.checksum.as_ref().map(|c: &Checksum| StoredChecksum {
-        algorithm: c.algorithm.as_str().to_owned(),
-        value: c.value.clone(),
-        kind: "FULL_OBJECT".to_owned(),
+/// Whether the client chose a checksum itself (a value, a trailer, or an algorithm).
+fn names_checksum(headers: &http::HeaderMap) -> bool {
+    headers.keys().any(|name| {
+        let name = name.as_str();
+        name == "x-amz-trailer"
+            || name == "x-amz-sdk-checksum-algorithm"
+            || name.starts_with("x-amz-checksum-")
     })
 }
 
+pub fn full_object_checksum(digests: &BodyDigests) -> Option<StoredChecksum> {
+    digests
+        .checksum
+        .as_ref()
+        .map(|c: &Checksum| StoredChecksum {
+            algorithm: c.algorithm.as_str().to_owned(),
+            value: c.value.clone(),
+            kind: "FULL_OBJECT".to_owned(),
+        })
+}
+
 /// `x-amz-checksum-<algorithm>` and `x-amz-checksum-type` response headers.
-pub fn checksum_headers(builder: http::response::Builder, checksum: &StoredChecksum) -> http::response::Builder {
+pub fn checksum_headers(
+    builder: http::response::Builder,
+    checksum: &StoredChecksum,
+) -> http::response::Builder {
     let name = format!("x-amz-checksum-{}", checksum.algorithm.to_ascii_lowercase());
-    builder.header(name, checksum.value.as_str()).header("x-amz-checksum-type", checksum.kind.as_str())
+    builder
+        .header(name, checksum.value.as_str())
+        .header("x-amz-checksum-type", checksum.kind.as_str())
 }

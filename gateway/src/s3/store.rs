@@ -12,7 +12,12 @@ pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Streams `data` into a new, durable blob, calling `observe` on every chunk.
 /// On any failure the blob is discarded and the error returned.
-pub async fn write_blob<S>(state: &S3State, mut data: S, max: u64, mut observe: impl FnMut(&Bytes)) -> S3Result<BlobInfo>
+pub async fn write_blob<S>(
+    state: &S3State,
+    mut data: S,
+    max: u64,
+    mut observe: impl FnMut(&Bytes),
+) -> S3Result<BlobInfo>
 where
     S: Stream<Item = S3Result<Bytes>> + Unpin,
 {
@@ -42,8 +47,11 @@ where
 }
 
 pub fn too_large(max: u64) -> S3Error {
-    S3Error::new(ErrorCode::EntityTooLarge, ErrorCode::EntityTooLarge.default_message())
-        .with("MaxSizeAllowed", max.to_string())
+    S3Error::new(
+        ErrorCode::EntityTooLarge,
+        ErrorCode::EntityTooLarge.default_message(),
+    )
+    .with("MaxSizeAllowed", max.to_string())
 }
 
 /// The object size a write announces (the decoded size for aws-chunked
