@@ -310,7 +310,9 @@ impl KvStore for LocalBackend {
         let result = refs.as_slice().transaction(|txs| {
             for op in &batch.ops {
                 let (BatchOp::Put { map, .. } | BatchOp::Delete { map, .. }) = op;
-                let idx = names.binary_search(&map.as_str()).expect("names cover the batch");
+                let idx = names
+                    .binary_search(&map.as_str())
+                    .expect("names cover the batch");
                 match op {
                     BatchOp::Put { key, value, .. } => {
                         txs[idx].insert(key.as_slice(), value.as_slice())?;
@@ -378,12 +380,22 @@ mod tests {
         let info = write_blob(&backend, &data).await;
         assert_eq!(info.len, data.len() as u64);
         let len = data.len() as u64;
-        for (a, b) in [(0, len), (1, 2), (BLOCK_SIZE - 1, BLOCK_SIZE + 1), (len - 5, len)] {
+        for (a, b) in [
+            (0, len),
+            (1, 2),
+            (BLOCK_SIZE - 1, BLOCK_SIZE + 1),
+            (len - 5, len),
+        ] {
             let got = read_all(&backend, &info.id, a..b).await.unwrap();
             assert_eq!(got, &data[a as usize..b as usize], "range {a}..{b}");
         }
         let empty = write_blob(&backend, &[]).await;
-        assert!(read_all(&backend, &empty.id, 0..0).await.unwrap().is_empty());
+        assert!(
+            read_all(&backend, &empty.id, 0..0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
