@@ -902,7 +902,7 @@ mod tests {
         let missing = b"b\r\nhello world\r\n0\r\n\r\n";
         assert_eq!(
             unsigned_trailer(missing, &declared).unwrap_err().code,
-            ErrorCode::InvalidRequest
+            ErrorCode::MalformedTrailerError
         );
 
         // A trailer that x-amz-trailer did not announce.

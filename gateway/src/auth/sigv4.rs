@@ -419,7 +419,7 @@ fn check_all_signed(headers: &HeaderMap, signed: &[String]) -> S3Result<()> {
     .with("HeadersNotSigned", unsigned.join(", ")))
 }
 
-fn secret_for(secrets: &dyn SecretStore, access_key: &str) -> S3Result<String> {
+pub(super) fn secret_for(secrets: &dyn SecretStore, access_key: &str) -> S3Result<String> {
     secrets.secret_for(access_key).ok_or_else(|| {
         S3Error::from(ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", access_key)
     })
