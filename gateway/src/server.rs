@@ -9,14 +9,18 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use kura_backend::LocalBackend;
-use kura_index::Index;
+use kura_index::{GcPolicy, Index};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// A blob being written for longer than this without being committed is abandoned.
-const INTENT_MAX_AGE_MS: u64 = 24 * 3600 * 1000;
+const GC_POLICY: GcPolicy = GcPolicy {
+    // A blob being written for longer than this without being committed is abandoned.
+    intent_age_ms: 24 * 3600 * 1000,
+    // Replaced objects' data stays readable this long for GETs already under way.
+    grace_ms: 10 * 60 * 1000,
+};
 
 pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -121,7 +125,7 @@ async fn collect_garbage(state: Arc<S3State>) {
     loop {
         match state
             .index
-            .collect_garbage(state.blobs.as_ref(), INTENT_MAX_AGE_MS, 256)
+            .collect_garbage(state.blobs.as_ref(), GC_POLICY, 256)
             .await
         {
             Ok(256) => tokio::task::yield_now().await,

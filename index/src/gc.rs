@@ -2,8 +2,10 @@
 //! that stops referencing them, and deleted later, only after that batch is
 //! durable. A blob being written is tracked as an intent; an intent that never
 //! got committed (the writer crashed) is collected once it is old enough.
+//! Garbage waits a grace period too: a GET that read an index entry just
+//! before an overwrite opens the entry's blobs lazily, part by part.
 
-use crate::model::{decode, encode};
+use crate::model::{decode, encode, unix_ms};
 use crate::{Index, Result};
 use kura_backend::{Batch, BlobStore};
 use serde::{Deserialize, Serialize};
@@ -14,8 +16,17 @@ pub(crate) const GC: &str = "gc";
 pub enum GcEntry {
     /// Being written; becomes garbage if not committed in time.
     Intent { since_ms: u64 },
-    /// No longer referenced.
-    Garbage,
+    /// No longer referenced since then.
+    Garbage { since_ms: u64 },
+}
+
+/// How long collectable blobs are kept before deletion.
+#[derive(Debug, Clone, Copy)]
+pub struct GcPolicy {
+    /// An uncommitted blob older than this was abandoned by its writer.
+    pub intent_age_ms: u64,
+    /// Unreferenced blobs are kept this long for reads already under way.
+    pub grace_ms: u64,
 }
 
 impl Index {
@@ -40,11 +51,10 @@ impl Index {
     }
 
     /// Deletes up to `limit` collectable blobs; returns how many it deleted.
-    /// Intents younger than `intent_age_ms` are left alone.
     pub async fn collect_garbage(
         &self,
         blobs: &dyn BlobStore,
-        intent_age_ms: u64,
+        policy: GcPolicy,
         limit: usize,
     ) -> Result<usize> {
         // Whatever queued these blobs must be on disk before they go.
@@ -54,8 +64,10 @@ impl Index {
         for item in self.kv.scan(GC, b"")? {
             let (key, value) = item?;
             let collectable = match decode::<GcEntry>(&value)? {
-                GcEntry::Garbage => true,
-                GcEntry::Intent { since_ms } => now.saturating_sub(since_ms) >= intent_age_ms,
+                GcEntry::Garbage { since_ms } => now.saturating_sub(since_ms) >= policy.grace_ms,
+                GcEntry::Intent { since_ms } => {
+                    now.saturating_sub(since_ms) >= policy.intent_age_ms
+                }
             };
             if collectable {
                 due.push(String::from_utf8_lossy(&key).into_owned());
@@ -75,7 +87,13 @@ impl Index {
 }
 
 pub(crate) fn queue_garbage(batch: &mut Batch, blob: &str) {
-    batch.put(GC, blob.as_bytes(), encode(&GcEntry::Garbage));
+    batch.put(
+        GC,
+        blob.as_bytes(),
+        encode(&GcEntry::Garbage {
+            since_ms: unix_ms(),
+        }),
+    );
 }
 
 pub(crate) fn clear_intent(batch: &mut Batch, blob: &str) {

@@ -14,7 +14,7 @@ mod objects;
 mod uploads;
 
 pub use error::{IndexError, Result};
-pub use gc::GcEntry;
+pub use gc::{GcEntry, GcPolicy};
 pub use listing::{ListPage, ListParams};
 pub use model::{
     BucketRecord, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, ShardLayout, Stamp,

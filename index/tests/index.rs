@@ -100,3 +100,59 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
     index.delete_bucket("b").await.unwrap();
     assert!(matches!(index.bucket("b"), Err(IndexError::NoSuchBucket)));
 }
+
+#[tokio::test]
+async fn replaced_blobs_are_collected_after_the_grace_period_only() {
+    use kura_backend::BlobStore;
+    use kura_index::GcPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
+    let index = Index::new(backend.clone(), 1);
+    index.create_bucket("b", "o", "us-east-1").await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let mut writer = backend.create_blob().await.unwrap();
+        index.track_new_blob(writer.id()).unwrap();
+        writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
+        let blob = writer.commit().await.unwrap();
+        index
+            .put_object::<IndexError>("b", "k", version(&blob.id), |_| Ok(()))
+            .await
+            .unwrap();
+        ids.push(blob.id);
+    }
+    let patient = GcPolicy {
+        intent_age_ms: u64::MAX,
+        grace_ms: 3_600_000,
+    };
+    assert_eq!(
+        index
+            .collect_garbage(backend.as_ref(), patient, 100)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        backend.read_blob(&ids[0], 0..1).await.is_ok(),
+        "still within its grace period"
+    );
+    let eager = GcPolicy {
+        intent_age_ms: u64::MAX,
+        grace_ms: 0,
+    };
+    assert_eq!(
+        index
+            .collect_garbage(backend.as_ref(), eager, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        backend.read_blob(&ids[0], 0..1).await.is_err(),
+        "the replaced blob is gone"
+    );
+    assert!(
+        backend.read_blob(&ids[1], 0..1).await.is_ok(),
+        "the current blob stays"
+    );
+}
