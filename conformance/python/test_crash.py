@@ -46,10 +46,12 @@ BUCKET = "crash-test"
 # (name, seconds of load before the kill, weights small/large/multipart, wait for an
 #  in-flight multipart upload with at least one acknowledged part before killing)
 ROUNDS = [
+    ("right-away", 0.1, (60, 30, 10), False),
     ("early", 0.6, (70, 20, 10), False),
     ("multipart", 1.5, (20, 20, 60), True),
     ("mostly-large", 2.5, (45, 45, 10), False),
     ("late-multipart", 3.5, (55, 25, 20), True),
+    ("long", 6.0, (50, 30, 20), True),
 ]
 
 

@@ -104,16 +104,21 @@ pub async fn handle(
     let request_id = new_request_id();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
+    let continue_state = ContinueState::of(&parts.headers);
     let resource = parts.uri.path().to_owned();
     let (operation, result) = dispatch(&state, parts, Body::new(body)).await;
     let mut response = result
         .unwrap_or_else(|err| error_response(&err, &resource, &request_id, method == Method::HEAD));
+    let close = continue_state.may_have_skipped(response.status());
     let headers = response.headers_mut();
     if let Ok(id) = HeaderValue::from_str(&request_id) {
         headers.insert("x-amz-request-id", id.clone());
         headers.insert("x-amz-id-2", id);
     }
     headers.insert(header::SERVER, HeaderValue::from_static("Kura"));
+    if close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     tracing::info!(
         request_id,
         operation,
@@ -123,6 +128,38 @@ pub async fn handle(
         "request"
     );
     Ok(response)
+}
+
+/// Whether a request asked for `100 Continue`. hyper sends it only once the
+/// body is read, so an empty body or an early error answers without it. The
+/// aws CLI's botocore then keeps that answer's status line for the next
+/// response on the same connection (botocore issue 3755); closing the
+/// connection after such answers keeps it from misreading the next one.
+enum ContinueState {
+    NotAsked,
+    Asked { empty_body: bool },
+}
+
+impl ContinueState {
+    fn of(headers: &HeaderMap) -> Self {
+        let asked = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !asked {
+            return ContinueState::NotAsked;
+        }
+        let empty_body = headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        ContinueState::Asked { empty_body }
+    }
+
+    fn may_have_skipped(&self, status: StatusCode) -> bool {
+        match self {
+            ContinueState::NotAsked => false,
+            ContinueState::Asked { empty_body } => *empty_body || !status.is_success(),
+        }
+    }
 }
 
 async fn dispatch(
