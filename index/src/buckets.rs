@@ -1,5 +1,6 @@
 use crate::model::{
-    BUCKETS, BucketRecord, ShardLayout, decode, encode, object_map, part_map, upload_map,
+    BUCKETS, BucketRecord, Quota, ShardLayout, USAGE, decode, encode, object_map, part_map,
+    upload_map,
 };
 use crate::{Index, IndexError, Result};
 use kura_backend::Batch;
@@ -28,6 +29,7 @@ impl Index {
                     generation: self.clock.stamp().ms,
                     shards: self.initial_shards,
                 },
+                quota: Quota::default(),
             };
             let mut batch = Batch::default();
             batch.put(BUCKETS, name.as_bytes(), encode(&record));
@@ -77,6 +79,7 @@ impl Index {
             }
             let mut batch = Batch::default();
             batch.delete(BUCKETS, name.as_bytes());
+            batch.delete(USAGE, name.as_bytes());
             self.kv.apply(batch)?;
             record
         };

@@ -8,6 +8,16 @@ pub enum IndexError {
     BucketNotEmpty,
     #[error("no such upload")]
     NoSuchUpload,
+    #[error("quota exceeded")]
+    QuotaExceeded,
+    #[error("no such user")]
+    NoSuchUser,
+    #[error("user already exists")]
+    UserExists,
+    #[error("user owns buckets")]
+    UserNotEmpty,
+    #[error("no such access key")]
+    NoSuchAccessKey,
     #[error("storage: {0}")]
     Backend(#[from] kura_backend::BackendError),
     #[error("corrupt index record: {0}")]

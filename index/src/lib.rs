@@ -7,20 +7,24 @@
 mod buckets;
 mod error;
 mod gc;
+mod identity;
 mod listing;
 mod locks;
 mod model;
 mod objects;
 mod uploads;
+mod usage;
 
 pub use error::{IndexError, Result};
 pub use gc::{GcEntry, GcPolicy};
+pub use identity::{KeyRecord, UserRecord};
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    BucketRecord, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, ShardLayout, Stamp,
-    StoredChecksum, UploadRecord,
+    BucketRecord, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, Quota, ShardLayout,
+    Stamp, StoredChecksum, UploadRecord, Usage,
 };
 pub use uploads::{CompletedPart, UploadListParams};
+pub use usage::BucketUsage;
 
 use kura_backend::KvStore;
 use std::sync::Arc;
@@ -29,6 +33,9 @@ use std::sync::Arc;
 pub struct Index {
     kv: Arc<dyn KvStore>,
     locks: locks::KeyLocks,
+    /// Serialises usage read-modify-write across keys of all buckets; held
+    /// only while a batch is applied in memory.
+    usage_lock: std::sync::Mutex<()>,
     clock: model::Clock,
     initial_shards: u32,
 }
@@ -38,6 +45,7 @@ impl Index {
         Index {
             kv,
             locks: locks::KeyLocks::default(),
+            usage_lock: std::sync::Mutex::new(()),
             clock: model::Clock::default(),
             initial_shards: initial_shards.max(1),
         }

@@ -66,6 +66,45 @@ pub struct BucketRecord {
     pub created_ms: u64,
     pub region: String,
     pub layout: ShardLayout,
+    #[serde(default)]
+    pub quota: Quota,
+}
+
+/// Limits on a bucket's contents; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub max_objects: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+/// What a bucket holds: current objects and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// A change in usage caused by one write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct UsageDelta {
+    pub objects: i64,
+    pub bytes: i64,
+}
+
+impl UsageDelta {
+    /// Replacing `old` with `new` (either may be absent or a delete marker).
+    pub(crate) fn between(old: Option<&ObjectVersion>, new: Option<&ObjectVersion>) -> Self {
+        let weight = |v: Option<&ObjectVersion>| match v {
+            Some(v) if !v.delete_marker => (1i64, v.size as i64),
+            _ => (0, 0),
+        };
+        let (old_objects, old_bytes) = weight(old);
+        let (new_objects, new_bytes) = weight(new);
+        UsageDelta {
+            objects: new_objects - old_objects,
+            bytes: new_bytes - old_bytes,
+        }
+    }
 }
 
 /// Content headers and user metadata kept with an object.
@@ -157,6 +196,9 @@ pub struct PartRecord {
 }
 
 pub(crate) const BUCKETS: &str = "buckets";
+pub(crate) const USAGE: &str = "usage";
+pub(crate) const USERS: &str = "users";
+pub(crate) const KEYS: &str = "keys";
 
 pub(crate) fn object_map(bucket: &str, layout: &ShardLayout, shard: u32) -> String {
     format!("o/{bucket}/{}/{shard}", layout.generation)

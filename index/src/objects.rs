@@ -1,6 +1,8 @@
 use crate::gc::{clear_intent, queue_garbage};
 use crate::listing::{Items, ListPage, ListParams, Merge, after, list_sorted};
-use crate::model::{BucketRecord, ObjectRecord, ObjectVersion, decode, encode, object_map};
+use crate::model::{
+    BucketRecord, ObjectRecord, ObjectVersion, UsageDelta, decode, encode, object_map,
+};
 use crate::{Index, IndexError, Result};
 use kura_backend::Batch;
 
@@ -36,14 +38,15 @@ impl Index {
             check(existing.current())?;
             version.stamp = self.clock.stamp();
             let mut batch = Batch::default();
-            self.commit_version(&mut batch, &record, key, existing, version.clone());
-            self.kv.apply(batch).map_err(IndexError::from)?;
+            let delta = self.commit_version(&mut batch, &record, key, existing, version.clone());
+            self.apply_counted(batch, &record, delta)?;
         }
         self.sync().await?;
         Ok(version)
     }
 
-    /// Adds to `batch` the writes that make `version` current.
+    /// Adds to `batch` the writes that make `version` current; returns the
+    /// usage change they cause.
     pub(crate) fn commit_version(
         &self,
         batch: &mut Batch,
@@ -51,12 +54,14 @@ impl Index {
         key: &str,
         existing: ObjectRecord,
         version: ObjectVersion,
-    ) {
+    ) -> UsageDelta {
         for part in &version.parts {
             clear_intent(batch, &part.blob);
         }
+        let delta = UsageDelta::between(existing.current(), Some(&version));
         let updated = replace_null_version(existing, Some(version), batch);
         write_record(batch, bucket, key, &updated);
+        delta
     }
 
     /// Removes the current (`null`) version of `key`. Returns it, if there was one.
@@ -88,10 +93,11 @@ impl Index {
             return Ok(None);
         };
         let removed = existing.current().cloned();
+        let delta = UsageDelta::between(removed.as_ref(), None);
         let mut batch = Batch::default();
         let updated = replace_null_version(existing, None, &mut batch);
         write_record(&mut batch, &record, key, &updated);
-        self.kv.apply(batch)?;
+        self.apply_counted(batch, &record, delta)?;
         Ok(removed)
     }
 

@@ -127,8 +127,8 @@ impl Index {
                 batch.delete(&part_map(bucket), part_key(upload_id, part.number));
             }
             batch.delete(&upload_map(bucket), upload_key(key, upload_id));
-            self.commit_version(&mut batch, &record, key, existing, version.clone());
-            self.kv.apply(batch).map_err(IndexError::from)?;
+            let delta = self.commit_version(&mut batch, &record, key, existing, version.clone());
+            self.apply_counted(batch, &record, delta)?;
             version
         };
         self.sync().await?;
