@@ -156,3 +156,100 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
         "the current blob stays"
     );
 }
+
+fn sized(blob: &str, size: u64) -> ObjectVersion {
+    ObjectVersion {
+        size,
+        ..version(blob)
+    }
+}
+
+#[tokio::test]
+async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
+    use kura_index::{Quota, Usage};
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path(), 3);
+    index.create_bucket("b", "o", "us-east-1").await.unwrap();
+    index
+        .set_quota(
+            "b",
+            Quota {
+                max_objects: Some(2),
+                max_bytes: Some(100),
+            },
+        )
+        .await
+        .unwrap();
+    let put = |key: &'static str, size: u64| {
+        let index = &index;
+        async move {
+            index
+                .put_object::<IndexError>("b", key, sized("cc", size), |_| Ok(()))
+                .await
+        }
+    };
+    put("a", 60).await.unwrap();
+    put("b", 40).await.unwrap();
+    assert_eq!(
+        index.bucket_usage("b").unwrap(),
+        Usage {
+            objects: 2,
+            bytes: 100
+        },
+        "exactly at both limits"
+    );
+    assert!(
+        matches!(put("c", 0).await, Err(IndexError::QuotaExceeded)),
+        "one object too many"
+    );
+    assert!(
+        matches!(put("a", 61).await, Err(IndexError::QuotaExceeded)),
+        "one byte too many"
+    );
+    assert_eq!(
+        index.bucket_usage("b").unwrap(),
+        Usage {
+            objects: 2,
+            bytes: 100
+        },
+        "refused writes change nothing"
+    );
+    assert_eq!(
+        index
+            .object("b", "a")
+            .unwrap()
+            .unwrap()
+            .current()
+            .unwrap()
+            .size,
+        60
+    );
+    put("a", 10).await.unwrap();
+    assert_eq!(
+        index.bucket_usage("b").unwrap(),
+        Usage {
+            objects: 2,
+            bytes: 50
+        },
+        "an overwrite counts the difference"
+    );
+    index.delete_object("b", "b").await.unwrap();
+    index.delete_object("b", "missing").await.unwrap();
+    assert_eq!(
+        index.bucket_usage("b").unwrap(),
+        Usage {
+            objects: 1,
+            bytes: 10
+        }
+    );
+    put("c", 90).await.unwrap();
+    index.set_quota("b", Quota::default()).await.unwrap();
+    put("d", 1000).await.unwrap();
+    assert_eq!(
+        index.bucket_usage("b").unwrap(),
+        Usage {
+            objects: 3,
+            bytes: 1100
+        }
+    );
+}
