@@ -1,5 +1,6 @@
 //! Command-line interface.
 
+use crate::admin::cli::AdminArgs;
 use crate::config::ServeArgs;
 use clap::{Parser, Subcommand};
 
@@ -10,7 +11,8 @@ use clap::{Parser, Subcommand};
     about = "Kura: an S3-compatible object gateway",
     long_about = "Kura serves the Amazon S3 API so that the aws CLI, the AWS SDKs, rclone and s3cmd \
                   work against it unchanged.\n\nStart it with `kura serve`; it prints its endpoint and \
-                  credentials. Every flag has an environment variable (shown in brackets)."
+                  credentials. Every flag has an environment variable (shown in brackets).\n\nManage \
+                  users, access keys, buckets and quotas with `kura admin`."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -21,10 +23,26 @@ pub struct Cli {
 pub enum Command {
     /// Run the S3 server (single node, data in a local directory).
     Serve(ServeArgs),
+    // The help texts of `admin` are AdminArgs' own (a doc comment here would replace them).
+    Admin(AdminArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve(args) => crate::server::run(args),
+        Command::Admin(args) => crate::admin::cli::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // clap's own checks: unique argument names (a subcommand argument must not
+        // shadow a global flag), valid defaults, groups, …
+        Cli::command().debug_assert();
     }
 }

@@ -1,7 +1,6 @@
 //! The root credentials: taken from the environment, or generated once and
 //! kept in the data directory (readable by its owner only).
 
-use crate::auth::SecretStore;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -59,17 +58,9 @@ impl RootCredentials {
     }
 
     fn generate() -> Self {
-        const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-        const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        let mut rng = rand::rngs::OsRng;
-        let mut pick = |set: &[u8], n: usize| -> String {
-            (0..n)
-                .map(|_| set[rng.gen_range(0..set.len())] as char)
-                .collect()
-        };
         RootCredentials {
-            access_key: format!("KURA{}", pick(UPPER, 16)),
-            secret_key: pick(SECRET, 40),
+            access_key: random_string(ACCESS_CHARS, 20, "KURA"),
+            secret_key: random_string(SECRET_CHARS, 40, ""),
         }
     }
 }
@@ -84,8 +75,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-impl SecretStore for RootCredentials {
-    fn secret_for(&self, access_key: &str) -> Option<String> {
-        (access_key == self.access_key).then(|| self.secret_key.clone())
-    }
+pub const ACCESS_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+pub const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `prefix` followed by random characters from `set`, `len` characters in all.
+pub fn random_string(set: &[u8], len: usize, prefix: &str) -> String {
+    let mut rng = rand::rngs::OsRng;
+    let tail: String = (prefix.len()..len)
+        .map(|_| set[rng.gen_range(0..set.len())] as char)
+        .collect();
+    format!("{prefix}{tail}")
 }

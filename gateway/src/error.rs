@@ -62,6 +62,7 @@ error_codes! {
     NoSuchVersion => NOT_FOUND, "The specified version does not exist.";
     NotImplemented => NOT_IMPLEMENTED, "A header you provided implies functionality that is not implemented.";
     NotModified => NOT_MODIFIED, "Not Modified";
+    QuotaExceeded => FORBIDDEN, "The bucket's quota does not allow this write.";
     PreconditionFailed => PRECONDITION_FAILED, "At least one of the preconditions you specified did not hold.";
     ConditionalRequestConflict => CONFLICT, "A conflicting operation occurred. If using PutObject you can retry the request. If using CompleteMultipartUpload you might need to retry the upload.";
     RequestHeaderSectionTooLarge => BAD_REQUEST, "Your request header section exceeds the maximum allowed size.";
@@ -119,6 +120,7 @@ impl From<kura_index::IndexError> for S3Error {
             E::BucketNotEmpty => ErrorCode::BucketNotEmpty.into(),
             E::NoSuchUpload => ErrorCode::NoSuchUpload.into(),
             E::BucketExists { .. } => ErrorCode::BucketAlreadyExists.into(),
+            E::QuotaExceeded => ErrorCode::QuotaExceeded.into(),
             E::Backend(err) => err.into(),
             other => S3Error::internal(other),
         }
@@ -134,6 +136,7 @@ impl From<kura_backend::BackendError> for S3Error {
             ),
             kura_backend::BackendError::Corrupt(what) => {
                 tracing::error!(%what, "blob checksum mismatch; refusing to serve it");
+                crate::metrics::METRICS.blob_checksum_failures.inc();
                 S3Error::new(
                     ErrorCode::InternalError,
                     "The stored data failed its integrity check and was not served.",

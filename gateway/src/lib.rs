@@ -1,5 +1,6 @@
 //! Kura's S3 gateway: the `kura` binary's library.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod checksum;
@@ -7,6 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod identity;
+pub mod metrics;
 pub mod ops;
 pub mod router;
 pub mod s3;

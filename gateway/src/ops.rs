@@ -1,8 +1,10 @@
-//! The ops listener: liveness, readiness (and metrics), served from a thread
+//! The ops listener: liveness, readiness and metrics, served from a thread
 //! and runtime of its own so that no load on the S3 path can delay a probe.
 
+use crate::metrics::{self, UsageSource};
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,8 +37,13 @@ impl OpsHandle {
     }
 }
 
-/// Binds the ops address and serves it on a dedicated thread.
-pub fn spawn(addr: SocketAddr, readiness: Arc<Readiness>) -> std::io::Result<OpsHandle> {
+/// Binds the ops address and serves it on a dedicated thread. `usage` gives
+/// the per-bucket figures of `/metrics`.
+pub fn spawn(
+    addr: SocketAddr,
+    readiness: Arc<Readiness>,
+    usage: UsageSource,
+) -> std::io::Result<OpsHandle> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let (stop, mut stopped) = watch::channel(false);
@@ -53,7 +60,7 @@ pub fn spawn(addr: SocketAddr, readiness: Arc<Readiness>) -> std::io::Result<Ops
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                if let Err(err) = axum::serve(listener, router(readiness))
+                if let Err(err) = axum::serve(listener, router(readiness, usage))
                     .with_graceful_shutdown(shutdown)
                     .await
                 {
@@ -64,7 +71,7 @@ pub fn spawn(addr: SocketAddr, readiness: Arc<Readiness>) -> std::io::Result<Ops
     Ok(OpsHandle { stop, thread })
 }
 
-fn router(readiness: Arc<Readiness>) -> Router {
+fn router(readiness: Arc<Readiness>, usage: UsageSource) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
@@ -77,4 +84,21 @@ fn router(readiness: Arc<Readiness>) -> Router {
                 }
             }),
         )
+        .route("/metrics", get(move || scrape(usage.clone())))
+}
+
+/// Rendered on a blocking thread: reading the index and /proc must not hold
+/// up the probes this thread's runtime serves.
+async fn scrape(usage: UsageSource) -> Response {
+    match tokio::task::spawn_blocking(move || metrics::render(usage())).await {
+        Ok(Ok(text)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+        Ok(Err(err)) => {
+            tracing::error!(%err, "rendering metrics failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Err(err) => {
+            tracing::error!(%err, "rendering metrics panicked");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }

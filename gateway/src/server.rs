@@ -3,6 +3,8 @@
 
 use crate::config::ServeArgs;
 use crate::credentials::{Origin, RootCredentials};
+use crate::identity::Identities;
+use crate::metrics::{METRICS, UsageSource};
 use crate::ops::{self, Readiness};
 use crate::s3::{self, S3State};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -38,7 +40,11 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let index = Arc::new(Index::new(backend.clone(), args.initial_shards));
 
     let readiness = Arc::new(Readiness::default());
-    let ops = ops::spawn(args.ops_addr, readiness.clone())?;
+    let ops = ops::spawn(
+        args.ops_addr,
+        readiness.clone(),
+        usage_source(index.clone()),
+    )?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -47,10 +53,11 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let listener = runtime.block_on(tokio::net::TcpListener::bind(args.s3_addr))?;
     print_banner(&args, &creds, &origin);
 
+    let identities = Arc::new(Identities::new(index.clone(), creds));
     let state = Arc::new(S3State {
         index,
         blobs: backend,
-        secrets: Arc::new(creds),
+        identities,
         region: args.region.clone(),
         domain: args.domain.clone(),
     });
@@ -120,16 +127,41 @@ async fn shutdown_signal() {
     }
 }
 
+/// Per-bucket objects and bytes for `/metrics`, read from the index at each scrape.
+fn usage_source(index: Arc<Index>) -> UsageSource {
+    Arc::new(move || match index.usage() {
+        Ok(usage) => Some(
+            usage
+                .into_iter()
+                .map(|u| (u.bucket, u.objects, u.bytes))
+                .collect(),
+        ),
+        Err(err) => {
+            tracing::warn!(%err, "bucket usage unavailable for metrics");
+            None
+        }
+    })
+}
+
 /// Deletes unreferenced blobs in small steps, off the request path.
 async fn collect_garbage(state: Arc<S3State>) {
+    const STEP: usize = 256;
     loop {
-        match state
+        let started = std::time::Instant::now();
+        let step = state
             .index
-            .collect_garbage(state.blobs.as_ref(), GC_POLICY, 256)
-            .await
-        {
-            Ok(256) => tokio::task::yield_now().await,
-            Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            .collect_garbage(state.blobs.as_ref(), GC_POLICY, STEP)
+            .await;
+        METRICS.task_run("gc", started.elapsed(), step.is_ok());
+        match step {
+            Ok(deleted) => {
+                METRICS.gc_blobs_deleted.inc_by(deleted as u64);
+                if deleted == STEP {
+                    tokio::task::yield_now().await;
+                } else {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
             Err(err) => {
                 tracing::warn!(%err, "garbage collection step failed");
                 tokio::time::sleep(Duration::from_secs(5)).await;
@@ -146,7 +178,7 @@ fn print_banner(args: &ServeArgs, creds: &RootCredentials, origin: &Origin) {
         args.region
     );
     println!(
-        "ops listener (probes): http://{}/healthz  /readyz",
+        "ops listener: http://{}/healthz  /readyz  /metrics",
         args.ops_addr
     );
     println!("data directory: {}", args.data_dir.display());

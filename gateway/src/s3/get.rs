@@ -185,7 +185,8 @@ pub async fn object_body(
         None => return Ok(Body::empty()),
         Some(first) => first?,
     };
-    let rest = stream.map_err(std::io::Error::other);
+    // Through S3Error so that damage found mid-stream is logged and counted.
+    let rest = stream.map_err(|e| std::io::Error::other(S3Error::from(e)));
     Ok(Body::from_stream(
         futures::stream::once(async move { Ok(first) }).chain(rest),
     ))

@@ -12,10 +12,14 @@ mod multipart;
 mod put;
 mod store;
 
-use crate::auth::{self, PayloadMode, SecretStore};
+pub use bucket::validate_bucket_name;
+
+use crate::auth::{self, PayloadMode};
 use crate::body::{VerifiedBody, verified_body};
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::identity::{Identities, ROOT_USER};
+use crate::metrics::{self, METRICS};
 use crate::router::{self, Endpoint, Query};
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
@@ -27,13 +31,11 @@ use std::sync::Arc;
 pub struct S3State {
     pub index: Arc<Index>,
     pub blobs: Arc<dyn BlobStore>,
-    pub secrets: Arc<dyn SecretStore>,
+    pub identities: Arc<Identities>,
     pub region: String,
     pub domain: Option<String>,
 }
 
-/// The user every key belongs to until users exist.
-const ROOT_USER: &str = "root";
 /// AWS's key length limit, in bytes.
 const MAX_KEY_LEN: usize = 1024;
 
@@ -44,6 +46,7 @@ pub struct S3Request {
     pub bucket: String,
     pub key: String,
     pub access_key: String,
+    user: String,
     /// The unread body and how to verify it; a Mutex only so that `&S3Request`
     /// is `Sync` (the body itself is not) and can be held across awaits.
     pending: std::sync::Mutex<Option<(Body, PayloadMode)>>,
@@ -90,7 +93,7 @@ impl S3Request {
 
     /// The user the request's key belongs to.
     pub fn user(&self) -> &str {
-        ROOT_USER
+        &self.user
     }
 }
 
@@ -101,14 +104,17 @@ pub async fn handle(
     req: http::Request<hyper::body::Incoming>,
 ) -> Result<S3Response, std::convert::Infallible> {
     let started = std::time::Instant::now();
+    let tracker = metrics::RequestTracker::begin();
     let request_id = new_request_id();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let continue_state = ContinueState::of(&parts.headers);
     let resource = parts.uri.path().to_owned();
-    let (operation, result) = dispatch(&state, parts, Body::new(body)).await;
-    let mut response = result
-        .unwrap_or_else(|err| error_response(&err, &resource, &request_id, method == Method::HEAD));
+    let (operation, result) = dispatch(&state, parts, metrics::received(body), &request_id).await;
+    let mut response = result.unwrap_or_else(|err| {
+        METRICS.s3_error(err.code);
+        error_response(&err, &resource, &request_id, method == Method::HEAD)
+    });
     let close = continue_state.may_have_skipped(response.status());
     let headers = response.headers_mut();
     if let Ok(id) = HeaderValue::from_str(&request_id) {
@@ -127,7 +133,7 @@ pub async fn handle(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "request"
     );
-    Ok(response)
+    Ok(tracker.finish(operation, response))
 }
 
 /// Whether a request asked for `100 Continue`. hyper sends it only once the
@@ -166,12 +172,19 @@ async fn dispatch(
     state: &S3State,
     parts: http::request::Parts,
     body: Body,
+    request_id: &str,
 ) -> (&'static str, S3Result<S3Response>) {
     let query = Query::parse(parts.uri.query());
     let host = parts
         .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok());
+    if parts.uri.path().starts_with(crate::admin::api::PREFIX) {
+        return (
+            "Admin",
+            Ok(crate::admin::api::handle(state, parts, body, request_id).await),
+        );
+    }
     let (bucket, key) = router::locate(host, state.domain.as_deref(), parts.uri.path());
     let copy_source = parts.headers.contains_key("x-amz-copy-source");
     let route = match router::route(&parts.method, bucket, key, &query, copy_source) {
@@ -184,12 +197,16 @@ async fn dispatch(
         &parts.method,
         &parts.uri,
         &parts.headers,
-        state.secrets.as_ref(),
+        state.identities.as_ref(),
         &state.region,
         now,
     ) {
         Ok(auth) => auth,
         Err(err) => return (name, Err(err)),
+    };
+    // A key revoked between the signature check and here is refused too.
+    let Some(user) = state.identities.user_of(&auth.access_key) else {
+        return (name, Err(ErrorCode::InvalidAccessKeyId.into()));
     };
     if route.key.as_ref().is_some_and(|k| k.len() > MAX_KEY_LEN) {
         return (name, Err(ErrorCode::KeyTooLongError.into()));
@@ -200,6 +217,7 @@ async fn dispatch(
         bucket: route.bucket.unwrap_or_default(),
         key: route.key.unwrap_or_default(),
         access_key: auth.access_key,
+        user,
         pending: std::sync::Mutex::new(Some((body, auth.payload))),
     };
     (name, run(state, route.endpoint, req).await)

@@ -1,0 +1,417 @@
+//! The admin API: users, keys, buckets, quotas and usage as JSON under
+//! `/_kura/admin/v1/` on the S3 listener (`_` never appears in a bucket name,
+//! so the prefix cannot shadow a path-style request). Calls are signed with
+//! SigV4 like S3 requests, and only the administrator (root) may make them.
+
+use crate::auth;
+use crate::body::verified_body;
+use crate::error::S3Error;
+use crate::identity::ROOT_USER;
+use crate::router::Query;
+use crate::s3::{S3Response, S3State, iso8601, validate_bucket_name};
+use axum::body::Body;
+use futures::StreamExt;
+use http::{Method, StatusCode, header};
+use kura_index::{
+    BucketRecord, IndexError, KeyRecord, ListParams, Quota, UploadListParams, UserRecord,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub const PREFIX: &str = "/_kura/admin/v1/";
+/// Admin request bodies are small JSON documents.
+const MAX_BODY: usize = 64 * 1024;
+/// Objects deleted per step while purging a bucket.
+const PURGE_PAGE: usize = 1000;
+
+/// An admin API failure, answered as `{"code": …, "message": …}`.
+#[derive(Debug)]
+pub struct AdminError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AdminError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AdminError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        AdminError::new(StatusCode::BAD_REQUEST, "InvalidArgument", message)
+    }
+}
+
+impl From<S3Error> for AdminError {
+    fn from(err: S3Error) -> Self {
+        AdminError {
+            status: err.status(),
+            code: err.code.as_str(),
+            message: err.message,
+        }
+    }
+}
+
+impl From<IndexError> for AdminError {
+    fn from(err: IndexError) -> Self {
+        use StatusCode as S;
+        let (status, code, message) = match err {
+            IndexError::NoSuchBucket => {
+                (S::NOT_FOUND, "NoSuchBucket", "The bucket does not exist.")
+            }
+            IndexError::BucketExists { .. } => (
+                S::CONFLICT,
+                "BucketAlreadyExists",
+                "The bucket already exists.",
+            ),
+            IndexError::BucketNotEmpty => (
+                S::CONFLICT,
+                "BucketNotEmpty",
+                "The bucket is not empty; use purge to delete its contents.",
+            ),
+            IndexError::NoSuchUser => (S::NOT_FOUND, "NoSuchUser", "The user does not exist."),
+            IndexError::UserExists => {
+                (S::CONFLICT, "UserAlreadyExists", "The user already exists.")
+            }
+            IndexError::UserNotEmpty => {
+                (S::CONFLICT, "UserNotEmpty", "The user still owns buckets.")
+            }
+            IndexError::NoSuchAccessKey => {
+                (S::NOT_FOUND, "NoSuchKey", "The access key does not exist.")
+            }
+            other => return S3Error::from(other).into(),
+        };
+        AdminError::new(status, code, message)
+    }
+}
+
+type AdminResult = Result<(StatusCode, Value), AdminError>;
+
+pub async fn handle(
+    state: &S3State,
+    parts: http::request::Parts,
+    body: Body,
+    request_id: &str,
+) -> S3Response {
+    let (status, value) = match serve(state, parts, body).await {
+        Ok(answer) => answer,
+        Err(err) => (
+            err.status,
+            json!({ "code": err.code, "message": err.message, "request_id": request_id }),
+        ),
+    };
+    let body = if status == StatusCode::NO_CONTENT {
+        Body::empty()
+    } else {
+        Body::from(value.to_string())
+    };
+    http::Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .expect("static headers are valid")
+}
+
+async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> AdminResult {
+    let now = time::OffsetDateTime::now_utc();
+    let auth = auth::authenticate(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        state.identities.as_ref(),
+        &state.region,
+        now,
+    )?;
+    if state.identities.user_of(&auth.access_key).as_deref() != Some(ROOT_USER) {
+        return Err(AdminError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "The admin API needs the administrator's credentials.",
+        ));
+    }
+    let body = read_body(body, &parts.headers, auth.payload).await?;
+    let query = Query::parse(parts.uri.query());
+    let path = &parts.uri.path()[PREFIX.len()..];
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match (parts.method, segments.as_slice()) {
+        (Method::POST, ["users"]) => create_user(state, parse(&body)?).await,
+        (Method::GET, ["users"]) => list_users(state),
+        (Method::GET, ["users", name]) => user_info(state, name),
+        (Method::DELETE, ["users", name]) => delete_user(state, name).await,
+        (Method::POST, ["users", name, "keys"]) => create_key(state, name).await,
+        (Method::GET, ["users", name, "keys"]) => list_keys(state, name),
+        (Method::DELETE, ["keys", access_key]) => revoke_key(state, access_key).await,
+        (Method::POST, ["buckets"]) => create_bucket(state, parse(&body)?).await,
+        (Method::GET, ["buckets"]) => list_buckets(state),
+        (Method::GET, ["buckets", name]) => Ok((
+            StatusCode::OK,
+            bucket_json(state, &state.index.bucket(name)?)?,
+        )),
+        (Method::DELETE, ["buckets", name]) => {
+            delete_bucket(state, name, query.get("purge") == Some("true")).await
+        }
+        (Method::PUT, ["buckets", name, "quota"]) => set_quota(state, name, parse(&body)?).await,
+        (Method::DELETE, ["buckets", name, "quota"]) => {
+            set_quota(state, name, Quota::default()).await
+        }
+        (Method::GET, ["usage"]) => usage(state),
+        _ => Err(AdminError::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchRoute",
+            format!("No admin call at {}.", parts.uri.path()),
+        )),
+    }
+}
+
+async fn read_body(
+    body: Body,
+    headers: &http::HeaderMap,
+    payload: auth::PayloadMode,
+) -> Result<Vec<u8>, AdminError> {
+    let mut stream = verified_body(body, headers, payload, None)?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+        if out.len() > MAX_BODY {
+            return Err(AdminError::invalid("The request body is too large."));
+        }
+    }
+    Ok(out)
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AdminError> {
+    serde_json::from_slice(body)
+        .map_err(|e| AdminError::invalid(format!("Malformed JSON body: {e}")))
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct NewBucket {
+    name: String,
+    owner: String,
+}
+
+#[derive(Serialize)]
+struct KeyJson<'a> {
+    access_key: &'a str,
+    user: &'a str,
+    created: String,
+    status: &'static str,
+}
+
+fn key_json(key: &KeyRecord) -> KeyJson<'_> {
+    KeyJson {
+        access_key: &key.access_key,
+        user: &key.user,
+        created: iso8601(key.created_ms),
+        status: if key.is_active() { "active" } else { "revoked" },
+    }
+}
+
+fn validate_user_name(name: &str) -> Result<(), AdminError> {
+    let valid_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b));
+    if !(1..=64).contains(&name.len()) || !valid_chars {
+        return Err(AdminError::invalid(
+            "A user name is 1 to 64 characters of letters, digits and _ . @ -.",
+        ));
+    }
+    if name == ROOT_USER {
+        return Err(AdminError::invalid(
+            "The user name 'root' is reserved for the administrator.",
+        ));
+    }
+    Ok(())
+}
+
+async fn create_user(state: &S3State, new: NewUser) -> AdminResult {
+    validate_user_name(&new.name)?;
+    let user = state.index.create_user(&new.name).await?;
+    Ok((StatusCode::CREATED, user_json(state, &user)?))
+}
+
+fn user_json(state: &S3State, user: &UserRecord) -> Result<Value, AdminError> {
+    let buckets: Vec<String> = state
+        .index
+        .user_buckets(&user.name)?
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    let keys = state.index.user_keys(&user.name)?;
+    Ok(json!({
+        "name": user.name,
+        "created": iso8601(user.created_ms),
+        "buckets": buckets,
+        "keys": keys.iter().map(key_json).collect::<Vec<_>>(),
+    }))
+}
+
+fn list_users(state: &S3State) -> AdminResult {
+    let users = state
+        .index
+        .list_users()?
+        .iter()
+        .map(|u| user_json(state, u))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((StatusCode::OK, json!({ "users": users })))
+}
+
+fn user_info(state: &S3State, name: &str) -> AdminResult {
+    Ok((StatusCode::OK, user_json(state, &state.index.user(name)?)?))
+}
+
+async fn delete_user(state: &S3State, name: &str) -> AdminResult {
+    state.index.delete_user(name).await?;
+    Ok((StatusCode::NO_CONTENT, Value::Null))
+}
+
+async fn create_key(state: &S3State, user: &str) -> AdminResult {
+    let (record, new) = state.identities.create_key(user).await?;
+    Ok((
+        StatusCode::CREATED,
+        json!({
+            "access_key": new.access_key,
+            "secret_key": new.secret_key,
+            "user": record.user,
+            "created": iso8601(record.created_ms),
+        }),
+    ))
+}
+
+fn list_keys(state: &S3State, user: &str) -> AdminResult {
+    state.index.user(user)?;
+    let keys = state.index.user_keys(user)?;
+    Ok((
+        StatusCode::OK,
+        json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn revoke_key(state: &S3State, access_key: &str) -> AdminResult {
+    state.index.revoke_key(access_key).await?;
+    Ok((StatusCode::NO_CONTENT, Value::Null))
+}
+
+fn bucket_json(state: &S3State, bucket: &BucketRecord) -> Result<Value, AdminError> {
+    let usage = state.index.bucket_usage(&bucket.name)?;
+    Ok(json!({
+        "name": bucket.name,
+        "owner": bucket.owner,
+        "created": iso8601(bucket.created_ms),
+        "region": bucket.region,
+        "shards": bucket.layout.shards,
+        "quota": { "max_objects": bucket.quota.max_objects, "max_bytes": bucket.quota.max_bytes },
+        "usage": { "objects": usage.objects, "bytes": usage.bytes },
+    }))
+}
+
+async fn create_bucket(state: &S3State, new: NewBucket) -> AdminResult {
+    validate_bucket_name(&new.name)?;
+    if new.owner != ROOT_USER {
+        state.index.user(&new.owner)?;
+    }
+    let bucket = state
+        .index
+        .create_bucket(&new.name, &new.owner, &state.region)
+        .await?;
+    Ok((StatusCode::CREATED, bucket_json(state, &bucket)?))
+}
+
+fn list_buckets(state: &S3State) -> AdminResult {
+    let buckets = state
+        .index
+        .list_buckets()?
+        .iter()
+        .map(|b| bucket_json(state, b))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((StatusCode::OK, json!({ "buckets": buckets })))
+}
+
+async fn delete_bucket(state: &S3State, name: &str, purge: bool) -> AdminResult {
+    if purge {
+        purge_bucket(state, name).await?;
+    }
+    state.index.delete_bucket(name).await?;
+    Ok((StatusCode::NO_CONTENT, Value::Null))
+}
+
+/// Deletes every object and open upload of a bucket, a page at a time.
+async fn purge_bucket(state: &S3State, name: &str) -> Result<(), AdminError> {
+    loop {
+        let params = ListParams {
+            max: PURGE_PAGE,
+            ..Default::default()
+        };
+        let page = state.index.list_versions(name, &params)?;
+        let keys: Vec<&str> = page.entries.iter().map(|(k, _)| k.as_str()).collect();
+        for outcome in state.index.delete_objects(name, &keys).await? {
+            outcome?;
+        }
+        if !page.truncated {
+            break;
+        }
+    }
+    loop {
+        let params = UploadListParams {
+            max: PURGE_PAGE,
+            ..Default::default()
+        };
+        let page = state.index.list_uploads(name, &params)?;
+        for (key, upload) in &page.entries {
+            state
+                .index
+                .abort_upload(name, key, &upload.upload_id)
+                .await?;
+        }
+        if !page.truncated {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn set_quota(state: &S3State, name: &str, quota: Quota) -> AdminResult {
+    let bucket = state.index.set_quota(name, quota).await?;
+    Ok((StatusCode::OK, bucket_json(state, &bucket)?))
+}
+
+fn usage(state: &S3State) -> AdminResult {
+    let buckets: Vec<Value> = state
+        .index
+        .usage()?
+        .into_iter()
+        .map(|u| json!({ "name": u.bucket, "owner": u.owner, "objects": u.objects, "bytes": u.bytes }))
+        .collect();
+    Ok((StatusCode::OK, json!({ "buckets": buckets })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names() {
+        assert!(validate_user_name("alice.smith@team-1").is_ok());
+        for bad in ["", "root", "has space", "slash/", &"a".repeat(65)] {
+            assert!(validate_user_name(bad).is_err(), "{bad}");
+        }
+    }
+}

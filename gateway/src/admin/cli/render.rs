@@ -1,0 +1,351 @@
+//! The admin API's answers as people read them: tables for lists, `label: value` blocks for
+//! single users, keys and buckets. (`--json` bypasses all of this and prints the API's JSON.)
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::size::human_size;
+use super::table::{Align, Fields, Table};
+
+#[derive(Deserialize)]
+pub struct User {
+    name: String,
+    #[serde(default)]
+    created: Option<String>,
+    /// Names of the buckets the user owns.
+    #[serde(default)]
+    buckets: Option<Vec<String>>,
+    #[serde(default)]
+    keys: Option<Vec<Key>>,
+}
+
+#[derive(Deserialize)]
+pub struct Key {
+    access_key: String,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    secret_key: Option<String>,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Bucket {
+    name: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    shards: Option<Value>,
+    #[serde(default)]
+    quota: Quota,
+    #[serde(default)]
+    usage: Usage,
+}
+
+#[derive(Deserialize, Default)]
+struct Quota {
+    max_objects: Option<u64>,
+    max_bytes: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct Usage {
+    #[serde(default)]
+    objects: u64,
+    #[serde(default)]
+    bytes: u64,
+}
+
+#[derive(Deserialize)]
+pub struct UsageEntry {
+    name: String,
+    #[serde(default)]
+    owner: Option<String>,
+    objects: u64,
+    bytes: u64,
+}
+
+#[derive(Deserialize)]
+pub struct Users {
+    users: Vec<User>,
+}
+
+#[derive(Deserialize)]
+pub struct Keys {
+    keys: Vec<Key>,
+}
+
+#[derive(Deserialize)]
+pub struct Buckets {
+    buckets: Vec<Bucket>,
+}
+
+#[derive(Deserialize)]
+pub struct UsageReport {
+    buckets: Vec<UsageEntry>,
+}
+
+/// Decode an answer into the shape a view needs.
+pub fn decode<T: DeserializeOwned>(answer: Value) -> Result<T, String> {
+    serde_json::from_value(answer).map_err(|e| format!("unexpected answer from the admin API: {e}"))
+}
+
+fn or_dash(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "-".into())
+}
+
+fn size_with_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        human_size(bytes)
+    } else {
+        format!("{} ({bytes} bytes)", human_size(bytes))
+    }
+}
+
+pub fn user(user: &User) -> String {
+    let mut fields = Fields::default();
+    fields.add("name", &user.name);
+    fields.add("created", or_dash(&user.created));
+    if let Some(buckets) = &user.buckets {
+        let names = buckets.join(", ");
+        fields.add("buckets", if names.is_empty() { "-".into() } else { names });
+    }
+    match &user.keys {
+        Some(keys) if !keys.is_empty() => format!("{fields}\n{}", key_table(keys)),
+        Some(_) => {
+            fields.add("keys", "-");
+            fields.to_string()
+        }
+        None => fields.to_string(),
+    }
+}
+
+/// A count of a list the API may leave out.
+fn count<T>(list: &Option<Vec<T>>, keep: impl Fn(&T) -> bool) -> String {
+    list.as_ref().map_or_else(
+        || "-".into(),
+        |items| items.iter().filter(|item| keep(item)).count().to_string(),
+    )
+}
+
+pub fn users(list: &Users) -> String {
+    let mut table = Table::new(&[
+        ("NAME", Align::Left),
+        ("BUCKETS", Align::Right),
+        ("ACTIVE KEYS", Align::Right),
+        ("CREATED", Align::Left),
+    ]);
+    for user in &list.users {
+        table.row(vec![
+            user.name.clone(),
+            count(&user.buckets, |_| true),
+            count(&user.keys, |k| k.status.as_deref() != Some("revoked")),
+            or_dash(&user.created),
+        ]);
+    }
+    table.to_string()
+}
+
+/// A new key: the only time its secret is shown.
+pub fn new_key(key: &Key) -> String {
+    let mut fields = Fields::default();
+    fields.add("access key", &key.access_key);
+    fields.add("secret key", or_dash(&key.secret_key));
+    fields.add("user", or_dash(&key.user));
+    fields.add("created", or_dash(&key.created));
+    fields.to_string()
+}
+
+fn key_table(keys: &[Key]) -> String {
+    let mut table = Table::new(&[
+        ("ACCESS KEY", Align::Left),
+        ("STATUS", Align::Left),
+        ("CREATED", Align::Left),
+    ]);
+    for key in keys {
+        table.row(vec![
+            key.access_key.clone(),
+            or_dash(&key.status),
+            or_dash(&key.created),
+        ]);
+    }
+    table.to_string()
+}
+
+pub fn keys(list: &Keys) -> String {
+    key_table(&list.keys)
+}
+
+fn limit(value: Option<u64>, show: fn(u64) -> String) -> String {
+    value.map_or_else(|| "unlimited".into(), show)
+}
+
+pub fn bucket(bucket: &Bucket) -> String {
+    let mut fields = Fields::default();
+    fields.add("name", &bucket.name);
+    fields.add("owner", or_dash(&bucket.owner));
+    fields.add("region", or_dash(&bucket.region));
+    fields.add("created", or_dash(&bucket.created));
+    if let Some(shards) = &bucket.shards {
+        fields.add("shards", shards_text(shards));
+    }
+    fields.add("objects", bucket.usage.objects.to_string());
+    fields.add("size", size_with_bytes(bucket.usage.bytes));
+    fields.add(
+        "max objects",
+        limit(bucket.quota.max_objects, |n| n.to_string()),
+    );
+    fields.add("max size", limit(bucket.quota.max_bytes, size_with_bytes));
+    fields.to_string()
+}
+
+fn shards_text(shards: &Value) -> String {
+    match shards {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn buckets(list: &Buckets) -> String {
+    let mut table = Table::new(&[
+        ("NAME", Align::Left),
+        ("OWNER", Align::Left),
+        ("OBJECTS", Align::Right),
+        ("SIZE", Align::Right),
+        ("MAX OBJECTS", Align::Right),
+        ("MAX SIZE", Align::Right),
+        ("CREATED", Align::Left),
+    ]);
+    for b in &list.buckets {
+        table.row(vec![
+            b.name.clone(),
+            or_dash(&b.owner),
+            b.usage.objects.to_string(),
+            human_size(b.usage.bytes),
+            limit(b.quota.max_objects, |n| n.to_string()),
+            limit(b.quota.max_bytes, human_size),
+            or_dash(&b.created),
+        ]);
+    }
+    table.to_string()
+}
+
+pub fn usage(report: &UsageReport) -> String {
+    let mut table = Table::new(&[
+        ("BUCKET", Align::Left),
+        ("OWNER", Align::Left),
+        ("OBJECTS", Align::Right),
+        ("SIZE", Align::Right),
+        ("BYTES", Align::Right),
+    ]);
+    let (mut objects, mut bytes) = (0u64, 0u64);
+    for entry in &report.buckets {
+        objects = objects.saturating_add(entry.objects);
+        bytes = bytes.saturating_add(entry.bytes);
+        table.row(vec![
+            entry.name.clone(),
+            or_dash(&entry.owner),
+            entry.objects.to_string(),
+            human_size(entry.bytes),
+            entry.bytes.to_string(),
+        ]);
+    }
+    table.row(vec![
+        "TOTAL".into(),
+        String::new(),
+        objects.to_string(),
+        human_size(bytes),
+        bytes.to_string(),
+    ]);
+    table.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bucket_view_shows_usage_and_quota() {
+        let b: Bucket = decode(json!({
+            "name": "photos", "owner": "alice", "created": "2025-01-01T00:00:00Z",
+            "region": "us-east-1", "shards": 4,
+            "quota": {"max_objects": 1000, "max_bytes": null},
+            "usage": {"objects": 3, "bytes": 1536}
+        }))
+        .unwrap();
+        let text = bucket(&b);
+        assert!(text.contains("owner:       alice\n"), "{text}");
+        assert!(text.contains("shards:      4\n"), "{text}");
+        assert!(
+            text.contains("size:        1.5 KiB (1536 bytes)\n"),
+            "{text}"
+        );
+        assert!(text.contains("max objects: 1000\n"), "{text}");
+        assert!(text.contains("max size:    unlimited\n"), "{text}");
+    }
+
+    #[test]
+    fn usage_table_has_a_total() {
+        let report: UsageReport = decode(json!({"buckets": [
+            {"name": "a", "owner": "alice", "objects": 2, "bytes": 2048},
+            {"name": "bb", "owner": "bob", "objects": 1, "bytes": 10}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            usage(&report),
+            "BUCKET  OWNER  OBJECTS   SIZE  BYTES\n\
+             a       alice        2  2 KiB   2048\n\
+             bb      bob          1   10 B     10\n\
+             TOTAL                3  2 KiB   2058\n"
+        );
+    }
+
+    #[test]
+    fn user_view_lists_buckets_and_keys() {
+        let u: User = decode(json!({
+            "name": "alice", "created": "t0",
+            "buckets": ["photos", "logs"],
+            "keys": [{"access_key": "KURA1", "user": "alice", "created": "t1", "status": "active"}]
+        }))
+        .unwrap();
+        let text = user(&u);
+        assert!(text.contains("buckets: photos, logs\n"), "{text}");
+        assert!(text.contains("KURA1       active  t1\n"), "{text}");
+    }
+
+    #[test]
+    fn users_table_counts_buckets_and_active_keys() {
+        let list: Users = decode(json!({"users": [
+            {"name": "alice", "created": "t0", "buckets": ["a", "b"], "keys": [
+                {"access_key": "K1", "status": "active"}, {"access_key": "K2", "status": "revoked"}]},
+            {"name": "bob", "created": "t1", "buckets": [], "keys": []}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            users(&list),
+            "NAME   BUCKETS  ACTIVE KEYS  CREATED\n\
+             alice        2            1  t0\n\
+             bob          0            0  t1\n"
+        );
+        let bob: User =
+            decode(json!({"name": "bob", "created": "t1", "buckets": [], "keys": []})).unwrap();
+        assert_eq!(
+            user(&bob),
+            "name:    bob\ncreated: t1\nbuckets: -\nkeys:    -\n"
+        );
+    }
+
+    #[test]
+    fn an_unexpected_shape_is_an_error() {
+        assert!(decode::<Users>(json!({"people": []})).is_err());
+    }
+}
