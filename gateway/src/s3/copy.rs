@@ -3,7 +3,7 @@
 use super::conditions::{self, Family};
 use super::get::object_stream;
 use super::multipart::{parse_part_number, record_part};
-use super::put::{DEFAULT_CHECKSUM, checksum_headers};
+use super::put::{DEFAULT_CHECKSUM, checksum_headers, simple_version};
 use super::store::{MAX_SINGLE_UPLOAD, discard, write_blob};
 use super::{S3Request, S3Response, S3State, iso8601, meta, quoted, xml_ok};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
@@ -12,7 +12,7 @@ use crate::xml::{self, ChecksumFields, NS};
 use base64::Engine;
 use futures::TryStreamExt;
 use kura_backend::BlobInfo;
-use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum};
+use kura_index::{ObjectVersion, StoredChecksum};
 use md5::Digest;
 use std::ops::Range;
 
@@ -162,23 +162,7 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
         value: c.value,
         kind: "FULL_OBJECT".into(),
     });
-    let version = ObjectVersion {
-        version_id: "null".into(),
-        stamp: Stamp { ms: 0, seq: 0 },
-        delete_marker: false,
-        size: blob.len,
-        etag: hex::encode(md5),
-        meta,
-        checksum,
-        parts: vec![PartRef {
-            blob: blob.id.clone(),
-            size: blob.len,
-            etag: None,
-            checksum: None,
-        }],
-        multipart: false,
-        owner: req.user().to_owned(),
-    };
+    let version = simple_version(&blob, md5, meta, checksum, req.user());
     let stored = state
         .index
         .put_object::<S3Error>(&req.bucket, &req.key, version, |_| Ok(()))

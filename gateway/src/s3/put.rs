@@ -30,23 +30,13 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let mut body = req.take_body(want)?;
     let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}).await?;
     let digests = body.digests().expect("a fully read body has digests");
-    let version = ObjectVersion {
-        version_id: "null".into(),
-        stamp: Stamp { ms: 0, seq: 0 },
-        delete_marker: false,
-        size: blob.len,
-        etag: hex::encode(digests.md5),
+    let version = simple_version(
+        &blob,
+        digests.md5,
         meta,
-        checksum: full_object_checksum(&digests),
-        parts: vec![PartRef {
-            blob: blob.id.clone(),
-            size: blob.len,
-            etag: None,
-            checksum: None,
-        }],
-        multipart: false,
-        owner: req.user().to_owned(),
-    };
+        full_object_checksum(&digests),
+        req.user(),
+    );
     let stored = state
         .index
         .put_object(&req.bucket, &req.key, version, |current| {
@@ -73,6 +63,34 @@ fn names_checksum(headers: &http::HeaderMap) -> bool {
             || name == "x-amz-sdk-checksum-algorithm"
             || name.starts_with("x-amz-checksum-")
     })
+}
+
+/// The `null` version of an object stored as one blob (not multipart).
+pub fn simple_version(
+    blob: &kura_backend::BlobInfo,
+    md5: [u8; 16],
+    meta: kura_index::ObjectMeta,
+    checksum: Option<StoredChecksum>,
+    owner: &str,
+) -> ObjectVersion {
+    ObjectVersion {
+        version_id: "null".into(),
+        // The index stamps the version when it commits it.
+        stamp: Stamp { ms: 0, seq: 0 },
+        delete_marker: false,
+        size: blob.len,
+        etag: hex::encode(md5),
+        meta,
+        checksum,
+        parts: vec![PartRef {
+            blob: blob.id.clone(),
+            size: blob.len,
+            etag: None,
+            checksum: None,
+        }],
+        multipart: false,
+        owner: owner.to_owned(),
+    }
 }
 
 pub fn full_object_checksum(digests: &BodyDigests) -> Option<StoredChecksum> {
