@@ -30,6 +30,7 @@ impl Index {
                     shards: self.initial_shards,
                 },
                 quota: Quota::default(),
+                reshard: None,
             };
             let mut batch = Batch::default();
             batch.put(BUCKETS, name.as_bytes(), encode(&record));
@@ -85,8 +86,10 @@ impl Index {
         };
         self.sync().await?;
         // The maps are empty; removing them is tidying, safe to lose in a crash.
-        for shard in 0..record.layout.shards {
-            self.kv.drop_map(&object_map(name, &record.layout, shard))?;
+        for layout in record.write_layouts() {
+            for shard in 0..layout.shards {
+                self.kv.drop_map(&object_map(name, layout, shard))?;
+            }
         }
         self.kv.drop_map(&upload_map(name))?;
         self.kv.drop_map(&part_map(name))?;

@@ -8,6 +8,8 @@ pub enum IndexError {
     BucketNotEmpty,
     #[error("no such upload")]
     NoSuchUpload,
+    #[error("a reshard of this bucket is already under way")]
+    ReshardInProgress,
     #[error("quota exceeded")]
     QuotaExceeded,
     #[error("no such user")]

@@ -12,6 +12,7 @@ mod listing;
 mod locks;
 mod model;
 mod objects;
+mod reshard;
 mod uploads;
 mod usage;
 
@@ -20,9 +21,10 @@ pub use gc::{GcEntry, GcPolicy};
 pub use identity::{KeyRecord, UserRecord};
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    BucketRecord, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, Quota, ShardLayout,
-    Stamp, StoredChecksum, UploadRecord, Usage,
+    BucketRecord, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, Quota, Reshard,
+    ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
 };
+pub use reshard::{ReshardStep, ShardStats};
 pub use uploads::{CompletedPart, UploadListParams};
 pub use usage::BucketUsage;
 

@@ -68,6 +68,28 @@ pub struct BucketRecord {
     pub layout: ShardLayout,
     #[serde(default)]
     pub quota: Quota,
+    /// A move to another layout under way, if any.
+    #[serde(default)]
+    pub reshard: Option<Reshard>,
+}
+
+impl BucketRecord {
+    /// Every layout a write must reach: the current one, and during a
+    /// reshard the target too (dual writes keep the target current).
+    pub(crate) fn write_layouts(&self) -> impl Iterator<Item = &ShardLayout> {
+        std::iter::once(&self.layout).chain(self.reshard.as_ref().map(|r| &r.target))
+    }
+}
+
+/// An online reshard: keys are copied in key order to `target` while writes
+/// reach both layouts; reads and listings use the current layout until the
+/// switch. `cursor` (the last key copied) is persisted with each step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reshard {
+    pub target: ShardLayout,
+    pub started_ms: u64,
+    pub copied: u64,
+    pub cursor: Option<String>,
 }
 
 /// Limits on a bucket's contents; `None` is unlimited.
@@ -199,6 +221,7 @@ pub(crate) const BUCKETS: &str = "buckets";
 pub(crate) const USAGE: &str = "usage";
 pub(crate) const USERS: &str = "users";
 pub(crate) const KEYS: &str = "keys";
+pub(crate) const RETIRED: &str = "retired";
 
 pub(crate) fn object_map(bucket: &str, layout: &ShardLayout, shard: u32) -> String {
     format!("o/{bucket}/{}/{shard}", layout.generation)

@@ -13,7 +13,11 @@ impl Index {
         self.read_object(&record, key)
     }
 
-    fn read_object(&self, bucket: &BucketRecord, key: &str) -> Result<Option<ObjectRecord>> {
+    pub(crate) fn read_object(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+    ) -> Result<Option<ObjectRecord>> {
         let map = object_map(&bucket.name, &bucket.layout, bucket.layout.shard_of(key));
         self.kv
             .get(&map, key.as_bytes())?
@@ -189,10 +193,12 @@ fn replace_null_version(
 }
 
 fn write_record(batch: &mut Batch, bucket: &BucketRecord, key: &str, record: &ObjectRecord) {
-    let map = object_map(&bucket.name, &bucket.layout, bucket.layout.shard_of(key));
-    if record.versions.is_empty() {
-        batch.delete(&map, key.as_bytes());
-    } else {
-        batch.put(&map, key.as_bytes(), encode(record));
+    for layout in bucket.write_layouts() {
+        let map = object_map(&bucket.name, layout, layout.shard_of(key));
+        if record.versions.is_empty() {
+            batch.delete(&map, key.as_bytes());
+        } else {
+            batch.put(&map, key.as_bytes(), encode(record));
+        }
     }
 }

@@ -253,3 +253,92 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
         }
     );
 }
+
+fn all_keys(index: &Index, bucket: &str) -> Vec<String> {
+    let params = ListParams {
+        prefix: "",
+        delimiter: None,
+        after: None,
+        max: usize::MAX,
+    };
+    index
+        .list_objects(bucket, &params)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
+#[tokio::test]
+async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = std::collections::BTreeSet::new();
+    {
+        let index = open(dir.path(), 2);
+        index.create_bucket("b", "o", "us-east-1").await.unwrap();
+        for i in 0..400 {
+            let key = format!("k{i:04}");
+            index
+                .put_object::<IndexError>("b", &key, version("aa"), |_| Ok(()))
+                .await
+                .unwrap();
+            expected.insert(key);
+        }
+        index.start_reshard("b", 7).await.unwrap();
+        assert!(matches!(
+            index.start_reshard("b", 5).await,
+            Err(IndexError::ReshardInProgress)
+        ));
+        for round in 0..3 {
+            let step = index.reshard_step("b", 50).await.unwrap();
+            assert!(!step.done);
+            // Writes during the reshard: new keys, overwrites, deletes, ahead of and behind the cursor.
+            let key = format!("k{:04}", 1000 + round);
+            index
+                .put_object::<IndexError>("b", &key, version("bb"), |_| Ok(()))
+                .await
+                .unwrap();
+            expected.insert(key);
+            for gone in [format!("k{:04}", round * 7), format!("k{:04}", 399 - round)] {
+                index.delete_object("b", &gone).await.unwrap();
+                expected.remove(&gone);
+            }
+            assert_eq!(
+                all_keys(&index, "b"),
+                expected.iter().cloned().collect::<Vec<_>>()
+            );
+        }
+    }
+    // Reopened (as after a crash): the reshard resumes from its cursor.
+    let index = open(dir.path(), 2);
+    let stats = index.shard_stats("b").unwrap();
+    assert_eq!(stats.shards, 2);
+    assert_eq!(
+        stats.reshard.as_ref().unwrap().copied,
+        150,
+        "progress survived the restart"
+    );
+    while !index.reshard_step("b", 64).await.unwrap().done {}
+    let stats = index.shard_stats("b").unwrap();
+    assert_eq!(stats.shards, 7);
+    assert!(stats.reshard.is_none());
+    assert_eq!(
+        stats.objects_per_shard.iter().sum::<u64>(),
+        expected.len() as u64
+    );
+    assert_eq!(
+        all_keys(&index, "b"),
+        expected.iter().cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        index.drop_retired(0).unwrap(),
+        1,
+        "the old layout is reclaimed"
+    );
+    index
+        .put_object::<IndexError>("b", "after", version("cc"), |_| Ok(()))
+        .await
+        .unwrap();
+    assert!(index.object("b", "after").unwrap().is_some());
+}
