@@ -31,4 +31,9 @@ pub struct ServeArgs {
     /// Number of index shards for new buckets.
     #[arg(long, env = "KURA_INITIAL_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub initial_shards: u32,
+
+    /// A bucket whose objects per shard exceed this is resharded online, in
+    /// the background, to enough shards to be half full.
+    #[arg(long, env = "KURA_MAX_OBJECTS_PER_SHARD", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_objects_per_shard: u64,
 }

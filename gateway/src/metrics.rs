@@ -48,7 +48,7 @@ const AUTH_FAILURES: [ErrorCode; 6] = [
 ];
 
 /// Background tasks, pre-declared so their series exist (at 0) from the start.
-const TASKS: [&str; 1] = ["gc"];
+const TASKS: [&str; 2] = ["gc", "reshard"];
 
 pub struct Metrics {
     registry: Registry,
@@ -63,6 +63,8 @@ pub struct Metrics {
     task_runs: IntCounterVec,
     task_duration: HistogramVec,
     pub gc_blobs_deleted: IntCounter,
+    pub reshard_entries_copied: IntCounter,
+    pub reshards_completed: IntCounter,
 }
 
 impl Metrics {
@@ -182,6 +184,20 @@ impl Metrics {
                 IntCounter::new(
                     "kura_gc_blobs_deleted_total",
                     "Unreferenced blobs deleted by garbage collection.",
+                ),
+            ),
+            reshard_entries_copied: registered(
+                r,
+                IntCounter::new(
+                    "kura_reshard_entries_copied_total",
+                    "Index entries copied to a new shard layout by online resharding.",
+                ),
+            ),
+            reshards_completed: registered(
+                r,
+                IntCounter::new(
+                    "kura_reshards_completed_total",
+                    "Online reshards that switched a bucket to its new layout.",
                 ),
             ),
             registry,

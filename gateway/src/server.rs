@@ -6,6 +6,7 @@ use crate::credentials::{Origin, RootCredentials};
 use crate::identity::Identities;
 use crate::metrics::{METRICS, UsageSource};
 use crate::ops::{self, Readiness};
+use crate::reshard::ReshardWorker;
 use crate::s3::{self, S3State};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -54,6 +55,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     print_banner(&args, &creds, &origin);
 
     let identities = Arc::new(Identities::new(index.clone(), creds));
+    let resharder = ReshardWorker::spawn(index.clone(), args.max_objects_per_shard)?;
     let state = Arc::new(S3State {
         index,
         blobs: backend,
@@ -70,6 +72,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         state.index.sync().await?;
         served
     });
+    resharder.stop();
     ops.stop();
     result
 }

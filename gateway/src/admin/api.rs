@@ -7,6 +7,7 @@ use crate::auth;
 use crate::body::verified_body;
 use crate::error::S3Error;
 use crate::identity::ROOT_USER;
+use crate::reshard::MAX_SHARDS;
 use crate::router::Query;
 use crate::s3::{S3Response, S3State, iso8601, validate_bucket_name};
 use axum::body::Body;
@@ -80,6 +81,11 @@ impl From<IndexError> for AdminError {
             IndexError::UserNotEmpty => {
                 (S::CONFLICT, "UserNotEmpty", "The user still owns buckets.")
             }
+            IndexError::ReshardInProgress => (
+                S::CONFLICT,
+                "ReshardInProgress",
+                "A reshard of this bucket is already under way.",
+            ),
             IndexError::NoSuchAccessKey => {
                 (S::NOT_FOUND, "NoSuchKey", "The access key does not exist.")
             }
@@ -168,6 +174,10 @@ async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> Admi
             set_quota(state, name, Quota::default()).await
         }
         (Method::GET, ["usage"]) => usage(state),
+        (Method::POST, ["buckets", name, "reshard"]) => {
+            start_reshard(state, name, parse(&body)?).await
+        }
+        (Method::GET, ["buckets", name, "stats"]) => Ok((StatusCode::OK, stats_json(state, name)?)),
         _ => Err(AdminError::new(
             StatusCode::NOT_FOUND,
             "NoSuchRoute",
@@ -401,6 +411,45 @@ fn usage(state: &S3State) -> AdminResult {
         .map(|u| json!({ "name": u.bucket, "owner": u.owner, "objects": u.objects, "bytes": u.bytes }))
         .collect();
     Ok((StatusCode::OK, json!({ "buckets": buckets })))
+}
+
+#[derive(Deserialize)]
+struct ReshardRequest {
+    shards: u32,
+}
+
+async fn start_reshard(state: &S3State, name: &str, request: ReshardRequest) -> AdminResult {
+    if !(1..=MAX_SHARDS).contains(&request.shards) {
+        return Err(AdminError::invalid(format!(
+            "shards must be between 1 and {MAX_SHARDS}."
+        )));
+    }
+    state.index.start_reshard(name, request.shards).await?;
+    Ok((StatusCode::ACCEPTED, stats_json(state, name)?))
+}
+
+/// Shard counts and reshard progress; `rate_per_sec` is the average since the start.
+fn stats_json(state: &S3State, name: &str) -> Result<Value, AdminError> {
+    let stats = state.index.shard_stats(name)?;
+    let objects: u64 = stats.objects_per_shard.iter().sum();
+    let reshard = stats.reshard.map(|r| {
+        let elapsed_s = state.index.now_ms().saturating_sub(r.started_ms) as f64 / 1000.0;
+        json!({
+            "target_shards": r.target.shards,
+            "copied": r.copied,
+            "total": objects,
+            "progress": if objects == 0 { 1.0 } else { (r.copied as f64 / objects as f64).min(1.0) },
+            "rate_per_sec": if elapsed_s > 0.0 { r.copied as f64 / elapsed_s } else { 0.0 },
+            "started": iso8601(r.started_ms),
+        })
+    });
+    Ok(json!({
+        "name": name,
+        "shards": stats.shards,
+        "objects_per_shard": stats.objects_per_shard,
+        "objects": objects,
+        "reshard": reshard,
+    }))
 }
 
 #[cfg(test)]
