@@ -109,7 +109,7 @@ fn target_shards(objects: u64, max_per_shard: u64, current: u32) -> u32 {
         .saturating_mul(2)
         .div_ceil(max_per_shard.max(1))
         .max(1);
-    let pow2 = wanted.next_power_of_two().min(u64::from(MAX_SHARDS)) as u32;
+    let pow2 = wanted.min(u64::from(MAX_SHARDS)).next_power_of_two() as u32;
     pow2.max(current.saturating_mul(2)).min(MAX_SHARDS)
 }
 
