@@ -22,6 +22,17 @@ impl Default for KeyLocks {
     }
 }
 
+fn stripe_of(bucket: &str, key: &str) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (bucket, key).hash(&mut hasher);
+    hasher.finish() as usize % STRIPES
+}
+
+pub(crate) struct ManyGuard<'a> {
+    _bucket: RwLockReadGuard<'a, ()>,
+    _keys: Vec<MutexGuard<'a, ()>>,
+}
+
 pub(crate) struct KeyGuard<'a> {
     _bucket: RwLockReadGuard<'a, ()>,
     _key: MutexGuard<'a, ()>,
@@ -29,12 +40,25 @@ pub(crate) struct KeyGuard<'a> {
 
 impl KeyLocks {
     pub(crate) fn key(&self, bucket: &str, key: &str) -> KeyGuard<'_> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (bucket, key).hash(&mut hasher);
-        let stripe = &self.stripes[hasher.finish() as usize % STRIPES];
+        let stripe = &self.stripes[stripe_of(bucket, key)];
         KeyGuard {
             _bucket: self.buckets.read().unwrap_or_else(|e| e.into_inner()),
             _key: stripe.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    /// Locks every stripe `keys` fall in, each once and in ascending order
+    /// (the only multi-stripe holder, so this cannot deadlock with writers).
+    pub(crate) fn many(&self, bucket: &str, keys: &[String]) -> ManyGuard<'_> {
+        let mut stripes: Vec<usize> = keys.iter().map(|k| stripe_of(bucket, k)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        ManyGuard {
+            _bucket: self.buckets.read().unwrap_or_else(|e| e.into_inner()),
+            _keys: stripes
+                .into_iter()
+                .map(|i| self.stripes[i].lock().unwrap_or_else(|e| e.into_inner()))
+                .collect(),
         }
     }
 

@@ -3,8 +3,8 @@
 //!
 //! During a reshard every write reaches both layouts (see
 //! `BucketRecord::write_layouts`), and a worker copies the current layout's
-//! records to the target in key order, a few at a time, each under its key's
-//! lock so it never overwrites a newer write. The last key copied is
+//! records to the target in key order, a few hundred at a time, under those
+//! keys' locks so it never overwrites a newer write. The last key copied is
 //! persisted with each step, so a restart resumes where it stopped. Reads and
 //! listings keep using the current layout, which is complete throughout, until
 //! the switch: one atomic update of the bucket record. The old layout's maps
@@ -85,18 +85,17 @@ impl Index {
             .map(|item| item.map(|(key, _)| key))
             .collect::<Result<Vec<String>>>()?;
         let target = reshard.target;
-        for key in &keys {
-            let _guard = self.locks.key(bucket, key);
-            // Re-read under the lock: a write since the scan is the one to copy.
-            if let Some(current) = self.read_object(&record, key)? {
-                let mut batch = Batch::default();
-                batch.put(
-                    &object_map(bucket, &target, target.shard_of(key)),
-                    key.as_bytes(),
-                    encode(&current),
-                );
-                self.kv.apply(batch)?;
+        {
+            // Re-read under the keys' locks: a write since the scan is the one to copy.
+            let _guard = self.locks.many(bucket, &keys);
+            let mut batch = Batch::default();
+            for key in &keys {
+                if let Some(current) = self.read_object(&record, key)? {
+                    let map = object_map(bucket, &target, target.shard_of(key));
+                    batch.put(&map, key.as_bytes(), encode(&current));
+                }
             }
+            self.kv.apply(batch)?;
         }
         let copied = keys.len() as u64;
         let done = keys.len() < max_keys;

@@ -1,0 +1,199 @@
+//! Online reshard benchmark at the index level (no HTTP):
+//!
+//!     cargo bench -p kura-index --bench reshard -- [KEYS]      (default 1,000,000)
+//!
+//! Fills a bucket with KEYS keys from 64 concurrent writers, measures PUT latency
+//! for a few seconds before and during a reshard 1 → 16 shards (copied in steps of
+//! 500 keys with a 5 ms pause, like `kura serve`'s worker), and the latency of a
+//! 1000-key listing page at 1, 16, 64 and 256 shards.
+
+use kura_backend::LocalBackend;
+use kura_index::{Index, IndexError, ListParams, ObjectMeta, ObjectVersion, PartRef, Stamp};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const WRITERS: usize = 64;
+const STEP_KEYS: usize = 500;
+const STEP_PAUSE: Duration = Duration::from_millis(5);
+
+fn version() -> ObjectVersion {
+    ObjectVersion {
+        version_id: "null".into(),
+        stamp: Stamp { ms: 0, seq: 0 },
+        delete_marker: false,
+        size: 0,
+        etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+        meta: ObjectMeta::default(),
+        checksum: None,
+        parts: vec![PartRef {
+            blob: "00".into(),
+            size: 0,
+            etag: None,
+            checksum: None,
+        }],
+        multipart: false,
+        owner: "bench".into(),
+    }
+}
+
+async fn put(index: &Index, key: &str) -> Duration {
+    let started = Instant::now();
+    index
+        .put_object::<IndexError>("b", key, version(), |_| Ok(()))
+        .await
+        .expect("put");
+    started.elapsed()
+}
+
+/// PUTs from all writers for `period`; returns the sorted latencies.
+async fn put_load(index: &Arc<Index>, period: Duration, tag: &str) -> Vec<Duration> {
+    let deadline = Instant::now() + period;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let index = index.clone();
+        let tag = tag.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = 0;
+            while Instant::now() < deadline {
+                lat.push(put(&index, &format!("load-{tag}-{w:02}-{i:08}")).await);
+                i += 1;
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("writer"));
+    }
+    all.sort();
+    all
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx].as_secs_f64() * 1000.0
+}
+
+fn report(label: &str, lat: &[Duration], period: Duration) {
+    println!(
+        "{label:<28} {:>8} PUTs {:>9.0} PUT/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+        lat.len(),
+        lat.len() as f64 / period.as_secs_f64(),
+        pct(lat, 0.50),
+        pct(lat, 0.99)
+    );
+}
+
+/// Runs a whole reshard the way the server's worker does; returns its duration.
+async fn reshard(index: &Arc<Index>, shards: u32) -> Duration {
+    let started = Instant::now();
+    index.start_reshard("b", shards).await.expect("start");
+    while !index.reshard_step("b", STEP_KEYS).await.expect("step").done {
+        tokio::time::sleep(STEP_PAUSE).await;
+    }
+    started.elapsed()
+}
+
+fn page_latency(index: &Index, keys: usize) -> f64 {
+    let mut lat = Vec::new();
+    for i in 0..20 {
+        let after = format!("fill-{:08}", i * (keys.saturating_sub(1000) / 20));
+        let started = Instant::now();
+        let params = ListParams {
+            prefix: "",
+            delimiter: None,
+            after: Some(&after),
+            max: 1000,
+        };
+        let page = index.list_objects("b", &params).expect("list");
+        assert_eq!(page.entries.len(), 1000);
+        lat.push(started.elapsed());
+    }
+    lat.sort();
+    pct(&lat, 0.5)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let keys: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = Arc::new(Index::new(
+        Arc::new(LocalBackend::open(dir.path()).expect("backend")),
+        1,
+    ));
+    index
+        .create_bucket("b", "bench", "us-east-1")
+        .await
+        .expect("bucket");
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let index = index.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (w..keys).step_by(WRITERS) {
+                put(&index, &format!("fill-{i:08}")).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("filler");
+    }
+    let fill = started.elapsed();
+    println!(
+        "filled {keys} keys in {:.1} s ({:.0} keys/s)",
+        fill.as_secs_f64(),
+        keys as f64 / fill.as_secs_f64()
+    );
+
+    let period = Duration::from_secs(5);
+    report(
+        "PUT before reshard",
+        &put_load(&index, period, "before").await,
+        period,
+    );
+
+    let running = Arc::new(AtomicBool::new(true));
+    let during = {
+        let (index, running) = (index.clone(), running.clone());
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let started = Instant::now();
+            while running.load(Ordering::SeqCst) {
+                lat.extend(put_load(&index, Duration::from_secs(1), "during").await);
+            }
+            lat.sort();
+            (lat, started.elapsed())
+        })
+    };
+    let took = reshard(&index, 16).await;
+    running.store(false, Ordering::SeqCst);
+    let (lat, span) = during.await.expect("load");
+    let total = index
+        .shard_stats("b")
+        .expect("stats")
+        .objects_per_shard
+        .iter()
+        .sum::<u64>();
+    println!(
+        "reshard 1 -> 16 shards: {total} entries in {:.1} s ({:.0} entries/s)",
+        took.as_secs_f64(),
+        total as f64 / took.as_secs_f64()
+    );
+    report("PUT during reshard", &lat, span);
+
+    for shards in [16, 64, 256, 1] {
+        if shards != 16 {
+            reshard(&index, shards).await;
+        }
+        println!(
+            "list page (1000 keys), {shards:>3} shards: p50 {:.2} ms",
+            page_latency(&index, keys)
+        );
+    }
+}
