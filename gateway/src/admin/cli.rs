@@ -4,6 +4,7 @@ mod client;
 mod render;
 mod size;
 mod table;
+mod wait;
 
 use std::path::PathBuf;
 
@@ -48,7 +49,9 @@ Examples:
   kura admin usage
   kura admin --json bucket info photos         # the API's JSON, for scripts
   kura admin key revoke KURA...                # the key stops working at once
-  kura admin bucket delete photos --purge      # deletes every object first";
+  kura admin bucket delete photos --purge      # deletes every object first
+  kura admin bucket stats photos               # shards, objects per shard, reshard progress
+  kura admin bucket reshard photos --shards 16 --wait";
 
 #[derive(Debug, Args)]
 #[command(about = ADMIN_ABOUT, long_about = ADMIN_LONG_ABOUT, after_help = ADMIN_EXAMPLES)]
@@ -107,7 +110,7 @@ enum AdminCommand {
     /// Access keys of users: create, list, revoke.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Buckets: create for a user, list, info, delete.
+    /// Buckets: create for a user, list, info, stats, reshard, delete.
     #[command(subcommand)]
     Bucket(BucketCommand),
     /// Bucket quotas: set or clear max objects and max bytes.
@@ -163,7 +166,7 @@ enum KeyCommand {
 
 #[derive(Debug, Subcommand)]
 #[command(
-    after_help = "Examples:\n  kura admin bucket create photos --owner alice\n  kura admin bucket delete photos --purge"
+    after_help = "Examples:\n  kura admin bucket create photos --owner alice\n  kura admin bucket stats photos\n  kura admin bucket reshard photos --shards 16 --wait\n  kura admin bucket delete photos --purge"
 )]
 enum BucketCommand {
     /// Create a bucket owned by a user; only that user's keys (and root) can use it.
@@ -180,6 +183,27 @@ enum BucketCommand {
     Info {
         /// The bucket.
         name: String,
+    },
+    /// Show a bucket's index shards: count, objects per shard, and the reshard under way
+    /// (target, progress, rate), if any.
+    Stats {
+        /// The bucket.
+        name: String,
+    },
+    /// Move a bucket's index to N shards, online: reads, writes and listings go on.
+    ///
+    /// The reshard runs in the background on the server and survives its restarts; this
+    /// command returns once it has started, or with --wait once it has finished (progress
+    /// on stderr). Refused with ReshardInProgress while another reshard of the bucket runs.
+    Reshard {
+        /// The bucket.
+        name: String,
+        /// The new number of shards, 1 to 1024.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        shards: u32,
+        /// Wait until the reshard has finished, polling its progress every 500 ms.
+        #[arg(long)]
+        wait: bool,
     },
     /// Delete a bucket; refused if it holds objects, unless --purge.
     Delete {
@@ -259,6 +283,8 @@ enum View {
     Bucket,
     Buckets,
     Usage,
+    /// Shard counts and reshard progress.
+    Stats,
 }
 
 impl AdminCommand {
@@ -297,6 +323,13 @@ impl AdminCommand {
             A::Bucket(BucketCommand::Info { name }) => {
                 Call::new(M::GET, vec!["buckets", name], View::Bucket)
             }
+            A::Bucket(BucketCommand::Stats { name }) => {
+                Call::new(M::GET, vec!["buckets", name, "stats"], View::Stats)
+            }
+            A::Bucket(BucketCommand::Reshard { name, shards, .. }) => {
+                Call::new(M::POST, vec!["buckets", name, "reshard"], View::Stats)
+                    .body(json!({ "shards": shards }))
+            }
             A::Bucket(BucketCommand::Delete { name, purge }) => Call {
                 query: purge.then_some("purge=true"),
                 ..Call::new(
@@ -332,6 +365,7 @@ impl View {
             View::Bucket => |a| Ok(render::bucket(&decode(a)?)),
             View::Buckets => |a| Ok(render::buckets(&decode(a)?)),
             View::Usage => |a| Ok(render::usage(&decode(a)?)),
+            View::Stats => |a| Ok(render::stats(&decode(a)?)),
         };
         render(answer.ok_or("the admin API answered without a body")?)
     }
@@ -343,8 +377,14 @@ pub fn run(args: AdminArgs) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let answer =
+    let mut answer =
         runtime.block_on(client.call(call.method, &call.path, call.query, call.body.as_ref()))?;
+    if let AdminCommand::Bucket(BucketCommand::Reshard {
+        name, wait: true, ..
+    }) = &args.command
+    {
+        answer = Some(runtime.block_on(wait::until_resharded(&client, name, answer))?);
+    }
     if args.json {
         if let Some(answer) = answer {
             println!("{}", serde_json::to_string_pretty(&answer)?);
@@ -437,6 +477,33 @@ mod tests {
             (call.method, call.path),
             (Method::DELETE, vec!["keys", "KURAREVOKED"])
         );
+    }
+
+    #[test]
+    fn reshard_and_stats_map_to_admin_api_calls() {
+        let args = parse(&["bucket", "reshard", "photos", "--shards", "16", "--wait"]);
+        assert!(matches!(
+            args.command,
+            AdminCommand::Bucket(BucketCommand::Reshard { wait: true, .. })
+        ));
+        let call = args.command.call();
+        assert_eq!(
+            (call.method, call.path),
+            (Method::POST, vec!["buckets", "photos", "reshard"])
+        );
+        assert_eq!(call.body, Some(json!({ "shards": 16 })));
+        let args = parse(&["bucket", "stats", "photos"]);
+        let call = args.command.call();
+        assert_eq!(
+            (call.method, call.path),
+            (Method::GET, vec!["buckets", "photos", "stats"])
+        );
+        for bad in ["0", "1025", "x"] {
+            let all = [
+                "kura", "admin", "bucket", "reshard", "photos", "--shards", bad,
+            ];
+            assert!(Cli::try_parse_from(all).is_err(), "--shards {bad} accepted");
+        }
     }
 
     #[test]

@@ -268,6 +268,88 @@ pub fn usage(report: &UsageReport) -> String {
     table.to_string()
 }
 
+/// `GET /buckets/{name}/stats`: shard counts and the running reshard, if any.
+#[derive(Deserialize)]
+pub struct Stats {
+    pub name: String,
+    pub shards: u32,
+    #[serde(default)]
+    pub objects_per_shard: Vec<u64>,
+    #[serde(default)]
+    pub objects: u64,
+    #[serde(default)]
+    pub reshard: Option<Reshard>,
+}
+
+#[derive(Deserialize)]
+pub struct Reshard {
+    pub target_shards: u32,
+    #[serde(default)]
+    pub copied: u64,
+    #[serde(default)]
+    pub total: u64,
+    /// 0 to 1.
+    #[serde(default)]
+    pub progress: f64,
+    #[serde(default)]
+    pub rate_per_sec: f64,
+    #[serde(default)]
+    pub started: Option<String>,
+}
+
+/// Shards listed one per line up to this many; above, only the spread.
+const SHARD_TABLE_MAX: usize = 64;
+
+pub fn stats(stats: &Stats) -> String {
+    let mut fields = Fields::default();
+    fields.add("name", &stats.name);
+    fields.add("shards", stats.shards.to_string());
+    fields.add("objects", stats.objects.to_string());
+    let per_shard = &stats.objects_per_shard;
+    if let (Some(min), Some(max)) = (per_shard.iter().min(), per_shard.iter().max()) {
+        let mean = stats.objects as f64 / per_shard.len() as f64;
+        fields.add("per shard", format!("min {min}, mean {mean:.0}, max {max}"));
+    }
+    match &stats.reshard {
+        None => fields.add("reshard", "none"),
+        Some(r) => {
+            fields.add(
+                "reshard",
+                format!("running: {} -> {} shards", stats.shards, r.target_shards),
+            );
+            fields.add("progress", progress_text(r));
+            fields.add("started", or_dash(&r.started));
+        }
+    }
+    let mut text = fields.to_string();
+    if !per_shard.is_empty() && per_shard.len() <= SHARD_TABLE_MAX {
+        let mut table = Table::new(&[("SHARD", Align::Right), ("OBJECTS", Align::Right)]);
+        for (shard, objects) in per_shard.iter().enumerate() {
+            table.row(vec![shard.to_string(), objects.to_string()]);
+        }
+        text.push('\n');
+        text.push_str(&table.to_string());
+    }
+    text
+}
+
+/// `copied/total keys (p%), rate keys/s`.
+pub fn progress_text(r: &Reshard) -> String {
+    format!(
+        "{}/{} keys ({:.1}%), {:.0} keys/s",
+        r.copied,
+        r.total,
+        (r.progress * 100.0).clamp(0.0, 100.0),
+        r.rate_per_sec
+    )
+}
+
+/// A progress bar `width` cells wide: `[#####.....]`.
+pub fn bar(progress: f64, width: usize) -> String {
+    let done = ((progress.clamp(0.0, 1.0) * width as f64).round() as usize).min(width);
+    format!("[{}{}]", "#".repeat(done), ".".repeat(width - done))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +424,43 @@ mod tests {
             user(&bob),
             "name:    bob\ncreated: t1\nbuckets: -\nkeys:    -\n"
         );
+    }
+
+    #[test]
+    fn stats_view_shows_shards_and_reshard_progress() {
+        let s: Stats = decode(json!({
+            "name": "photos", "shards": 2, "objects_per_shard": [3, 5], "objects": 8,
+            "reshard": {"target_shards": 4, "copied": 2, "total": 8, "progress": 0.25,
+                        "rate_per_sec": 10.4, "started": "2026-01-01T00:00:00Z"}
+        }))
+        .unwrap();
+        let text = stats(&s);
+        assert!(text.contains("shards:    2\n"), "{text}");
+        assert!(text.contains("per shard: min 3, mean 4, max 5\n"), "{text}");
+        assert!(
+            text.contains("reshard:   running: 2 -> 4 shards\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("progress:  2/8 keys (25.0%), 10 keys/s\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("SHARD  OBJECTS\n    0        3\n    1        5\n"),
+            "{text}"
+        );
+
+        let idle: Stats =
+            decode(json!({"name": "b", "shards": 1, "objects_per_shard": [0], "objects": 0, "reshard": null}))
+                .unwrap();
+        assert!(stats(&idle).contains("reshard:   none\n"));
+    }
+
+    #[test]
+    fn progress_bar_fills_in_proportion() {
+        assert_eq!(bar(0.0, 4), "[....]");
+        assert_eq!(bar(0.5, 4), "[##..]");
+        assert_eq!(bar(1.7, 4), "[####]");
     }
 
     #[test]
