@@ -111,6 +111,25 @@ impl Index {
         bucket: &str,
         params: &ListParams,
     ) -> Result<ListPage<ObjectVersion>> {
+        self.list_records(bucket, params, |record| record.current().cloned())
+    }
+
+    /// Every version of every key (newest first per key), one page at a time.
+    pub fn list_versions(
+        &self,
+        bucket: &str,
+        params: &ListParams,
+    ) -> Result<ListPage<ObjectRecord>> {
+        self.list_records(bucket, params, Some)
+    }
+
+    /// Lists the keys whose record `select` keeps, as what it makes of them.
+    fn list_records<T: 'static>(
+        &self,
+        bucket: &str,
+        params: &ListParams,
+        select: impl Fn(ObjectRecord) -> Option<T> + Copy + 'static,
+    ) -> Result<ListPage<T>> {
         let record = self.bucket(bucket)?;
         let start = params.after.map(after).unwrap_or_default();
         list_sorted(
@@ -120,13 +139,13 @@ impl Index {
             params.after,
             params.max,
             |seek| {
-                let live = self
+                let kept = self
                     .scan_objects(&record, seek)?
-                    .filter_map(|item| match item {
-                        Ok((key, rec)) => rec.current().cloned().map(|v| Ok((key, v))),
+                    .filter_map(move |item| match item {
+                        Ok((key, rec)) => select(rec).map(|v| Ok((key, v))),
                         Err(err) => Some(Err(err)),
                     });
-                Ok(Box::new(live) as Items<ObjectVersion>)
+                Ok(Box::new(kept) as Items<T>)
             },
         )
     }
@@ -149,24 +168,6 @@ impl Index {
             sources.push(Box::new(items) as Items<ObjectRecord>);
         }
         Ok(Merge::new(sources))
-    }
-
-    /// Every version of every key (newest first per key), one page at a time.
-    pub fn list_versions(
-        &self,
-        bucket: &str,
-        params: &ListParams,
-    ) -> Result<ListPage<ObjectRecord>> {
-        let record = self.bucket(bucket)?;
-        let start = params.after.map(after).unwrap_or_default();
-        list_sorted(
-            params.prefix,
-            params.delimiter,
-            start,
-            params.after,
-            params.max,
-            |seek| Ok(Box::new(self.scan_objects(&record, seek)?) as Items<ObjectRecord>),
-        )
     }
 }
 
