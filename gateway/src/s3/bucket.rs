@@ -1,7 +1,9 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
 //! GetBucketLocation, GetBucketVersioning, GetBucketAcl, PutBucketAcl.
 
-use super::{S3Request, S3Response, S3State, empty, iso8601, meta, owner, read_small_body, xml_ok};
+use super::{
+    S3Request, S3Response, S3State, empty, iso8601, may_use, meta, owner, read_small_body, xml_ok,
+};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::xml::{self, NS};
 use http::{Response, StatusCode};
@@ -13,7 +15,7 @@ pub async fn list_buckets(state: &S3State, req: S3Request) -> S3Result<S3Respons
         .index
         .list_buckets()?
         .into_iter()
-        .filter(|b| state.authorize(&b.name, user).is_ok())
+        .filter(|b| may_use(b, user))
         .map(|b| xml::BucketEntry {
             name: b.name,
             creation_date: iso8601(b.created_ms),

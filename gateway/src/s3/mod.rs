@@ -272,11 +272,16 @@ impl S3State {
 
     pub fn authorize(&self, bucket: &str, user: &str) -> S3Result<BucketRecord> {
         let record = self.index.bucket(bucket)?;
-        if record.owner != user && user != ROOT_USER {
+        if !may_use(&record, user) {
             return Err(ErrorCode::AccessDenied.into());
         }
         Ok(record)
     }
+}
+
+/// The one access rule: a bucket is its owner's, and the administrator's.
+pub fn may_use(bucket: &BucketRecord, user: &str) -> bool {
+    bucket.owner == user || user == ROOT_USER
 }
 
 fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -> S3Response {
