@@ -259,6 +259,12 @@ pub struct ChecksumFields {
     pub kind: Option<String>,
 }
 
+impl From<&kura_index::StoredChecksum> for ChecksumFields {
+    fn from(c: &kura_index::StoredChecksum) -> Self {
+        ChecksumFields::new(&c.algorithm, c.value.clone(), Some(c.kind.clone()))
+    }
+}
+
 impl ChecksumFields {
     pub fn new(algorithm: &str, value: String, kind: Option<String>) -> Self {
         let mut fields = ChecksumFields {

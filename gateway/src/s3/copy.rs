@@ -168,10 +168,7 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
         .put_object::<S3Error>(&req.bucket, &req.key, version, |_| Ok(()))
         .await
         .inspect_err(|_| discard(state, &blob))?;
-    let fields = stored
-        .checksum
-        .as_ref()
-        .map(|c| ChecksumFields::new(&c.algorithm, c.value.clone(), Some(c.kind.clone())));
+    let fields = stored.checksum.as_ref().map(ChecksumFields::from);
     let doc = xml::CopyResult {
         xmlns: NS,
         etag: quoted(&stored.etag),

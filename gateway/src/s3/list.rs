@@ -6,7 +6,7 @@ use crate::router::Query;
 use crate::xml::{self, NS};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use kura_index::{ListParams, ObjectVersion};
+use kura_index::{ListPage, ListParams, ObjectVersion};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 const DEFAULT_MAX_KEYS: usize = 1000;
@@ -131,25 +131,9 @@ pub async fn list_objects(state: &S3State, req: S3Request) -> S3Result<S3Respons
         .then(|| page.last().map(|l| common.show(l)))
         .flatten();
     let result = xml::ListBucketResult {
-        xmlns: NS,
-        name: req.bucket.clone(),
-        prefix: common.show(&common.prefix),
         marker: Some(common.show(marker)),
         next_marker,
-        continuation_token: None,
-        next_continuation_token: None,
-        start_after: None,
-        key_count: None,
-        max_keys: common.max,
-        delimiter: common.delimiter.as_deref().map(|d| common.show(d)),
-        encoding_type: common.encoding_type(),
-        is_truncated: page.truncated,
-        contents: page
-            .entries
-            .iter()
-            .map(|(k, v)| contents(&common, k, v, true))
-            .collect(),
-        common_prefixes: common.prefixes(&page.prefixes),
+        ..page_result(&req.bucket, &common, &page, true)
     };
     xml_ok(xml::to_xml("ListBucketResult", &result)?)
 }
@@ -168,11 +152,6 @@ pub async fn list_objects_v2(state: &S3State, req: S3Request) -> S3Result<S3Resp
         .list_objects(&req.bucket, &common.params(after.as_deref()))?;
     let fetch_owner = req.query.get("fetch-owner") == Some("true");
     let result = xml::ListBucketResult {
-        xmlns: NS,
-        name: req.bucket.clone(),
-        prefix: common.show(&common.prefix),
-        marker: None,
-        next_marker: None,
         continuation_token: token.map(str::to_owned),
         next_continuation_token: page
             .truncated
@@ -180,6 +159,28 @@ pub async fn list_objects_v2(state: &S3State, req: S3Request) -> S3Result<S3Resp
             .flatten(),
         start_after: start_after.map(|s| common.show(s)),
         key_count: Some(page.entries.len() + page.prefixes.len()),
+        ..page_result(&req.bucket, &common, &page, fetch_owner)
+    };
+    xml_ok(xml::to_xml("ListBucketResult", &result)?)
+}
+
+/// The parts of a ListObjects (v1 or v2) answer both versions share.
+fn page_result(
+    bucket: &str,
+    common: &Common,
+    page: &ListPage<ObjectVersion>,
+    with_owner: bool,
+) -> xml::ListBucketResult {
+    xml::ListBucketResult {
+        xmlns: NS,
+        name: bucket.to_owned(),
+        prefix: common.show(&common.prefix),
+        marker: None,
+        next_marker: None,
+        continuation_token: None,
+        next_continuation_token: None,
+        start_after: None,
+        key_count: None,
         max_keys: common.max,
         delimiter: common.delimiter.as_deref().map(|d| common.show(d)),
         encoding_type: common.encoding_type(),
@@ -187,11 +188,10 @@ pub async fn list_objects_v2(state: &S3State, req: S3Request) -> S3Result<S3Resp
         contents: page
             .entries
             .iter()
-            .map(|(k, v)| contents(&common, k, v, fetch_owner))
+            .map(|(k, v)| contents(common, k, v, with_owner))
             .collect(),
         common_prefixes: common.prefixes(&page.prefixes),
-    };
-    xml_ok(xml::to_xml("ListBucketResult", &result)?)
+    }
 }
 
 fn encode_token(last: &str) -> String {

@@ -206,10 +206,7 @@ pub async fn complete_multipart_upload(
         )
         .await?;
     let host = req.header("host").unwrap_or("localhost");
-    let fields = version
-        .checksum
-        .as_ref()
-        .map(|c| ChecksumFields::new(&c.algorithm, c.value.clone(), Some(c.kind.clone())));
+    let fields = version.checksum.as_ref().map(ChecksumFields::from);
     let doc = xml::CompleteMultipartUploadResult {
         xmlns: NS,
         location: format!("http://{host}/{}/{}", req.bucket, req.key),
