@@ -451,6 +451,8 @@ class FakeKube:
                 if matches:
                     plural_or_kind = KIND_TO_RESOURCE[(matches[0], plural_or_kind)][1]
             group = matches[0] if matches else ""
+        elif (group, plural_or_kind) in KIND_TO_RESOURCE:
+            plural_or_kind = KIND_TO_RESOURCE[(group, plural_or_kind)][1]
         info = KNOWN_RESOURCES.get((group, plural_or_kind))
         return Resource(group, version or (info[0] if info else "v1"), plural_or_kind)
 
@@ -853,6 +855,8 @@ class FakeKube:
 # --------------------------------------------------------------- HTTP layer
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16  # headers and body leave in one write (flushed per request)
     server_ref: FakeKube = None  # type: ignore[assignment]
 
     def log_message(self, fmt, *args):  # quiet
@@ -881,6 +885,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        self.wfile.flush()
         self._log["status"] = code
         if code >= 400:
             self._log["error"] = body.get("message")
@@ -929,6 +934,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
             self._log["status"] = 200
             return None
         if segs[:1] == ["api"] and len(segs) >= 2:
@@ -1060,6 +1066,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        self.wfile.flush()
         self._log["status"] = 200
         self._log["watch"] = True
 
