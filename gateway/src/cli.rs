@@ -2,6 +2,7 @@
 
 use crate::admin::cli::AdminArgs;
 use crate::config::ServeArgs;
+use crate::provisioner::ProvisionerArgs;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -12,7 +13,8 @@ use clap::{Parser, Subcommand};
     long_about = "Kura serves the Amazon S3 API so that the aws CLI, the AWS SDKs, rclone and s3cmd \
                   work against it unchanged.\n\nStart it with `kura serve`; it prints its endpoint and \
                   credentials. Every flag has an environment variable (shown in brackets).\n\nManage \
-                  users, access keys, buckets and quotas with `kura admin`."
+                  users, access keys, buckets and quotas with `kura admin`; give Kubernetes \
+                  workloads buckets through ObjectBucketClaims with `kura provisioner`."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -25,12 +27,14 @@ pub enum Command {
     Serve(ServeArgs),
     // The help texts of `admin` are AdminArgs' own (a doc comment here would replace them).
     Admin(AdminArgs),
+    Provisioner(ProvisionerArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve(args) => crate::server::run(args),
         Command::Admin(args) => crate::admin::cli::run(args),
+        Command::Provisioner(args) => crate::provisioner::run(args),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity;
 pub mod metrics;
 pub mod ops;
+pub mod provisioner;
 pub mod reshard;
 pub mod router;
 pub mod s3;

@@ -25,7 +25,8 @@ const GC_POLICY: GcPolicy = GcPolicy {
     grace_ms: 10 * 60 * 1000,
 };
 
-pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+/// Logs to stderr, filtered by `KURA_LOG` (default `info`).
+pub fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KURA_LOG")
@@ -34,6 +35,10 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    init_tracing();
 
     std::fs::create_dir_all(&args.data_dir)?;
     let (creds, origin) = RootCredentials::load_or_create(&args.data_dir)?;

@@ -31,6 +31,7 @@ impl Index {
                 },
                 quota: Quota::default(),
                 reshard: None,
+                grants: Vec::new(),
             };
             let mut batch = Batch::default();
             batch.put(BUCKETS, name.as_bytes(), encode(&record));
@@ -43,6 +44,36 @@ impl Index {
 
     pub fn bucket(&self, name: &str) -> Result<BucketRecord> {
         self.find_bucket(name)?.ok_or(IndexError::NoSuchBucket)
+    }
+
+    /// Lets `user` use `bucket` (`granted`), or stops letting them.
+    pub async fn set_grant(&self, bucket: &str, user: &str, granted: bool) -> Result<BucketRecord> {
+        self.update_bucket(bucket, |record| {
+            record.grants.retain(|u| u != user);
+            if granted {
+                record.grants.push(user.to_owned());
+            }
+        })
+        .await
+    }
+
+    /// Changes a bucket record's settings durably, under the bucket lock.
+    pub(crate) async fn update_bucket(
+        &self,
+        bucket: &str,
+        change: impl FnOnce(&mut BucketRecord),
+    ) -> Result<BucketRecord> {
+        let record = {
+            let _guard = self.locks.buckets();
+            let mut record = self.bucket(bucket)?;
+            change(&mut record);
+            let mut batch = Batch::default();
+            batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
+            self.kv.apply(batch)?;
+            record
+        };
+        self.sync().await?;
+        Ok(record)
     }
 
     fn find_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {

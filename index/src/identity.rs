@@ -72,19 +72,24 @@ impl Index {
             .collect())
     }
 
-    /// Deletes a user who owns no bucket, revoking every key of theirs.
+    /// Deletes a user who owns no bucket, with every key and bucket grant of theirs.
     pub async fn delete_user(&self, name: &str) -> Result<()> {
         {
             let _guard = self.locks.buckets();
             self.user(name)?;
-            if self.kv.scan(BUCKETS, b"")?.any(|item| {
-                item.ok()
-                    .and_then(|(_, v)| decode::<BucketRecord>(&v).ok())
-                    .is_some_and(|b| b.owner == name)
-            }) {
-                return Err(IndexError::UserNotEmpty);
-            }
             let mut batch = Batch::default();
+            for item in self.kv.scan(BUCKETS, b"")? {
+                let (_, value) = item?;
+                let mut bucket: BucketRecord = decode(&value)?;
+                if bucket.owner == name {
+                    return Err(IndexError::UserNotEmpty);
+                }
+                // A later user of the same name must not inherit access.
+                if bucket.grants.iter().any(|u| u == name) {
+                    bucket.grants.retain(|u| u != name);
+                    batch.put(BUCKETS, bucket.name.as_bytes(), encode(&bucket));
+                }
+            }
             for key in self.user_keys(name)? {
                 batch.delete(KEYS, key.access_key.as_bytes());
             }

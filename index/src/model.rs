@@ -71,6 +71,9 @@ pub struct BucketRecord {
     /// A move to another layout under way, if any.
     #[serde(default)]
     pub reshard: Option<Reshard>,
+    /// Users besides the owner allowed to use the bucket (e.g. a brownfield bucket claim).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
 }
 
 impl BucketRecord {

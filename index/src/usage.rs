@@ -1,7 +1,7 @@
 //! Per-bucket usage counters and quotas. Counters change in the same atomic
 //! batch as the index entries they count, so they stay exact across crashes.
 
-use crate::model::{BUCKETS, BucketRecord, Quota, USAGE, Usage, UsageDelta, decode, encode};
+use crate::model::{BucketRecord, Quota, USAGE, Usage, UsageDelta, decode, encode};
 use crate::{Index, IndexError, Result};
 use kura_backend::Batch;
 
@@ -41,17 +41,8 @@ impl Index {
     }
 
     pub async fn set_quota(&self, bucket: &str, quota: Quota) -> Result<BucketRecord> {
-        let record = {
-            let _guard = self.locks.buckets();
-            let mut record = self.bucket(bucket)?;
-            record.quota = quota;
-            let mut batch = Batch::default();
-            batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
-            self.kv.apply(batch)?;
-            record
-        };
-        self.sync().await?;
-        Ok(record)
+        self.update_bucket(bucket, |record| record.quota = quota)
+            .await
     }
 
     /// Applies `batch` together with the usage change it causes, unless that

@@ -173,6 +173,12 @@ async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> Admi
         (Method::DELETE, ["buckets", name, "quota"]) => {
             set_quota(state, name, Quota::default()).await
         }
+        (Method::PUT, ["buckets", name, "grants", user]) => {
+            set_grant(state, name, user, true).await
+        }
+        (Method::DELETE, ["buckets", name, "grants", user]) => {
+            set_grant(state, name, user, false).await
+        }
         (Method::GET, ["usage"]) => usage(state),
         (Method::POST, ["buckets", name, "reshard"]) => {
             start_reshard(state, name, parse(&body)?).await
@@ -329,6 +335,7 @@ fn bucket_json(state: &S3State, bucket: &BucketRecord) -> Result<Value, AdminErr
         "region": bucket.region,
         "shards": bucket.layout.shards,
         "quota": { "max_objects": bucket.quota.max_objects, "max_bytes": bucket.quota.max_bytes },
+        "grants": bucket.grants,
         "usage": { "objects": usage.objects, "bytes": usage.bytes },
     }))
 }
@@ -343,6 +350,14 @@ async fn create_bucket(state: &S3State, new: NewBucket) -> AdminResult {
         .create_bucket(&new.name, &new.owner, &state.region)
         .await?;
     Ok((StatusCode::CREATED, bucket_json(state, &bucket)?))
+}
+
+async fn set_grant(state: &S3State, bucket: &str, user: &str, granted: bool) -> AdminResult {
+    if granted && user != ROOT_USER {
+        state.index.user(user)?;
+    }
+    let bucket = state.index.set_grant(bucket, user, granted).await?;
+    Ok((StatusCode::OK, bucket_json(state, &bucket)?))
 }
 
 fn list_buckets(state: &S3State) -> AdminResult {

@@ -1,8 +1,8 @@
 //! `kura admin …`: the command-line client of the admin API.
 
-mod client;
+pub mod client;
 mod render;
-mod size;
+pub mod size;
 mod table;
 mod wait;
 
@@ -69,7 +69,7 @@ pub struct AdminArgs {
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection")]
-struct Connection {
+pub struct Connection {
     /// The server's S3 endpoint [fallback: $AWS_ENDPOINT_URL, then http://127.0.0.1:9000].
     #[arg(long, global = true, env = "KURA_ADMIN_ENDPOINT", value_name = "URL")]
     endpoint: Option<String>,
@@ -400,9 +400,18 @@ pub fn run(args: AdminArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 impl Connection {
     /// The client for these settings, with the documented environment fallbacks.
-    fn client(&self) -> Result<Client, Box<dyn std::error::Error>> {
-        let endpoint = first_set(&self.endpoint, &["AWS_ENDPOINT_URL"])
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+    /// The endpoint, with its fallbacks.
+    pub fn endpoint(&self) -> String {
+        first_set(&self.endpoint, &["AWS_ENDPOINT_URL"])
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn client(&self) -> Result<Client, Box<dyn std::error::Error>> {
+        let endpoint = self.endpoint();
         let access_key = first_set(
             &self.access_key,
             &["KURA_ROOT_ACCESS_KEY", "AWS_ACCESS_KEY_ID"],

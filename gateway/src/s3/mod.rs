@@ -281,7 +281,7 @@ impl S3State {
 
 /// The one access rule: a bucket is its owner's, and the administrator's.
 pub fn may_use(bucket: &BucketRecord, user: &str) -> bool {
-    bucket.owner == user || user == ROOT_USER
+    bucket.owner == user || user == ROOT_USER || bucket.grants.iter().any(|u| u == user)
 }
 
 fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -> S3Response {

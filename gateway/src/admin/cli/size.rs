@@ -1,25 +1,31 @@
-//! Byte sizes as people write them (`10GiB`, `500MiB`, `1GB`, `1073741824`) and as tables
+//! Byte sizes as people write them (`10GiB`, `500MiB`, `1GB`, `1073741824`, Kubernetes' `2Gi`) and as tables
 //! show them (`1.5 GiB`).
 
-/// Decimal (`KB`, `MB`, …) and binary (`KiB`, `MiB`, …) units, matched case-insensitively.
+/// Decimal (`KB`, `MB`, …) and binary (`KiB`, `MiB`, …, or Kubernetes' `Ki`, `Mi`, …) units,
+/// matched case-insensitively.
 const UNITS: &[(&str, u64)] = &[
     ("", 1),
     ("b", 1),
     ("k", 1_000),
     ("kb", 1_000),
     ("kib", 1 << 10),
+    ("ki", 1 << 10),
     ("m", 1_000_000),
     ("mb", 1_000_000),
     ("mib", 1 << 20),
+    ("mi", 1 << 20),
     ("g", 1_000_000_000),
     ("gb", 1_000_000_000),
     ("gib", 1 << 30),
+    ("gi", 1 << 30),
     ("t", 1_000_000_000_000),
     ("tb", 1_000_000_000_000),
     ("tib", 1 << 40),
+    ("ti", 1 << 40),
     ("p", 1_000_000_000_000_000),
     ("pb", 1_000_000_000_000_000),
     ("pib", 1 << 50),
+    ("pi", 1 << 50),
 ];
 
 /// Parse a size: a whole number of bytes, or a number (decimals allowed) followed by a unit

@@ -1,0 +1,200 @@
+//! The admin API calls a claim needs, each idempotent: "already exists" and "already gone"
+//! are answers a level-triggered controller expects, not errors.
+
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::admin::cli::client::{AdminError, Client};
+
+pub struct Kura {
+    client: Client,
+}
+
+/// A new key's pair, known only at creation.
+pub struct NewKey {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+fn is_api_error(error: &AdminError, codes: &[&str]) -> bool {
+    matches!(error, AdminError::Api { code, .. } if codes.contains(&code.as_str()))
+}
+
+fn field(value: &Option<Value>, name: &str) -> Result<String, AdminError> {
+    value
+        .as_ref()
+        .and_then(|v| v[name].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| AdminError::Unexpected {
+            url: String::new(),
+            status: 200,
+            body: format!("the answer has no {name:?}"),
+        })
+}
+
+impl Kura {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    pub async fn ensure_user(&self, user: &str) -> Result<(), AdminError> {
+        let body = json!({ "name": user });
+        match self
+            .client
+            .call(Method::POST, &["users"], None, Some(&body))
+            .await
+        {
+            Err(e) if is_api_error(&e, &["UserAlreadyExists"]) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Deletes the user and its keys; a user still owning a bucket is kept.
+    pub async fn delete_user_if_unused(&self, user: &str) -> Result<(), AdminError> {
+        match self
+            .client
+            .call(Method::DELETE, &["users", user], None, None)
+            .await
+        {
+            Err(e) if is_api_error(&e, &["NoSuchUser", "UserNotEmpty"]) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// The bucket's owner, or None when there is no such bucket.
+    pub async fn bucket_owner(&self, bucket: &str) -> Result<Option<String>, AdminError> {
+        match self
+            .client
+            .call(Method::GET, &["buckets", bucket], None, None)
+            .await
+        {
+            Ok(answer) => field(&answer, "owner").map(Some),
+            Err(e) if is_api_error(&e, &["NoSuchBucket"]) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the bucket for `owner`; Ok(false) when another user already has it.
+    pub async fn ensure_bucket(&self, bucket: &str, owner: &str) -> Result<bool, AdminError> {
+        let body = json!({ "name": bucket, "owner": owner });
+        match self
+            .client
+            .call(Method::POST, &["buckets"], None, Some(&body))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_api_error(&e, &["BucketAlreadyExists"]) => {
+                Ok(self.bucket_owner(bucket).await?.as_deref() == Some(owner))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the bucket and everything in it.
+    pub async fn purge_bucket(&self, bucket: &str) -> Result<(), AdminError> {
+        match self
+            .client
+            .call(
+                Method::DELETE,
+                &["buckets", bucket],
+                Some("purge=true"),
+                None,
+            )
+            .await
+        {
+            Err(e) if is_api_error(&e, &["NoSuchBucket"]) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    pub async fn set_quota(
+        &self,
+        bucket: &str,
+        max_objects: Option<u64>,
+        max_bytes: Option<u64>,
+    ) -> Result<(), AdminError> {
+        let body = json!({ "max_objects": max_objects, "max_bytes": max_bytes });
+        self.client
+            .call(
+                Method::PUT,
+                &["buckets", bucket, "quota"],
+                None,
+                Some(&body),
+            )
+            .await
+            .map(drop)
+    }
+
+    /// Lets `user` use a bucket another user owns (a brownfield claim).
+    pub async fn grant(&self, bucket: &str, user: &str) -> Result<(), AdminError> {
+        self.client
+            .call(
+                Method::PUT,
+                &["buckets", bucket, "grants", user],
+                None,
+                None,
+            )
+            .await
+            .map(drop)
+    }
+
+    pub async fn revoke_grant(&self, bucket: &str, user: &str) -> Result<(), AdminError> {
+        match self
+            .client
+            .call(
+                Method::DELETE,
+                &["buckets", bucket, "grants", user],
+                None,
+                None,
+            )
+            .await
+        {
+            Err(e) if is_api_error(&e, &["NoSuchBucket"]) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// The user's keys that still work; none for an unknown user.
+    pub async fn active_keys(&self, user: &str) -> Result<Vec<String>, AdminError> {
+        let answer = match self
+            .client
+            .call(Method::GET, &["users", user, "keys"], None, None)
+            .await
+        {
+            Err(e) if is_api_error(&e, &["NoSuchUser"]) => return Ok(Vec::new()),
+            other => other?,
+        };
+        let keys = answer
+            .as_ref()
+            .and_then(|v| v["keys"].as_array())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(keys
+            .iter()
+            .filter(|k| k["status"] == "active")
+            .filter_map(|k| k["access_key"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    pub async fn create_key(&self, user: &str) -> Result<NewKey, AdminError> {
+        let answer = self
+            .client
+            .call(Method::POST, &["users", user, "keys"], None, None)
+            .await?;
+        Ok(NewKey {
+            access_key: field(&answer, "access_key")?,
+            secret_key: field(&answer, "secret_key")?,
+        })
+    }
+
+    pub async fn revoke_key(&self, access_key: &str) -> Result<(), AdminError> {
+        match self
+            .client
+            .call(Method::DELETE, &["keys", access_key], None, None)
+            .await
+        {
+            Err(e) if is_api_error(&e, &["NoSuchKey"]) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+}
