@@ -84,7 +84,8 @@ def _perms(groups, resources, verbs):
 
 PROVISIONER_PERMISSIONS = (
     _perms(["objectbucket.io"], ["objectbucketclaims"], ["get", "list", "watch", "update", "patch"])
-    | _perms(["objectbucket.io"], ["objectbucketclaims/status"], ["update", "patch"])
+    | _perms(["objectbucket.io"], ["objectbucketclaims/status", "objectbuckets/status"],
+             ["update", "patch"])
     | _perms(["objectbucket.io"], ["objectbuckets"],
              ["get", "list", "watch", "create", "update", "patch", "delete"])
     | _perms([""], ["configmaps", "secrets"],
@@ -95,7 +96,7 @@ PROVISIONER_PERMISSIONS = (
 
 # Env variables that are not flags but that the programs read (documented in README).
 SERVE_EXTRA_ENV = {"KURA_ROOT_ACCESS_KEY", "KURA_ROOT_SECRET_KEY", "KURA_LOG"}
-PROVISIONER_EXTRA_ENV = {"RUST_LOG"}
+PROVISIONER_EXTRA_ENV = {"KURA_LOG", "POD_NAME"}
 
 # Registry host names must never be written in the repository.
 REGISTRY_HOSTS = re.compile(
@@ -359,6 +360,8 @@ def to_json_schema(node: dict) -> dict:
     out = {k: v for k, v in node.items()
            if not k.startswith("x-kubernetes-") and k not in ("nullable", "properties",
                                                               "additionalProperties", "items")}
+    if node.get("x-kubernetes-int-or-string"):
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     if node.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
     if "properties" in node:
@@ -441,6 +444,9 @@ def custom_resources() -> "list[tuple[str, dict]]":
     failed = bound_claim()
     failed["status"] = {"phase": "Failed", "reason": "ProvisioningFailed", "message": "quota invalid"}
     items.append(("contract:failed ObjectBucketClaim", failed))
+    numeric = copy.deepcopy(one("ObjectBucketClaim"))
+    numeric["spec"]["additionalConfig"] = {"maxObjects": 1000, "maxSize": "500M"}
+    items.append(("integer maxObjects ObjectBucketClaim", numeric))
     return items
 
 
@@ -452,7 +458,8 @@ def test_custom_resource_matches_our_crd_schema(name, doc):
 
 @pytest.mark.parametrize("mutation,expect", [
     (lambda c: c["spec"].__setitem__("bucketNmae", "typo"), "bucketNmae"),
-    (lambda c: c["spec"]["additionalConfig"].__setitem__("maxObjects", 100), "maxObjects"),
+    (lambda c: c["spec"]["additionalConfig"].__setitem__("maxObjects", True), "maxObjects"),
+    (lambda c: c["spec"]["additionalConfig"].__setitem__("maxSize", {"gi": 2}), "maxSize"),
     (lambda c: c.__setitem__("status", {"phase": "Ready"}), "Ready"),
     (lambda c: c["metadata"].pop("namespace"), "namespace"),
     (lambda c: c.__setitem__("apiVersion", "objectbucket.io/v1"), "not served"),
@@ -787,6 +794,9 @@ def test_provisioner_env_names_are_kura_provisioner_settings():
                  "KURA_ADMIN_SECRET_KEY"):
         assert want in known, f"`kura provisioner --help` has no [env: {want}=]"
     (c,) = containers(one("Deployment", "kura-provisioner"))
+    readme = (REPO_ROOT / "README.md").read_text()
+    for extra in PROVISIONER_EXTRA_ENV:
+        assert extra in readme, f"{extra} is not documented"
     allowed = known | (words & {"KURA_ROOT_ACCESS_KEY", "KURA_ROOT_SECRET_KEY"}) | PROVISIONER_EXTRA_ENV
     assert env_names(c) <= allowed, env_names(c) - allowed
 
