@@ -552,6 +552,43 @@ def test_kustomization_lists_existing_files(path):
         assert img["name"] == "kura"
 
 
+def kubectl_kustomize(directory: Path) -> "list[dict]":
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (for `kubectl kustomize`) is not installed")
+    r = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    return [d for d in yaml.safe_load_all(r.stdout) if d]
+
+
+@pytest.mark.parametrize("path", KUSTOMIZATIONS, ids=lambda p: str(p.relative_to(K8S_DIR)))
+def test_kustomize_renders_exactly_the_listed_manifests(path):
+    """`kubectl kustomize` (kustomize built into kubectl, offline) renders each directory
+    to the documents of the files it lists."""
+    rendered = kubectl_kustomize(path.parent)
+    key = lambda d: (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
+    want = []
+    for res in yaml.safe_load(path.read_text())["resources"]:
+        want += load_docs(path.parent / res)
+    assert sorted(map(key, rendered)) == sorted(map(key, want))
+
+
+def test_kustomize_edit_set_image_reaches_every_kura_container(tmp_path):
+    """What `kustomize edit set image kura=<registry>/kura:<tag>` writes (README) changes
+    the image of Kura's StatefulSet and of the provisioner, and nothing else."""
+    copy_dir = tmp_path / "k8s"
+    shutil.copytree(K8S_DIR, copy_dir)
+    k = yaml.safe_load((copy_dir / "kustomization.yaml").read_text())
+    k["images"] = [{"name": "kura", "newName": "myregistry/kura", "newTag": "1.2.3"}]
+    (copy_dir / "kustomization.yaml").write_text(yaml.safe_dump(k))
+    rendered = kubectl_kustomize(copy_dir)
+    images = {d["metadata"]["name"]: {c["image"] for c in containers(d)}
+              for d in rendered if d["kind"] in ("StatefulSet", "Deployment")}
+    assert images == {"kura": {"myregistry/kura:1.2.3"},
+                      "kura-provisioner": {"myregistry/kura:1.2.3"}}, images
+
+
 def test_every_manifest_belongs_to_a_kustomization():
     listed = set()
     for path in KUSTOMIZATIONS:
