@@ -795,7 +795,7 @@ def help_text(*args: str) -> "str | None":
 
 
 def flag_env_names(text: str) -> "set[str]":
-    return set(re.findall(r"\[env: ([A-Z0-9_]+)=", text))
+    return set(re.findall(r"\[env: ([A-Z0-9_]+)[=\]]", text))
 
 
 def env_names(c: dict) -> "set[str]":
