@@ -862,6 +862,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet
         pass
 
+    # A client that goes away (a killed controller, a closed watch) is not an error.
+    def handle(self):
+        try:
+            super().handle()
+        except OSError:
+            self.close_connection = True
+
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:
+            pass
+
     # request helpers
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -878,7 +891,24 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
+    def _as_partial(self) -> bool:
+        """Accept: application/json;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1
+        (kube-rs metadata_watcher / Api::list_metadata) -> metadata-only objects."""
+        return "as=PartialObjectMetadata" in (self.headers.get("Accept") or "")
+
+    @staticmethod
+    def _partial(obj: dict) -> dict:
+        if obj.get("kind") == "Status":
+            return obj
+        if "items" in obj and obj.get("kind", "").endswith("List"):
+            return {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                    "metadata": obj["metadata"], "items": [_Handler._partial(i) for i in obj["items"]]}
+        return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": copy.deepcopy(obj.get("metadata", {}))}
+
     def _send_json(self, code: int, body: dict) -> None:
+        if code < 400 and self._as_partial():
+            body = self._partial(body)
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -897,7 +927,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body() if self.command in ("POST", "PUT", "PATCH", "DELETE") else b""
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         self._log = {"time": time.time(), "method": self.command, "path": parts.path, "query": query,
-                     "content_type": ctype, "body": body.decode(errors="replace")[:4000], "status": None}
+                     "content_type": ctype, "accept": self.headers.get("Accept") or "", "body": body.decode(errors="replace")[:4000], "status": None}
         fk.requests.append(self._log)
         try:
             if self.headers.get("Authorization") != f"Bearer {fk.token}":
@@ -1070,7 +1100,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._log["status"] = 200
         self._log["watch"] = True
 
+        partial = self._as_partial()
+
         def send(etype: str, obj: dict) -> None:
+            if partial and etype in ("ADDED", "MODIFIED", "DELETED"):
+                obj = self._partial(obj)
             line = json.dumps({"type": etype, "object": obj}).encode() + b"\n"
             self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             self.wfile.flush()

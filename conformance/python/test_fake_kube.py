@@ -446,3 +446,18 @@ def test_direct_accessors(fk, c):
     fk.delete("objectbucketclaims", "d", "ns1")
     assert fk.get("objectbucketclaims", "d", "ns1") is None
     assert fk.delete("objectbucketclaims", "d", "ns1") is None
+
+
+def test_partial_object_metadata(c):
+    """kube-rs metadata watches ask for PartialObjectMetadata[List] in Accept."""
+    c.post(CM, cm("pm", labels={"a": "b"}))
+    acc = {"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"}
+    r = c.s.get(c.fk.url + CM, headers=acc, timeout=5).json()
+    assert r["kind"] == "PartialObjectMetadataList" and r["apiVersion"] == "meta.k8s.io/v1"
+    assert r["items"][0] == {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                             "metadata": c.get(CM + "/pm").json()["metadata"]}
+    resp = c.s.get(c.fk.url + CM, params={"watch": "true", "timeoutSeconds": "1"}, headers=acc,
+                   stream=True, timeout=5)
+    ev = json.loads(next(resp.iter_lines()))
+    assert ev["type"] == "ADDED" and ev["object"]["kind"] == "PartialObjectMetadata" and "data" not in ev["object"]
+    resp.close()
