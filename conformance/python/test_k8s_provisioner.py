@@ -679,6 +679,14 @@ def test_restarts_are_idempotent(env):
     mark = len(e.fake.requests) if e.fake is not None else 0
     for n in names:
         e.claim(n, "delete", bucket=buckets[n])
+    # fake mode: the crash window between creating rs1's key in Kura and writing its Secret
+    # is hit for sure -- writes of that Secret fail (500) until the provisioner is killed.
+    def fail_rs1_secret(method, path, query):
+        if method in ("PATCH", "PUT", "POST") and path.endswith(f"/namespaces/{e.ns}/secrets/rs1"):
+            return (500, "InternalError")
+        return None
+    if e.fake is not None:
+        e.fake.faults.append(fail_rs1_secret)
     # kill -9 while the claims are being provisioned: as soon as the first child object is written
     if e.fake is not None:
         e.wait(lambda: any(r["method"] in ("PATCH", "POST") and ("/configmaps/" in r["path"] or
@@ -686,10 +694,17 @@ def test_restarts_are_idempotent(env):
                                                                  r["path"].endswith("/secrets"))
                            for r in e.fake.requests[mark:]),
                "the provisioner to start writing children", timeout=WAIT, interval=0.005)
+        e.wait(lambda: any(r["method"] == "PATCH" and r["path"].endswith("/secrets/rs1") and r["status"] == 500
+                           for r in e.fake.requests[mark:]),
+               "the provisioner to try writing rs1's Secret", timeout=WAIT, interval=0.005)
     else:
         time.sleep(0.5)
     e.prov.kill9()
     partial = {n: e.phase(n) for n in names}
+    if e.fake is not None:
+        e.fake.faults.remove(fail_rs1_secret)
+        assert not all(p == "Bound" for p in partial.values()), f"not killed mid-way: {partial}"
+        assert e.kube.get("v1", "secrets", "rs1", e.ns) is None
     e.prov.start()
     for n in names:
         e.wait_bound(n)
@@ -698,6 +713,11 @@ def test_restarts_are_idempotent(env):
         assert phase == "Bound"
         assert keys == [ak], f"{n}: exactly one active key (the Secret's) expected, got {keys} vs {ak}; " \
                              f"phases at kill: {partial}\n{e.diag()}"
+    if e.fake is not None:
+        # rs1's first key (its Secret never written) was revoked, not leaked
+        _st, body = e.admin.call("GET", f"/users/{user_of(st['rs1'][3])}/keys", expect=200)
+        statuses = sorted(k["status"] for k in body["keys"])
+        assert statuses.count("active") == 1 and statuses.count("revoked") >= 1, body
     managed = "app.kubernetes.io/managed-by=kura-provisioner"
     for plural in ("configmaps", "secrets"):
         got = sorted(o["metadata"]["name"] for o in e.kube.list("v1", plural, e.ns, labelSelector=managed))
