@@ -800,6 +800,27 @@ def test_bucket_made_by_a_user_is_theirs(admin, server, users):
     assert usage_of(admin, name) == (1, 1)
 
 
+def test_grants_let_another_user_use_objects_but_not_delete_the_bucket(admin, server, users, owned_bucket):
+    alice, bob = users(2)
+    name = owned_bucket(alice)
+    s3b = server.client(*new_key(admin, bob))
+    with s3_error("AccessDenied", 403):
+        s3b.put_object(Bucket=name, Key="k", Body=b"v")
+    info = admin.json("bucket", "grant", name, bob)
+    assert info["grants"] == [bob]
+    assert f"granted to:  {bob}" in admin("bucket", "info", name).stdout
+    s3b.put_object(Bucket=name, Key="k", Body=b"v")
+    assert s3b.get_object(Bucket=name, Key="k")["Body"].read() == b"v"
+    assert [b["Name"] for b in s3b.list_buckets()["Buckets"]] == [name]
+    s3b.delete_object(Bucket=name, Key="k")
+    with s3_error("AccessDenied", 403):
+        s3b.delete_bucket(Bucket=name)
+    assert admin.json("bucket", "ungrant", name, bob)["grants"] == []
+    with s3_error("AccessDenied", 403):
+        s3b.list_objects_v2(Bucket=name)
+    admin.fails("bucket", "grant", name, "nobody-" + uuid.uuid4().hex[:8], code="NoSuchUser")
+
+
 # ==================================================================== https endpoints
 def make_ca_and_leaf(work_dir: Path) -> Path:
     """A CA and a server certificate for 127.0.0.1 signed by it, laid out the way

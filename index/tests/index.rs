@@ -102,6 +102,35 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
 }
 
 #[tokio::test]
+async fn grants_are_durable_idempotent_and_leave_with_their_user() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let index = open(dir.path(), 1);
+        index.create_user("owner").await.unwrap();
+        index.create_user("guest").await.unwrap();
+        index
+            .create_bucket("b", "owner", "us-east-1")
+            .await
+            .unwrap();
+        index.set_grant("b", "guest", true).await.unwrap();
+        let record = index.set_grant("b", "guest", true).await.unwrap();
+        assert_eq!(record.grants, ["guest"]);
+    }
+    let index = open(dir.path(), 1);
+    assert_eq!(index.bucket("b").unwrap().grants, ["guest"]);
+    index.delete_user("guest").await.unwrap();
+    assert!(index.bucket("b").unwrap().grants.is_empty());
+    index.create_user("guest").await.unwrap();
+    index.set_grant("b", "guest", true).await.unwrap();
+    let record = index.set_grant("b", "guest", false).await.unwrap();
+    assert!(record.grants.is_empty());
+    assert!(matches!(
+        index.set_grant("nope", "guest", true).await,
+        Err(IndexError::NoSuchBucket)
+    ));
+}
+
+#[tokio::test]
 async fn replaced_blobs_are_collected_after_the_grace_period_only() {
     use kura_backend::BlobStore;
     use kura_index::GcPolicy;

@@ -110,7 +110,7 @@ enum AdminCommand {
     /// Access keys of users: create, list, revoke.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Buckets: create for a user, list, info, stats, reshard, delete.
+    /// Buckets: create for a user, list, info, stats, reshard, grant, delete.
     #[command(subcommand)]
     Bucket(BucketCommand),
     /// Bucket quotas: set or clear max objects and max bytes.
@@ -204,6 +204,20 @@ enum BucketCommand {
         /// Wait until the reshard has finished, polling its progress every 500 ms.
         #[arg(long)]
         wait: bool,
+    },
+    /// Let another user's keys use the bucket's objects (not delete the bucket).
+    Grant {
+        /// The bucket.
+        name: String,
+        /// The user to let in.
+        user: String,
+    },
+    /// Take back a grant.
+    Ungrant {
+        /// The bucket.
+        name: String,
+        /// The user to keep out again.
+        user: String,
     },
     /// Delete a bucket; refused if it holds objects, unless --purge.
     Delete {
@@ -330,6 +344,14 @@ impl AdminCommand {
                 Call::new(M::POST, vec!["buckets", name, "reshard"], View::Stats)
                     .body(json!({ "shards": shards }))
             }
+            A::Bucket(BucketCommand::Grant { name, user }) => {
+                Call::new(M::PUT, vec!["buckets", name, "grants", user], View::Bucket)
+            }
+            A::Bucket(BucketCommand::Ungrant { name, user }) => Call::new(
+                M::DELETE,
+                vec!["buckets", name, "grants", user],
+                View::Bucket,
+            ),
             A::Bucket(BucketCommand::Delete { name, purge }) => Call {
                 query: purge.then_some("purge=true"),
                 ..Call::new(
@@ -524,6 +546,18 @@ mod tests {
         assert_eq!(
             call.body,
             Some(json!({ "max_objects": null, "max_bytes": 10u64 << 30 }))
+        );
+        let args = parse(&["bucket", "grant", "photos", "bob"]);
+        let call = args.command.call();
+        assert_eq!(
+            (call.method, call.path),
+            (Method::PUT, vec!["buckets", "photos", "grants", "bob"])
+        );
+        let args = parse(&["bucket", "ungrant", "photos", "bob"]);
+        let call = args.command.call();
+        assert_eq!(
+            (call.method, call.path),
+            (Method::DELETE, vec!["buckets", "photos", "grants", "bob"])
         );
         let args = parse(&["bucket", "delete", "photos", "--purge"]);
         let call = args.command.call();

@@ -2,6 +2,7 @@
 //! are answers a level-triggered controller expects, not errors.
 
 use http::Method;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::admin::cli::client::{AdminError, Client};
@@ -16,6 +17,28 @@ pub struct NewKey {
     pub secret_key: String,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub max_objects: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BucketInfo {
+    pub owner: String,
+    pub quota: Quota,
+    #[serde(default)]
+    pub grants: Vec<String>,
+}
+
+fn unexpected(what: &str) -> AdminError {
+    AdminError::Unexpected {
+        url: String::new(),
+        status: 200,
+        body: format!("the answer has {what}"),
+    }
+}
+
 fn is_api_error(error: &AdminError, codes: &[&str]) -> bool {
     matches!(error, AdminError::Api { code, .. } if codes.contains(&code.as_str()))
 }
@@ -25,11 +48,7 @@ fn field(value: &Option<Value>, name: &str) -> Result<String, AdminError> {
         .as_ref()
         .and_then(|v| v[name].as_str())
         .map(str::to_owned)
-        .ok_or_else(|| AdminError::Unexpected {
-            url: String::new(),
-            status: 200,
-            body: format!("the answer has no {name:?}"),
-        })
+        .ok_or_else(|| unexpected(&format!("no {name:?}")))
 }
 
 impl Kura {
@@ -61,14 +80,20 @@ impl Kura {
         }
     }
 
-    /// The bucket's owner, or None when there is no such bucket.
-    pub async fn bucket_owner(&self, bucket: &str) -> Result<Option<String>, AdminError> {
+    /// The bucket's owner, quota and grantees, or None when there is no such bucket.
+    pub async fn bucket(&self, bucket: &str) -> Result<Option<BucketInfo>, AdminError> {
         match self
             .client
             .call(Method::GET, &["buckets", bucket], None, None)
             .await
         {
-            Ok(answer) => field(&answer, "owner").map(Some),
+            Ok(answer) => {
+                let info = answer
+                    .as_ref()
+                    .and_then(|v| serde_json::from_value(v.clone()).ok());
+                info.map(Some)
+                    .ok_or_else(|| unexpected("a bucket without owner or quota"))
+            }
             Err(e) if is_api_error(&e, &["NoSuchBucket"]) => Ok(None),
             Err(e) => Err(e),
         }
@@ -84,7 +109,7 @@ impl Kura {
         {
             Ok(_) => Ok(true),
             Err(e) if is_api_error(&e, &["BucketAlreadyExists"]) => {
-                Ok(self.bucket_owner(bucket).await?.as_deref() == Some(owner))
+                Ok(self.bucket(bucket).await?.is_some_and(|b| b.owner == owner))
             }
             Err(e) => Err(e),
         }
@@ -107,13 +132,8 @@ impl Kura {
         }
     }
 
-    pub async fn set_quota(
-        &self,
-        bucket: &str,
-        max_objects: Option<u64>,
-        max_bytes: Option<u64>,
-    ) -> Result<(), AdminError> {
-        let body = json!({ "max_objects": max_objects, "max_bytes": max_bytes });
+    pub async fn set_quota(&self, bucket: &str, quota: Quota) -> Result<(), AdminError> {
+        let body = json!(quota);
         self.client
             .call(
                 Method::PUT,

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::kura::Kura;
+use super::kura::{Kura, Quota};
 use super::resources::{
     Binding, Endpoint, FINALIZER, ObjectBucket, ObjectBucketClaim, claim_user, config_map,
     generated_bucket_name, object_bucket, object_bucket_name, secret, secret_access_key,
@@ -182,7 +182,7 @@ fn bind(ctx: &Context, claim: &ObjectBucketClaim, class: &StorageClass) -> Resul
 }
 
 /// `maxObjects` and `maxSize` from `spec.additionalConfig`.
-fn quota(claim: &ObjectBucketClaim) -> Result<(Option<u64>, Option<u64>), Error> {
+fn quota(claim: &ObjectBucketClaim) -> Result<Quota, Error> {
     let config = claim.spec.additional_config.clone().unwrap_or_default();
     let text = |name: &str| {
         config.get(name).and_then(|v| match v {
@@ -204,7 +204,10 @@ fn quota(claim: &ObjectBucketClaim) -> Result<(Option<u64>, Option<u64>), Error>
     let max_bytes = text("maxSize")
         .map(|t| parse_size(&t).map_err(|m| invalid("InvalidQuota", format!("maxSize {t:?}: {m}"))))
         .transpose()?;
-    Ok((max_objects, max_bytes))
+    Ok(Quota {
+        max_objects,
+        max_bytes,
+    })
 }
 
 async fn provision(
@@ -223,7 +226,7 @@ async fn provision(
         ));
     };
     let binding = bind(ctx, claim, class)?;
-    let (max_objects, max_bytes) = quota(claim)?;
+    let quota = quota(claim)?;
     if claim
         .status
         .as_ref()
@@ -242,39 +245,36 @@ async fn provision(
     }
 
     ctx.kura.ensure_user(&binding.user).await?;
-    if binding.brownfield {
-        if ctx.kura.bucket_owner(&binding.bucket).await?.is_none() {
-            return Err(invalid(
-                "NoSuchBucket",
-                format!(
-                    "the StorageClass names bucket {:?}, which does not exist",
-                    binding.bucket
-                ),
-            ));
-        }
-        ctx.kura.grant(&binding.bucket, &binding.user).await?;
-        if max_objects.is_some() || max_bytes.is_some() {
-            ctx.kura
-                .set_quota(&binding.bucket, max_objects, max_bytes)
-                .await?;
-        }
-    } else {
-        if !ctx
+    if !binding.brownfield
+        && !ctx
             .kura
             .ensure_bucket(&binding.bucket, &binding.user)
             .await?
-        {
-            return Err(invalid(
-                "BucketExists",
-                format!(
-                    "bucket {:?} already exists and belongs to someone else",
-                    binding.bucket
-                ),
-            ));
-        }
-        ctx.kura
-            .set_quota(&binding.bucket, max_objects, max_bytes)
-            .await?;
+    {
+        return Err(invalid(
+            "BucketExists",
+            format!(
+                "bucket {:?} already exists and belongs to someone else",
+                binding.bucket
+            ),
+        ));
+    }
+    let Some(bucket) = ctx.kura.bucket(&binding.bucket).await? else {
+        return Err(invalid(
+            "NoSuchBucket",
+            format!(
+                "the StorageClass names bucket {:?}, which does not exist",
+                binding.bucket
+            ),
+        ));
+    };
+    if binding.brownfield && !bucket.grants.contains(&binding.user) {
+        ctx.kura.grant(&binding.bucket, &binding.user).await?;
+    }
+    // A brownfield bucket's quota is its owner's business unless the claim sets one.
+    let wants_quota = !binding.brownfield || quota != Quota::default();
+    if wants_quota && bucket.quota != quota {
+        ctx.kura.set_quota(&binding.bucket, quota).await?;
     }
 
     let access_key = ensure_key(ctx, claim, &binding).await?;
@@ -420,7 +420,7 @@ async fn release(
         .unwrap_or_else(|| "Delete".to_owned());
     if let Some(bucket) = bucket {
         // Only a bucket made for this claim is ever deleted: its owner is the claim's user.
-        let owner = ctx.kura.bucket_owner(&bucket).await?;
+        let owner = ctx.kura.bucket(&bucket).await?.map(|b| b.owner);
         if owner.as_deref() == Some(user.as_str()) && reclaim == "Delete" {
             ctx.kura.purge_bucket(&bucket).await?;
             publish(
@@ -594,14 +594,14 @@ mod tests {
             ("maxSize", "2Gi".into()),
         ]))
         .unwrap();
-        assert_eq!(q, (Some(1000), Some(2 << 30)));
+        assert_eq!((q.max_objects, q.max_bytes), (Some(1000), Some(2 << 30)));
         let q = quota(&claim_with(&[
             ("maxObjects", 5.into()),
             ("maxSize", "500M".into()),
         ]))
         .unwrap();
-        assert_eq!(q, (Some(5), Some(500_000_000)));
-        assert_eq!(quota(&claim_with(&[])).unwrap(), (None, None));
+        assert_eq!((q.max_objects, q.max_bytes), (Some(5), Some(500_000_000)));
+        assert_eq!(quota(&claim_with(&[])).unwrap(), Quota::default());
         for bad in [
             ("maxObjects", Value::from("many")),
             ("maxSize", Value::from("2 parsecs")),

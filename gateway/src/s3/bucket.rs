@@ -5,6 +5,7 @@ use super::{
     S3Request, S3Response, S3State, empty, iso8601, may_use, meta, owner, read_small_body, xml_ok,
 };
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::identity::ROOT_USER;
 use crate::xml::{self, NS};
 use http::{Response, StatusCode};
 use kura_index::IndexError;
@@ -113,7 +114,11 @@ pub async fn head_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response
 }
 
 pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    let bucket = state.authorized_bucket(&req)?;
+    // A grant lets a user use the objects of someone else's bucket, not remove the bucket.
+    if bucket.owner != req.user() && req.user() != ROOT_USER {
+        return Err(ErrorCode::AccessDenied.into());
+    }
     state.index.delete_bucket(&req.bucket).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

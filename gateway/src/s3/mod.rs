@@ -279,7 +279,8 @@ impl S3State {
     }
 }
 
-/// The one access rule: a bucket is its owner's, and the administrator's.
+/// The one access rule: a bucket is its owner's, the administrator's, and its grantees'
+/// (only the owner and the administrator may delete it).
 pub fn may_use(bucket: &BucketRecord, user: &str) -> bool {
     bucket.owner == user || user == ROOT_USER || bucket.grants.iter().any(|u| u == user)
 }

@@ -47,6 +47,8 @@ pub struct Bucket {
     #[serde(default)]
     quota: Quota,
     #[serde(default)]
+    grants: Vec<String>,
+    #[serde(default)]
     usage: Usage,
 }
 
@@ -204,6 +206,9 @@ pub fn bucket(bucket: &Bucket) -> String {
         limit(bucket.quota.max_objects, |n| n.to_string()),
     );
     fields.add("max size", limit(bucket.quota.max_bytes, size_with_bytes));
+    if !bucket.grants.is_empty() {
+        fields.add("granted to", bucket.grants.join(", "));
+    }
     fields.to_string()
 }
 
