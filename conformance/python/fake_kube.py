@@ -63,6 +63,7 @@ import datetime as _dt
 import json
 import os
 import random
+import re
 import secrets
 import string
 import threading
@@ -101,6 +102,10 @@ BUILTIN_GROUPS = {"", "apps", "batch", "storage.k8s.io", "events.k8s.io", "coord
                   "apiextensions.k8s.io", "admissionregistration.k8s.io", "discovery.k8s.io"}
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # the apiserver's generateName alphabet
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 def now_rfc3339() -> str:
@@ -575,9 +580,42 @@ class FakeKube:
             obj.setdefault("type", "Opaque")
 
     def _validate_meta(self, r: Resource, obj: dict) -> None:
+        """The API server's generic validation: names, label keys/values, owner
+        references, ConfigMap/Secret keys."""
         md = obj.get("metadata")
         if not isinstance(md, dict):
             raise ApiError(422, "Invalid", "metadata must be an object", kind=r.kind or r.plural)
+        kind = r.kind or obj.get("kind") or r.plural
+
+        def invalid(msg):
+            return ApiError(422, "Invalid", f'{kind} "{md.get("name")}" is invalid: {msg}',
+                            name=md.get("name"), group=r.group, kind=kind)
+        name = md.get("name") or ""
+        name_re = _DNS_LABEL if r.key == ("", "namespaces") else _DNS_SUBDOMAIN
+        if not name_re.match(name) or len(name) > (63 if name_re is _DNS_LABEL else 253):
+            raise invalid(f"metadata.name: Invalid value: {name!r}: a lowercase RFC 1123 name is required")
+        for k, v in (md.get("labels") or {}).items():
+            prefix, _, lname = k.rpartition("/")
+            if (not _LABEL_NAME.match(lname) or len(lname) > 63
+                    or (prefix and (not _DNS_SUBDOMAIN.match(prefix) or len(prefix) > 253))):
+                raise invalid(f"metadata.labels: Invalid value: {k!r}: invalid label key")
+            if not isinstance(v, str) or len(v) > 63 or (v and not _LABEL_NAME.match(v)):
+                raise invalid(f"metadata.labels: Invalid value: {v!r}: a valid label must be 63 characters or "
+                              "less, alphanumeric, '-', '_' or '.', starting and ending with an alphanumeric")
+        refs = md.get("ownerReferences") or []
+        if not isinstance(refs, list):
+            raise invalid("metadata.ownerReferences must be a list")
+        for ref in refs:
+            missing = [f for f in ("apiVersion", "kind", "name", "uid") if not (ref or {}).get(f)]
+            if missing:
+                raise invalid(f"metadata.ownerReferences: Required value: {missing}")
+        if sum(1 for ref in refs if ref.get("controller")) > 1:
+            raise invalid("metadata.ownerReferences: Invalid value: only one reference can have Controller set to true")
+        if r.key in (("", "configmaps"), ("", "secrets")):
+            for k in list((obj.get("data") or {})) + list((obj.get("binaryData") or {})):
+                if not _DATA_KEY.match(k) or len(k) > 253:
+                    raise invalid(f"data[{k}]: Invalid value: a valid config key must consist of alphanumeric "
+                                  "characters, '-', '_' or '.'")
         for k in ("labels", "annotations"):
             v = md.get(k)
             if v is not None and (not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values())):
@@ -1046,6 +1084,10 @@ class _Handler(BaseHTTPRequestHandler):
                                    "is required for apply patch")
                 if not isinstance(patch, dict):
                     raise ApiError(400, "BadRequest", "apply patch body must be an object")
+                if not patch.get("apiVersion") or not patch.get("kind"):
+                    raise ApiError(400, "BadRequest", "apply patches must set apiVersion and kind")
+                if (patch.get("metadata") or {}).get("name") not in (None, name):
+                    raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
                 if (ns, name) not in fk._store(r):
                     if sub:
                         fk._must_get(r, ns, name)  # raises 404 NotFound

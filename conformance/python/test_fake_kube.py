@@ -461,3 +461,19 @@ def test_partial_object_metadata(c):
     ev = json.loads(next(resp.iter_lines()))
     assert ev["type"] == "ADDED" and ev["object"]["kind"] == "PartialObjectMetadata" and "data" not in ev["object"]
     resp.close()
+
+
+def test_validation_like_the_apiserver(c):
+    assert_status(c.post(CM, cm("Bad_Name")), 422, "Invalid")
+    assert_status(c.post(CM, cm("ok", labels={"x": "kura.dev/bucket"})), 422, "Invalid")  # '/' in a value
+    assert_status(c.post(CM, cm("ok", labels={"x" * 64: "v"})), 422, "Invalid")
+    assert c.post(CM, cm("ok", labels={"app.kubernetes.io/managed-by": "kura-provisioner", "e": ""})).status_code == 201
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "ok", "uid": "u"}
+    assert_status(c.post(CM, cm("r1", ownerReferences=[{**ref, "uid": ""}])), 422, "Invalid")
+    assert_status(c.post(CM, cm("r2", ownerReferences=[{**ref, "controller": True},
+                                                       {**ref, "uid": "v", "controller": True}])), 422, "Invalid")
+    bad = cm("k")
+    bad["data"] = {"no spaces": "x"}
+    assert_status(c.post(CM, bad), 422, "Invalid")
+    # apply requires apiVersion and kind in the body
+    assert_status(c.patch(CM + "/ap", {"metadata": {"name": "ap"}}, "apply", fieldManager="t"), 400, "BadRequest")
