@@ -8,6 +8,7 @@ pub mod resources;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -16,6 +17,7 @@ use clap::Args;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
+use kube::api::ListParams;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
 
@@ -56,7 +58,7 @@ pub struct ProvisionerArgs {
     #[arg(long, env = "KURA_BUCKET_ENDPOINT", value_name = "URL")]
     bucket_endpoint: Option<String>,
 
-    /// Where to serve /healthz and /readyz (ready once claims are being watched).
+    /// Where to serve /healthz and /readyz (ready once the Kubernetes API lets it list claims).
     #[arg(
         long,
         env = "KURA_PROVISIONER_OPS_ADDR",
@@ -105,14 +107,18 @@ pub fn run(args: ProvisionerArgs) -> Result<(), Box<dyn std::error::Error>> {
             watcher::Config::default(),
         )
         .owns(Api::<ConfigMap>::all(client.clone()), ours.clone())
-        .owns(Api::<Secret>::all(client), ours)
+        .owns(Api::<Secret>::all(client.clone()), ours)
         .shutdown_on_signal();
-        let store = controller.store();
+        // Ready once claims can be listed: the API server is reachable and our RBAC lets us
+        // watch. (The controller's own store signals readiness to one waiter only: itself.)
+        let claims = Api::<ObjectBucketClaim>::all(client.clone());
         tokio::spawn(async move {
-            if store.wait_until_ready().await.is_ok() {
-                ready.store(true, Ordering::Relaxed);
-                tracing::info!("watching ObjectBucketClaims");
+            while let Err(e) = claims.list(&ListParams::default().limit(1)).await {
+                tracing::warn!("cannot list ObjectBucketClaims yet: {e}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
             }
+            ready.store(true, Ordering::Relaxed);
+            tracing::info!("watching ObjectBucketClaims");
         });
         tracing::info!(
             provisioner = %args.provisioner_name,

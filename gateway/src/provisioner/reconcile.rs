@@ -84,6 +84,10 @@ pub async fn reconcile(claim: Arc<ObjectBucketClaim>, ctx: Arc<Context>) -> Resu
             set_phase(&ctx, &claims, &claim, "Failed", Some((reason, &message))).await?;
             Ok(Action::requeue(FAILED_RETRY))
         }
+        // The claim went away while we released it: nothing is left to do.
+        Err(finalizer::Error::RemoveFinalizer(kube::Error::Api(e))) if e.code == 404 => {
+            Ok(Action::await_change())
+        }
         Err(err) => Err(Error::Finalizer(Box::new(err))),
     }
 }
