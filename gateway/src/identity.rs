@@ -7,7 +7,7 @@
 //! is supplied from outside it (`KURA_ROOT_SECRET_KEY`). Changing the root
 //! secret makes existing keys unusable (they must be re-created).
 
-use crate::auth::SecretStore;
+use crate::auth::{KeyOwner, SecretStore};
 use crate::credentials::{ACCESS_CHARS, RootCredentials, SECRET_CHARS, random_string};
 use hmac::{Hmac, Mac};
 use kura_index::Index;
@@ -33,15 +33,6 @@ pub struct NewKey {
 impl Identities {
     pub fn new(index: Arc<Index>, root: RootCredentials) -> Self {
         Identities { index, root }
-    }
-
-    /// The user an access key belongs to, if the key is known and active.
-    pub fn user_of(&self, access_key: &str) -> Option<String> {
-        if access_key == self.root.access_key {
-            return Some(ROOT_USER.to_owned());
-        }
-        let key = self.index.key(access_key).ok().flatten()?;
-        key.is_active().then_some(key.user)
     }
 
     /// Makes a key pair for `user` and stores it sealed.
@@ -102,9 +93,12 @@ impl Identities {
 }
 
 impl SecretStore for Identities {
-    fn secret_for(&self, access_key: &str) -> Option<String> {
+    fn lookup(&self, access_key: &str) -> Option<KeyOwner> {
         if access_key == self.root.access_key {
-            return Some(self.root.secret_key.clone());
+            return Some(KeyOwner {
+                secret: self.root.secret_key.clone(),
+                user: ROOT_USER.to_owned(),
+            });
         }
         let key = self
             .index
@@ -112,7 +106,11 @@ impl SecretStore for Identities {
             .ok()
             .flatten()
             .filter(|k| k.is_active())?;
-        self.unseal(access_key, &key.sealed_secret)
+        let secret = self.unseal(access_key, &key.sealed_secret)?;
+        Some(KeyOwner {
+            secret,
+            user: key.user,
+        })
     }
 }
 
@@ -156,18 +154,22 @@ mod tests {
     async fn revoked_keys_stop_authenticating() {
         let dir = tempfile::tempdir().unwrap();
         let ids = identities(dir.path(), "root-secret");
-        assert_eq!(ids.secret_for("ROOT").as_deref(), Some("root-secret"));
-        assert_eq!(ids.user_of("ROOT").as_deref(), Some(ROOT_USER));
+        let root = ids.lookup("ROOT").unwrap();
+        assert_eq!(
+            (root.secret.as_str(), root.user.as_str()),
+            ("root-secret", ROOT_USER)
+        );
         ids.index.create_user("alice").await.unwrap();
         let (_, key) = ids.create_key("alice").await.unwrap();
         assert_eq!(key.access_key.len(), 20);
         assert_eq!(
-            ids.secret_for(&key.access_key),
-            Some(key.secret_key.clone())
+            ids.lookup(&key.access_key),
+            Some(KeyOwner {
+                secret: key.secret_key.clone(),
+                user: "alice".to_owned()
+            })
         );
-        assert_eq!(ids.user_of(&key.access_key).as_deref(), Some("alice"));
         ids.index.revoke_key(&key.access_key).await.unwrap();
-        assert_eq!(ids.secret_for(&key.access_key), None);
-        assert_eq!(ids.user_of(&key.access_key), None);
+        assert_eq!(ids.lookup(&key.access_key), None);
     }
 }

@@ -132,7 +132,7 @@ async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> Admi
         &state.region,
         now,
     )?;
-    if state.identities.user_of(&auth.access_key).as_deref() != Some(ROOT_USER) {
+    if auth.user != ROOT_USER {
         return Err(AdminError::new(
             StatusCode::FORBIDDEN,
             "AccessDenied",

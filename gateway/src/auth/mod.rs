@@ -16,14 +16,23 @@ pub(crate) use chunked::{ChunkedDecoder, Trailers, malformed_trailer};
 
 /// Where secrets come from (the identity store).
 pub trait SecretStore: Send + Sync {
-    /// The secret key for an access key id, or None if unknown.
-    fn secret_for(&self, access_key: &str) -> Option<String>;
+    /// An access key id's secret and user, or None if the key is unknown or revoked.
+    fn lookup(&self, access_key: &str) -> Option<KeyOwner>;
+}
+
+/// What one lookup of an access key gives: its secret to check signatures with, and the
+/// user the request then acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOwner {
+    pub secret: String,
+    pub user: String,
 }
 
 /// A request whose signature verified.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub access_key: String,
+    pub user: String,
     pub payload: PayloadMode,
 }
 
@@ -116,9 +125,11 @@ pub fn authenticate(
             Ok(mode.into_authenticated(signed))
         }
         (None, false) if query.is_presigned_v2() => {
-            let access_key = sigv2::verify_presigned(method, uri, headers, &query, secrets, now)?;
+            let (access_key, user) =
+                sigv2::verify_presigned(method, uri, headers, &query, secrets, now)?;
             Ok(Authenticated {
                 access_key,
+                user,
                 payload: PayloadMode::Unsigned,
             })
         }
@@ -185,6 +196,7 @@ impl PayloadHash {
         };
         Authenticated {
             access_key: signed.access_key,
+            user: signed.user,
             payload,
         }
     }
@@ -215,7 +227,7 @@ pub(crate) mod test_support {
     use http::{HeaderMap, HeaderValue, Method, Uri};
     use time::OffsetDateTime;
 
-    use super::SecretStore;
+    use super::{KeyOwner, SecretStore};
 
     pub const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
     pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -230,8 +242,11 @@ pub(crate) mod test_support {
     pub struct Keys;
 
     impl SecretStore for Keys {
-        fn secret_for(&self, access_key: &str) -> Option<String> {
-            (access_key == ACCESS_KEY).then(|| SECRET.to_owned())
+        fn lookup(&self, access_key: &str) -> Option<KeyOwner> {
+            (access_key == ACCESS_KEY).then(|| KeyOwner {
+                secret: SECRET.to_owned(),
+                user: "tester".to_owned(),
+            })
         }
     }
 

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::SecretStore;
-use super::sigv4::{Query, secret_for};
+use super::sigv4::{Query, lookup};
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 /// Query parameters that are part of the signed resource, in sorted order.
@@ -41,7 +41,7 @@ const SUBRESOURCES: &[&str] = &[
     "website",
 ];
 
-/// Verifies a SigV2 presigned URL and returns its access key.
+/// Verifies a SigV2 presigned URL and returns its access key and user.
 pub(super) fn verify_presigned(
     method: &Method,
     uri: &Uri,
@@ -49,7 +49,7 @@ pub(super) fn verify_presigned(
     query: &Query,
     secrets: &dyn SecretStore,
     now: OffsetDateTime,
-) -> S3Result<String> {
+) -> S3Result<(String, String)> {
     let access_key = query.get("AWSAccessKeyId").unwrap_or_default();
     let signature = query.get("Signature").unwrap_or_default();
     let expires = query.get("Expires").ok_or_else(|| {
@@ -61,7 +61,7 @@ pub(super) fn verify_presigned(
             "Invalid date (should be seconds since epoch)",
         )
     })?;
-    let secret = secret_for(secrets, access_key)?;
+    let owner = lookup(secrets, access_key)?;
     if now.unix_timestamp() > expires {
         return Err(S3Error::new(ErrorCode::AccessDenied, "Request has expired")
             .with("Expires", expires.to_string())
@@ -69,11 +69,11 @@ pub(super) fn verify_presigned(
     }
     let to_sign = string_to_sign(method, uri, headers, query, expires);
     let mut mac =
-        Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+        Hmac::<sha1::Sha1>::new_from_slice(owner.secret.as_bytes()).expect("HMAC takes any key");
     mac.update(to_sign.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     if bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
-        Ok(access_key.to_owned())
+        Ok((access_key.to_owned(), owner.user))
     } else {
         Err(S3Error::from(ErrorCode::SignatureDoesNotMatch)
             .with("AWSAccessKeyId", access_key)
@@ -140,12 +140,15 @@ fn string_to_sign(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::KeyOwner;
 
     struct One;
     impl SecretStore for One {
-        fn secret_for(&self, key: &str) -> Option<String> {
-            (key == "AKIAIOSFODNN7EXAMPLE")
-                .then(|| "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned())
+        fn lookup(&self, key: &str) -> Option<KeyOwner> {
+            (key == "AKIAIOSFODNN7EXAMPLE").then(|| KeyOwner {
+                secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned(),
+                user: "tester".to_owned(),
+            })
         }
     }
 
@@ -170,7 +173,10 @@ mod tests {
             at(1175139000),
         )
         .unwrap();
-        assert_eq!(key, "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(
+            key,
+            ("AKIAIOSFODNN7EXAMPLE".to_owned(), "tester".to_owned())
+        );
 
         let late = verify_presigned(
             &Method::GET,

@@ -10,7 +10,7 @@ use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use super::{CONTENT_SHA256, SecretStore};
+use super::{CONTENT_SHA256, KeyOwner, SecretStore};
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -43,6 +43,7 @@ pub(super) struct Request<'a> {
 /// A verified signature and what chunk signing chains from.
 pub(super) struct Signed {
     pub access_key: String,
+    pub user: String,
     pub signing_key: [u8; 32],
     pub amz_date: String,
     pub scope: String,
@@ -419,8 +420,8 @@ fn check_all_signed(headers: &HeaderMap, signed: &[String]) -> S3Result<()> {
     .with("HeadersNotSigned", unsigned.join(", ")))
 }
 
-pub(super) fn secret_for(secrets: &dyn SecretStore, access_key: &str) -> S3Result<String> {
-    secrets.secret_for(access_key).ok_or_else(|| {
+pub(super) fn lookup(secrets: &dyn SecretStore, access_key: &str) -> S3Result<KeyOwner> {
+    secrets.lookup(access_key).ok_or_else(|| {
         S3Error::from(ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", access_key)
     })
 }
@@ -435,7 +436,7 @@ struct Claim<'a> {
     presigned: bool,
 }
 
-fn check_signature(request: &Request<'_>, claim: Claim<'_>, secret: &str) -> S3Result<Signed> {
+fn check_signature(request: &Request<'_>, claim: Claim<'_>, owner: KeyOwner) -> S3Result<Signed> {
     let canonical = canonical_request(
         request,
         claim.signed_headers,
@@ -448,7 +449,11 @@ fn check_signature(request: &Request<'_>, claim: Claim<'_>, secret: &str) -> S3R
         claim.amz_date,
         sha256_hex(&canonical)
     );
-    let key = signing_key(secret, claim.credential.date, claim.credential.region);
+    let key = signing_key(
+        &owner.secret,
+        claim.credential.date,
+        claim.credential.region,
+    );
     let expected = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()));
     if !signatures_match(&expected, claim.signature) {
         // The same diagnostics AWS returns, so client authors can see what was signed.
@@ -460,6 +465,7 @@ fn check_signature(request: &Request<'_>, claim: Claim<'_>, secret: &str) -> S3R
     }
     Ok(Signed {
         access_key: claim.credential.access_key.to_owned(),
+        user: owner.user,
         signing_key: key,
         amz_date: claim.amz_date.to_owned(),
         scope,
@@ -527,7 +533,7 @@ pub(super) fn verify_header(
     let (amz_date, time) = header_request_time(request.headers)?;
     credential.check(region, &amz_date, Kind::Header)?;
     check_skew(&amz_date, time, now)?;
-    let secret = secret_for(secrets, credential.access_key)?;
+    let owner = lookup(secrets, credential.access_key)?;
     check_all_signed(request.headers, &signed_headers)?;
     let claim = Claim {
         credential,
@@ -537,7 +543,7 @@ pub(super) fn verify_header(
         signature: auth.signature,
         presigned: false,
     };
-    check_signature(request, claim, &secret)
+    check_signature(request, claim, owner)
 }
 
 /// Verify presigned-URL (query string) authentication.
@@ -579,7 +585,7 @@ pub(super) fn verify_presigned(
     let expires = parse_expires(expires)?;
     credential.check(region, amz_date, Kind::Query)?;
     check_validity_window(time, expires, now)?;
-    let secret = secret_for(secrets, credential.access_key)?;
+    let owner = lookup(secrets, credential.access_key)?;
     let signed_headers = parse_signed_headers(signed, Kind::Query)?;
     check_all_signed(request.headers, &signed_headers)?;
     let claim = Claim {
@@ -590,7 +596,7 @@ pub(super) fn verify_presigned(
         signature,
         presigned: true,
     };
-    check_signature(request, claim, &secret)
+    check_signature(request, claim, owner)
 }
 
 fn parse_expires(value: &str) -> S3Result<i64> {

@@ -204,10 +204,6 @@ async fn dispatch(
         Ok(auth) => auth,
         Err(err) => return (name, Err(err)),
     };
-    // A key revoked between the signature check and here is refused too.
-    let Some(user) = state.identities.user_of(&auth.access_key) else {
-        return (name, Err(ErrorCode::InvalidAccessKeyId.into()));
-    };
     if route.key.as_ref().is_some_and(|k| k.len() > MAX_KEY_LEN) {
         return (name, Err(ErrorCode::KeyTooLongError.into()));
     }
@@ -217,7 +213,7 @@ async fn dispatch(
         bucket: route.bucket.unwrap_or_default(),
         key: route.key.unwrap_or_default(),
         access_key: auth.access_key,
-        user,
+        user: auth.user,
         pending: std::sync::Mutex::new(Some((body, auth.payload))),
     };
     (name, run(state, route.endpoint, req).await)

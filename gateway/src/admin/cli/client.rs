@@ -319,7 +319,7 @@ fn sign_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{SecretStore, authenticate};
+    use crate::auth::{KeyOwner, SecretStore, authenticate};
     use crate::error::ErrorCode;
     use time::OffsetDateTime;
 
@@ -329,8 +329,11 @@ mod tests {
     struct Keys;
 
     impl SecretStore for Keys {
-        fn secret_for(&self, access_key: &str) -> Option<String> {
-            (access_key == ACCESS_KEY).then(|| SECRET.to_owned())
+        fn lookup(&self, access_key: &str) -> Option<KeyOwner> {
+            (access_key == ACCESS_KEY).then(|| KeyOwner {
+                secret: SECRET.to_owned(),
+                user: "root".to_owned(),
+            })
         }
     }
 
