@@ -5,11 +5,13 @@
 //! `BucketRecord::write_layouts`), and a worker copies the current layout's
 //! records to the target in key order, a few hundred at a time, under those
 //! keys' locks so it never overwrites a newer write. The last key copied is
-//! persisted with each step, so a restart resumes where it stopped. Reads and
+//! persisted in the same batch as the copies (with the target's shard
+//! counters, see `counts.rs`), so a restart resumes where it stopped. Reads and
 //! listings keep using the current layout, which is complete throughout, until
 //! the switch: one atomic update of the bucket record. The old layout's maps
 //! are dropped after a grace period, as listings may still be reading them.
 
+use crate::counts::{EntryDeltas, forget_counters};
 use crate::listing::after;
 use crate::model::{
     BUCKETS, BucketRecord, RETIRED, Reshard, ShardLayout, decode, encode, object_map,
@@ -17,12 +19,15 @@ use crate::model::{
 use crate::{Index, IndexError, Result};
 use kura_backend::Batch;
 use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
 
 /// What one reshard step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReshardStep {
     pub copied: u64,
     pub done: bool,
+    /// How long writes were held off for the switch, when this step switched.
+    pub switch_pause: Option<Duration>,
 }
 
 /// A bucket's shards and what they hold.
@@ -56,7 +61,11 @@ impl Index {
             }
             let generation = self.clock.stamp().ms.max(record.layout.generation + 1);
             record.reshard = Some(Reshard {
-                target: ShardLayout { generation, shards },
+                target: ShardLayout {
+                    generation,
+                    shards,
+                    counted: true,
+                },
                 started_ms: self.now_ms(),
                 copied: 0,
                 cursor: None,
@@ -76,6 +85,7 @@ impl Index {
             return Ok(ReshardStep {
                 copied: 0,
                 done: true,
+                switch_pause: None,
             });
         };
         let start = reshard.cursor.as_deref().map(after).unwrap_or_default();
@@ -84,48 +94,87 @@ impl Index {
             .take(max_keys)
             .map(|item| item.map(|(key, _)| key))
             .collect::<Result<Vec<String>>>()?;
-        let target = reshard.target;
-        {
-            // Re-read under the keys' locks: a write since the scan is the one to copy.
-            let _guard = self.locks.many(bucket, &keys);
-            let mut batch = Batch::default();
-            for key in &keys {
-                if let Some(current) = self.read_object(&record, key)? {
-                    let map = object_map(bucket, &target, target.shard_of(key));
-                    batch.put(&map, key.as_bytes(), encode(&current));
-                }
-            }
-            self.kv.apply(batch)?;
-        }
         let copied = keys.len() as u64;
+        self.copy_to_target(&record, &reshard.target, &keys)?;
         let done = keys.len() < max_keys;
+        let switch_pause = if done {
+            Some(self.switch_layout(bucket, &reshard.target)?)
+        } else {
+            None
+        };
+        self.sync().await?;
+        Ok(ReshardStep {
+            copied,
+            done,
+            switch_pause,
+        })
+    }
+
+    /// Copies `keys` to `target` with the progress that makes, in one batch.
+    fn copy_to_target(
+        &self,
+        scanned: &BucketRecord,
+        target: &ShardLayout,
+        keys: &[String],
+    ) -> Result<()> {
+        let bucket = scanned.name.as_str();
+        // Re-read under the keys' locks: a write since the scan is the one to
+        // copy. Writers only read the bucket record, and whatever else
+        // rewrites it takes the bucket lock exclusively, which these shared
+        // guards keep out: the progress can be written here.
+        let _guard = self.locks.many(bucket, keys);
+        let mut record = self.bucket(bucket)?;
+        let Some(progress) = record.reshard.as_mut().filter(|r| r.target == *target) else {
+            return Ok(()); // no longer this reshard: nothing to copy for it
+        };
+        let mut batch = Batch::default();
+        let mut entries = EntryDeltas::default();
+        for key in keys {
+            if let Some(current) = self.read_object(scanned, key)? {
+                let map = object_map(bucket, target, target.shard_of(key));
+                let had = self.kv.get(&map, key.as_bytes())?.is_some();
+                entries.note(bucket, target, key, had, true);
+                batch.put(&map, key.as_bytes(), encode(&current));
+            }
+        }
+        progress.copied += keys.len() as u64;
+        if let Some(last) = keys.last() {
+            progress.cursor = Some(last.clone());
+        }
+        batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
+        let counters = self.lock_counters();
+        self.add_entry_counts(&counters, &mut batch, entries)?;
+        Ok(self.kv.apply(batch)?)
+    }
+
+    /// Makes `target` the bucket's layout and retires the old one. Returns how
+    /// long writers were held off: from asking for the bucket lock (which
+    /// stops new writers from entering) until it is released.
+    fn switch_layout(&self, bucket: &str, target: &ShardLayout) -> Result<Duration> {
+        let paused = Instant::now();
         {
             let _guard = self.locks.buckets();
             let mut record = self.bucket(bucket)?;
-            if done {
-                let mut batch = Batch::default();
-                let retired = Retired {
-                    bucket: bucket.to_owned(),
-                    layout: record.layout,
-                    since_ms: self.now_ms(),
-                };
-                batch.put(
-                    RETIRED,
-                    retired_key(bucket, &record.layout),
-                    encode(&retired),
-                );
-                record.layout = target;
-                record.reshard = None;
-                batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
-                self.kv.apply(batch)?;
-            } else if let Some(progress) = record.reshard.as_mut() {
-                progress.copied += copied;
-                progress.cursor = keys.last().cloned();
-                self.put_bucket(&record)?;
+            if record.reshard.as_ref().map(|r| r.target) != Some(*target) {
+                return Ok(paused.elapsed());
             }
+            let mut batch = Batch::default();
+            let retired = Retired {
+                bucket: bucket.to_owned(),
+                layout: record.layout,
+                since_ms: self.now_ms(),
+            };
+            batch.put(
+                RETIRED,
+                retired_key(bucket, &record.layout),
+                encode(&retired),
+            );
+            record.layout = *target;
+            record.reshard = None;
+            batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
+            self.kv.apply(batch)?;
         }
-        self.sync().await?;
-        Ok(ReshardStep { copied, done })
+        Ok(paused.elapsed())
     }
 
     /// Buckets with a reshard under way.
@@ -152,6 +201,7 @@ impl Index {
                     .drop_map(&object_map(&retired.bucket, &retired.layout, shard))?;
             }
             let mut batch = Batch::default();
+            forget_counters(&mut batch, &retired.bucket, &retired.layout);
             batch.delete(RETIRED, key);
             self.kv.apply(batch)?;
             dropped += 1;
@@ -159,20 +209,12 @@ impl Index {
         Ok(dropped)
     }
 
-    /// Objects per shard of the current layout (a full count, for reports).
+    /// Entries per shard of the current layout, from the shard counters.
     pub fn shard_stats(&self, bucket: &str) -> Result<ShardStats> {
         let record = self.bucket(bucket)?;
-        let objects_per_shard = (0..record.layout.shards)
-            .map(|shard| {
-                Ok(self
-                    .kv
-                    .scan(&object_map(bucket, &record.layout, shard), b"")?
-                    .count() as u64)
-            })
-            .collect::<Result<Vec<_>>>()?;
         Ok(ShardStats {
             shards: record.layout.shards,
-            objects_per_shard,
+            objects_per_shard: self.shard_entries(bucket, &record.layout)?,
             reshard: record.reshard,
         })
     }
