@@ -61,15 +61,25 @@ async fn round(index: &Index, max_objects_per_shard: u64) -> bool {
         let started = Instant::now();
         let step = index.reshard_step(&bucket.name, STEP_KEYS).await;
         METRICS.task_run("reshard", started.elapsed(), step.is_ok());
+        if let Ok(step) = &step {
+            METRICS.reshard_entries_copied.inc_by(step.copied);
+        }
         match step {
             Ok(step) if step.done => {
-                METRICS.reshards_completed.inc();
-                tracing::info!(bucket = bucket.name, "reshard finished");
+                // From the persisted start, so a reshard resumed after a
+                // restart counts the time before the restart too.
+                let started_ms = bucket.reshard.as_ref().map_or(0, |r| r.started_ms);
+                let took = Duration::from_millis(index.now_ms().saturating_sub(started_ms));
+                let pause = step.switch_pause.unwrap_or_default();
+                METRICS.reshard_completed(took, pause);
+                tracing::info!(
+                    bucket = bucket.name,
+                    took_s = took.as_secs_f64(),
+                    switch_pause_ms = pause.as_secs_f64() * 1000.0,
+                    "reshard finished"
+                );
             }
-            Ok(step) => {
-                METRICS.reshard_entries_copied.inc_by(step.copied);
-                busy = true;
-            }
+            Ok(_) => busy = true,
             Err(err) => tracing::warn!(%err, bucket = bucket.name, "reshard step failed"),
         }
     }
@@ -97,6 +107,7 @@ async fn plan(index: &Index, max_objects_per_shard: u64) -> kura_index::Result<(
                 "reshard started"
             );
             index.start_reshard(&usage.bucket, shards).await?;
+            METRICS.reshards_started.with_label_values(&["auto"]).inc();
         }
     }
     Ok(())

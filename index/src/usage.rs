@@ -13,6 +13,9 @@ pub struct BucketUsage {
     pub owner: String,
     pub objects: u64,
     pub bytes: u64,
+    /// Shards of the current layout.
+    pub shards: u32,
+    pub resharding: bool,
 }
 
 impl Index {
@@ -36,6 +39,8 @@ impl Index {
                     owner: b.owner,
                     objects: usage.objects,
                     bytes: usage.bytes,
+                    shards: b.layout.shards,
+                    resharding: b.reshard.is_some(),
                 })
             })
             .collect()
