@@ -44,7 +44,7 @@ import pytest
 
 API = "/_kura/admin/v1"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-STEP_KEYS = 500  # the server's reshard step (gateway/src/reshard.rs)
+STEP_KEYS = 500  # the server's reshard step (RESHARD_STEP_KEYS, index/src/pacing.rs)
 
 
 # --------------------------------------------------------------------------

@@ -101,7 +101,8 @@ pub(crate) fn forget_counters(batch: &mut Batch, bucket: &str, layout: &ShardLay
 }
 
 /// `bucket NUL generation shard`, fixed-width big-endian numbers: a bucket
-/// name holds no NUL, so no two counters share a key.
+/// name holds no NUL, so no two counters share a key, and none is the key of
+/// a bucket's usage (its bare name) in the same map.
 fn counter_key(bucket: &str, layout: &ShardLayout, shard: u32) -> Vec<u8> {
     let mut key = Vec::with_capacity(bucket.len() + 13);
     key.extend_from_slice(bucket.as_bytes());

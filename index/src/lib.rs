@@ -13,6 +13,7 @@ mod listing;
 mod locks;
 mod model;
 mod objects;
+mod pacing;
 mod reshard;
 mod uploads;
 mod usage;
@@ -25,6 +26,7 @@ pub use model::{
     BucketRecord, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, Quota, Reshard,
     ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
 };
+pub use pacing::{RESHARD_STEP_KEYS, reshard_pause};
 pub use reshard::{ReshardStep, ShardStats};
 pub use uploads::{CompletedPart, UploadListParams};
 pub use usage::BucketUsage;

@@ -229,8 +229,10 @@ pub(crate) const USAGE: &str = "usage";
 pub(crate) const USERS: &str = "users";
 pub(crate) const KEYS: &str = "keys";
 pub(crate) const RETIRED: &str = "retired";
-/// Entries per shard of counted layouts, see `counts.rs`.
-pub(crate) const SHARD_ENTRIES: &str = "shard-entries";
+/// Entries per shard of counted layouts, see `counts.rs`. They share the
+/// usage map (under keys no bucket name can take, see `counts::counter_key`)
+/// because a write updates both: one map fewer in every write's transaction.
+pub(crate) const SHARD_ENTRIES: &str = USAGE;
 
 pub(crate) fn object_map(bucket: &str, layout: &ShardLayout, shard: u32) -> String {
     format!("o/{bucket}/{}/{shard}", layout.generation)

@@ -159,16 +159,30 @@ impl Index {
         bucket: &BucketRecord,
         seek: &[u8],
     ) -> Result<Merge<ObjectRecord>> {
+        self.scan_shards(bucket, seek, |value| decode::<ObjectRecord>(&value))
+    }
+
+    /// Every key from `seek` on, merged across shards; records stay undecoded.
+    pub(crate) fn scan_keys(&self, bucket: &BucketRecord, seek: &[u8]) -> Result<Merge<()>> {
+        self.scan_shards(bucket, seek, |_| Ok(()))
+    }
+
+    fn scan_shards<T: 'static>(
+        &self,
+        bucket: &BucketRecord,
+        seek: &[u8],
+        value: fn(Vec<u8>) -> Result<T>,
+    ) -> Result<Merge<T>> {
         let mut sources = Vec::with_capacity(bucket.layout.shards as usize);
         for shard in 0..bucket.layout.shards {
             let map = object_map(&bucket.name, &bucket.layout, shard);
-            let items = self.kv.scan(&map, seek)?.map(|item| {
-                let (key, value) = item?;
+            let items = self.kv.scan(&map, seek)?.map(move |item| {
+                let (key, bytes) = item?;
                 let key = String::from_utf8(key)
                     .map_err(|e| IndexError::Decode(serde::de::Error::custom(e)))?;
-                Ok((key, decode::<ObjectRecord>(&value)?))
+                Ok((key, value(bytes)?))
             });
-            sources.push(Box::new(items) as Items<ObjectRecord>);
+            sources.push(Box::new(items) as Items<T>);
         }
         Ok(Merge::new(sources))
     }

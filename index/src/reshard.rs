@@ -21,6 +21,10 @@ use kura_backend::Batch;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
+/// Keys copied under one set of lock stripes (of 256): few enough that most
+/// writers never wait for a copy, enough to keep the batches efficient.
+const COPY_CHUNK_KEYS: usize = 32;
+
 /// What one reshard step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReshardStep {
@@ -90,7 +94,7 @@ impl Index {
         };
         let start = reshard.cursor.as_deref().map(after).unwrap_or_default();
         let keys = self
-            .scan_objects(&record, &start)?
+            .scan_keys(&record, &start)?
             .take(max_keys)
             .map(|item| item.map(|(key, _)| key))
             .collect::<Result<Vec<String>>>()?;
@@ -110,13 +114,35 @@ impl Index {
         })
     }
 
-    /// Copies `keys` to `target` with the progress that makes, in one batch.
+    /// Copies `keys` to `target`, a chunk at a time: a chunk holds only its
+    /// own keys' lock stripes, so writes of other keys go on meanwhile. The
+    /// progress is written with the last chunk; a crash before it only
+    /// repeats copies, which count nothing twice.
     fn copy_to_target(
         &self,
         scanned: &BucketRecord,
         target: &ShardLayout,
         keys: &[String],
     ) -> Result<()> {
+        let chunks = keys.len().div_ceil(COPY_CHUNK_KEYS);
+        for (i, chunk) in keys.chunks(COPY_CHUNK_KEYS).enumerate() {
+            let progress = (i + 1 == chunks).then_some(keys.len() as u64);
+            if !self.copy_chunk(scanned, target, chunk, progress)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies `keys` (and, with `progress`, counts that many keys copied up
+    /// to the last of them) in one batch. False when the reshard is gone.
+    fn copy_chunk(
+        &self,
+        scanned: &BucketRecord,
+        target: &ShardLayout,
+        keys: &[String],
+        progress: Option<u64>,
+    ) -> Result<bool> {
         let bucket = scanned.name.as_str();
         // Re-read under the keys' locks: a write since the scan is the one to
         // copy. Writers only read the bucket record, and whatever else
@@ -124,27 +150,30 @@ impl Index {
         // guards keep out: the progress can be written here.
         let _guard = self.locks.many(bucket, keys);
         let mut record = self.bucket(bucket)?;
-        let Some(progress) = record.reshard.as_mut().filter(|r| r.target == *target) else {
-            return Ok(()); // no longer this reshard: nothing to copy for it
+        let Some(reshard) = record.reshard.as_mut().filter(|r| r.target == *target) else {
+            return Ok(false); // the bucket is gone, or moved on
         };
         let mut batch = Batch::default();
         let mut entries = EntryDeltas::default();
         for key in keys {
-            if let Some(current) = self.read_object(scanned, key)? {
+            // The stored bytes as they are: a copy needs no decoding.
+            let from = object_map(bucket, &scanned.layout, scanned.layout.shard_of(key));
+            if let Some(current) = self.kv.get(&from, key.as_bytes())? {
                 let map = object_map(bucket, target, target.shard_of(key));
                 let had = self.kv.get(&map, key.as_bytes())?.is_some();
                 entries.note(bucket, target, key, had, true);
-                batch.put(&map, key.as_bytes(), encode(&current));
+                batch.put(&map, key.as_bytes(), current);
             }
         }
-        progress.copied += keys.len() as u64;
-        if let Some(last) = keys.last() {
-            progress.cursor = Some(last.clone());
+        if let Some(copied) = progress {
+            reshard.copied += copied;
+            reshard.cursor = keys.last().cloned();
+            batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
         }
-        batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
         let counters = self.lock_counters();
         self.add_entry_counts(&counters, &mut batch, entries)?;
-        Ok(self.kv.apply(batch)?)
+        self.kv.apply(batch)?;
+        Ok(true)
     }
 
     /// Makes `target` the bucket's layout and retires the old one. Returns how
