@@ -123,6 +123,7 @@ async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
         &window(reshard_started, reshard_started + reshard_took),
     );
     print_switch_pause(server).await;
+    print_stats_latency(server);
 
     for shards in [16, 64, 256, 1] {
         if shards != 16 {
@@ -336,6 +337,23 @@ async fn print_switch_pause(server: &KuraProcess) {
     println!(
         "switch pause (kura_reshard_switch_pause_seconds): {count} switch(es), {:.3} ms in all",
         sum * 1000.0
+    );
+}
+
+/// How long `kura admin bucket stats` takes on the full bucket, the CLI's
+/// own start and SigV4 signing included (best of 5).
+fn print_stats_latency(server: &KuraProcess) {
+    let best = (0..5)
+        .map(|_| {
+            let at = Instant::now();
+            admin(server, &["bucket", "stats", BUCKET]);
+            at.elapsed()
+        })
+        .min()
+        .unwrap_or_default();
+    println!(
+        "kura admin bucket stats: {:.1} ms (best of 5, CLI start included)",
+        best.as_secs_f64() * 1000.0
     );
 }
 

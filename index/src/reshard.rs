@@ -156,12 +156,18 @@ impl Index {
         let mut batch = Batch::default();
         let mut entries = EntryDeltas::default();
         for key in keys {
+            // A key the target holds is current there already: it got there by
+            // a copy or a write, and every write since reached both layouts.
+            // Skipping it keeps the copy ahead of writers that keep adding keys
+            // past the cursor (which reach the target as they are written).
+            let map = object_map(bucket, target, target.shard_of(key));
+            if self.kv.get(&map, key.as_bytes())?.is_some() {
+                continue;
+            }
             // The stored bytes as they are: a copy needs no decoding.
             let from = object_map(bucket, &scanned.layout, scanned.layout.shard_of(key));
             if let Some(current) = self.kv.get(&from, key.as_bytes())? {
-                let map = object_map(bucket, target, target.shard_of(key));
-                let had = self.kv.get(&map, key.as_bytes())?.is_some();
-                entries.note(bucket, target, key, had, true);
+                entries.note(bucket, target, key, false, true);
                 batch.put(&map, key.as_bytes(), current);
             }
         }
