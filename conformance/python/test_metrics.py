@@ -117,6 +117,14 @@ def test_exposition_is_prometheus_text_and_promtool_clean(server, s3, bucket):
         ("kura_buckets", "gauge"),
         ("kura_bucket_objects", "gauge"),
         ("kura_bucket_bytes", "gauge"),
+        ("kura_bucket_shards", "gauge"),
+        ("kura_index_shards", "gauge"),
+        ("kura_reshards_running", "gauge"),
+        ("kura_reshards_started_total", "counter"),
+        ("kura_reshards_completed_total", "counter"),
+        ("kura_reshard_entries_copied_total", "counter"),
+        ("kura_reshard_duration_seconds", "histogram"),
+        ("kura_reshard_switch_pause_seconds", "histogram"),
         ("process_resident_memory_bytes", "gauge"),
         ("process_cpu_seconds_total", "counter"),
         ("process_open_fds", "gauge"),
@@ -185,6 +193,36 @@ def test_background_gc_runs_are_counted(server):
     snapshot = samples(server)
     assert value(snapshot, "kura_background_task_duration_seconds_count", task="gc") > 0
     assert value(snapshot, runs, task="gc", result="error") == 0
+
+
+def test_reshard_is_counted_and_timed(fresh_server):
+    s3 = fresh_server.client()
+    s3.create_bucket(Bucket="grow")
+    n = 1200  # more than one copy step (500 keys)
+    for i in range(n):
+        s3.put_object(Bucket="grow", Key=f"k{i:05d}", Body=b"")
+    before = samples(fresh_server)
+    assert value(before, "kura_bucket_shards", bucket="grow") == 1
+    r = fresh_server.signed_request("POST", "/_kura/admin/v1/buckets/grow/reshard",
+                                    body=b'{"shards": 4}',
+                                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 202, r.text
+    def finished():
+        s = samples(fresh_server)
+        return s if delta(before, s, "kura_reshards_completed_total") >= 1 else None
+    after = wait_for("the reshard to finish", finished, timeout=60, interval=0.2)
+    assert value(after, "kura_bucket_shards", bucket="grow") == 4
+    assert delta(before, after, "kura_reshards_started_total", trigger="manual") == 1
+    assert delta(before, after, "kura_reshards_started_total", trigger="auto") == 0
+    assert delta(before, after, "kura_reshards_completed_total") == 1
+    assert delta(before, after, "kura_reshard_entries_copied_total") == n
+    assert value(after, "kura_reshards_running") == 0
+    assert delta(before, after, "kura_index_shards") == 3
+    assert delta(before, after, "kura_reshard_duration_seconds_count") == 1
+    assert delta(before, after, "kura_reshard_switch_pause_seconds_count") == 1
+    # The switch holds writes off for far less than the 50 ms budget.
+    assert value(after, "kura_reshard_switch_pause_seconds_bucket", le="0.05") == \
+        value(after, "kura_reshard_switch_pause_seconds_count")
 
 
 def test_blob_checksum_failures_are_counted(fresh_server):

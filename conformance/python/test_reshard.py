@@ -44,7 +44,7 @@ import pytest
 
 API = "/_kura/admin/v1"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-STEP_KEYS = 500  # the server's reshard step (gateway/src/reshard.rs)
+STEP_KEYS = 500  # the server's reshard step (RESHARD_STEP_KEYS, index/src/pacing.rs)
 
 
 # --------------------------------------------------------------------------
@@ -142,6 +142,21 @@ def reshard_durations(log_path: Path) -> "list[dict]":
                         "to": fields.get("to"), "seconds": round(at - at0, 2)})
             started = None
     return out
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The index's shard choice (FNV-1a 64 of the key's bytes, modulo the count)."""
+    h = 0xCBF29CE484222325
+    for b in key.encode():
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h % shards
+
+
+def entries_per_shard(keys, shards: int) -> "list[int]":
+    counts = [0] * shards
+    for key in keys:
+        counts[shard_of(key, shards)] += 1
+    return counts
 
 
 def stats(server, bucket: str) -> dict:
@@ -312,7 +327,7 @@ def test_auto_reshard_under_load(shm_base, make_server):
 
     def watch() -> None:
         # Often until the first reshard is seen (to time its detection), then
-        # rarely: the stats call counts every shard's objects.
+        # every 2 s: enough to follow the progress.
         while not done.is_set():
             try:
                 s = stats(server, bucket)
@@ -444,6 +459,8 @@ def test_reshard_resumes_after_kill9(shm_base, make_server):
     after = stats(server, bucket)
     assert after["reshard"] is not None, f"the reshard is gone after the restart: {after}"
     assert after["reshard"]["target_shards"] == 16, after
+    # The per-shard counters change in the same batch as the entries: exact after kill -9.
+    assert after["objects_per_shard"] == entries_per_shard(expected, 1), after
     assert after["reshard"]["copied"] >= copied_before - STEP_KEYS, (
         f"the reshard restarted: copied {after['reshard']['copied']} after the restart, "
         f"{copied_before} before the kill")
@@ -463,6 +480,7 @@ def test_reshard_resumes_after_kill9(shm_base, make_server):
     assert final["reshard"] is None, f"reshard not finished 60 s after the restart: {final}"
     assert final["shards"] == 16 and len(final["objects_per_shard"]) == 16, final
     assert final["objects"] == len(expected), final
+    assert final["objects_per_shard"] == entries_per_shard(expected, 16), final
     listed = list_all(client, bucket)
     assert listed == sorted(expected), (
         f"listing differs: {len(expected - set(listed))} missing, {len(set(listed) - expected)} unexpected, "

@@ -57,12 +57,19 @@ pub struct KuraProcess {
     s3_addr: SocketAddr,
     ops_addr: SocketAddr,
     target: S3Target,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
 impl KuraProcess {
     /// Starts a server and waits until `/readyz` answers 200.
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Like [`KuraProcess::start`], with extra environment variables (e.g.
+    /// `KURA_MAX_OBJECTS_PER_SHARD`), kept across restarts.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("kura-conformance-")
             .tempdir()
@@ -76,6 +83,10 @@ impl KuraProcess {
             s3_addr,
             ops_addr,
             target: S3Target::attach(&endpoint, ROOT_ACCESS_KEY, ROOT_SECRET_KEY),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             child: None,
         };
         process.spawn();
@@ -94,6 +105,16 @@ impl KuraProcess {
     /// Base URL of the ops listener (probes, metrics).
     pub fn ops_url(&self) -> String {
         format!("http://{}", self.ops_addr)
+    }
+
+    /// The ops listener (probes, `/metrics`).
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops_addr
+    }
+
+    /// The `kura` binary this server runs (also the admin CLI).
+    pub fn bin(&self) -> &Path {
+        &self.bin
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -154,6 +175,7 @@ impl KuraProcess {
             .arg(self.ops_addr.to_string())
             .env("KURA_ROOT_ACCESS_KEY", &self.target.access_key)
             .env("KURA_ROOT_SECRET_KEY", &self.target.secret_key)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log file handle"))
             .stderr(log)
@@ -264,8 +286,9 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
     None
 }
 
-/// Status code of a plain HTTP/1.1 GET, or `None` if the server does not answer.
-fn http_get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+/// Status code of a plain HTTP/1.1 GET on a new connection (as a probe
+/// makes it), or `None` if the server does not answer within 2 s.
+pub fn http_get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let timeout = Duration::from_secs(2);
     let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;

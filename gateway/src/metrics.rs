@@ -12,15 +12,16 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use prometheus::core::Collector;
-use prometheus::proto::MetricFamily;
 use prometheus::{
-    GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+mod buckets;
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
@@ -32,10 +33,20 @@ pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
 /// bound. `kura_buckets` tells when the list was cut.
 pub const MAX_BUCKET_SERIES: usize = 100;
 
-/// Reads every bucket's (name, objects, bytes) at scrape time; `None` when
-/// the index cannot be read, so that no per-bucket series is exported rather
+/// What `/metrics` shows of one bucket, read from the index at scrape time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSeries {
+    pub name: String,
+    pub objects: u64,
+    pub bytes: u64,
+    pub shards: u32,
+    pub resharding: bool,
+}
+
+/// Reads every bucket's [`BucketSeries`] at scrape time; `None` when the
+/// index cannot be read, so that no per-bucket series is exported rather
 /// than wrong ones.
-pub type UsageSource = Arc<dyn Fn() -> Option<Vec<(String, u64, u64)>> + Send + Sync>;
+pub type UsageSource = Arc<dyn Fn() -> Option<Vec<BucketSeries>> + Send + Sync>;
 
 /// The S3 error codes that mean a request's credentials were not accepted.
 const AUTH_FAILURES: [ErrorCode; 6] = [
@@ -64,7 +75,10 @@ pub struct Metrics {
     task_duration: HistogramVec,
     pub gc_blobs_deleted: IntCounter,
     pub reshard_entries_copied: IntCounter,
+    pub reshards_started: IntCounterVec,
     pub reshards_completed: IntCounter,
+    reshard_duration: Histogram,
+    reshard_switch_pause: Histogram,
 }
 
 impl Metrics {
@@ -193,11 +207,46 @@ impl Metrics {
                     "Index entries copied to a new shard layout by online resharding.",
                 ),
             ),
+            reshards_started: registered(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "kura_reshards_started_total",
+                        "Online reshards started, by trigger (auto: the threshold; manual: the admin API).",
+                    ),
+                    &["trigger"],
+                ),
+            ),
             reshards_completed: registered(
                 r,
                 IntCounter::new(
                     "kura_reshards_completed_total",
                     "Online reshards that switched a bucket to its new layout.",
+                ),
+            ),
+            reshard_duration: registered(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "kura_reshard_duration_seconds",
+                        "Whole online reshards, from start (as persisted, so across restarts) to switch.",
+                    )
+                    .buckets(vec![
+                        1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
+                    ]),
+                ),
+            ),
+            reshard_switch_pause: registered(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "kura_reshard_switch_pause_seconds",
+                        "How long index writes were held off to switch a bucket to its new layout.",
+                    )
+                    .buckets(vec![
+                        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                        0.25, 1.0,
+                    ]),
                 ),
             ),
             registry,
@@ -207,6 +256,9 @@ impl Metrics {
                 metrics.task_runs.with_label_values(&[task, result]);
             }
             metrics.task_duration.with_label_values(&[task]);
+        }
+        for trigger in ["auto", "manual"] {
+            metrics.reshards_started.with_label_values(&[trigger]);
         }
         metrics
     }
@@ -221,6 +273,14 @@ impl Metrics {
         if AUTH_FAILURES.contains(&code) {
             self.auth_failures.with_label_values(&[code.as_str()]).inc();
         }
+    }
+
+    /// Records a reshard that switched its bucket to the new layout.
+    pub fn reshard_completed(&self, took: Duration, switch_pause: Duration) {
+        self.reshards_completed.inc();
+        self.reshard_duration.observe(took.as_secs_f64());
+        self.reshard_switch_pause
+            .observe(switch_pause.as_secs_f64());
     }
 
     /// Records one step of a background task.
@@ -248,50 +308,12 @@ fn registered<M: Collector + Clone + 'static>(
 
 /// `/metrics` in the Prometheus text format: the registry, then the
 /// per-bucket series from `usage`.
-pub fn render(usage: Option<Vec<(String, u64, u64)>>) -> prometheus::Result<String> {
+pub fn render(usage: Option<Vec<BucketSeries>>) -> prometheus::Result<String> {
     let mut families = METRICS.registry.gather();
     if let Some(usage) = usage {
-        families.extend(bucket_families(usage));
+        families.extend(buckets::families(usage));
     }
     TextEncoder::new().encode_to_string(&families)
-}
-
-/// `kura_buckets`, and objects and bytes of the [`MAX_BUCKET_SERIES`] largest
-/// buckets. Built afresh at each scrape, so a deleted bucket's series vanish.
-fn bucket_families(mut usage: Vec<(String, u64, u64)>) -> Vec<MetricFamily> {
-    let buckets = IntGauge::new("kura_buckets", "Buckets that exist.").expect("valid metric");
-    buckets.set(i64::try_from(usage.len()).unwrap_or(i64::MAX));
-    let objects = GaugeVec::new(
-        Opts::new(
-            "kura_bucket_objects",
-            format!("Objects in a bucket (the {MAX_BUCKET_SERIES} largest buckets by bytes only)."),
-        ),
-        &["bucket"],
-    )
-    .expect("valid metric");
-    let bytes = GaugeVec::new(
-        Opts::new(
-            "kura_bucket_bytes",
-            format!(
-                "Bytes stored in a bucket (the {MAX_BUCKET_SERIES} largest buckets by bytes only)."
-            ),
-        ),
-        &["bucket"],
-    )
-    .expect("valid metric");
-    // Largest first; ties by name so that the cut is the same at every scrape.
-    usage.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-    for (bucket, n_objects, n_bytes) in usage.iter().take(MAX_BUCKET_SERIES) {
-        // Gauges are f64, exact up to 2^53: ample for counts and sizes.
-        objects.with_label_values(&[bucket]).set(*n_objects as f64);
-        bytes.with_label_values(&[bucket]).set(*n_bytes as f64);
-    }
-    [buckets.collect(), objects.collect(), bytes.collect()]
-        .concat()
-        .into_iter()
-        // The encoder refuses a family without samples (no buckets yet).
-        .filter(|family| !family.get_metric().is_empty())
-        .collect()
 }
 
 fn status_class(status: StatusCode) -> &'static str {
@@ -404,50 +426,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn usage(n: u64) -> Vec<(String, u64, u64)> {
-        (0..n).map(|i| (format!("b{i:03}"), i, i * 10)).collect()
-    }
-
-    fn lines<'a>(text: &'a str, metric: &str) -> Vec<&'a str> {
-        text.lines()
-            .filter(|l| l.starts_with(&format!("{metric}{{")))
-            .collect()
-    }
-
-    #[test]
-    fn per_bucket_series_are_the_largest_buckets_only() {
-        let text = render(Some(usage(150))).unwrap();
-        assert!(text.contains("\nkura_buckets 150\n"), "{text}");
-        let bytes = lines(&text, "kura_bucket_bytes");
-        assert_eq!(bytes.len(), MAX_BUCKET_SERIES);
-        assert_eq!(lines(&text, "kura_bucket_objects").len(), MAX_BUCKET_SERIES);
-        // b149 .. b050 are the largest; b049 and smaller are cut.
-        assert!(bytes.contains(&"kura_bucket_bytes{bucket=\"b149\"} 1490"));
-        assert!(bytes.contains(&"kura_bucket_bytes{bucket=\"b050\"} 500"));
-        assert!(!text.contains("bucket=\"b049\""));
-    }
-
-    #[test]
-    fn ties_are_cut_by_name() {
-        let same: Vec<_> = (0..120).map(|i| (format!("b{i:03}"), 1, 7)).collect();
-        let text = render(Some(same)).unwrap();
-        assert!(text.contains("bucket=\"b099\""));
-        assert!(!text.contains("bucket=\"b100\""));
-    }
-
-    #[test]
-    fn renders_without_buckets_or_usage() {
-        let empty = render(Some(Vec::new())).unwrap();
-        assert!(empty.contains("\nkura_buckets 0\n"));
-        assert!(lines(&empty, "kura_bucket_bytes").is_empty());
-        let unavailable = render(None).unwrap();
-        assert!(!unavailable.contains("kura_buckets"));
-        assert!(unavailable.contains(&format!(
-            "kura_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
-        )));
-    }
 
     #[test]
     fn status_classes() {

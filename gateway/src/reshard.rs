@@ -4,15 +4,11 @@
 //! ops listener. Progress lives in the index, so a restart resumes it.
 
 use crate::metrics::METRICS;
-use kura_index::Index;
+use kura_index::{Index, RESHARD_STEP_KEYS, reshard_pause};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Keys copied per step: small enough that a step holds no lock for long.
-const STEP_KEYS: usize = 500;
-/// Pause after each step: the rate limit.
-const STEP_PAUSE: Duration = Duration::from_millis(5);
 /// How often buckets are checked when there is nothing to copy.
 const IDLE_PAUSE: Duration = Duration::from_millis(250);
 /// Old layouts stay readable this long after a switch, for listings under way.
@@ -36,8 +32,14 @@ impl ReshardWorker {
                     .build()
                     .expect("the reshard runtime starts");
                 while !stopping.load(Ordering::SeqCst) {
+                    let started = Instant::now();
                     let busy = runtime.block_on(round(&index, max_objects_per_shard));
-                    std::thread::sleep(if busy { STEP_PAUSE } else { IDLE_PAUSE });
+                    // The rate limit: a pause in proportion to the work done.
+                    std::thread::sleep(if busy {
+                        reshard_pause(started.elapsed())
+                    } else {
+                        IDLE_PAUSE
+                    });
                 }
             })?;
         Ok(ReshardWorker { stop, thread })
@@ -59,17 +61,27 @@ async fn round(index: &Index, max_objects_per_shard: u64) -> bool {
     let mut busy = false;
     for bucket in index.resharding().unwrap_or_default() {
         let started = Instant::now();
-        let step = index.reshard_step(&bucket.name, STEP_KEYS).await;
+        let step = index.reshard_step(&bucket.name, RESHARD_STEP_KEYS).await;
         METRICS.task_run("reshard", started.elapsed(), step.is_ok());
+        if let Ok(step) = &step {
+            METRICS.reshard_entries_copied.inc_by(step.copied);
+        }
         match step {
             Ok(step) if step.done => {
-                METRICS.reshards_completed.inc();
-                tracing::info!(bucket = bucket.name, "reshard finished");
+                // From the persisted start, so a reshard resumed after a
+                // restart counts the time before the restart too.
+                let started_ms = bucket.reshard.as_ref().map_or(0, |r| r.started_ms);
+                let took = Duration::from_millis(index.now_ms().saturating_sub(started_ms));
+                let pause = step.switch_pause.unwrap_or_default();
+                METRICS.reshard_completed(took, pause);
+                tracing::info!(
+                    bucket = bucket.name,
+                    took_s = took.as_secs_f64(),
+                    switch_pause_ms = pause.as_secs_f64() * 1000.0,
+                    "reshard finished"
+                );
             }
-            Ok(step) => {
-                METRICS.reshard_entries_copied.inc_by(step.copied);
-                busy = true;
-            }
+            Ok(_) => busy = true,
             Err(err) => tracing::warn!(%err, bucket = bucket.name, "reshard step failed"),
         }
     }
@@ -97,6 +109,7 @@ async fn plan(index: &Index, max_objects_per_shard: u64) -> kura_index::Result<(
                 "reshard started"
             );
             index.start_reshard(&usage.bucket, shards).await?;
+            METRICS.reshards_started.with_label_values(&["auto"]).inc();
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 use crate::config::ServeArgs;
 use crate::credentials::{Origin, RootCredentials};
 use crate::identity::Identities;
-use crate::metrics::{METRICS, UsageSource};
+use crate::metrics::{BucketSeries, METRICS, UsageSource};
 use crate::ops::{self, Readiness};
 use crate::reshard::ReshardWorker;
 use crate::s3::{self, S3State};
@@ -135,13 +135,19 @@ async fn shutdown_signal() {
     }
 }
 
-/// Per-bucket objects and bytes for `/metrics`, read from the index at each scrape.
+/// Per-bucket objects, bytes and shards for `/metrics`, read from the index at each scrape.
 fn usage_source(index: Arc<Index>) -> UsageSource {
     Arc::new(move || match index.usage() {
         Ok(usage) => Some(
             usage
                 .into_iter()
-                .map(|u| (u.bucket, u.objects, u.bytes))
+                .map(|u| BucketSeries {
+                    name: u.bucket,
+                    objects: u.objects,
+                    bytes: u.bytes,
+                    shards: u.shards,
+                    resharding: u.resharding,
+                })
                 .collect(),
         ),
         Err(err) => {

@@ -1,21 +1,23 @@
 //! Online reshard benchmark at the index level (no HTTP):
 //!
-//!     cargo bench -p kura-index --bench reshard -- [KEYS]      (default 1,000,000)
+//!     cargo bench -p kura-index --bench reshard -- [KEYS] [--no-listing]
 //!
-//! Fills a bucket with KEYS keys from 64 concurrent writers, measures PUT latency
-//! for a few seconds before and during a reshard 1 → 16 shards (copied in steps of
-//! 500 keys with a 5 ms pause, like `kura serve`'s worker), and the latency of a
-//! 1000-key listing page at 1, 16, 64 and 256 shards.
+//! KEYS defaults to 1,000,000. Fills a bucket with KEYS keys from 64 concurrent
+//! writers, measures PUT latency for 15 s before and throughout a reshard
+//! 1 → 16 shards, run on a thread and runtime of its own with the same step
+//! size and pacing as `kura serve`'s worker, and (unless `--no-listing`) the
+//! latency of a 1000-key listing page at 1, 16, 64 and 256 shards.
 
 use kura_backend::LocalBackend;
-use kura_index::{Index, IndexError, ListParams, ObjectMeta, ObjectVersion, PartRef, Stamp};
+use kura_index::{
+    Index, IndexError, ListParams, ObjectMeta, ObjectVersion, PartRef, RESHARD_STEP_KEYS, Stamp,
+    reshard_pause,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const WRITERS: usize = 64;
-const STEP_KEYS: usize = 500;
-const STEP_PAUSE: Duration = Duration::from_millis(5);
 
 fn version() -> ObjectVersion {
     ObjectVersion {
@@ -86,14 +88,40 @@ fn report(label: &str, lat: &[Duration], period: Duration) {
     );
 }
 
-/// Runs a whole reshard the way the server's worker does; returns its duration.
-async fn reshard(index: &Arc<Index>, shards: u32) -> Duration {
-    let started = Instant::now();
-    index.start_reshard("b", shards).await.expect("start");
-    while !index.reshard_step("b", STEP_KEYS).await.expect("step").done {
-        tokio::time::sleep(STEP_PAUSE).await;
-    }
-    started.elapsed()
+/// What a whole reshard took, and how long its switch held writes off.
+struct Reshard {
+    took: Duration,
+    switch_pause: Duration,
+}
+
+/// Runs a whole reshard the way the server's worker does: its own thread and
+/// runtime, steps of `RESHARD_STEP_KEYS` paced by `reshard_pause`.
+fn reshard(index: &Arc<Index>, shards: u32) -> std::thread::JoinHandle<Reshard> {
+    let index = index.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let started = Instant::now();
+            index.start_reshard("b", shards).await.expect("start");
+            loop {
+                let step_started = Instant::now();
+                let step = index
+                    .reshard_step("b", RESHARD_STEP_KEYS)
+                    .await
+                    .expect("step");
+                if let Some(switch_pause) = step.switch_pause {
+                    return Reshard {
+                        took: started.elapsed(),
+                        switch_pause,
+                    };
+                }
+                std::thread::sleep(reshard_pause(step_started.elapsed()));
+            }
+        })
+    })
 }
 
 fn page_latency(index: &Index, keys: usize) -> f64 {
@@ -117,10 +145,12 @@ fn page_latency(index: &Index, keys: usize) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let keys: usize = std::env::args()
-        .skip(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let keys: usize = args
+        .iter()
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
+    let listing = !args.iter().any(|a| a == "--no-listing");
     let dir = tempfile::tempdir().expect("tempdir");
     let index = Arc::new(Index::new(
         Arc::new(LocalBackend::open(dir.path()).expect("backend")),
@@ -151,7 +181,7 @@ async fn main() {
         keys as f64 / fill.as_secs_f64()
     );
 
-    let period = Duration::from_secs(5);
+    let period = Duration::from_secs(15);
     report(
         "PUT before reshard",
         &put_load(&index, period, "before").await,
@@ -171,7 +201,10 @@ async fn main() {
             (lat, started.elapsed())
         })
     };
-    let took = reshard(&index, 16).await;
+    let resharded = reshard(&index, 16);
+    let took = tokio::task::spawn_blocking(move || resharded.join().expect("reshard"))
+        .await
+        .expect("join");
     running.store(false, Ordering::SeqCst);
     let (lat, span) = during.await.expect("load");
     let total = index
@@ -181,15 +214,21 @@ async fn main() {
         .iter()
         .sum::<u64>();
     println!(
-        "reshard 1 -> 16 shards: {total} entries in {:.1} s ({:.0} entries/s)",
-        took.as_secs_f64(),
-        total as f64 / took.as_secs_f64()
+        "reshard 1 -> 16 shards: {total} entries in {:.1} s ({:.0} entries/s), switch pause {:.3} ms",
+        took.took.as_secs_f64(),
+        total as f64 / took.took.as_secs_f64(),
+        took.switch_pause.as_secs_f64() * 1000.0
     );
     report("PUT during reshard", &lat, span);
-
+    if !listing {
+        return;
+    }
     for shards in [16, 64, 256, 1] {
         if shards != 16 {
-            reshard(&index, shards).await;
+            let done = reshard(&index, shards);
+            tokio::task::spawn_blocking(move || done.join().expect("reshard"))
+                .await
+                .expect("join");
         }
         println!(
             "list page (1000 keys), {shards:>3} shards: p50 {:.2} ms",

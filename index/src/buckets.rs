@@ -1,3 +1,4 @@
+use crate::counts::forget_counters;
 use crate::model::{
     BUCKETS, BucketRecord, Quota, ShardLayout, USAGE, decode, encode, object_map, part_map,
     upload_map,
@@ -28,6 +29,7 @@ impl Index {
                 layout: ShardLayout {
                     generation: self.clock.stamp().ms,
                     shards: self.initial_shards,
+                    counted: true,
                 },
                 quota: Quota::default(),
                 reshard: None,
@@ -112,6 +114,9 @@ impl Index {
             let mut batch = Batch::default();
             batch.delete(BUCKETS, name.as_bytes());
             batch.delete(USAGE, name.as_bytes());
+            for layout in record.write_layouts() {
+                forget_counters(&mut batch, name, layout);
+            }
             self.kv.apply(batch)?;
             record
         };

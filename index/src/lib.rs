@@ -5,6 +5,7 @@
 //! Nothing here knows HTTP or S3 XML: callers get typed records and errors.
 
 mod buckets;
+mod counts;
 mod error;
 mod gc;
 mod identity;
@@ -12,6 +13,7 @@ mod listing;
 mod locks;
 mod model;
 mod objects;
+mod pacing;
 mod reshard;
 mod uploads;
 mod usage;
@@ -24,6 +26,7 @@ pub use model::{
     BucketRecord, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, Quota, Reshard,
     ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
 };
+pub use pacing::{RESHARD_STEP_KEYS, reshard_pause};
 pub use reshard::{ReshardStep, ShardStats};
 pub use uploads::{CompletedPart, UploadListParams};
 pub use usage::BucketUsage;
@@ -35,9 +38,9 @@ use std::sync::Arc;
 pub struct Index {
     kv: Arc<dyn KvStore>,
     locks: locks::KeyLocks,
-    /// Serialises usage read-modify-write across keys of all buckets; held
-    /// only while a batch is applied in memory.
-    usage_lock: std::sync::Mutex<()>,
+    /// Serialises read-modify-write of the usage and shard-entry counters
+    /// across keys of all buckets; held only while a batch is applied in memory.
+    counters: std::sync::Mutex<()>,
     clock: model::Clock,
     initial_shards: u32,
 }
@@ -47,7 +50,7 @@ impl Index {
         Index {
             kv,
             locks: locks::KeyLocks::default(),
-            usage_lock: std::sync::Mutex::new(()),
+            counters: std::sync::Mutex::new(()),
             clock: model::Clock::default(),
             initial_shards: initial_shards.max(1),
         }

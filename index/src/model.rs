@@ -45,10 +45,17 @@ pub(crate) fn unix_ms() -> u64 {
 pub struct ShardLayout {
     pub generation: u64,
     pub shards: u32,
+    /// Whether each shard's entry count is kept in `SHARD_ENTRIES` (every
+    /// layout made since counting began). Layouts written before have no
+    /// counters; their stats are counted by a scan until a reshard replaces
+    /// them with a counted layout.
+    #[serde(default)]
+    pub counted: bool,
 }
 
 impl ShardLayout {
-    pub(crate) fn shard_of(&self, key: &str) -> u32 {
+    /// The shard that holds `key`.
+    pub fn shard_of(&self, key: &str) -> u32 {
         // FNV-1a: stable across builds and platforms, unlike std's hasher.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for byte in key.as_bytes() {
@@ -225,6 +232,10 @@ pub(crate) const USAGE: &str = "usage";
 pub(crate) const USERS: &str = "users";
 pub(crate) const KEYS: &str = "keys";
 pub(crate) const RETIRED: &str = "retired";
+/// Entries per shard of counted layouts, see `counts.rs`. They share the
+/// usage map (under keys no bucket name can take, see `counts::counter_key`)
+/// because a write updates both: one map fewer in every write's transaction.
+pub(crate) const SHARD_ENTRIES: &str = USAGE;
 
 pub(crate) fn object_map(bucket: &str, layout: &ShardLayout, shard: u32) -> String {
     format!("o/{bucket}/{}/{shard}", layout.generation)
@@ -283,6 +294,7 @@ mod tests {
         let layout = ShardLayout {
             generation: 1,
             shards: 7,
+            counted: true,
         };
         assert_eq!(
             layout.shard_of("photos/cat.jpg"),

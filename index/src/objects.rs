@@ -1,3 +1,4 @@
+use crate::counts::EntryDeltas;
 use crate::gc::{clear_intent, queue_garbage};
 use crate::listing::{Items, ListPage, ListParams, Merge, after, list_sorted};
 use crate::model::{
@@ -42,15 +43,16 @@ impl Index {
             check(existing.current())?;
             version.stamp = self.clock.stamp();
             let mut batch = Batch::default();
-            let delta = self.commit_version(&mut batch, &record, key, existing, version.clone());
-            self.apply_counted(batch, &record, delta)?;
+            let (delta, entries) =
+                self.commit_version(&mut batch, &record, key, existing, version.clone())?;
+            self.apply_counted(batch, &record, delta, entries)?;
         }
         self.sync().await?;
         Ok(version)
     }
 
     /// Adds to `batch` the writes that make `version` current; returns the
-    /// usage change they cause.
+    /// usage and shard-entry changes they cause.
     pub(crate) fn commit_version(
         &self,
         batch: &mut Batch,
@@ -58,14 +60,15 @@ impl Index {
         key: &str,
         existing: ObjectRecord,
         version: ObjectVersion,
-    ) -> UsageDelta {
+    ) -> Result<(UsageDelta, EntryDeltas)> {
         for part in &version.parts {
             clear_intent(batch, &part.blob);
         }
         let delta = UsageDelta::between(existing.current(), Some(&version));
+        let existed = !existing.versions.is_empty();
         let updated = replace_null_version(existing, Some(version), batch);
-        write_record(batch, bucket, key, &updated);
-        delta
+        let entries = self.write_record(batch, bucket, key, existed, &updated)?;
+        Ok((delta, entries))
     }
 
     /// Removes the current (`null`) version of `key`. Returns it, if there was one.
@@ -100,8 +103,8 @@ impl Index {
         let delta = UsageDelta::between(removed.as_ref(), None);
         let mut batch = Batch::default();
         let updated = replace_null_version(existing, None, &mut batch);
-        write_record(&mut batch, &record, key, &updated);
-        self.apply_counted(batch, &record, delta)?;
+        let entries = self.write_record(&mut batch, &record, key, true, &updated)?;
+        self.apply_counted(batch, &record, delta, entries)?;
         Ok(removed)
     }
 
@@ -156,16 +159,30 @@ impl Index {
         bucket: &BucketRecord,
         seek: &[u8],
     ) -> Result<Merge<ObjectRecord>> {
+        self.scan_shards(bucket, seek, |value| decode::<ObjectRecord>(&value))
+    }
+
+    /// Every key from `seek` on, merged across shards; records stay undecoded.
+    pub(crate) fn scan_keys(&self, bucket: &BucketRecord, seek: &[u8]) -> Result<Merge<()>> {
+        self.scan_shards(bucket, seek, |_| Ok(()))
+    }
+
+    fn scan_shards<T: 'static>(
+        &self,
+        bucket: &BucketRecord,
+        seek: &[u8],
+        value: fn(Vec<u8>) -> Result<T>,
+    ) -> Result<Merge<T>> {
         let mut sources = Vec::with_capacity(bucket.layout.shards as usize);
         for shard in 0..bucket.layout.shards {
             let map = object_map(&bucket.name, &bucket.layout, shard);
-            let items = self.kv.scan(&map, seek)?.map(|item| {
-                let (key, value) = item?;
+            let items = self.kv.scan(&map, seek)?.map(move |item| {
+                let (key, bytes) = item?;
                 let key = String::from_utf8(key)
                     .map_err(|e| IndexError::Decode(serde::de::Error::custom(e)))?;
-                Ok((key, decode::<ObjectRecord>(&value)?))
+                Ok((key, value(bytes)?))
             });
-            sources.push(Box::new(items) as Items<ObjectRecord>);
+            sources.push(Box::new(items) as Items<T>);
         }
         Ok(Merge::new(sources))
     }
@@ -193,13 +210,35 @@ fn replace_null_version(
     record
 }
 
-fn write_record(batch: &mut Batch, bucket: &BucketRecord, key: &str, record: &ObjectRecord) {
-    for layout in bucket.write_layouts() {
-        let map = object_map(&bucket.name, layout, layout.shard_of(key));
-        if record.versions.is_empty() {
-            batch.delete(&map, key.as_bytes());
-        } else {
-            batch.put(&map, key.as_bytes(), encode(record));
+impl Index {
+    /// Writes `key`'s `record` (or its removal, once no version is left) to
+    /// every layout a write must reach. `existed` says whether the current
+    /// layout held the key; whether the target of a reshard does is looked
+    /// up, as the copy may not have reached the key yet.
+    fn write_record(
+        &self,
+        batch: &mut Batch,
+        bucket: &BucketRecord,
+        key: &str,
+        existed: bool,
+        record: &ObjectRecord,
+    ) -> Result<EntryDeltas> {
+        let mut entries = EntryDeltas::default();
+        let exists = !record.versions.is_empty();
+        for layout in bucket.write_layouts() {
+            let map = object_map(&bucket.name, layout, layout.shard_of(key));
+            let had = if layout == &bucket.layout {
+                existed
+            } else {
+                layout.counted && self.kv.get(&map, key.as_bytes())?.is_some()
+            };
+            entries.note(&bucket.name, layout, key, had, exists);
+            if exists {
+                batch.put(&map, key.as_bytes(), encode(record));
+            } else {
+                batch.delete(&map, key.as_bytes());
+            }
         }
+        Ok(entries)
     }
 }

@@ -5,11 +5,13 @@
 //! `BucketRecord::write_layouts`), and a worker copies the current layout's
 //! records to the target in key order, a few hundred at a time, under those
 //! keys' locks so it never overwrites a newer write. The last key copied is
-//! persisted with each step, so a restart resumes where it stopped. Reads and
+//! persisted in the same batch as the copies (with the target's shard
+//! counters, see `counts.rs`), so a restart resumes where it stopped. Reads and
 //! listings keep using the current layout, which is complete throughout, until
 //! the switch: one atomic update of the bucket record. The old layout's maps
 //! are dropped after a grace period, as listings may still be reading them.
 
+use crate::counts::{EntryDeltas, forget_counters};
 use crate::listing::after;
 use crate::model::{
     BUCKETS, BucketRecord, RETIRED, Reshard, ShardLayout, decode, encode, object_map,
@@ -17,12 +19,19 @@ use crate::model::{
 use crate::{Index, IndexError, Result};
 use kura_backend::Batch;
 use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// Keys copied under one set of lock stripes (of 256): few enough that most
+/// writers never wait for a copy, enough to keep the batches efficient.
+const COPY_CHUNK_KEYS: usize = 32;
 
 /// What one reshard step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReshardStep {
     pub copied: u64,
     pub done: bool,
+    /// How long writes were held off for the switch, when this step switched.
+    pub switch_pause: Option<Duration>,
 }
 
 /// A bucket's shards and what they hold.
@@ -56,7 +65,11 @@ impl Index {
             }
             let generation = self.clock.stamp().ms.max(record.layout.generation + 1);
             record.reshard = Some(Reshard {
-                target: ShardLayout { generation, shards },
+                target: ShardLayout {
+                    generation,
+                    shards,
+                    counted: true,
+                },
                 started_ms: self.now_ms(),
                 copied: 0,
                 cursor: None,
@@ -76,56 +89,127 @@ impl Index {
             return Ok(ReshardStep {
                 copied: 0,
                 done: true,
+                switch_pause: None,
             });
         };
         let start = reshard.cursor.as_deref().map(after).unwrap_or_default();
         let keys = self
-            .scan_objects(&record, &start)?
+            .scan_keys(&record, &start)?
             .take(max_keys)
             .map(|item| item.map(|(key, _)| key))
             .collect::<Result<Vec<String>>>()?;
-        let target = reshard.target;
-        {
-            // Re-read under the keys' locks: a write since the scan is the one to copy.
-            let _guard = self.locks.many(bucket, &keys);
-            let mut batch = Batch::default();
-            for key in &keys {
-                if let Some(current) = self.read_object(&record, key)? {
-                    let map = object_map(bucket, &target, target.shard_of(key));
-                    batch.put(&map, key.as_bytes(), encode(&current));
-                }
-            }
-            self.kv.apply(batch)?;
-        }
         let copied = keys.len() as u64;
+        self.copy_to_target(&record, &reshard.target, &keys)?;
         let done = keys.len() < max_keys;
+        let switch_pause = if done {
+            Some(self.switch_layout(bucket, &reshard.target)?)
+        } else {
+            None
+        };
+        self.sync().await?;
+        Ok(ReshardStep {
+            copied,
+            done,
+            switch_pause,
+        })
+    }
+
+    /// Copies `keys` to `target`, a chunk at a time: a chunk holds only its
+    /// own keys' lock stripes, so writes of other keys go on meanwhile. The
+    /// progress is written with the last chunk; a crash before it only
+    /// repeats copies, which count nothing twice.
+    fn copy_to_target(
+        &self,
+        scanned: &BucketRecord,
+        target: &ShardLayout,
+        keys: &[String],
+    ) -> Result<()> {
+        let chunks = keys.len().div_ceil(COPY_CHUNK_KEYS);
+        for (i, chunk) in keys.chunks(COPY_CHUNK_KEYS).enumerate() {
+            let progress = (i + 1 == chunks).then_some(keys.len() as u64);
+            if !self.copy_chunk(scanned, target, chunk, progress)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies `keys` (and, with `progress`, counts that many keys copied up
+    /// to the last of them) in one batch. False when the reshard is gone.
+    fn copy_chunk(
+        &self,
+        scanned: &BucketRecord,
+        target: &ShardLayout,
+        keys: &[String],
+        progress: Option<u64>,
+    ) -> Result<bool> {
+        let bucket = scanned.name.as_str();
+        // Re-read under the keys' locks: a write since the scan is the one to
+        // copy. Writers only read the bucket record, and whatever else
+        // rewrites it takes the bucket lock exclusively, which these shared
+        // guards keep out: the progress can be written here.
+        let _guard = self.locks.many(bucket, keys);
+        let mut record = self.bucket(bucket)?;
+        let Some(reshard) = record.reshard.as_mut().filter(|r| r.target == *target) else {
+            return Ok(false); // the bucket is gone, or moved on
+        };
+        let mut batch = Batch::default();
+        let mut entries = EntryDeltas::default();
+        for key in keys {
+            // A key the target holds is current there already: it got there by
+            // a copy or a write, and every write since reached both layouts.
+            // Skipping it keeps the copy ahead of writers that keep adding keys
+            // past the cursor (which reach the target as they are written).
+            let map = object_map(bucket, target, target.shard_of(key));
+            if self.kv.get(&map, key.as_bytes())?.is_some() {
+                continue;
+            }
+            // The stored bytes as they are: a copy needs no decoding.
+            let from = object_map(bucket, &scanned.layout, scanned.layout.shard_of(key));
+            if let Some(current) = self.kv.get(&from, key.as_bytes())? {
+                entries.note(bucket, target, key, false, true);
+                batch.put(&map, key.as_bytes(), current);
+            }
+        }
+        if let Some(copied) = progress {
+            reshard.copied += copied;
+            reshard.cursor = keys.last().cloned();
+            batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
+        }
+        let counters = self.lock_counters();
+        self.add_entry_counts(&counters, &mut batch, entries)?;
+        self.kv.apply(batch)?;
+        Ok(true)
+    }
+
+    /// Makes `target` the bucket's layout and retires the old one. Returns how
+    /// long writers were held off: from asking for the bucket lock (which
+    /// stops new writers from entering) until it is released.
+    fn switch_layout(&self, bucket: &str, target: &ShardLayout) -> Result<Duration> {
+        let paused = Instant::now();
         {
             let _guard = self.locks.buckets();
             let mut record = self.bucket(bucket)?;
-            if done {
-                let mut batch = Batch::default();
-                let retired = Retired {
-                    bucket: bucket.to_owned(),
-                    layout: record.layout,
-                    since_ms: self.now_ms(),
-                };
-                batch.put(
-                    RETIRED,
-                    retired_key(bucket, &record.layout),
-                    encode(&retired),
-                );
-                record.layout = target;
-                record.reshard = None;
-                batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
-                self.kv.apply(batch)?;
-            } else if let Some(progress) = record.reshard.as_mut() {
-                progress.copied += copied;
-                progress.cursor = keys.last().cloned();
-                self.put_bucket(&record)?;
+            if record.reshard.as_ref().map(|r| r.target) != Some(*target) {
+                return Ok(paused.elapsed());
             }
+            let mut batch = Batch::default();
+            let retired = Retired {
+                bucket: bucket.to_owned(),
+                layout: record.layout,
+                since_ms: self.now_ms(),
+            };
+            batch.put(
+                RETIRED,
+                retired_key(bucket, &record.layout),
+                encode(&retired),
+            );
+            record.layout = *target;
+            record.reshard = None;
+            batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
+            self.kv.apply(batch)?;
         }
-        self.sync().await?;
-        Ok(ReshardStep { copied, done })
+        Ok(paused.elapsed())
     }
 
     /// Buckets with a reshard under way.
@@ -152,6 +236,7 @@ impl Index {
                     .drop_map(&object_map(&retired.bucket, &retired.layout, shard))?;
             }
             let mut batch = Batch::default();
+            forget_counters(&mut batch, &retired.bucket, &retired.layout);
             batch.delete(RETIRED, key);
             self.kv.apply(batch)?;
             dropped += 1;
@@ -159,20 +244,12 @@ impl Index {
         Ok(dropped)
     }
 
-    /// Objects per shard of the current layout (a full count, for reports).
+    /// Entries per shard of the current layout, from the shard counters.
     pub fn shard_stats(&self, bucket: &str) -> Result<ShardStats> {
         let record = self.bucket(bucket)?;
-        let objects_per_shard = (0..record.layout.shards)
-            .map(|shard| {
-                Ok(self
-                    .kv
-                    .scan(&object_map(bucket, &record.layout, shard), b"")?
-                    .count() as u64)
-            })
-            .collect::<Result<Vec<_>>>()?;
         Ok(ShardStats {
             shards: record.layout.shards,
-            objects_per_shard,
+            objects_per_shard: self.shard_entries(bucket, &record.layout)?,
             reshard: record.reshard,
         })
     }

@@ -127,8 +127,9 @@ impl Index {
                 batch.delete(&part_map(bucket), part_key(upload_id, part.number));
             }
             batch.delete(&upload_map(bucket), upload_key(key, upload_id));
-            let delta = self.commit_version(&mut batch, &record, key, existing, version.clone());
-            self.apply_counted(batch, &record, delta)?;
+            let (delta, entries) =
+                self.commit_version(&mut batch, &record, key, existing, version.clone())?;
+            self.apply_counted(batch, &record, delta, entries)?;
             version
         };
         self.sync().await?;

@@ -1,6 +1,7 @@
 //! Per-bucket usage counters and quotas. Counters change in the same atomic
 //! batch as the index entries they count, so they stay exact across crashes.
 
+use crate::counts::EntryDeltas;
 use crate::model::{BucketRecord, Quota, USAGE, Usage, UsageDelta, decode, encode};
 use crate::{Index, IndexError, Result};
 use kura_backend::Batch;
@@ -12,6 +13,9 @@ pub struct BucketUsage {
     pub owner: String,
     pub objects: u64,
     pub bytes: u64,
+    /// Shards of the current layout.
+    pub shards: u32,
+    pub resharding: bool,
 }
 
 impl Index {
@@ -35,6 +39,8 @@ impl Index {
                     owner: b.owner,
                     objects: usage.objects,
                     bytes: usage.bytes,
+                    shards: b.layout.shards,
+                    resharding: b.reshard.is_some(),
                 })
             })
             .collect()
@@ -45,15 +51,17 @@ impl Index {
             .await
     }
 
-    /// Applies `batch` together with the usage change it causes, unless that
-    /// change takes the bucket over its quota. Shrinking is always allowed.
+    /// Applies `batch` together with the usage and shard-entry changes it
+    /// causes, unless it takes the bucket over its quota. Shrinking is always
+    /// allowed.
     pub(crate) fn apply_counted(
         &self,
         mut batch: Batch,
         bucket: &BucketRecord,
         delta: UsageDelta,
+        entries: EntryDeltas,
     ) -> Result<()> {
-        let _guard = self.usage_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = self.lock_counters();
         let usage = self.bucket_usage(&bucket.name)?;
         let next = Usage {
             objects: usage.objects.saturating_add_signed(delta.objects),
@@ -69,6 +77,7 @@ impl Index {
         if delta != UsageDelta::default() {
             batch.put(USAGE, bucket.name.as_bytes(), encode(&next));
         }
+        self.add_entry_counts(&guard, &mut batch, entries)?;
         Ok(self.kv.apply(batch)?)
     }
 }

@@ -6,7 +6,9 @@
 //! reopened from disk mid-way to check that progress is persisted).
 
 use kura_backend::LocalBackend;
-use kura_index::{Index, IndexError, ListParams, ObjectMeta, ObjectVersion, PartRef, Stamp};
+use kura_index::{
+    Index, IndexError, ListParams, ObjectMeta, ObjectVersion, PartRef, ShardLayout, Stamp,
+};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -232,6 +234,26 @@ fn check_all(index: &Index, model: &Model, context: &str) {
         max: 2,
     };
     check_listing(index, model, &all, context);
+    check_counts(index, model, context);
+}
+
+/// The per-shard entry counters equal the model's keys hashed to each shard
+/// of the current layout: exact after every write, step, reopen and switch.
+fn check_counts(index: &Index, model: &Model, context: &str) {
+    let stats = index.shard_stats(BUCKET).unwrap();
+    let layout = ShardLayout {
+        generation: 0,
+        shards: stats.shards,
+        counted: true,
+    };
+    let mut expected = vec![0u64; stats.shards as usize];
+    for key in model.keys() {
+        expected[layout.shard_of(key) as usize] += 1;
+    }
+    assert_eq!(
+        stats.objects_per_shard, expected,
+        "entries per shard ({context})"
+    );
 }
 
 struct Run {
@@ -277,6 +299,7 @@ impl Run {
                 ))
                 .unwrap();
                 self.model.insert(key.clone(), blob);
+                check_counts(self.index(), &self.model, &context);
             }
             Op::Delete(key) => {
                 let removed = rt
@@ -288,6 +311,7 @@ impl Run {
                     expected,
                     "delete returns the current version ({context})"
                 );
+                check_counts(self.index(), &self.model, &context);
             }
             Op::List(l) => check_listing(self.index(), &self.model, l, &context),
             Op::Step(max_keys) => {

@@ -7,6 +7,7 @@ use crate::auth;
 use crate::body::verified_body;
 use crate::error::S3Error;
 use crate::identity::ROOT_USER;
+use crate::metrics::METRICS;
 use crate::reshard::MAX_SHARDS;
 use crate::router::Query;
 use crate::s3::{S3Response, S3State, iso8601, validate_bucket_name};
@@ -439,7 +440,13 @@ async fn start_reshard(state: &S3State, name: &str, request: ReshardRequest) -> 
             "shards must be between 1 and {MAX_SHARDS}."
         )));
     }
-    state.index.start_reshard(name, request.shards).await?;
+    let bucket = state.index.start_reshard(name, request.shards).await?;
+    if bucket.reshard.is_some() {
+        METRICS
+            .reshards_started
+            .with_label_values(&["manual"])
+            .inc();
+    }
     Ok((StatusCode::ACCEPTED, stats_json(state, name)?))
 }
 

@@ -1,0 +1,433 @@
+//! End-to-end online reshard benchmark through a real `kura serve` process.
+//!
+//! ```text
+//! cargo build --release -p kura -j 2
+//! cargo bench -p kura-conformance --bench reshard -- [KEYS] [--minutes M]
+//! ```
+//!
+//! KEYS (default 1,000,000) 0-byte objects are PUT through S3 into one bucket
+//! of 1 shard (automatic resharding is off, so the measured reshard is the one
+//! this benchmark starts). Then, at concurrency 32: PUT latency and throughput
+//! for 20 s before, and throughout a reshard 1 → 16 shards started with
+//! `kura admin bucket reshard`; the reshard's duration and entries/s (stats
+//! polled every 250 ms) and its switch pause (from `/metrics`); `/healthz` on
+//! a new connection every 50 ms, as a probe would; ListObjectsV2 pages of
+//! 1000 keys at 16, 64, 256 and 1 shards (each count reached by a reshard).
+//! Gives up after M minutes (default 90), printing what it measured so far.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use kura_conformance::{KuraProcess, http_get_status};
+
+const BUCKET: &str = "reshard-bench";
+const FILL_WRITERS: usize = 64;
+const LOAD_WRITERS: usize = 32;
+const BEFORE: Duration = Duration::from_secs(20);
+const PROBE_EVERY: Duration = Duration::from_millis(50);
+const STATS_EVERY: Duration = Duration::from_millis(250);
+const LIST_SAMPLES: usize = 30;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let keys: usize = args
+        .iter()
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let minutes: u64 = args
+        .iter()
+        .position(|a| a == "--minutes")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(90);
+    let deadline = Instant::now() + Duration::from_secs(minutes * 60);
+    let server = KuraProcess::start_with_env(&[
+        ("KURA_INITIAL_SHARDS", "1"),
+        ("KURA_MAX_OBJECTS_PER_SHARD", "1000000000000"),
+    ]);
+    println!(
+        "kura reshard benchmark: {keys} keys, {} (pid {:?})",
+        server.endpoint(),
+        server.pid()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run(&server, keys, deadline));
+}
+
+async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
+    let s3 = client(server);
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("create bucket");
+
+    let started = Instant::now();
+    let failed = fill(&s3, keys).await;
+    let took = started.elapsed();
+    println!(
+        "fill: {keys} PUTs of 0 B in {:.0} s ({:.0} PUT/s, {failed} failed)",
+        took.as_secs_f64(),
+        keys as f64 / took.as_secs_f64()
+    );
+
+    let prober = Prober::start(server);
+    let before = load(
+        s3.clone(),
+        "before",
+        Arc::new(AtomicBool::new(false)),
+        Some(BEFORE),
+    )
+    .await;
+    before.print("PUT before the reshard");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let during = tokio::spawn(load(s3.clone(), "during", stop.clone(), None));
+    let reshard_started = Instant::now();
+    let stats = reshard(server, 16, deadline).await;
+    let reshard_took = reshard_started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let during = during.await.expect("load");
+    let probes = prober.stop();
+
+    let entries: u64 = stats["objects"].as_u64().expect("objects");
+    println!(
+        "reshard 1 -> 16 shards: {entries} entries in {:.1} s ({:.0} entries/s)",
+        reshard_took.as_secs_f64(),
+        entries as f64 / reshard_took.as_secs_f64()
+    );
+    during.print("PUT during the reshard");
+    println!(
+        "  p99 during / before: {:.2}x",
+        during.pct(0.99) / before.pct(0.99)
+    );
+    let window = |from: Instant, to: Instant| {
+        probes
+            .iter()
+            .filter(|p| p.at >= from && p.at <= to)
+            .collect::<Vec<_>>()
+    };
+    print_probes(
+        "/healthz before the reshard",
+        &window(started, reshard_started),
+    );
+    print_probes(
+        "/healthz during the reshard",
+        &window(reshard_started, reshard_started + reshard_took),
+    );
+    print_switch_pause(server).await;
+    print_stats_latency(server);
+
+    for shards in [16, 64, 256, 1] {
+        if shards != 16 {
+            let started = Instant::now();
+            reshard(server, shards, deadline).await;
+            println!(
+                "  (idle reshard to {shards} shards: {:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        list_pages(&s3, keys, shards).await;
+    }
+}
+
+fn client(server: &KuraProcess) -> Client {
+    let target = server.target();
+    let credentials = Credentials::new(
+        &target.access_key,
+        &target.secret_key,
+        None,
+        None,
+        "kura-bench",
+    );
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(&target.endpoint)
+        .force_path_style(true)
+        .region(Region::new(target.region.clone()))
+        .credentials_provider(credentials)
+        .build();
+    Client::from_conf(config)
+}
+
+fn fill_key(i: usize) -> String {
+    format!("fill-{i:08}")
+}
+
+async fn put(s3: &Client, key: &str) -> bool {
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .is_ok()
+}
+
+/// PUTs every fill key; returns how many failed.
+async fn fill(s3: &Client, keys: usize) -> usize {
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..FILL_WRITERS)
+        .map(|_| {
+            let (s3, next, failed) = (s3.clone(), next.clone(), failed.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= keys {
+                        break;
+                    }
+                    if !put(&s3, &fill_key(i)).await {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if (i + 1) % (keys / 10).max(1) == 0 {
+                        println!("  filled {} keys", i + 1);
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("filler");
+    }
+    failed.load(Ordering::Relaxed)
+}
+
+/// PUT latencies of one load period, sorted.
+struct Load {
+    latencies: Vec<Duration>,
+    failed: usize,
+    took: Duration,
+}
+
+impl Load {
+    fn pct(&self, p: f64) -> f64 {
+        pct(&self.latencies, p)
+    }
+
+    fn print(&self, label: &str) {
+        println!(
+            "{label}: {} PUTs in {:.1} s, {:.0} PUT/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} failed",
+            self.latencies.len(),
+            self.took.as_secs_f64(),
+            self.latencies.len() as f64 / self.took.as_secs_f64(),
+            self.pct(0.50),
+            self.pct(0.99),
+            self.pct(1.0),
+            self.failed
+        );
+    }
+}
+
+/// PUTs new keys from `LOAD_WRITERS` writers until `stop` or `period`.
+async fn load(
+    s3: Client,
+    tag: &'static str,
+    stop: Arc<AtomicBool>,
+    period: Option<Duration>,
+) -> Load {
+    let started = Instant::now();
+    let over =
+        move || stop.load(Ordering::SeqCst) || period.is_some_and(|p| started.elapsed() >= p);
+    let tasks: Vec<_> = (0..LOAD_WRITERS)
+        .map(|w| {
+            let (s3, over) = (s3.clone(), over.clone());
+            tokio::spawn(async move {
+                let (mut latencies, mut failed) = (Vec::new(), 0);
+                let mut i = 0;
+                while !over() {
+                    let key = format!("load-{tag}-{w:02}-{i:08}");
+                    let at = Instant::now();
+                    if put(&s3, &key).await {
+                        latencies.push(at.elapsed());
+                    } else {
+                        failed += 1;
+                    }
+                    i += 1;
+                }
+                (latencies, failed)
+            })
+        })
+        .collect();
+    let mut all = Load {
+        latencies: Vec::new(),
+        failed: 0,
+        took: Duration::ZERO,
+    };
+    for task in tasks {
+        let (latencies, failed) = task.await.expect("writer");
+        all.latencies.extend(latencies);
+        all.failed += failed;
+    }
+    all.took = started.elapsed();
+    all.latencies.sort();
+    all
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx].as_secs_f64() * 1000.0
+}
+
+/// `kura admin <args>` against `server`, with `--json`; the parsed answer.
+fn admin(server: &KuraProcess, args: &[&str]) -> serde_json::Value {
+    let target = server.target();
+    let out = Command::new(server.bin())
+        .arg("admin")
+        .arg("--json")
+        .args(args)
+        .env("KURA_ADMIN_ENDPOINT", &target.endpoint)
+        .env("KURA_ADMIN_ACCESS_KEY", &target.access_key)
+        .env("KURA_ADMIN_SECRET_KEY", &target.secret_key)
+        .output()
+        .expect("run kura admin");
+    assert!(
+        out.status.success(),
+        "kura admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("kura admin answers JSON")
+}
+
+/// Starts a reshard to `shards` and polls the stats until it is done; the
+/// final stats.
+async fn reshard(server: &KuraProcess, shards: u32, deadline: Instant) -> serde_json::Value {
+    let count = shards.to_string();
+    admin(server, &["bucket", "reshard", BUCKET, "--shards", &count]);
+    loop {
+        let stats = admin(server, &["bucket", "stats", BUCKET]);
+        if stats["reshard"].is_null() && stats["shards"] == shards {
+            return stats;
+        }
+        if Instant::now() > deadline {
+            println!("gave up at the deadline, reshard to {shards} unfinished: {stats}");
+            std::process::exit(2);
+        }
+        tokio::time::sleep(STATS_EVERY).await;
+    }
+}
+
+/// The switch pause of every reshard so far, from `/metrics`.
+async fn print_switch_pause(server: &KuraProcess) {
+    let text = reqwest::get(format!("{}/metrics", server.ops_url()))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("metrics text");
+    let sample = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let (sum, count) = (
+        sample("kura_reshard_switch_pause_seconds_sum"),
+        sample("kura_reshard_switch_pause_seconds_count"),
+    );
+    println!(
+        "switch pause (kura_reshard_switch_pause_seconds): {count} switch(es), {:.3} ms in all",
+        sum * 1000.0
+    );
+}
+
+/// How long `kura admin bucket stats` takes on the full bucket, the CLI's
+/// own start and SigV4 signing included (best of 5).
+fn print_stats_latency(server: &KuraProcess) {
+    let best = (0..5)
+        .map(|_| {
+            let at = Instant::now();
+            admin(server, &["bucket", "stats", BUCKET]);
+            at.elapsed()
+        })
+        .min()
+        .unwrap_or_default();
+    println!(
+        "kura admin bucket stats: {:.1} ms (best of 5, CLI start included)",
+        best.as_secs_f64() * 1000.0
+    );
+}
+
+/// ListObjectsV2 pages of 1000 keys starting at spread-out fill keys.
+async fn list_pages(s3: &Client, keys: usize, shards: u32) {
+    let mut latencies = Vec::new();
+    for i in 0..LIST_SAMPLES {
+        let after = fill_key(i * (keys.saturating_sub(1000) / LIST_SAMPLES));
+        let at = Instant::now();
+        let page = s3
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .start_after(after)
+            .max_keys(1000)
+            .send()
+            .await
+            .expect("list");
+        latencies.push(at.elapsed());
+        assert_eq!(page.contents().len(), 1000, "a full page");
+    }
+    latencies.sort();
+    println!(
+        "ListObjectsV2 1000-key page, {shards:>3} shards: p50 {:.2} ms, max {:.2} ms ({LIST_SAMPLES} pages)",
+        pct(&latencies, 0.5),
+        pct(&latencies, 1.0)
+    );
+}
+
+struct Probe {
+    at: Instant,
+    took: Duration,
+    ok: bool,
+}
+
+/// Probes `/healthz` every `PROBE_EVERY` on its own thread.
+struct Prober {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Probe>>,
+}
+
+impl Prober {
+    fn start(server: &KuraProcess) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = server.ops_addr();
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut probes = Vec::new();
+            while !stopping.load(Ordering::SeqCst) {
+                let at = Instant::now();
+                let ok = http_get_status(addr, "/healthz") == Some(200);
+                let took = at.elapsed();
+                probes.push(Probe { at, took, ok });
+                std::thread::sleep(PROBE_EVERY.saturating_sub(took));
+            }
+            probes
+        });
+        Prober { stop, thread }
+    }
+
+    fn stop(self) -> Vec<Probe> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().expect("prober")
+    }
+}
+
+fn print_probes(label: &str, probes: &[&Probe]) {
+    let mut took: Vec<Duration> = probes.iter().map(|p| p.took).collect();
+    took.sort();
+    println!(
+        "{label}: {} probes, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} not 200 within 2 s",
+        took.len(),
+        pct(&took, 0.5),
+        pct(&took, 0.99),
+        pct(&took, 1.0),
+        probes.iter().filter(|p| !p.ok).count()
+    );
+}
