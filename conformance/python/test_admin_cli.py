@@ -579,6 +579,33 @@ def test_quota_max_bytes(admin, s3, owned_bucket):
     assert_usage(admin, s3, name, (3, 600))
 
 
+def test_quota_refuses_a_put_before_reading_its_body(admin, server, owned_bucket):
+    """A PutObject whose Content-Length cannot fit is refused from its headers alone:
+    the server answers while the client has not sent a byte of the body."""
+    import http.client
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    name = owned_bucket()
+    admin("quota", "set", name, "--max-bytes", str(MIB))
+    netloc = server.endpoint.split("//")[1]
+    request = AWSRequest(method="PUT", url=f"{server.endpoint}/{name}/too-big", headers={
+        "Host": netloc, "Content-Length": str(50 * MIB), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(Credentials(server.access_key, server.secret_key), "s3", server.region).add_auth(request)
+    host, port = netloc.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("PUT", f"/{name}/too-big", skip_host=True, skip_accept_encoding=True)
+    for key, value in request.headers.items():
+        conn.putheader(key, value)
+    conn.endheaders()                      # headers only: the 50 MiB body never comes
+    response = conn.getresponse()
+    body = response.read().decode()
+    conn.close()
+    assert response.status == 403 and "<Code>QuotaExceeded</Code>" in body, body
+    assert usage_of(admin, name) == (0, 0)
+
+
 def test_quota_multipart_is_checked_at_completion(admin, s3, owned_bucket):
     name = owned_bucket()
     admin("quota", "set", name, "--max-bytes", str(2 * PART), "--max-objects", "2")

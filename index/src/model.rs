@@ -126,15 +126,37 @@ pub(crate) struct UsageDelta {
 impl UsageDelta {
     /// Replacing `old` with `new` (either may be absent or a delete marker).
     pub(crate) fn between(old: Option<&ObjectVersion>, new: Option<&ObjectVersion>) -> Self {
-        let weight = |v: Option<&ObjectVersion>| match v {
+        Self::replacing(old, new.filter(|v| !v.delete_marker).map(|v| v.size))
+    }
+
+    /// Replacing `old` with an object of `new_size` bytes, or with nothing.
+    pub(crate) fn replacing(old: Option<&ObjectVersion>, new_size: Option<u64>) -> Self {
+        let (old_objects, old_bytes) = match old {
             Some(v) if !v.delete_marker => (1i64, v.size as i64),
             _ => (0, 0),
         };
-        let (old_objects, old_bytes) = weight(old);
-        let (new_objects, new_bytes) = weight(new);
+        let (new_objects, new_bytes) = new_size.map_or((0, 0), |size| (1, size as i64));
         UsageDelta {
             objects: new_objects - old_objects,
             bytes: new_bytes - old_bytes,
+        }
+    }
+
+    /// Whether `usage` changed by this delta breaks `quota`. Shrinking never does.
+    pub(crate) fn exceeds(self, usage: Usage, quota: Quota) -> bool {
+        let next = usage.apply(self);
+        let over =
+            |limit: Option<u64>, grows: bool, value: u64| grows && limit.is_some_and(|l| value > l);
+        over(quota.max_objects, self.objects > 0, next.objects)
+            || over(quota.max_bytes, self.bytes > 0, next.bytes)
+    }
+}
+
+impl Usage {
+    pub(crate) fn apply(self, delta: UsageDelta) -> Usage {
+        Usage {
+            objects: self.objects.saturating_add_signed(delta.objects),
+            bytes: self.bytes.saturating_add_signed(delta.bytes),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! batch as the index entries they count, so they stay exact across crashes.
 
 use crate::counts::EntryDeltas;
-use crate::model::{BucketRecord, Quota, USAGE, Usage, UsageDelta, decode, encode};
+use crate::model::{BucketRecord, ObjectVersion, Quota, USAGE, Usage, UsageDelta, decode, encode};
 use crate::{Index, IndexError, Result};
 use kura_backend::Batch;
 
@@ -51,6 +51,21 @@ impl Index {
             .await
     }
 
+    /// Refuses, before its body is read, a write of `size` bytes over `current` that the
+    /// quota cannot take now. Only a fast path: the commit checks again, atomically.
+    pub fn check_room(
+        &self,
+        bucket: &BucketRecord,
+        current: Option<&ObjectVersion>,
+        size: u64,
+    ) -> Result<()> {
+        let delta = UsageDelta::replacing(current, Some(size));
+        if delta.exceeds(self.bucket_usage(&bucket.name)?, bucket.quota) {
+            return Err(IndexError::QuotaExceeded);
+        }
+        Ok(())
+    }
+
     /// Applies `batch` together with the usage and shard-entry changes it
     /// causes, unless it takes the bucket over its quota. Shrinking is always
     /// allowed.
@@ -63,19 +78,11 @@ impl Index {
     ) -> Result<()> {
         let guard = self.lock_counters();
         let usage = self.bucket_usage(&bucket.name)?;
-        let next = Usage {
-            objects: usage.objects.saturating_add_signed(delta.objects),
-            bytes: usage.bytes.saturating_add_signed(delta.bytes),
-        };
-        let over =
-            |limit: Option<u64>, grows: bool, value: u64| grows && limit.is_some_and(|l| value > l);
-        if over(bucket.quota.max_objects, delta.objects > 0, next.objects)
-            || over(bucket.quota.max_bytes, delta.bytes > 0, next.bytes)
-        {
+        if delta.exceeds(usage, bucket.quota) {
             return Err(IndexError::QuotaExceeded);
         }
         if delta != UsageDelta::default() {
-            batch.put(USAGE, bucket.name.as_bytes(), encode(&next));
+            batch.put(USAGE, bucket.name.as_bytes(), encode(&usage.apply(delta)));
         }
         self.add_entry_counts(&guard, &mut batch, entries)?;
         Ok(self.kv.apply(batch)?)

@@ -13,18 +13,15 @@ use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum};
 pub const DEFAULT_CHECKSUM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64Nvme;
 
 pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    let bucket = state.authorized_bucket(&req)?;
     let meta = meta::check_write_headers(req.headers())?;
     let conditions = WriteConditions::from_headers(req.headers())?;
     // Fail fast before the body is read; checked again, atomically, at commit.
-    conditions.check(
-        state
-            .index
-            .object(&req.bucket, &req.key)?
-            .as_ref()
-            .and_then(|r| r.current()),
-    )?;
-    declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
+    let record = state.index.object(&req.bucket, &req.key)?;
+    let current = record.as_ref().and_then(|r| r.current());
+    conditions.check(current)?;
+    let size = declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
+    state.index.check_room(&bucket, current, size)?;
 
     let want = (!names_checksum(req.headers())).then_some(DEFAULT_CHECKSUM);
     let mut body = req.take_body(want)?;
