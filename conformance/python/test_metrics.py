@@ -184,6 +184,19 @@ def test_counters_reflect_requests(server, s3, bucket):
     assert value(after, "kura_buckets") >= 1
 
 
+def test_admin_refusals_are_counted_as_errors_and_auth_failures(server):
+    before = samples(server)
+    wrong = server.signed_request("GET", "/_kura/admin/v1/users", secret_key="not-the-secret-key")
+    assert wrong.status_code == 403 and wrong.json()["code"] == "SignatureDoesNotMatch", wrong.text
+    missing = server.signed_request("GET", "/_kura/admin/v1/users/nobody-at-all")
+    assert missing.status_code == 404 and missing.json()["code"] == "NoSuchUser", missing.text
+    after = settled(server)
+    assert delta(before, after, "kura_s3_errors_total", code="SignatureDoesNotMatch") == 1
+    assert delta(before, after, "kura_auth_failures_total", reason="SignatureDoesNotMatch") == 1
+    assert delta(before, after, "kura_s3_errors_total", code="NoSuchUser") == 1
+    assert delta(before, after, "kura_auth_failures_total", reason="NoSuchUser") == 0
+
+
 def test_background_gc_runs_are_counted(server):
     runs = "kura_background_task_runs_total"
     first = value(samples(server), runs, task="gc", result="ok")

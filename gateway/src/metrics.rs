@@ -150,7 +150,7 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "kura_s3_errors_total",
-                        "S3 error responses, by S3 error code.",
+                        "Error responses of the S3 and admin APIs, by error code.",
                     ),
                     &["code"],
                 ),
@@ -160,7 +160,7 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "kura_auth_failures_total",
-                        "S3 requests refused for their credentials or signature, by error code.",
+                        "S3 and admin API requests refused for their credentials or signature, by error code.",
                     ),
                     &["reason"],
                 ),
@@ -265,13 +265,18 @@ impl Metrics {
 
     /// Counts an S3 error answered to a client.
     pub fn s3_error(&self, code: ErrorCode) {
+        self.error(code.as_str(), code.status());
+    }
+
+    /// Counts an error answered by the S3 or admin API (whose codes are S3's plus a few).
+    pub fn error(&self, code: &str, status: StatusCode) {
         // A 304 travels as an error internally but is no error to the client.
-        if code.status().as_u16() < 400 {
+        if status.as_u16() < 400 {
             return;
         }
-        self.errors.with_label_values(&[code.as_str()]).inc();
-        if AUTH_FAILURES.contains(&code) {
-            self.auth_failures.with_label_values(&[code.as_str()]).inc();
+        self.errors.with_label_values(&[code]).inc();
+        if AUTH_FAILURES.iter().any(|c| c.as_str() == code) {
+            self.auth_failures.with_label_values(&[code]).inc();
         }
     }
 

@@ -106,10 +106,13 @@ pub async fn handle(
 ) -> S3Response {
     let (status, value) = match serve(state, parts, body).await {
         Ok(answer) => answer,
-        Err(err) => (
-            err.status,
-            json!({ "code": err.code, "message": err.message, "request_id": request_id }),
-        ),
+        Err(err) => {
+            METRICS.error(err.code, err.status);
+            (
+                err.status,
+                json!({ "code": err.code, "message": err.message, "request_id": request_id }),
+            )
+        }
     };
     let body = if status == StatusCode::NO_CONTENT {
         Body::empty()
