@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use kura_conformance::{KuraProcess, http_get_status};
 
@@ -62,7 +61,7 @@ fn main() {
 }
 
 async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
-    let s3 = client(server);
+    let s3 = server.target().sdk_client();
     s3.create_bucket()
         .bucket(BUCKET)
         .send()
@@ -136,25 +135,6 @@ async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
         }
         list_pages(&s3, keys, shards).await;
     }
-}
-
-fn client(server: &KuraProcess) -> Client {
-    let target = server.target();
-    let credentials = Credentials::new(
-        &target.access_key,
-        &target.secret_key,
-        None,
-        None,
-        "kura-bench",
-    );
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&target.endpoint)
-        .force_path_style(true)
-        .region(Region::new(target.region.clone()))
-        .credentials_provider(credentials)
-        .build();
-    Client::from_conf(config)
 }
 
 fn fill_key(i: usize) -> String {

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use kura_conformance::{KuraProcess, S3Target};
@@ -44,7 +43,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(run_all(client(&target)));
+    runtime.block_on(run_all(target.sdk_client()));
 }
 
 /// The target given on the command line, or `None` to start a server. Ignores the
@@ -71,24 +70,6 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Option<S3Target> {
         }
         _ => panic!("--endpoint, --access-key and --secret-key go together\n{USAGE}"),
     }
-}
-
-fn client(target: &S3Target) -> Client {
-    let credentials = Credentials::new(
-        &target.access_key,
-        &target.secret_key,
-        None,
-        None,
-        "kura-bench",
-    );
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&target.endpoint)
-        .force_path_style(true)
-        .region(Region::new(target.region.clone()))
-        .credentials_provider(credentials)
-        .build();
-    Client::from_conf(config)
 }
 
 async fn run_all(s3: Client) {

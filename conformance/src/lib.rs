@@ -36,6 +36,26 @@ pub struct S3Target {
 }
 
 impl S3Target {
+    /// A Rust AWS SDK client for this server: path-style addressing, its region and keys.
+    pub fn sdk_client(&self) -> aws_sdk_s3::Client {
+        use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+        let credentials = Credentials::new(
+            &self.access_key,
+            &self.secret_key,
+            None,
+            None,
+            "kura-conformance",
+        );
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(credentials)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
     /// Attaches to an already-running server (e.g. for benchmarks).
     pub fn attach(endpoint: &str, access_key: &str, secret_key: &str) -> Self {
         Self {

@@ -7,40 +7,21 @@
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumMode, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier,
 };
 use base64::Engine as _;
-use kura_conformance::{KuraProcess, S3Target};
+use kura_conformance::KuraProcess;
 use md5::{Digest, Md5};
 
 const MIB: usize = 1024 * 1024;
 
-fn client(target: &S3Target) -> Client {
-    let credentials = Credentials::new(
-        &target.access_key,
-        &target.secret_key,
-        None,
-        None,
-        "kura-conformance",
-    );
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&target.endpoint)
-        .force_path_style(true)
-        .region(Region::new(target.region.clone()))
-        .credentials_provider(credentials)
-        .build();
-    Client::from_conf(config)
-}
-
 /// A fresh server and a client for it, with `bucket` already created.
 async fn server_with_bucket(bucket: &str) -> (KuraProcess, Client) {
     let server = KuraProcess::start();
-    let s3 = client(server.target());
+    let s3 = server.target().sdk_client();
     s3.create_bucket()
         .bucket(bucket)
         .send()
