@@ -9,40 +9,21 @@
 //! latency of a 1000-key listing page at 1, 16, 64 and 256 shards.
 
 use kura_backend::LocalBackend;
-use kura_index::{
-    Index, IndexError, ListParams, ObjectMeta, ObjectVersion, PartRef, RESHARD_STEP_KEYS, Stamp,
-    reshard_pause,
-};
+use kura_index::{Index, IndexError, ListParams, RESHARD_STEP_KEYS, reshard_pause};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use support::version;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 const WRITERS: usize = 64;
-
-fn version() -> ObjectVersion {
-    ObjectVersion {
-        version_id: "null".into(),
-        stamp: Stamp { ms: 0, seq: 0 },
-        delete_marker: false,
-        size: 0,
-        etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
-        meta: ObjectMeta::default(),
-        checksum: None,
-        parts: vec![PartRef {
-            blob: "00".into(),
-            size: 0,
-            etag: None,
-            checksum: None,
-        }],
-        multipart: false,
-        owner: "bench".into(),
-    }
-}
 
 async fn put(index: &Index, key: &str) -> Duration {
     let started = Instant::now();
     index
-        .put_object::<IndexError>("b", key, version(), |_| Ok(()))
+        .put_object::<IndexError>("b", key, version("00", 0), |_| Ok(()))
         .await
         .expect("put");
     started.elapsed()

@@ -1,26 +1,9 @@
 use kura_backend::LocalBackend;
-use kura_index::{Index, IndexError, ListParams, ObjectMeta, ObjectVersion, PartRef, Stamp};
+use kura_index::{Index, IndexError, ListParams};
 use std::sync::Arc;
+use support::version;
 
-fn version(blob: &str) -> ObjectVersion {
-    ObjectVersion {
-        version_id: "null".into(),
-        stamp: Stamp { ms: 0, seq: 0 },
-        delete_marker: false,
-        size: 1,
-        etag: "e".into(),
-        meta: ObjectMeta::default(),
-        checksum: None,
-        parts: vec![PartRef {
-            blob: blob.into(),
-            size: 1,
-            etag: None,
-            checksum: None,
-        }],
-        multipart: false,
-        owner: "o".into(),
-    }
-}
+mod support;
 
 fn open(dir: &std::path::Path, shards: u32) -> Index {
     Index::new(Arc::new(LocalBackend::open(dir).unwrap()), shards)
@@ -34,7 +17,7 @@ async fn listing_merges_shards_in_byte_order_with_exact_pages() {
     let mut keys: Vec<String> = (0..300).map(|i| format!("k/{:03}/{}", i % 17, i)).collect();
     for key in &keys {
         index
-            .put_object::<IndexError>("b", key, version("aa"), |_| Ok(()))
+            .put_object::<IndexError>("b", key, version("aa", 1), |_| Ok(()))
             .await
             .unwrap();
     }
@@ -81,7 +64,7 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
         let index = open(dir.path(), 2);
         index.create_bucket("b", "o", "us-east-1").await.unwrap();
         index
-            .put_object::<IndexError>("b", "x", version("bb"), |_| Ok(()))
+            .put_object::<IndexError>("b", "x", version("bb", 1), |_| Ok(()))
             .await
             .unwrap();
         assert!(matches!(
@@ -145,7 +128,7 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
         writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
         let blob = writer.commit().await.unwrap();
         index
-            .put_object::<IndexError>("b", "k", version(&blob.id), |_| Ok(()))
+            .put_object::<IndexError>("b", "k", version(&blob.id, 1), |_| Ok(()))
             .await
             .unwrap();
         ids.push(blob.id);
@@ -186,13 +169,6 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
     );
 }
 
-fn sized(blob: &str, size: u64) -> ObjectVersion {
-    ObjectVersion {
-        size,
-        ..version(blob)
-    }
-}
-
 #[tokio::test]
 async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
     use kura_index::{Quota, Usage};
@@ -213,7 +189,7 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
         let index = &index;
         async move {
             index
-                .put_object::<IndexError>("b", key, sized("cc", size), |_| Ok(()))
+                .put_object::<IndexError>("b", key, version("cc", size), |_| Ok(()))
                 .await
         }
     };
@@ -309,7 +285,7 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
         for i in 0..400 {
             let key = format!("k{i:04}");
             index
-                .put_object::<IndexError>("b", &key, version("aa"), |_| Ok(()))
+                .put_object::<IndexError>("b", &key, version("aa", 1), |_| Ok(()))
                 .await
                 .unwrap();
             expected.insert(key);
@@ -325,7 +301,7 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
             // Writes during the reshard: new keys, overwrites, deletes, ahead of and behind the cursor.
             let key = format!("k{:04}", 1000 + round);
             index
-                .put_object::<IndexError>("b", &key, version("bb"), |_| Ok(()))
+                .put_object::<IndexError>("b", &key, version("bb", 1), |_| Ok(()))
                 .await
                 .unwrap();
             expected.insert(key);
@@ -366,7 +342,7 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
         "the old layout is reclaimed"
     );
     index
-        .put_object::<IndexError>("b", "after", version("cc"), |_| Ok(()))
+        .put_object::<IndexError>("b", "after", version("cc", 1), |_| Ok(()))
         .await
         .unwrap();
     assert!(index.object("b", "after").unwrap().is_some());

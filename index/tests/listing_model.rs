@@ -6,13 +6,14 @@
 //! reopened from disk mid-way to check that progress is persisted).
 
 use kura_backend::LocalBackend;
-use kura_index::{
-    Index, IndexError, ListParams, ObjectMeta, ObjectVersion, PartRef, ShardLayout, Stamp,
-};
+use kura_index::{Index, IndexError, ListParams, ShardLayout};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use support::version;
+
+mod support;
 
 const BUCKET: &str = "b";
 
@@ -75,26 +76,6 @@ fn op(with_reshard: bool) -> impl Strategy<Value = Op> {
         step_weight => (1usize..4).prop_map(Op::Step),
         reopen_weight => Just(Op::Reopen),
     ]
-}
-
-fn version(blob: &str) -> ObjectVersion {
-    ObjectVersion {
-        version_id: "null".into(),
-        stamp: Stamp { ms: 0, seq: 0 },
-        delete_marker: false,
-        size: 1,
-        etag: "e".into(),
-        meta: ObjectMeta::default(),
-        checksum: None,
-        parts: vec![PartRef {
-            blob: blob.into(),
-            size: 1,
-            etag: None,
-            checksum: None,
-        }],
-        multipart: false,
-        owner: "o".into(),
-    }
 }
 
 fn open(dir: &Path, shards: u32) -> Index {
@@ -294,7 +275,7 @@ impl Run {
                 rt.block_on(self.index().put_object::<IndexError>(
                     BUCKET,
                     key,
-                    version(&blob),
+                    version(&blob, 1),
                     |_| Ok(()),
                 ))
                 .unwrap();
