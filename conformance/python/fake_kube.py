@@ -516,17 +516,6 @@ class FakeKube:
     def resource_version(self) -> int:
         return self._rv
 
-    def wait_for(self, predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
-        """Poll predicate() until it returns a truthy value (returned) or fail."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = predicate()
-            if last:
-                return last
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
     def requests_matching(self, method: "str | None" = None, path_contains: str = "") -> "list[dict]":
         return [r for r in list(self.requests)
                 if (method is None or r["method"] == method) and path_contains in r["path"]]

@@ -57,7 +57,7 @@ import requests
 
 from conftest import free_port, resolve_kura_bin
 from fake_kube import FakeKube
-from tools import run, utf8_env, venv_bin
+from tools import run, utf8_env, venv_bin, wait_for
 
 FINALIZER = "objectbucket.io/finalizer"
 OB_API = "objectbucket.io/v1alpha1"
@@ -285,14 +285,10 @@ class Env:
         return "\n".join(out)
 
     def wait(self, fn, what, timeout=WAIT, interval=0.1):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = fn()
-            if last:
-                return last
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}\n{self.diag()}")
+        try:
+            return wait_for(what, fn, timeout, interval)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.diag()}") from None
 
     # claims
     def claim(self, name, sc_role, *, bucket=None, generate=None, additional=None):

@@ -25,6 +25,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from conftest import free_port
+from tools import wait_for
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$")
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -73,17 +74,6 @@ def settled(server) -> dict:
         snapshot = samples(server)
         return snapshot if value(snapshot, "kura_s3_requests_in_flight") == 0 else None
     return wait_for("no S3 request in flight", idle, timeout=10, interval=0.1)
-
-
-def wait_for(what: str, check, timeout: float = 30.0, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 # ---------------------------------------------------------------- exposition

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,3 +193,15 @@ def assert_same_tree(expected: "dict[str, str]", actual_root: Path, what: str = 
     differ = sorted(k for k in set(expected) & set(actual) if expected[k] != actual[k])
     assert not (missing or extra or differ), (
         f"tree mismatch {what}: missing={missing} extra={extra} content differs={differ}")
+
+
+def wait_for(what: str, check, timeout: float = 30.0, interval: float = 0.5):
+    """Poll check() until it returns something truthy (returned), or fail after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
