@@ -10,7 +10,12 @@ use crate::{Index, Result};
 use kura_backend::{Batch, BlobStore};
 use serde::{Deserialize, Serialize};
 
+/// Blobs being written (intents), keyed by blob id. Garbage queued by older versions is
+/// also found here.
 pub(crate) const GC: &str = "gc";
+/// Unreferenced blobs keyed by when they became garbage (big-endian ms, then blob id), so
+/// that a collection pass reads only the entries that are due, not the whole grace period.
+pub(crate) const GC_DUE: &str = "gc-due";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum GcEntry {
@@ -46,6 +51,7 @@ impl Index {
     /// Queues a blob that will never be referenced (a failed write).
     pub fn discard_blob(&self, blob: &str) -> Result<()> {
         let mut batch = Batch::default();
+        clear_intent(&mut batch, blob);
         queue_garbage(&mut batch, blob);
         Ok(self.kv.apply(batch)?)
     }
@@ -60,8 +66,22 @@ impl Index {
         // Whatever queued these blobs must be on disk before they go.
         self.sync().await?;
         let now = self.now_ms();
-        let mut due = Vec::new();
+        // (map, key, blob) of every blob to delete now.
+        let mut due: Vec<(&str, Vec<u8>, String)> = Vec::new();
+        for item in self.kv.scan(GC_DUE, b"")? {
+            let (key, _) = item?;
+            let Some((since_ms, blob)) = parse_due_key(&key) else {
+                continue;
+            };
+            if now.saturating_sub(since_ms) < policy.grace_ms || due.len() >= limit {
+                break;
+            }
+            due.push((GC_DUE, key.to_vec(), blob));
+        }
         for item in self.kv.scan(GC, b"")? {
+            if due.len() >= limit {
+                break;
+            }
             let (key, value) = item?;
             let collectable = match decode::<GcEntry>(&value)? {
                 GcEntry::Garbage { since_ms } => now.saturating_sub(since_ms) >= policy.grace_ms,
@@ -70,16 +90,14 @@ impl Index {
                 }
             };
             if collectable {
-                due.push(String::from_utf8_lossy(&key).into_owned());
-                if due.len() >= limit {
-                    break;
-                }
+                let blob = String::from_utf8_lossy(&key).into_owned();
+                due.push((GC, key.to_vec(), blob));
             }
         }
-        for blob in &due {
+        for (map, key, blob) in &due {
             blobs.delete_blob(blob).await?;
             let mut batch = Batch::default();
-            batch.delete(GC, blob.as_bytes());
+            batch.delete(map, key.as_slice());
             self.kv.apply(batch)?;
         }
         Ok(due.len())
@@ -87,13 +105,17 @@ impl Index {
 }
 
 pub(crate) fn queue_garbage(batch: &mut Batch, blob: &str) {
-    batch.put(
-        GC,
-        blob.as_bytes(),
-        encode(&GcEntry::Garbage {
-            since_ms: unix_ms(),
-        }),
-    );
+    let mut key = unix_ms().to_be_bytes().to_vec();
+    key.extend_from_slice(blob.as_bytes());
+    batch.put(GC_DUE, key, Vec::new());
+}
+
+fn parse_due_key(key: &[u8]) -> Option<(u64, String)> {
+    let (since, blob) = key.split_first_chunk::<8>()?;
+    Some((
+        u64::from_be_bytes(*since),
+        String::from_utf8(blob.to_vec()).ok()?,
+    ))
 }
 
 pub(crate) fn clear_intent(batch: &mut Batch, blob: &str) {

@@ -170,6 +170,56 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
 }
 
 #[tokio::test]
+async fn garbage_is_collected_oldest_first_in_bounded_steps_and_discards_drop_their_intent() {
+    use kura_backend::BlobStore;
+    use kura_index::GcPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
+    let index = Index::new(backend.clone(), 1);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let mut writer = backend.create_blob().await.unwrap();
+        index.track_new_blob(writer.id()).unwrap();
+        writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
+        let blob = writer.commit().await.unwrap();
+        // A failed write: the blob is discarded, its intent must not linger.
+        index.discard_blob(&blob.id).unwrap();
+        ids.push(blob.id);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let eager = GcPolicy {
+        intent_age_ms: 0,
+        grace_ms: 0,
+    };
+    assert_eq!(
+        index
+            .collect_garbage(backend.as_ref(), eager, 2)
+            .await
+            .unwrap(),
+        2
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let present = backend.read_blob(id, 0..1).await.is_ok();
+        assert_eq!(present, i >= 2, "blob {i}: the two oldest go first");
+    }
+    assert_eq!(
+        index
+            .collect_garbage(backend.as_ref(), eager, 100)
+            .await
+            .unwrap(),
+        3
+    );
+    // Nothing is left to collect: no intent outlived its discard.
+    assert_eq!(
+        index
+            .collect_garbage(backend.as_ref(), eager, 100)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
 async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
     use kura_index::{Quota, Usage};
     let dir = tempfile::tempdir().unwrap();
