@@ -262,6 +262,31 @@ def test_presigned_boto3_default_sigv2_is_handled(s3, bucket):
         assert r.content == b"v2"
 
 
+def test_sigv2_authorization_header(server, bucket):
+    """Clients set to the legacy SigV2 header (`Authorization: AWS key:signature`,
+    botocore's signature_version "s3") work, with AWS's errors for a wrong secret or
+    an unknown key."""
+    v2 = server.client(signature_version="s3", s3={"addressing_style": "path"})
+    v2.put_object(Bucket=bucket, Key="v2/obj name+1", Body=b"signed v2", ContentType="text/plain")
+    got = v2.get_object(Bucket=bucket, Key="v2/obj name+1")
+    assert got["Body"].read() == b"signed v2" and got["ContentType"] == "text/plain"
+    keys = [o["Key"] for o in v2.list_objects(Bucket=bucket, Prefix="v2/")["Contents"]]
+    assert keys == ["v2/obj name+1"]
+    mpu = v2.create_multipart_upload(Bucket=bucket, Key="v2/mpu")
+    part = v2.upload_part(Bucket=bucket, Key="v2/mpu", UploadId=mpu["UploadId"], PartNumber=1, Body=b"p")
+    v2.complete_multipart_upload(Bucket=bucket, Key="v2/mpu", UploadId=mpu["UploadId"],
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    v2.delete_object(Bucket=bucket, Key="v2/obj name+1")
+    bad = server.client(secret_key="wrong-secret", signature_version="s3",
+                        s3={"addressing_style": "path"})
+    with s3_error("SignatureDoesNotMatch", 403):
+        bad.get_object(Bucket=bucket, Key="v2/mpu")
+    unknown = server.client(access_key="NOSUCHKEY0000000", signature_version="s3",
+                            s3={"addressing_style": "path"})
+    with s3_error("InvalidAccessKeyId", 403):
+        unknown.list_objects(Bucket=bucket)
+
+
 def _with_query(url, **changes):
     parts = urlsplit(url)
     q = dict(parse_qsl(parts.query, keep_blank_values=True))

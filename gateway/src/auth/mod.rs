@@ -107,6 +107,15 @@ pub fn authenticate(
             let value = value
                 .to_str()
                 .map_err(|_| S3Error::from(ErrorCode::AuthorizationHeaderMalformed))?;
+            if value.split_whitespace().next() == Some("AWS") {
+                let (access_key, user) =
+                    sigv2::verify_header(method, uri, headers, &query, value, secrets, now)?;
+                return Ok(Authenticated {
+                    access_key,
+                    user,
+                    payload: PayloadMode::Unsigned,
+                });
+            }
             // The mechanism is checked first: a SigV2 client sends no x-amz-content-sha256.
             let authorization = sigv4::AuthorizationHeader::parse(value)?;
             let hash = header_payload_hash(headers)?;
@@ -712,13 +721,11 @@ mod tests {
             "AWS AKIAIOSFODNN7EXAMPLE:c2lnbmF0dXJl".parse().unwrap(),
         );
         v2.remove("x-amz-content-sha256");
+        v2.remove("x-amz-date");
+        v2.insert("date", "Fri, 24 May 2013 00:00:00 GMT".parse().unwrap());
+        // SigV2 is checked as SigV2 (not refused as a malformed SigV4 header).
         let err = auth(Method::GET, "/test.txt", &v2).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidRequest);
-        assert!(
-            err.message.contains("Please use AWS4-HMAC-SHA256"),
-            "{}",
-            err.message
-        );
+        assert_eq!(err.code, ErrorCode::SignatureDoesNotMatch);
         let sigv4a = replace_auth("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256");
         assert_eq!(
             code(auth(Method::GET, "/test.txt", &sigv4a)),

@@ -1,16 +1,17 @@
-//! Presigned URLs in the legacy SigV2 query form (`AWSAccessKeyId`, `Expires`,
-//! `Signature`). The aws CLI v1 and boto3 still produce these by default for
-//! us-east-1 (`aws s3 presign`), and AWS accepts them there; Kura accepts them
-//! for GET, HEAD and PUT URLs. SigV2 in the Authorization header stays refused.
+//! Legacy SigV2: presigned URLs (`AWSAccessKeyId`, `Expires`, `Signature`), which the aws
+//! CLI v1 and boto3 still produce by default for us-east-1 (`aws s3 presign`), and the
+//! `Authorization: AWS AccessKeyId:Signature` header of older tools and SDK settings
+//! (`signature_version="s3"`). Both sign the path-style resource (`/bucket/key`).
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, Method, Uri};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
 
-use super::SecretStore;
-use super::sigv4::{Query, lookup};
+use super::sigv4::{Query, check_skew, lookup};
+use super::{KeyOwner, SecretStore};
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 /// Query parameters that are part of the signed resource, in sorted order.
@@ -67,26 +68,110 @@ pub(super) fn verify_presigned(
             .with("Expires", expires.to_string())
             .with("ServerTime", now.unix_timestamp().to_string()));
     }
-    let to_sign = string_to_sign(method, uri, headers, query, expires);
-    let mut mac =
-        Hmac::<sha1::Sha1>::new_from_slice(owner.secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(to_sign.as_bytes());
-    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    if bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
-        Ok((access_key.to_owned(), owner.user))
-    } else {
-        Err(S3Error::from(ErrorCode::SignatureDoesNotMatch)
-            .with("AWSAccessKeyId", access_key)
-            .with("StringToSign", to_sign))
-    }
+    let to_sign = strings_to_sign(method, uri, headers, query, &expires.to_string());
+    check(access_key, owner, signature, to_sign)
 }
 
-fn string_to_sign(
+/// Verifies `Authorization: AWS AccessKeyId:Signature`, signed over the `Date` header (or an
+/// empty date line when `x-amz-date`, then signed among the `x-amz-*` headers, is present).
+pub(super) fn verify_header(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     query: &Query,
-    expires: i64,
+    authorization: &str,
+    secrets: &dyn SecretStore,
+    now: OffsetDateTime,
+) -> S3Result<(String, String)> {
+    let (access_key, signature) = authorization
+        .trim()
+        .strip_prefix("AWS ")
+        .and_then(|credentials| credentials.trim().rsplit_once(':'))
+        .ok_or_else(|| {
+            S3Error::new(
+                ErrorCode::InvalidArgument,
+                "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature",
+            )
+            .with("ArgumentName", "Authorization")
+        })?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let amz_date = header("x-amz-date");
+    let (date_text, date_line) = match (amz_date, header("date")) {
+        (Some(amz), _) => (amz, ""),
+        (None, Some(date)) => (date, date),
+        (None, None) => return Err(missing_date()),
+    };
+    // HTTP dates (`… GMT`), and the RFC 2822 `+0000` form AWS's examples use.
+    let time = httpdate::parse_http_date(date_text.trim())
+        .map(OffsetDateTime::from)
+        .or_else(|_| OffsetDateTime::parse(date_text.trim(), &Rfc2822))
+        .map_err(|_| missing_date())?;
+    check_skew(date_text, time, now)?;
+    let owner = lookup(secrets, access_key)?;
+    let to_sign = strings_to_sign(method, uri, headers, query, date_line.trim());
+    check(access_key, owner, signature, to_sign)
+}
+
+fn missing_date() -> S3Error {
+    S3Error::new(
+        ErrorCode::AccessDenied,
+        "AWS authentication requires a valid Date or x-amz-date header",
+    )
+}
+
+/// Compares `signature` with the HMAC-SHA1 of each string to sign under the key's secret.
+fn check(
+    access_key: &str,
+    owner: KeyOwner,
+    signature: &str,
+    to_sign: Vec<String>,
+) -> S3Result<(String, String)> {
+    let matches = |text: &String| {
+        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(owner.secret.as_bytes())
+            .expect("HMAC takes any key");
+        mac.update(text.as_bytes());
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+    };
+    if to_sign.iter().any(matches) {
+        return Ok((access_key.to_owned(), owner.user));
+    }
+    Err(S3Error::from(ErrorCode::SignatureDoesNotMatch)
+        .with("AWSAccessKeyId", access_key)
+        .with(
+            "StringToSign",
+            to_sign.into_iter().next().unwrap_or_default(),
+        ))
+}
+
+/// The request signed over its path, and for a bucket (`/bucket`) also over `/bucket/`:
+/// AWS documents both forms and botocore signs the second.
+fn strings_to_sign(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    query: &Query,
+    date: &str,
+) -> Vec<String> {
+    let path = uri.path();
+    let mut resources = vec![path.to_owned()];
+    if path.len() > 1 && !path[1..].contains('/') {
+        resources.push(format!("{path}/"));
+    }
+    resources
+        .iter()
+        .map(|resource| string_to_sign(method, resource, headers, query, date))
+        .collect()
+}
+
+/// `date` is the `Expires` of a presigned URL, or the `Date` header.
+fn string_to_sign(
+    method: &Method,
+    resource: &str,
+    headers: &HeaderMap,
+    query: &Query,
+    date: &str,
 ) -> String {
     let header = |name: &str| {
         headers
@@ -110,14 +195,14 @@ fn string_to_sign(
     }
     amz.sort();
     let mut out = format!(
-        "{method}\n{}\n{}\n{expires}\n",
+        "{method}\n{}\n{}\n{date}\n",
         header("content-md5"),
         header("content-type")
     );
     for (name, value) in amz {
         out.push_str(&format!("{name}:{value}\n"));
     }
-    out.push_str(uri.path());
+    out.push_str(resource);
     let subresources: Vec<String> = SUBRESOURCES
         .iter()
         .filter_map(|name| {
@@ -140,7 +225,6 @@ fn string_to_sign(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::KeyOwner;
 
     struct One;
     impl SecretStore for One {
@@ -199,5 +283,32 @@ mod tests {
             at(1175139000),
         );
         assert_eq!(forged.unwrap_err().code, ErrorCode::SignatureDoesNotMatch);
+    }
+
+    /// AWS's SigV2 header example (Amazon S3 developer guide, "Object GET").
+    #[test]
+    fn header_signature_of_the_aws_example() {
+        let uri: Uri = "/johnsmith/photos/puppy.jpg".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("date", "Tue, 27 Mar 2007 19:36:42 +0000".parse().unwrap());
+        let query = Query::parse("");
+        let verify = |auth: &str, now: OffsetDateTime| {
+            verify_header(&Method::GET, &uri, &headers, &query, auth, &One, now)
+        };
+        let good = "AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WEIj+Ydj0vQ697zp+IXMU=";
+        let (key, user) = verify(good, at(1175024202)).unwrap();
+        assert_eq!(
+            (key.as_str(), user.as_str()),
+            ("AKIAIOSFODNN7EXAMPLE", "tester")
+        );
+        let wrong = "AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WEIj+Ydj0vQ697zp+IXMV=";
+        let err = verify(wrong, at(1175024202)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::SignatureDoesNotMatch);
+        let err = verify(good, at(1175024202 + 16 * 60)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::RequestTimeTooSkewed);
+        let err = verify("AWS no-colon", at(1175024202)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        let err = verify("AWS NOSUCHKEY:abc=", at(1175024202)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidAccessKeyId);
     }
 }

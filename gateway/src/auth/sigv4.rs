@@ -246,14 +246,6 @@ fn query_error(message: &str) -> S3Error {
     S3Error::new(ErrorCode::AuthorizationQueryParametersError, message)
 }
 
-pub(super) fn unsupported_mechanism() -> S3Error {
-    S3Error::new(
-        ErrorCode::InvalidRequest,
-        "The authorization mechanism you have provided is not supported. \
-         Please use AWS4-HMAC-SHA256.",
-    )
-}
-
 fn sigv4a_not_implemented() -> S3Error {
     S3Error::new(
         ErrorCode::NotImplemented,
@@ -374,7 +366,11 @@ fn header_request_time(headers: &HeaderMap) -> S3Result<(String, OffsetDateTime)
     Ok((format_time(time, AMZ_DATE_FORMAT), time))
 }
 
-fn check_skew(amz_date: &str, time: OffsetDateTime, now: OffsetDateTime) -> S3Result<()> {
+pub(super) fn check_skew(
+    amz_date: &str,
+    time: OffsetDateTime,
+    now: OffsetDateTime,
+) -> S3Result<()> {
     if (time - now).abs() <= MAX_SKEW {
         return Ok(());
     }
@@ -487,7 +483,6 @@ impl<'a> AuthorizationHeader<'a> {
         match algorithm {
             ALGORITHM => {}
             ECDSA_ALGORITHM => return Err(sigv4a_not_implemented()),
-            "AWS" => return Err(unsupported_mechanism()),
             _ => {
                 return Err(S3Error::new(
                     ErrorCode::InvalidArgument,
@@ -842,7 +837,6 @@ mod tests {
         assert_eq!(a.signature, "abc");
 
         let code = |v: &str| AuthorizationHeader::parse(v).err().map(|e| e.code);
-        assert_eq!(code("AWS AKID:signature"), Some(ErrorCode::InvalidRequest));
         assert_eq!(code("Bearer token"), Some(ErrorCode::InvalidArgument));
         assert_eq!(code(""), Some(ErrorCode::InvalidArgument));
         assert_eq!(
