@@ -127,15 +127,7 @@ pub async fn handle(
 }
 
 async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> AdminResult {
-    let now = time::OffsetDateTime::now_utc();
-    let auth = auth::authenticate(
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        state.identities.as_ref(),
-        &state.region,
-        now,
-    )?;
+    let auth = state.authenticate(&parts)?;
     if auth.user != ROOT_USER {
         return Err(AdminError::new(
             StatusCode::FORBIDDEN,

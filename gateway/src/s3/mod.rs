@@ -192,15 +192,7 @@ async fn dispatch(
         Err(err) => return ("Unknown", Err(err)),
     };
     let name = route.endpoint.name();
-    let now = time::OffsetDateTime::now_utc();
-    let auth = match auth::authenticate(
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        state.identities.as_ref(),
-        &state.region,
-        now,
-    ) {
+    let auth = match state.authenticate(&parts) {
         Ok(auth) => auth,
         Err(err) => return (name, Err(err)),
     };
@@ -261,6 +253,18 @@ async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Result<S3
 }
 
 impl S3State {
+    /// Checks a request's signature (S3 and admin API alike) against the keys, now.
+    pub fn authenticate(&self, parts: &http::request::Parts) -> S3Result<auth::Authenticated> {
+        auth::authenticate(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            self.identities.as_ref(),
+            &self.region,
+            time::OffsetDateTime::now_utc(),
+        )
+    }
+
     /// The bucket a request names, if it exists and the requester may use it.
     pub fn authorized_bucket(&self, req: &S3Request) -> S3Result<BucketRecord> {
         self.authorize(&req.bucket, req.user())
