@@ -220,14 +220,10 @@ async fn provision(
     claim: &ObjectBucketClaim,
     class: Option<&StorageClass>,
 ) -> Result<Action, Error> {
+    // A claim without its StorageClass is ours only if we bound it before the class was
+    // deleted: what exists keeps working, and nothing can be re-resolved.
     let Some(class) = class else {
-        return Err(invalid(
-            "NoStorageClass",
-            format!(
-                "StorageClass {:?} does not exist",
-                claim.spec.storage_class_name.as_deref().unwrap_or_default()
-            ),
-        ));
+        return Ok(Action::requeue(RESYNC));
     };
     let binding = bind(ctx, claim, class)?;
     let quota = quota(claim)?;
