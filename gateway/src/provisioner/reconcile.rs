@@ -18,9 +18,9 @@ use serde_json::{Value, json};
 
 use super::kura::{Kura, Quota};
 use super::resources::{
-    Binding, Endpoint, FINALIZER, ObjectBucket, ObjectBucketClaim, claim_user, config_map,
-    generated_bucket_name, object_bucket, object_bucket_name, secret, secret_access_key,
-    validate_bucket_name,
+    Binding, Endpoint, FINALIZER, ObjectBucket, ObjectBucketClaim, child_meta, claim_user,
+    config_map, generated_bucket_name, object_bucket, object_bucket_name, secret,
+    secret_access_key, validate_bucket_name,
 };
 use crate::admin::cli::client::AdminError;
 use crate::admin::cli::size::parse_size;
@@ -363,11 +363,11 @@ async fn ensure_key(
     let access_key = match kept {
         Some(key) => {
             let current = current.expect("a kept key comes from the Secret");
-            let desired = secret(claim, &ctx.provisioner, "", "");
-            if current.metadata.owner_references != desired.metadata.owner_references {
+            let desired = child_meta(claim, &ctx.provisioner);
+            if current.metadata.owner_references != desired.owner_references {
                 // Keep the key pair, repair the metadata.
                 let mut repaired = current.clone();
-                repaired.metadata = desired.metadata;
+                repaired.metadata = desired;
                 apply(&secrets, &claim.name_any(), &repaired).await?;
             }
             key

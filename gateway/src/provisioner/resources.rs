@@ -217,7 +217,7 @@ fn labels(provisioner: &str) -> BTreeMap<String, String> {
 }
 
 /// Metadata of an object made for `claim` in its namespace.
-fn child_meta(claim: &ObjectBucketClaim, provisioner: &str) -> ObjectMeta {
+pub fn child_meta(claim: &ObjectBucketClaim, provisioner: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(claim.name_any()),
         namespace: claim.namespace(),
