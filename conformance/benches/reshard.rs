@@ -2,17 +2,19 @@
 //!
 //! ```text
 //! cargo build --release -p kura -j 2
-//! cargo bench -p kura-conformance --bench reshard -- [KEYS] [--minutes M]
+//! cargo bench -p kura-conformance --bench reshard -- [KEYS] [--minutes M] [--share P]
 //! ```
 //!
 //! KEYS (default 1,000,000) 0-byte objects are PUT through S3 into one bucket
 //! of 1 shard (automatic resharding is off, so the measured reshard is the one
-//! this benchmark starts). Then, at concurrency 32: PUT latency and throughput
-//! for 20 s before, and throughout a reshard 1 → 16 shards started with
-//! `kura admin bucket reshard`; the reshard's duration and entries/s (stats
-//! polled every 250 ms) and its switch pause (from `/metrics`); `/healthz` on
-//! a new connection every 50 ms, as a probe would; ListObjectsV2 pages of
-//! 1000 keys at 16, 64, 256 and 1 shards (each count reached by a reshard).
+//! this benchmark starts). Then, at concurrency 32, PUTs of new keys spread
+//! over the whole key range: latency and throughput for 20 s before, and
+//! throughout a reshard 1 → 16 shards started with `kura admin bucket
+//! reshard`; the reshard's duration and entries/s (stats polled every 250 ms)
+//! and its switch pause (from `/metrics`); `/healthz` on a new connection
+//! every 50 ms, as a probe would; ListObjectsV2 pages of 1000 keys at 1 shard
+//! (after the fill), then at 16, 64 and 256 (each reached by a reshard).
+//! P is the server's `--reshard-share` (default: the server's default).
 //! Gives up after M minutes (default 90), printing what it measured so far.
 
 use std::process::Command;
@@ -34,20 +36,31 @@ const LIST_SAMPLES: usize = 30;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The first number that is not an option's value.
     let keys: usize = args
         .iter()
-        .find_map(|a| a.parse().ok())
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || !matches!(args[i - 1].as_str(), "--minutes" | "--share"))
+        .find_map(|(_, a)| a.parse().ok())
         .unwrap_or(1_000_000);
     let minutes: u64 = args
         .iter()
         .position(|a| a == "--minutes")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(90);
+    let share = args
+        .iter()
+        .position(|a| a == "--share")
+        .and_then(|i| args.get(i + 1).cloned());
     let deadline = Instant::now() + Duration::from_secs(minutes * 60);
-    let server = KuraProcess::start_with_env(&[
+    let mut env = vec![
         ("KURA_INITIAL_SHARDS", "1"),
         ("KURA_MAX_OBJECTS_PER_SHARD", "1000000000000"),
-    ]);
+    ];
+    if let Some(share) = &share {
+        env.push(("KURA_RESHARD_SHARE", share));
+    }
+    let server = KuraProcess::start_with_env(&env);
     println!(
         "kura reshard benchmark: {keys} keys, {} (pid {:?})",
         server.endpoint(),
@@ -76,10 +89,12 @@ async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
         took.as_secs_f64(),
         keys as f64 / took.as_secs_f64()
     );
+    list_pages(&s3, keys, 1).await;
 
     let prober = Prober::start(server);
     let before = load(
         s3.clone(),
+        keys,
         "before",
         Arc::new(AtomicBool::new(false)),
         Some(BEFORE),
@@ -88,7 +103,7 @@ async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
     before.print("PUT before the reshard");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let during = tokio::spawn(load(s3.clone(), "during", stop.clone(), None));
+    let during = tokio::spawn(load(s3.clone(), keys, "during", stop.clone(), None));
     let reshard_started = Instant::now();
     let stats = reshard(server, 16, deadline).await;
     let reshard_took = reshard_started.elapsed();
@@ -124,7 +139,7 @@ async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
     print_switch_pause(server).await;
     print_stats_latency(server);
 
-    for shards in [16, 64, 256, 1] {
+    for shards in [16, 64, 256] {
         if shards != 16 {
             let started = Instant::now();
             reshard(server, shards, deadline).await;
@@ -206,9 +221,17 @@ impl Load {
     }
 }
 
+/// A new key beside a fill key picked by hashing `n`: writes land all over
+/// the key range, before and after a reshard's copy position alike.
+fn spread_key(n: usize, keys: usize, tag: &str) -> String {
+    let at = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16;
+    format!("{}-{tag}-{n}", fill_key(at as usize % keys))
+}
+
 /// PUTs new keys from `LOAD_WRITERS` writers until `stop` or `period`.
 async fn load(
     s3: Client,
+    keys: usize,
     tag: &'static str,
     stop: Arc<AtomicBool>,
     period: Option<Duration>,
@@ -223,7 +246,7 @@ async fn load(
                 let (mut latencies, mut failed) = (Vec::new(), 0);
                 let mut i = 0;
                 while !over() {
-                    let key = format!("load-{tag}-{w:02}-{i:08}");
+                    let key = spread_key(i * LOAD_WRITERS + w, keys, tag);
                     let at = Instant::now();
                     if put(&s3, &key).await {
                         latencies.push(at.elapsed());

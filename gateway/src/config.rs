@@ -1,6 +1,7 @@
 //! `kura serve` settings.
 
 use clap::Args;
+use kura_index::DEFAULT_RESHARD_SHARE;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -36,4 +37,10 @@ pub struct ServeArgs {
     /// the background, to enough shards to be half full.
     #[arg(long, env = "KURA_MAX_OBJECTS_PER_SHARD", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_objects_per_shard: u64,
+
+    /// Largest share of time, in percent, a background reshard spends copying
+    /// entries; it sleeps the rest, leaving the index to requests. Higher
+    /// finishes sooner, lower disturbs writes less.
+    #[arg(long, env = "KURA_RESHARD_SHARE", default_value_t = DEFAULT_RESHARD_SHARE, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub reshard_share: u32,
 }

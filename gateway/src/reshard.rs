@@ -15,13 +15,21 @@ const IDLE_PAUSE: Duration = Duration::from_millis(250);
 const RETIRED_GRACE_MS: u64 = 60_000;
 pub const MAX_SHARDS: u32 = 1024;
 
+/// When buckets are resharded, and how hard the worker may work.
+#[derive(Debug, Clone, Copy)]
+pub struct ReshardPolicy {
+    pub max_objects_per_shard: u64,
+    /// Percent of the time spent copying (see `reshard_pause`).
+    pub share: u32,
+}
+
 pub struct ReshardWorker {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl ReshardWorker {
-    pub fn spawn(index: Arc<Index>, max_objects_per_shard: u64) -> std::io::Result<Self> {
+    pub fn spawn(index: Arc<Index>, policy: ReshardPolicy) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
@@ -33,10 +41,10 @@ impl ReshardWorker {
                     .expect("the reshard runtime starts");
                 while !stopping.load(Ordering::SeqCst) {
                     let started = Instant::now();
-                    let busy = runtime.block_on(round(&index, max_objects_per_shard));
+                    let busy = runtime.block_on(round(&index, policy.max_objects_per_shard));
                     // The rate limit: a pause in proportion to the work done.
                     std::thread::sleep(if busy {
-                        reshard_pause(started.elapsed())
+                        reshard_pause(started.elapsed(), policy.share)
                     } else {
                         IDLE_PAUSE
                     });

@@ -6,7 +6,7 @@ use crate::credentials::{Origin, RootCredentials};
 use crate::identity::Identities;
 use crate::metrics::{BucketSeries, METRICS, UsageSource};
 use crate::ops::{self, Readiness};
-use crate::reshard::ReshardWorker;
+use crate::reshard::{ReshardPolicy, ReshardWorker};
 use crate::s3::{self, S3State};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -60,7 +60,13 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     print_banner(&args, &creds, &origin);
 
     let identities = Arc::new(Identities::new(index.clone(), creds));
-    let resharder = ReshardWorker::spawn(index.clone(), args.max_objects_per_shard)?;
+    let resharder = ReshardWorker::spawn(
+        index.clone(),
+        ReshardPolicy {
+            max_objects_per_shard: args.max_objects_per_shard,
+            share: args.reshard_share,
+        },
+    )?;
     let state = Arc::new(S3State {
         index,
         blobs: backend,

@@ -1,15 +1,19 @@
 //! Online reshard benchmark at the index level (no HTTP):
 //!
-//!     cargo bench -p kura-index --bench reshard -- [KEYS] [--no-listing]
+//!     cargo bench -p kura-index --bench reshard -- [KEYS] [--no-listing] [--share P]
 //!
 //! KEYS defaults to 1,000,000. Fills a bucket with KEYS keys from 64 concurrent
-//! writers, measures PUT latency for 15 s before and throughout a reshard
-//! 1 → 16 shards, run on a thread and runtime of its own with the same step
-//! size and pacing as `kura serve`'s worker, and (unless `--no-listing`) the
-//! latency of a 1000-key listing page at 1, 16, 64 and 256 shards.
+//! writers, measures PUTs of new keys spread over the whole key range for 15 s
+//! before and throughout a reshard 1 → 16 shards, run on a thread and runtime
+//! of its own with the same step size and pacing as `kura serve`'s worker
+//! (copying P percent of the time, default `kura serve`'s), and (unless
+//! `--no-listing`) the latency of a 1000-key listing page at 1, 16, 64 and
+//! 256 shards.
 
 use kura_backend::LocalBackend;
-use kura_index::{Index, IndexError, ListParams, RESHARD_STEP_KEYS, reshard_pause};
+use kura_index::{
+    DEFAULT_RESHARD_SHARE, Index, IndexError, ListParams, RESHARD_STEP_KEYS, reshard_pause,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -29,8 +33,19 @@ async fn put(index: &Index, key: &str) -> Duration {
     started.elapsed()
 }
 
+fn fill_key(i: usize) -> String {
+    format!("fill-{i:08}")
+}
+
+/// A new key beside a fill key picked by hashing `n`: writes land all over
+/// the key range, before and after the reshard's copy position alike.
+fn spread_key(n: usize, keys: usize, tag: &str) -> String {
+    let at = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16;
+    format!("{}-{tag}-{n}", fill_key(at as usize % keys))
+}
+
 /// PUTs from all writers for `period`; returns the sorted latencies.
-async fn put_load(index: &Arc<Index>, period: Duration, tag: &str) -> Vec<Duration> {
+async fn put_load(index: &Arc<Index>, keys: usize, period: Duration, tag: &str) -> Vec<Duration> {
     let deadline = Instant::now() + period;
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
@@ -40,7 +55,7 @@ async fn put_load(index: &Arc<Index>, period: Duration, tag: &str) -> Vec<Durati
             let mut lat = Vec::new();
             let mut i = 0;
             while Instant::now() < deadline {
-                lat.push(put(&index, &format!("load-{tag}-{w:02}-{i:08}")).await);
+                lat.push(put(&index, &spread_key(i * WRITERS + w, keys, &tag)).await);
                 i += 1;
             }
             lat
@@ -77,7 +92,7 @@ struct Reshard {
 
 /// Runs a whole reshard the way the server's worker does: its own thread and
 /// runtime, steps of `RESHARD_STEP_KEYS` paced by `reshard_pause`.
-fn reshard(index: &Arc<Index>, shards: u32) -> std::thread::JoinHandle<Reshard> {
+fn reshard(index: &Arc<Index>, shards: u32, share: u32) -> std::thread::JoinHandle<Reshard> {
     let index = index.clone();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -99,7 +114,7 @@ fn reshard(index: &Arc<Index>, shards: u32) -> std::thread::JoinHandle<Reshard> 
                         switch_pause,
                     };
                 }
-                std::thread::sleep(reshard_pause(step_started.elapsed()));
+                std::thread::sleep(reshard_pause(step_started.elapsed(), share));
             }
         })
     })
@@ -108,7 +123,7 @@ fn reshard(index: &Arc<Index>, shards: u32) -> std::thread::JoinHandle<Reshard> 
 fn page_latency(index: &Index, keys: usize) -> f64 {
     let mut lat = Vec::new();
     for i in 0..20 {
-        let after = format!("fill-{:08}", i * (keys.saturating_sub(1000) / 20));
+        let after = fill_key(i * (keys.saturating_sub(1000) / 20));
         let started = Instant::now();
         let params = ListParams {
             prefix: "",
@@ -127,11 +142,19 @@ fn page_latency(index: &Index, keys: usize) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The first number that is not an option's value.
     let keys: usize = args
         .iter()
-        .find_map(|a| a.parse().ok())
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || !matches!(args[i - 1].as_str(), "--share"))
+        .find_map(|(_, a)| a.parse().ok())
         .unwrap_or(1_000_000);
     let listing = !args.iter().any(|a| a == "--no-listing");
+    let share = args
+        .iter()
+        .position(|a| a == "--share")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(DEFAULT_RESHARD_SHARE);
     let dir = tempfile::tempdir().expect("tempdir");
     let index = Arc::new(Index::new(
         Arc::new(LocalBackend::open(dir.path()).expect("backend")),
@@ -148,7 +171,7 @@ async fn main() {
         let index = index.clone();
         tasks.push(tokio::spawn(async move {
             for i in (w..keys).step_by(WRITERS) {
-                put(&index, &format!("fill-{i:08}")).await;
+                put(&index, &fill_key(i)).await;
             }
         }));
     }
@@ -162,10 +185,13 @@ async fn main() {
         keys as f64 / fill.as_secs_f64()
     );
 
+    if listing {
+        print_page_latency(&index, keys, 1);
+    }
     let period = Duration::from_secs(15);
     report(
         "PUT before reshard",
-        &put_load(&index, period, "before").await,
+        &put_load(&index, keys, period, "before").await,
         period,
     );
 
@@ -176,13 +202,13 @@ async fn main() {
             let mut lat = Vec::new();
             let started = Instant::now();
             while running.load(Ordering::SeqCst) {
-                lat.extend(put_load(&index, Duration::from_secs(1), "during").await);
+                lat.extend(put_load(&index, keys, Duration::from_secs(1), "during").await);
             }
             lat.sort();
             (lat, started.elapsed())
         })
     };
-    let resharded = reshard(&index, 16);
+    let resharded = reshard(&index, 16, share);
     let took = tokio::task::spawn_blocking(move || resharded.join().expect("reshard"))
         .await
         .expect("join");
@@ -204,16 +230,20 @@ async fn main() {
     if !listing {
         return;
     }
-    for shards in [16, 64, 256, 1] {
+    for shards in [16, 64, 256] {
         if shards != 16 {
-            let done = reshard(&index, shards);
+            let done = reshard(&index, shards, share);
             tokio::task::spawn_blocking(move || done.join().expect("reshard"))
                 .await
                 .expect("join");
         }
-        println!(
-            "list page (1000 keys), {shards:>3} shards: p50 {:.2} ms",
-            page_latency(&index, keys)
-        );
+        print_page_latency(&index, keys, shards);
     }
+}
+
+fn print_page_latency(index: &Index, keys: usize, shards: u32) {
+    println!(
+        "list page (1000 keys), {shards:>3} shards: p50 {:.2} ms",
+        page_latency(index, keys)
+    );
 }

@@ -114,7 +114,7 @@ impl Index {
             let mut batch = Batch::default();
             batch.delete(BUCKETS, name.as_bytes());
             batch.delete(USAGE, name.as_bytes());
-            for layout in record.write_layouts() {
+            for layout in record.layouts() {
                 forget_counters(&mut batch, name, layout);
             }
             self.kv.apply(batch)?;
@@ -122,7 +122,7 @@ impl Index {
         };
         self.sync().await?;
         // The maps are empty; removing them is tidying, safe to lose in a crash.
-        for layout in record.write_layouts() {
+        for layout in record.layouts() {
             for shard in 0..layout.shards {
                 self.kv.drop_map(&object_map(name, layout, shard))?;
             }

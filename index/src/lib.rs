@@ -23,10 +23,10 @@ pub use gc::{GcEntry, GcPolicy};
 pub use identity::{KeyRecord, UserRecord};
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    BucketRecord, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, Quota, Reshard,
-    ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
+    BucketRecord, Covered, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, Quota,
+    Reshard, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
 };
-pub use pacing::{RESHARD_STEP_KEYS, reshard_pause};
+pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, reshard_pause};
 pub use reshard::{ReshardStep, ShardStats};
 pub use uploads::{CompletedPart, UploadListParams};
 pub use usage::BucketUsage;

@@ -84,22 +84,61 @@ pub struct BucketRecord {
 }
 
 impl BucketRecord {
-    /// Every layout a write must reach: the current one, and during a
-    /// reshard the target too (dual writes keep the target current).
-    pub(crate) fn write_layouts(&self) -> impl Iterator<Item = &ShardLayout> {
+    /// The current layout and, during a reshard, its target.
+    pub(crate) fn layouts(&self) -> impl Iterator<Item = &ShardLayout> {
         std::iter::once(&self.layout).chain(self.reshard.as_ref().map(|r| &r.target))
+    }
+
+    /// Every layout a write of `key` must reach: the current one, and during
+    /// a reshard the target too once the copy has come that far (dual writes
+    /// keep the copied part of the target current).
+    pub(crate) fn write_layouts<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a ShardLayout> {
+        let target = self
+            .reshard
+            .as_ref()
+            .filter(|r| r.covered.holds(key))
+            .map(|r| &r.target);
+        std::iter::once(&self.layout).chain(target)
     }
 }
 
-/// An online reshard: keys are copied in key order to `target` while writes
-/// reach both layouts; reads and listings use the current layout until the
-/// switch. `cursor` (the last key copied) is persisted with each step.
+/// An online reshard: keys are copied in key order to `target`; reads and
+/// listings use the current layout until the switch. `cursor` (every key up
+/// to it is copied) is persisted with each step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reshard {
     pub target: ShardLayout,
     pub started_ms: u64,
     pub copied: u64,
     pub cursor: Option<String>,
+    /// The keys whose writes reach the target too. A reshard recorded before
+    /// this field existed wrote every key to both layouts, and so goes on.
+    #[serde(default = "Covered::everything")]
+    pub covered: Covered,
+}
+
+/// Which keys a reshard's dual writes cover: those the copy has reached or
+/// is about to. Only ever grows (in the derived order), so a key the
+/// target holds got there by a copy or a covered write, and is current.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Covered {
+    Nothing,
+    UpTo(String),
+    Everything,
+}
+
+impl Covered {
+    fn everything() -> Self {
+        Covered::Everything
+    }
+
+    pub(crate) fn holds(&self, key: &str) -> bool {
+        match self {
+            Covered::Nothing => false,
+            Covered::UpTo(last) => key <= last.as_str(),
+            Covered::Everything => true,
+        }
+    }
 }
 
 /// Limits on a bucket's contents; `None` is unlimited.
@@ -326,5 +365,23 @@ mod tests {
             .map(|i| layout.shard_of(&format!("k{i}")))
             .collect();
         assert_eq!(used.len(), 7);
+    }
+
+    #[test]
+    fn a_reshard_recorded_before_covers_existed_keeps_writing_every_key_twice() {
+        let old = br#"{"target":{"generation":9,"shards":4,"counted":true},"started_ms":1,"copied":500,"cursor":"k0500"}"#;
+        let reshard: Reshard = decode(old).unwrap();
+        assert_eq!(reshard.covered, Covered::Everything);
+        assert!(reshard.covered.holds("zzz"));
+    }
+
+    #[test]
+    fn covers_only_grow_in_key_order() {
+        assert!(Covered::Nothing < Covered::UpTo(String::new()));
+        assert!(Covered::UpTo("a".into()) < Covered::UpTo("b".into()));
+        assert!(Covered::UpTo("\u{10ffff}".into()) < Covered::Everything);
+        let cover = Covered::UpTo("k5".into());
+        assert!(cover.holds("k4") && cover.holds("k5") && !cover.holds("k50"));
+        assert!(!Covered::Nothing.holds(""));
     }
 }

@@ -225,7 +225,7 @@ impl Index {
     ) -> Result<EntryDeltas> {
         let mut entries = EntryDeltas::default();
         let exists = !record.versions.is_empty();
-        for layout in bucket.write_layouts() {
+        for layout in bucket.write_layouts(key) {
             let map = object_map(&bucket.name, layout, layout.shard_of(key));
             let had = if layout == &bucket.layout {
                 existed

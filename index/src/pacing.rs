@@ -7,13 +7,16 @@ use std::time::Duration;
 /// Keys copied per step.
 pub const RESHARD_STEP_KEYS: usize = 500;
 
-/// The pause after a step that took `step_took`: three times as long, so
-/// that a reshard takes at most a quarter of one core and of the index's
-/// write bandwidth, however loaded the machine (a slow step means busy
-/// writers). At least 5 ms, so that even an idle machine is not run flat out.
-/// (Measured at 1M keys with twice the step: PUT p99 1.55x during a reshard.)
-pub fn reshard_pause(step_took: Duration) -> Duration {
-    (step_took * 3).max(Duration::from_millis(5))
+/// The share of time (percent) a reshard spends copying unless told otherwise.
+pub const DEFAULT_RESHARD_SHARE: u32 = 25;
+
+/// The pause after a step that took `step_took`, so that copying takes at
+/// most `share` percent (1..=100) of the time, however loaded the machine (a
+/// slow step means busy writers, which then get the rest). At least 5 ms, so
+/// that even an idle machine is not run flat out.
+pub fn reshard_pause(step_took: Duration, share: u32) -> Duration {
+    let share = share.clamp(1, 100);
+    (step_took * (100 - share) / share).max(Duration::from_millis(5))
 }
 
 #[cfg(test)]
@@ -21,11 +24,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pause_follows_the_step_with_a_floor() {
-        assert_eq!(reshard_pause(Duration::ZERO), Duration::from_millis(5));
+    fn pause_leaves_the_rest_of_the_time_to_requests() {
+        let step = Duration::from_millis(40);
+        assert_eq!(reshard_pause(step, 25), Duration::from_millis(120));
+        assert_eq!(reshard_pause(step, 50), Duration::from_millis(40));
+        assert_eq!(reshard_pause(step, 10), Duration::from_millis(360));
+    }
+
+    #[test]
+    fn pause_has_a_floor() {
+        assert_eq!(reshard_pause(Duration::ZERO, 25), Duration::from_millis(5));
         assert_eq!(
-            reshard_pause(Duration::from_millis(40)),
-            Duration::from_millis(120)
+            reshard_pause(Duration::from_millis(40), 100),
+            Duration::from_millis(5)
         );
     }
 }

@@ -1,20 +1,22 @@
 //! Online resharding: a bucket's objects move to a new shard layout while
 //! reads, writes and listings go on.
 //!
-//! During a reshard every write reaches both layouts (see
-//! `BucketRecord::write_layouts`), and a worker copies the current layout's
-//! records to the target in key order, a few hundred at a time, under those
-//! keys' locks so it never overwrites a newer write. The last key copied is
-//! persisted in the same batch as the copies (with the target's shard
-//! counters, see `counts.rs`), so a restart resumes where it stopped. Reads and
-//! listings keep using the current layout, which is complete throughout, until
-//! the switch: one atomic update of the bucket record. The old layout's maps
-//! are dropped after a grace period, as listings may still be reading them.
+//! A worker copies the current layout's records to the target in key order,
+//! a few hundred at a time, under those keys' locks so it never overwrites a
+//! newer write. Writes of the keys a step is about to copy, and of every key
+//! before them, reach both layouts (see `Reshard::covered`); writes further
+//! on reach only the current layout, as the copy will take them along. The
+//! last key copied is persisted in the same batch as the copies (with the
+//! target's shard counters, see `counts.rs`), so a restart resumes where it
+//! stopped. Reads and listings keep using the current layout, which is
+//! complete throughout, until the switch: one atomic update of the bucket
+//! record. The old layout's maps are dropped after a grace period, as
+//! listings may still be reading them.
 
 use crate::counts::{EntryDeltas, forget_counters};
 use crate::listing::after;
 use crate::model::{
-    BUCKETS, BucketRecord, RETIRED, Reshard, ShardLayout, decode, encode, object_map,
+    BUCKETS, BucketRecord, Covered, RETIRED, Reshard, ShardLayout, decode, encode, object_map,
 };
 use crate::{Index, IndexError, Result};
 use kura_backend::Batch;
@@ -73,6 +75,7 @@ impl Index {
                 started_ms: self.now_ms(),
                 copied: 0,
                 cursor: None,
+                covered: Covered::Nothing,
             });
             self.put_bucket(&record)?;
             record
@@ -93,14 +96,33 @@ impl Index {
             });
         };
         let start = reshard.cursor.as_deref().map(after).unwrap_or_default();
+        // This step copies the next `max_keys` keys, or all that are left.
+        let (mut ahead, mut last) = (0, None);
+        for item in self.scan_keys(&record, &start)?.take(max_keys) {
+            last = Some(item?.0);
+            ahead += 1;
+        }
+        let reach = match last {
+            Some(key) if ahead == max_keys => Covered::UpTo(key),
+            _ => Covered::Everything,
+        };
+        if !self.cover(bucket, &reshard.target, &reach)? {
+            return Ok(ReshardStep {
+                copied: 0,
+                done: true,
+                switch_pause: None,
+            });
+        }
+        // Every write that missed the target in this range has ended, so
+        // this scan sees its key; later ones reach the target themselves.
         let keys = self
             .scan_keys(&record, &start)?
-            .take(max_keys)
             .map(|item| item.map(|(key, _)| key))
+            .take_while(|key| key.as_ref().map_or(true, |k| reach.holds(k)))
             .collect::<Result<Vec<String>>>()?;
         let copied = keys.len() as u64;
         self.copy_to_target(&record, &reshard.target, &keys)?;
-        let done = keys.len() < max_keys;
+        let done = reach == Covered::Everything;
         let switch_pause = if done {
             Some(self.switch_layout(bucket, &reshard.target)?)
         } else {
@@ -112,6 +134,24 @@ impl Index {
             done,
             switch_pause,
         })
+    }
+
+    /// Makes writes of the keys `reach` holds go to the target too. Takes the
+    /// bucket lock exclusively, which waits for the writes under way, so
+    /// none that read the narrower cover is still to land. Writers read the
+    /// cover after it is stored, so any write that relied on it is persisted
+    /// after it. False when the reshard is gone.
+    fn cover(&self, bucket: &str, target: &ShardLayout, reach: &Covered) -> Result<bool> {
+        let _guard = self.locks.buckets();
+        let mut record = self.bucket(bucket)?;
+        let Some(reshard) = record.reshard.as_mut().filter(|r| r.target == *target) else {
+            return Ok(false);
+        };
+        if reshard.covered < *reach {
+            reshard.covered = reach.clone();
+            self.put_bucket(&record)?;
+        }
+        Ok(true)
     }
 
     /// Copies `keys` to `target`, a chunk at a time: a chunk holds only its
@@ -157,9 +197,9 @@ impl Index {
         let mut entries = EntryDeltas::default();
         for key in keys {
             // A key the target holds is current there already: it got there by
-            // a copy or a write, and every write since reached both layouts.
-            // Skipping it keeps the copy ahead of writers that keep adding keys
-            // past the cursor (which reach the target as they are written).
+            // a copy or a covered write, and every write since reached both
+            // layouts. Skipping it keeps the copy ahead of writers that keep
+            // adding keys within the cover.
             let map = object_map(bucket, target, target.shard_of(key));
             if self.kv.get(&map, key.as_bytes())?.is_some() {
                 continue;
