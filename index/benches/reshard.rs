@@ -3,19 +3,19 @@
 //!     cargo bench -p kura-index --bench reshard -- [KEYS] [--no-listing] [--share P]
 //!
 //! KEYS defaults to 1,000,000. Fills a bucket with KEYS keys from 64 concurrent
-//! writers, measures PUTs of new keys spread over the whole key range for 15 s
-//! before and throughout a reshard 1 → 16 shards, run on a thread and runtime
-//! of its own with the same step size and pacing as `kura serve`'s worker
-//! (copying P percent of the time, default `kura serve`'s), and (unless
-//! `--no-listing`) the latency of a 1000-key listing page at 1, 16, 64 and
-//! 256 shards.
+//! writers, then measures PUTs of new keys (each written once) spread over the
+//! whole key range for 15 s before and throughout a reshard 1 → 16 shards,
+//! run on a thread and runtime of its own with the same step size and pacing
+//! as `kura serve`'s worker (copying P percent of the time, default `kura
+//! serve`'s), and (unless `--no-listing`) the latency of a 1000-key listing
+//! page at 1, 16, 64 and 256 shards.
 
 use kura_backend::LocalBackend;
 use kura_index::{
     DEFAULT_RESHARD_SHARE, Index, IndexError, ListParams, RESHARD_STEP_KEYS, reshard_pause,
 };
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use support::version;
 
@@ -44,19 +44,25 @@ fn spread_key(n: usize, keys: usize, tag: &str) -> String {
     format!("{}-{tag}-{n}", fill_key(at as usize % keys))
 }
 
-/// PUTs from all writers for `period`; returns the sorted latencies.
-async fn put_load(index: &Arc<Index>, keys: usize, period: Duration, tag: &str) -> Vec<Duration> {
+/// PUTs of new keys (numbered by `next`) from all writers for `period`;
+/// returns the sorted latencies.
+async fn put_load(
+    index: &Arc<Index>,
+    keys: usize,
+    next: &Arc<AtomicUsize>,
+    period: Duration,
+    tag: &str,
+) -> Vec<Duration> {
     let deadline = Instant::now() + period;
     let mut tasks = Vec::new();
-    for w in 0..WRITERS {
+    for _ in 0..WRITERS {
         let index = index.clone();
-        let tag = tag.to_owned();
+        let (tag, next) = (tag.to_owned(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let mut i = 0;
             while Instant::now() < deadline {
-                lat.push(put(&index, &spread_key(i * WRITERS + w, keys, &tag)).await);
-                i += 1;
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                lat.push(put(&index, &spread_key(n, keys, &tag)).await);
             }
             lat
         }));
@@ -188,21 +194,22 @@ async fn main() {
     if listing {
         print_page_latency(&index, keys, 1);
     }
+    let next = Arc::new(AtomicUsize::new(0));
     let period = Duration::from_secs(15);
     report(
         "PUT before reshard",
-        &put_load(&index, keys, period, "before").await,
+        &put_load(&index, keys, &next, period, "load").await,
         period,
     );
 
     let running = Arc::new(AtomicBool::new(true));
     let during = {
-        let (index, running) = (index.clone(), running.clone());
+        let (index, running, next) = (index.clone(), running.clone(), next.clone());
         tokio::spawn(async move {
             let mut lat = Vec::new();
             let started = Instant::now();
             while running.load(Ordering::SeqCst) {
-                lat.extend(put_load(&index, keys, Duration::from_secs(1), "during").await);
+                lat.extend(put_load(&index, keys, &next, Duration::from_secs(1), "load").await);
             }
             lat.sort();
             (lat, started.elapsed())
