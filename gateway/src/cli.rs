@@ -49,4 +49,18 @@ mod tests {
         // shadow a global flag), valid defaults, groups, …
         Cli::command().debug_assert();
     }
+
+    #[test]
+    fn the_reshard_share_is_a_percentage() {
+        let share = |args: &[&str]| {
+            Cli::try_parse_from([&["kura", "serve"], args].concat()).map(|cli| match cli.command {
+                Command::Serve(serve) => serve.reshard_share,
+                _ => unreachable!("parsed as serve"),
+            })
+        };
+        assert_eq!(share(&[]).unwrap(), 25);
+        assert_eq!(share(&["--reshard-share", "100"]).unwrap(), 100);
+        assert!(share(&["--reshard-share", "0"]).is_err());
+        assert!(share(&["--reshard-share", "101"]).is_err());
+    }
 }
