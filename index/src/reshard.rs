@@ -36,6 +36,15 @@ pub struct ReshardStep {
     pub switch_pause: Option<Duration>,
 }
 
+impl ReshardStep {
+    /// The step of a bucket with no reshard (left) under way.
+    const NOTHING_LEFT: ReshardStep = ReshardStep {
+        copied: 0,
+        done: true,
+        switch_pause: None,
+    };
+}
+
 /// A bucket's shards and what they hold.
 #[derive(Debug, Clone)]
 pub struct ShardStats {
@@ -89,11 +98,7 @@ impl Index {
     pub async fn reshard_step(&self, bucket: &str, max_keys: usize) -> Result<ReshardStep> {
         let record = self.bucket(bucket)?;
         let Some(reshard) = record.reshard.clone() else {
-            return Ok(ReshardStep {
-                copied: 0,
-                done: true,
-                switch_pause: None,
-            });
+            return Ok(ReshardStep::NOTHING_LEFT);
         };
         let start = reshard.cursor.as_deref().map(after).unwrap_or_default();
         // This step copies the next `max_keys` keys, or all that are left.
@@ -107,11 +112,7 @@ impl Index {
             _ => Covered::Everything,
         };
         if !self.cover(bucket, &reshard.target, &reach)? {
-            return Ok(ReshardStep {
-                copied: 0,
-                done: true,
-                switch_pause: None,
-            });
+            return Ok(ReshardStep::NOTHING_LEFT);
         }
         // Every write that missed the target in this range has ended, so
         // this scan sees its key; later ones reach the target themselves.
