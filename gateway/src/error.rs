@@ -136,7 +136,6 @@ impl From<kura_backend::BackendError> for S3Error {
             ),
             kura_backend::BackendError::Corrupt(what) => {
                 tracing::error!(%what, "blob checksum mismatch; refusing to serve it");
-                crate::metrics::METRICS.blob_checksum_failures.inc();
                 S3Error::new(
                     ErrorCode::InternalError,
                     "The stored data failed its integrity check and was not served.",

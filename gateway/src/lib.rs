@@ -1,19 +1,28 @@
-//! Kura's S3 gateway: the `kura` binary's library.
+//! Kura's S3 and admin HTTP server (`kura serve`): routing, authentication, the S3
+//! operations, the admin API, the ops listener (probes and metrics) and the background
+//! work that keeps the index in shape. Storage is `kura-index` over `kura-backend`; this
+//! crate knows nothing of Kubernetes or of the admin client.
 
 pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod checksum;
-pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod identity;
 pub mod metrics;
+pub mod names;
 pub mod ops;
-pub mod provisioner;
+pub mod owner;
 pub mod reshard;
 pub mod router;
 pub mod s3;
 pub mod server;
+pub mod service;
+pub mod state;
+pub mod timefmt;
 pub mod xml;
+
+pub use config::ServeArgs;
+pub use server::serve;

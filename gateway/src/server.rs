@@ -7,7 +7,8 @@ use crate::identity::Identities;
 use crate::metrics::{BucketSeries, METRICS, UsageSource};
 use crate::ops::{self, Readiness};
 use crate::reshard::{ReshardPolicy, ReshardWorker};
-use crate::s3::{self, S3State};
+use crate::service;
+use crate::state::S3State;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -25,21 +26,8 @@ const GC_POLICY: GcPolicy = GcPolicy {
     grace_ms: 10 * 60 * 1000,
 };
 
-/// Logs to stderr, filtered by `KURA_LOG` (default `info`).
-pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KURA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
-pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    init_tracing();
-
+/// Runs `kura serve` until SIGTERM or SIGINT.
+pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.data_dir)?;
     let (creds, origin) = RootCredentials::load_or_create(&args.data_dir)?;
     let backend = Arc::new(LocalBackend::open(&args.data_dir)?);
@@ -77,7 +65,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let result = runtime.block_on(async {
         let gc = tokio::spawn(collect_garbage(state.clone()));
         readiness.set(true);
-        let served = serve(listener, state.clone()).await;
+        let served = accept(listener, state.clone()).await;
         readiness.set(false);
         gc.abort();
         state.index.sync().await?;
@@ -88,7 +76,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     result
 }
 
-async fn serve(
+async fn accept(
     listener: tokio::net::TcpListener,
     state: Arc<S3State>,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -109,7 +97,7 @@ async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let service = hyper::service::service_fn(move |req| s3::handle(state.clone(), req));
+                let service = hyper::service::service_fn(move |req| service::handle(state.clone(), req));
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {

@@ -4,6 +4,23 @@
 use crate::error::{ErrorCode, S3Error, S3Result};
 use serde::{Deserialize, Serialize};
 
+/// AWS's `<Error>` document for `err` on `resource`.
+pub fn error_document(err: &S3Error, resource: &str, request_id: &str) -> String {
+    let escape = |text: &str| quick_xml::escape::escape(text).into_owned();
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><Resource>{}</Resource><RequestId>{}</RequestId>",
+        err.code.as_str(),
+        escape(&err.message),
+        escape(resource),
+        request_id
+    );
+    for (name, value) in &err.extra {
+        xml.push_str(&format!("<{name}>{}</{name}>", escape(value)));
+    }
+    xml.push_str("</Error>");
+    xml
+}
+
 pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 

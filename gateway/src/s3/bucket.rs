@@ -1,11 +1,15 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
 //! GetBucketLocation, GetBucketVersioning, GetBucketAcl, PutBucketAcl.
 
-use super::{
-    S3Request, S3Response, S3State, empty, iso8601, may_use, meta, owner, read_small_body, xml_ok,
-};
+use super::meta;
+use super::request::{S3Request, read_small_body};
+use super::response::{S3Response, empty, xml_ok};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::identity::ROOT_USER;
+use crate::names::validate_bucket_name;
+use crate::owner::owner;
+use crate::state::{S3State, may_use};
+use crate::timefmt::iso8601;
 use crate::xml::{self, NS};
 use http::{Response, StatusCode};
 use kura_index::IndexError;
@@ -76,36 +80,8 @@ fn check_location(constraint: Option<&str>, region: &str) -> S3Result<()> {
     }
 }
 
-/// S3's bucket naming rules (general purpose buckets).
-pub fn validate_bucket_name(name: &str) -> S3Result<()> {
-    let bytes = name.as_bytes();
-    let allowed = bytes
-        .iter()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-');
-    let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    let ip_like = name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok());
-    let reserved = ["xn--", "sthree-", "amzn-s3-demo-"]
-        .iter()
-        .any(|p| name.starts_with(p))
-        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
-            .iter()
-            .any(|s| name.ends_with(s));
-    let valid = (3..=63).contains(&name.len())
-        && allowed
-        && edge_ok(bytes.first())
-        && edge_ok(bytes.last())
-        && !name.contains("..")
-        && !ip_like
-        && !reserved;
-    if valid {
-        Ok(())
-    } else {
-        Err(ErrorCode::InvalidBucketName.into())
-    }
-}
-
 pub async fn head_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    let bucket = state.authorized_bucket(&req)?;
+    let bucket = state.authorize(&req.bucket, req.user())?;
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header("x-amz-bucket-region", bucket.region)
@@ -114,7 +90,7 @@ pub async fn head_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response
 }
 
 pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    let bucket = state.authorized_bucket(&req)?;
+    let bucket = state.authorize(&req.bucket, req.user())?;
     // A grant lets a user use the objects of someone else's bucket, not remove the bucket.
     if bucket.owner != req.user() && req.user() != ROOT_USER {
         return Err(ErrorCode::AccessDenied.into());
@@ -124,7 +100,7 @@ pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<S3Respon
 }
 
 pub async fn get_bucket_location(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    let bucket = state.authorized_bucket(&req)?;
+    let bucket = state.authorize(&req.bucket, req.user())?;
     // AWS answers an empty constraint for us-east-1.
     let region = if bucket.region == "us-east-1" {
         String::new()
@@ -138,7 +114,7 @@ pub async fn get_bucket_location(state: &S3State, req: S3Request) -> S3Result<S3
 }
 
 pub async fn get_bucket_versioning(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     xml_ok(xml::to_xml(
         "VersioningConfiguration",
         &xml::VersioningConfiguration { xmlns: NS },
@@ -146,7 +122,7 @@ pub async fn get_bucket_versioning(state: &S3State, req: S3Request) -> S3Result<
 }
 
 pub async fn get_bucket_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    let bucket = state.authorized_bucket(&req)?;
+    let bucket = state.authorize(&req.bucket, req.user())?;
     acl_response(&bucket.owner)
 }
 
@@ -157,7 +133,7 @@ pub fn acl_response(owner_name: &str) -> S3Result<S3Response> {
 }
 
 pub async fn put_bucket_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     put_acl(&req)
 }
 
@@ -176,26 +152,6 @@ pub fn put_acl(req: &S3Request) -> S3Result<S3Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bucket_names_follow_s3_rules() {
-        for ok in ["abc", "my-bucket.1", "a".repeat(63).as_str(), "1bucket"] {
-            assert!(validate_bucket_name(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "ab",
-            "Abc",
-            "a_b",
-            "-ab",
-            "ab-",
-            "a..b",
-            "192.168.1.1",
-            "xn--ab",
-            &"a".repeat(64),
-        ] {
-            assert!(validate_bucket_name(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn location_constraints() {

@@ -1,6 +1,6 @@
 //! Conditional request headers (If-Match and friends), for reads and for copy sources.
 
-use super::unquote;
+use super::response::unquote;
 use crate::error::{ErrorCode, S3Result};
 use http::HeaderMap;
 

@@ -2,12 +2,16 @@
 
 use super::conditions::{self, Family};
 use super::get::object_stream;
+use super::meta;
 use super::multipart::{parse_part_number, record_part};
 use super::put::{DEFAULT_CHECKSUM, checksum_headers, simple_version};
+use super::request::S3Request;
+use super::response::{S3Response, quoted, xml_ok};
 use super::store::{MAX_SINGLE_UPLOAD, discard, write_blob};
-use super::{S3Request, S3Response, S3State, iso8601, meta, quoted, xml_ok};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::state::S3State;
+use crate::timefmt::iso8601;
 use crate::xml::{self, ChecksumFields, NS};
 use base64::Engine;
 use futures::TryStreamExt;
@@ -107,7 +111,7 @@ fn requested_algorithm(req: &S3Request) -> S3Result<Option<ChecksumAlgorithm>> {
 }
 
 pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let replace = match req.header("x-amz-metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -217,7 +221,7 @@ pub async fn upload_part_copy(
     upload_id: &str,
     part_number: &str,
 ) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let number = parse_part_number(part_number)?;
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
     let source = load_source(state, &req)?;

@@ -1,7 +1,10 @@
 //! DeleteObject and DeleteObjects.
 
-use super::{MAX_KEY_LEN, S3Request, S3Response, S3State, empty, read_small_body, xml_ok};
+use super::request::{S3Request, read_small_body};
+use super::response::{S3Response, empty, xml_ok};
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::names::MAX_KEY_LEN;
+use crate::state::S3State;
 use crate::xml::{self, NS};
 use http::StatusCode;
 
@@ -9,7 +12,7 @@ use http::StatusCode;
 const MAX_DELETE_KEYS: usize = 1000;
 
 pub async fn delete_object(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     check_version(req.query.get("versionId"))?;
     state.index.delete_object(&req.bucket, &req.key).await?;
     Ok(empty(StatusCode::NO_CONTENT))
@@ -27,7 +30,7 @@ fn check_version(version_id: Option<&str>) -> S3Result<()> {
 }
 
 pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let body = read_small_body(&mut req, 2 * 1024 * 1024).await?;
     let request: xml::Delete = xml::from_xml("Delete", &body)?;
     if request.object.is_empty() || request.object.len() > MAX_DELETE_KEYS {

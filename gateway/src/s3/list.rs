@@ -1,8 +1,12 @@
 //! ListObjects, ListObjectsV2 and ListObjectVersions.
 
-use super::{S3Request, S3Response, S3State, iso8601, owner, quoted, xml_ok};
+use super::request::S3Request;
+use super::response::{S3Response, quoted, xml_ok};
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::owner::owner;
 use crate::router::Query;
+use crate::state::S3State;
+use crate::timefmt::iso8601;
 use crate::xml::{self, NS};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -119,7 +123,7 @@ fn contents(
 }
 
 pub async fn list_objects(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let common = Common::parse(&req.query, "max-keys")?;
     let marker = req.query.get("marker").unwrap_or("");
     let page = state.index.list_objects(
@@ -139,7 +143,7 @@ pub async fn list_objects(state: &S3State, req: S3Request) -> S3Result<S3Respons
 }
 
 pub async fn list_objects_v2(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let common = Common::parse(&req.query, "max-keys")?;
     let token = req.query.get("continuation-token");
     let start_after = req.query.get("start-after").filter(|s| !s.is_empty());
@@ -213,7 +217,7 @@ fn decode_token(token: &str) -> S3Result<String> {
 }
 
 pub async fn list_object_versions(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let common = Common::parse(&req.query, "max-keys")?;
     let key_marker = req.query.get("key-marker").unwrap_or("");
     let page = state.index.list_versions(

@@ -3,13 +3,15 @@
 
 use super::conditions::WriteConditions;
 use super::list::Common;
+use super::meta;
+use super::request::{S3Request, read_small_body};
+use super::response::{S3Response, empty, quoted, unquote, xml_ok};
 use super::store::{MAX_SINGLE_UPLOAD, declared_size, discard, write_blob};
-use super::{
-    S3Request, S3Response, S3State, empty, iso8601, meta, owner, quoted, read_small_body, unquote,
-    xml_ok,
-};
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType, combine_parts};
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::owner::owner;
+use crate::state::S3State;
+use crate::timefmt::iso8601;
 use crate::xml::{self, ChecksumFields, NS};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -70,7 +72,7 @@ fn upload_checksum(req: &S3Request) -> S3Result<(Option<ChecksumAlgorithm>, Opti
 }
 
 pub async fn create_multipart_upload(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let meta = meta::check_write_headers(req.headers())?;
     let (algorithm, kind) = upload_checksum(&req)?;
     let now = state.index.now_ms();
@@ -113,7 +115,7 @@ pub async fn upload_part(
     upload_id: &str,
     part_number: &str,
 ) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let number = parse_part_number(part_number)?;
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
     declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
@@ -176,7 +178,7 @@ pub async fn complete_multipart_upload(
     mut req: S3Request,
     upload_id: &str,
 ) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let conditions = WriteConditions::from_headers(req.headers())?;
     let body = read_small_body(&mut req, 4 * 1024 * 1024).await?;
     let request: xml::CompleteMultipartUpload = xml::from_xml("CompleteMultipartUpload", &body)?;
@@ -361,7 +363,7 @@ pub async fn abort_multipart_upload(
     req: S3Request,
     upload_id: &str,
 ) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     state
         .index
         .abort_upload(&req.bucket, &req.key, upload_id)
@@ -370,7 +372,7 @@ pub async fn abort_multipart_upload(
 }
 
 pub async fn list_parts(state: &S3State, req: S3Request, upload_id: &str) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
     let marker = parse_count(req.query.get("part-number-marker"), "part-number-marker", 0)? as u32;
     let max = parse_count(req.query.get("max-parts"), "max-parts", MAX_PARTS)?.min(MAX_PARTS);
@@ -422,7 +424,7 @@ fn parse_count(raw: Option<&str>, name: &str, default: usize) -> S3Result<usize>
 }
 
 pub async fn list_multipart_uploads(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorized_bucket(&req)?;
+    state.authorize(&req.bucket, req.user())?;
     let common = Common::parse(&req.query, "max-uploads")?;
     let key_marker = req.query.get("key-marker").filter(|m| !m.is_empty());
     let upload_id_marker = req

@@ -1,11 +1,14 @@
 //! PutObject.
 
 use super::conditions::WriteConditions;
+use super::meta;
+use super::request::S3Request;
+use super::response::{S3Response, quoted};
 use super::store::{MAX_SINGLE_UPLOAD, declared_size, discard, write_blob};
-use super::{S3Request, S3Response, S3State, meta, quoted};
 use crate::body::BodyDigests;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::S3Result;
+use crate::state::S3State;
 use http::{Response, StatusCode};
 use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum};
 
@@ -13,7 +16,7 @@ use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum};
 pub const DEFAULT_CHECKSUM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64Nvme;
 
 pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
-    let bucket = state.authorized_bucket(&req)?;
+    let bucket = state.authorize(&req.bucket, req.user())?;
     let meta = meta::check_write_headers(req.headers())?;
     let conditions = WriteConditions::from_headers(req.headers())?;
     // Fail fast before the body is read; checked again, atomically, at commit.

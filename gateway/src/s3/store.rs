@@ -1,7 +1,7 @@
 //! Streaming request and copy bodies into new blobs.
 
-use super::S3State;
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::state::S3State;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::HeaderMap;

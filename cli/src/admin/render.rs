@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::size::human_size;
 use super::table::{Align, Fields, Table};
+use kura_admin_client::size::human_size;
 
 #[derive(Deserialize)]
 pub struct User {

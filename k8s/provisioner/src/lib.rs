@@ -21,7 +21,7 @@ use kube::api::ListParams;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
 
-use crate::admin::cli::Connection;
+use kura_admin_client::Connection;
 use resources::{Endpoint, MANAGED_BY, MANAGED_BY_LABEL, ObjectBucketClaim};
 
 #[derive(Debug, Args)]
@@ -71,7 +71,6 @@ pub struct ProvisionerArgs {
 }
 
 pub fn run(args: ProvisionerArgs) -> Result<(), Box<dyn std::error::Error>> {
-    crate::server::init_tracing();
     let admin = args.connection.client()?;
     let endpoint = args
         .bucket_endpoint

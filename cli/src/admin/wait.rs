@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde_json::Value;
 
-use super::client::Client;
 use super::render::{self, Stats};
+use kura_admin_client::Client;
 
 /// How often the stats are polled.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);

@@ -22,8 +22,8 @@ use super::resources::{
     config_map, generated_bucket_name, object_bucket, object_bucket_name, secret,
     secret_access_key, validate_bucket_name,
 };
-use crate::admin::cli::client::AdminError;
-use crate::admin::cli::size::parse_size;
+use kura_admin_client::AdminError;
+use kura_admin_client::size::parse_size;
 
 /// Bound claims are looked at again this often, to repair anything changed behind our back.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -569,7 +569,7 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provisioner::resources::ClaimSpec;
+    use crate::resources::ClaimSpec;
     use std::collections::BTreeMap;
 
     fn claim_with(config: &[(&str, Value)]) -> ObjectBucketClaim {

@@ -5,7 +5,7 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::admin::cli::client::{AdminError, Client};
+use kura_admin_client::{AdminError, Client};
 
 pub struct Kura {
     client: Client,

@@ -1,9 +1,9 @@
 //! Command-line interface.
 
-use crate::admin::cli::AdminArgs;
-use crate::config::ServeArgs;
-use crate::provisioner::ProvisionerArgs;
+use crate::admin::AdminArgs;
 use clap::{Parser, Subcommand};
+use kura_gateway::ServeArgs;
+use kura_provisioner::ProvisionerArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,10 +32,28 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
-        Command::Serve(args) => crate::server::run(args),
-        Command::Admin(args) => crate::admin::cli::run(args),
-        Command::Provisioner(args) => crate::provisioner::run(args),
+        Command::Serve(args) => {
+            init_tracing();
+            kura_gateway::serve(args)
+        }
+        Command::Admin(args) => crate::admin::run(args),
+        Command::Provisioner(args) => {
+            init_tracing();
+            kura_provisioner::run(args)
+        }
     }
+}
+
+/// Logs to stderr, filtered by `KURA_LOG` (default `info`).
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KURA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 #[cfg(test)]

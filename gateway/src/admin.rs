@@ -8,9 +8,11 @@ use crate::body::verified_body;
 use crate::error::S3Error;
 use crate::identity::ROOT_USER;
 use crate::metrics::METRICS;
+use crate::names::validate_bucket_name;
 use crate::reshard::MAX_SHARDS;
 use crate::router::Query;
-use crate::s3::{S3Response, S3State, iso8601, validate_bucket_name};
+use crate::state::S3State;
+use crate::timefmt::iso8601;
 use axum::body::Body;
 use futures::StreamExt;
 use http::{Method, StatusCode, header};
@@ -103,7 +105,7 @@ pub async fn handle(
     parts: http::request::Parts,
     body: Body,
     request_id: &str,
-) -> S3Response {
+) -> http::Response<Body> {
     let (status, value) = match serve(state, parts, body).await {
         Ok(answer) => answer,
         Err(err) => {

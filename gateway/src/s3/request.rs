@@ -1,0 +1,104 @@
+//! An authenticated, routed S3 request, and reading its body.
+
+use crate::auth::{Authenticated, PayloadMode};
+use crate::body::{VerifiedBody, verified_body};
+use crate::checksum::ChecksumAlgorithm;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::router::Query;
+use axum::body::Body;
+use http::HeaderMap;
+
+/// An authenticated, routed request.
+pub struct S3Request {
+    pub parts: http::request::Parts,
+    pub query: Query,
+    pub bucket: String,
+    pub key: String,
+    pub access_key: String,
+    user: String,
+    /// The unread body and how to verify it; a Mutex only so that `&S3Request`
+    /// is `Sync` (the body itself is not) and can be held across awaits.
+    pending: std::sync::Mutex<Option<(Body, PayloadMode)>>,
+}
+
+impl S3Request {
+    pub fn new(
+        parts: http::request::Parts,
+        query: Query,
+        bucket: String,
+        key: String,
+        auth: Authenticated,
+        body: Body,
+    ) -> Self {
+        S3Request {
+            parts,
+            query,
+            bucket,
+            key,
+            access_key: auth.access_key,
+            user: auth.user,
+            pending: std::sync::Mutex::new(Some((body, auth.payload))),
+        }
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.parts.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The request body, decoded and verified as its signature mode and
+    /// checksum headers demand. Can be taken once.
+    pub fn take_body(&mut self, want: Option<ChecksumAlgorithm>) -> S3Result<VerifiedBody> {
+        let pending = self
+            .pending
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (body, payload) =
+            pending.ok_or_else(|| S3Error::internal("request body taken twice"))?;
+        verified_body(body, &self.parts.headers, payload, want)
+    }
+
+    /// The body of a request whose `x-amz-checksum-*` headers describe
+    /// something else (CompleteMultipartUpload: the whole object).
+    fn take_document_body(&mut self) -> S3Result<VerifiedBody> {
+        let mut headers = self.parts.headers.clone();
+        for alg in ChecksumAlgorithm::all() {
+            headers.remove(alg.header_name());
+        }
+        let pending = self
+            .pending
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (body, payload) =
+            pending.ok_or_else(|| S3Error::internal("request body taken twice"))?;
+        verified_body(body, &headers, payload, None)
+    }
+
+    /// The user the request's key belongs to.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+}
+
+/// Reads a small request body (an XML document) whole, refusing more than `limit` bytes.
+pub async fn read_small_body(req: &mut S3Request, limit: usize) -> S3Result<bytes::Bytes> {
+    use futures::StreamExt;
+    let mut stream = req.take_document_body()?;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if buf.len() + chunk.len() > limit {
+            return Err(S3Error::new(
+                ErrorCode::MalformedXML,
+                "The XML document is too large.",
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}

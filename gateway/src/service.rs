@@ -1,0 +1,148 @@
+//! The S3 listener's request layer: request ids, metrics, the admin API's prefix, routing,
+//! authentication, and S3 error responses. Every request passes here exactly once.
+
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::metrics::{self, METRICS};
+use crate::names::MAX_KEY_LEN;
+use crate::router::{self, Query};
+use crate::s3::{self, S3Request, S3Response};
+use crate::state::S3State;
+use crate::{admin, xml};
+use axum::body::Body;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use std::sync::Arc;
+
+pub async fn handle(
+    state: Arc<S3State>,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<S3Response, std::convert::Infallible> {
+    let started = std::time::Instant::now();
+    let tracker = metrics::RequestTracker::begin();
+    let request_id = new_request_id();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let continue_state = ContinueState::of(&parts.headers);
+    let resource = parts.uri.path().to_owned();
+    let (operation, result) = dispatch(&state, parts, metrics::received(body), &request_id).await;
+    let mut response = result.unwrap_or_else(|err| {
+        METRICS.s3_error(err.code);
+        error_response(&err, &resource, &request_id, method == Method::HEAD)
+    });
+    let close = continue_state.may_have_skipped(response.status());
+    let headers = response.headers_mut();
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-amz-request-id", id.clone());
+        headers.insert("x-amz-id-2", id);
+    }
+    headers.insert(header::SERVER, HeaderValue::from_static("Kura"));
+    if close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    tracing::info!(
+        request_id,
+        operation,
+        method = %method,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(tracker.finish(operation, response))
+}
+
+/// Whether a request asked for `100 Continue`. hyper sends it only once the
+/// body is read, so an empty body or an early error answers without it. The
+/// aws CLI's botocore then keeps that answer's status line for the next
+/// response on the same connection (botocore issue 3755); closing the
+/// connection after such answers keeps it from misreading the next one.
+enum ContinueState {
+    NotAsked,
+    Asked { empty_body: bool },
+}
+
+impl ContinueState {
+    fn of(headers: &HeaderMap) -> Self {
+        let asked = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !asked {
+            return ContinueState::NotAsked;
+        }
+        let empty_body = headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        ContinueState::Asked { empty_body }
+    }
+
+    fn may_have_skipped(&self, status: StatusCode) -> bool {
+        match self {
+            ContinueState::NotAsked => false,
+            ContinueState::Asked { empty_body } => *empty_body || !status.is_success(),
+        }
+    }
+}
+
+async fn dispatch(
+    state: &S3State,
+    parts: http::request::Parts,
+    body: Body,
+    request_id: &str,
+) -> (&'static str, S3Result<S3Response>) {
+    let query = Query::parse(parts.uri.query());
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if parts.uri.path().starts_with(admin::PREFIX) {
+        return (
+            "Admin",
+            Ok(admin::handle(state, parts, body, request_id).await),
+        );
+    }
+    let (bucket, key) = router::locate(host, state.domain.as_deref(), parts.uri.path());
+    let copy_source = parts.headers.contains_key("x-amz-copy-source");
+    let route = match router::route(&parts.method, bucket, key, &query, copy_source) {
+        Ok(route) => route,
+        Err(err) => return ("Unknown", Err(err)),
+    };
+    let name = route.endpoint.name();
+    let auth = match state.authenticate(&parts) {
+        Ok(auth) => auth,
+        Err(err) => return (name, Err(err)),
+    };
+    if route.key.as_ref().is_some_and(|k| k.len() > MAX_KEY_LEN) {
+        return (name, Err(ErrorCode::KeyTooLongError.into()));
+    }
+    let req = S3Request::new(
+        parts,
+        query,
+        route.bucket.unwrap_or_default(),
+        route.key.unwrap_or_default(),
+        auth,
+        body,
+    );
+    (name, s3::run(state, route.endpoint, req).await)
+}
+
+fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -> S3Response {
+    let mut builder = Response::builder().status(err.status());
+    if err.code == ErrorCode::InvalidRange
+        && let Some((_, size)) = err.extra.iter().find(|(n, _)| *n == "ActualObjectSize")
+    {
+        builder = builder.header(header::CONTENT_RANGE, format!("bytes */{size}"));
+    }
+    let no_body = head || err.status() == StatusCode::NOT_MODIFIED;
+    let body = if no_body {
+        Body::empty()
+    } else {
+        Body::from(xml::error_document(err, resource, request_id))
+    };
+    builder
+        .header(header::CONTENT_TYPE, "application/xml")
+        .body(body)
+        .expect("error responses are well-formed")
+}
+
+fn new_request_id() -> String {
+    let id = uuid::Uuid::new_v4();
+    hex::encode_upper(&id.as_bytes()[..8])
+}

@@ -1,0 +1,46 @@
+//! What every request handler can reach: the index, the blobs, the keys, and the
+//! server's region and domain.
+
+use crate::auth;
+use crate::error::{ErrorCode, S3Result};
+use crate::identity::{Identities, ROOT_USER};
+use kura_backend::BlobStore;
+use kura_index::{BucketRecord, Index};
+use std::sync::Arc;
+
+/// Everything a request handler can reach.
+pub struct S3State {
+    pub index: Arc<Index>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub identities: Arc<Identities>,
+    pub region: String,
+    pub domain: Option<String>,
+}
+
+impl S3State {
+    /// Checks a request's signature (S3 and admin API alike) against the keys, now.
+    pub fn authenticate(&self, parts: &http::request::Parts) -> S3Result<auth::Authenticated> {
+        auth::authenticate(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            self.identities.as_ref(),
+            &self.region,
+            time::OffsetDateTime::now_utc(),
+        )
+    }
+
+    pub fn authorize(&self, bucket: &str, user: &str) -> S3Result<BucketRecord> {
+        let record = self.index.bucket(bucket)?;
+        if !may_use(&record, user) {
+            return Err(ErrorCode::AccessDenied.into());
+        }
+        Ok(record)
+    }
+}
+
+/// The one access rule: a bucket is its owner's, the administrator's, and its grantees'
+/// (only the owner and the administrator may delete it).
+pub fn may_use(bucket: &BucketRecord, user: &str) -> bool {
+    bucket.owner == user || user == ROOT_USER || bucket.grants.iter().any(|u| u == user)
+}
