@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod authorize;
 pub mod body;
 pub mod checksum;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod names;
 pub mod ops;
 pub mod owner;
+pub mod params;
 pub mod reshard;
 pub mod router;
 pub mod s3;

@@ -3,6 +3,9 @@
 //! path and query.
 
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::params::{
+    self, ContinuationToken, CopySource, ListQuery, MAX_PARTS, ObjectRead, part_number, version_id,
+};
 use http::Method;
 
 /// Query parameters, decoded, in request order.
@@ -42,8 +45,9 @@ fn decode_query(s: &str) -> String {
         .into_owned()
 }
 
-/// Every operation Kura serves, with the parameters that select it.
+/// Every operation Kura serves, with its parameters, typed and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 pub enum Endpoint {
     ListBuckets,
     CreateBucket,
@@ -53,26 +57,55 @@ pub enum Endpoint {
     GetBucketVersioning,
     GetBucketAcl,
     PutBucketAcl,
-    ListObjects,
-    ListObjectsV2,
-    ListObjectVersions,
-    ListMultipartUploads,
+    ListObjects {
+        list: ListQuery,
+        marker: String,
+    },
+    ListObjectsV2 {
+        list: ListQuery,
+        continuation_token: Option<ContinuationToken>,
+        start_after: Option<String>,
+        fetch_owner: bool,
+    },
+    ListObjectVersions {
+        list: ListQuery,
+        key_marker: String,
+        version_id_marker: String,
+    },
+    ListMultipartUploads {
+        list: ListQuery,
+        key_marker: Option<String>,
+        upload_id_marker: Option<String>,
+    },
     DeleteObjects,
     PutObject,
-    CopyObject,
-    GetObject,
-    HeadObject,
-    DeleteObject,
-    GetObjectAcl,
-    PutObjectAcl,
+    CopyObject {
+        source: CopySource,
+    },
+    GetObject {
+        read: ObjectRead,
+    },
+    HeadObject {
+        read: ObjectRead,
+    },
+    DeleteObject {
+        version_id: Option<String>,
+    },
+    GetObjectAcl {
+        version_id: Option<String>,
+    },
+    PutObjectAcl {
+        version_id: Option<String>,
+    },
     CreateMultipartUpload,
     UploadPart {
         upload_id: String,
-        part_number: String,
+        part_number: u32,
     },
     UploadPartCopy {
         upload_id: String,
-        part_number: String,
+        part_number: u32,
+        source: CopySource,
     },
     CompleteMultipartUpload {
         upload_id: String,
@@ -82,6 +115,8 @@ pub enum Endpoint {
     },
     ListParts {
         upload_id: String,
+        part_number_marker: u32,
+        max_parts: usize,
     },
 }
 
@@ -97,18 +132,18 @@ impl Endpoint {
             Endpoint::GetBucketVersioning => "GetBucketVersioning",
             Endpoint::GetBucketAcl => "GetBucketAcl",
             Endpoint::PutBucketAcl => "PutBucketAcl",
-            Endpoint::ListObjects => "ListObjects",
-            Endpoint::ListObjectsV2 => "ListObjectsV2",
-            Endpoint::ListObjectVersions => "ListObjectVersions",
-            Endpoint::ListMultipartUploads => "ListMultipartUploads",
+            Endpoint::ListObjects { .. } => "ListObjects",
+            Endpoint::ListObjectsV2 { .. } => "ListObjectsV2",
+            Endpoint::ListObjectVersions { .. } => "ListObjectVersions",
+            Endpoint::ListMultipartUploads { .. } => "ListMultipartUploads",
             Endpoint::DeleteObjects => "DeleteObjects",
             Endpoint::PutObject => "PutObject",
-            Endpoint::CopyObject => "CopyObject",
-            Endpoint::GetObject => "GetObject",
-            Endpoint::HeadObject => "HeadObject",
-            Endpoint::DeleteObject => "DeleteObject",
-            Endpoint::GetObjectAcl => "GetObjectAcl",
-            Endpoint::PutObjectAcl => "PutObjectAcl",
+            Endpoint::CopyObject { .. } => "CopyObject",
+            Endpoint::GetObject { .. } => "GetObject",
+            Endpoint::HeadObject { .. } => "HeadObject",
+            Endpoint::DeleteObject { .. } => "DeleteObject",
+            Endpoint::GetObjectAcl { .. } => "GetObjectAcl",
+            Endpoint::PutObjectAcl { .. } => "PutObjectAcl",
             Endpoint::CreateMultipartUpload => "CreateMultipartUpload",
             Endpoint::UploadPart { .. } => "UploadPart",
             Endpoint::UploadPartCopy { .. } => "UploadPartCopy",
@@ -167,12 +202,13 @@ pub fn locate(
     }
 }
 
+/// The operation a request asks for; `copy_source` is its `x-amz-copy-source` header.
 pub fn route(
     method: &Method,
     bucket: Option<String>,
     key: Option<String>,
     query: &Query,
-    copy_source: bool,
+    copy_source: Option<&str>,
 ) -> S3Result<Route> {
     let endpoint = match (&bucket, &key) {
         (None, _) => match *method {
@@ -235,14 +271,44 @@ fn unsupported(query: &Query) -> S3Result<()> {
 
 fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
     unsupported(query)?;
+    let list = || ListQuery::parse(query, "max-keys");
+    let text = |name: &str| query.get(name).unwrap_or("").to_owned();
     Ok(match *method {
         Method::GET if query.has("location") => Endpoint::GetBucketLocation,
         Method::GET if query.has("versioning") => Endpoint::GetBucketVersioning,
         Method::GET if query.has("acl") => Endpoint::GetBucketAcl,
-        Method::GET if query.has("uploads") => Endpoint::ListMultipartUploads,
-        Method::GET if query.has("versions") => Endpoint::ListObjectVersions,
-        Method::GET if query.get("list-type") == Some("2") => Endpoint::ListObjectsV2,
-        Method::GET => Endpoint::ListObjects,
+        Method::GET if query.has("uploads") => {
+            let key_marker = query.get("key-marker").filter(|m| !m.is_empty());
+            Endpoint::ListMultipartUploads {
+                list: ListQuery::parse(query, "max-uploads")?,
+                // An upload id marker means nothing without a key marker.
+                upload_id_marker: key_marker
+                    .and(query.get("upload-id-marker"))
+                    .map(str::to_owned),
+                key_marker: key_marker.map(str::to_owned),
+            }
+        }
+        Method::GET if query.has("versions") => Endpoint::ListObjectVersions {
+            list: list()?,
+            key_marker: text("key-marker"),
+            version_id_marker: text("version-id-marker"),
+        },
+        Method::GET if query.get("list-type") == Some("2") => Endpoint::ListObjectsV2 {
+            list: list()?,
+            continuation_token: query
+                .get("continuation-token")
+                .map(ContinuationToken::parse)
+                .transpose()?,
+            start_after: query
+                .get("start-after")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            fetch_owner: query.get("fetch-owner") == Some("true"),
+        },
+        Method::GET => Endpoint::ListObjects {
+            list: list()?,
+            marker: text("marker"),
+        },
         Method::HEAD => Endpoint::HeadBucket,
         Method::PUT if query.has("acl") => Endpoint::PutBucketAcl,
         Method::PUT if query.has("versioning") => {
@@ -258,36 +324,57 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
     })
 }
 
-fn object_endpoint(method: &Method, query: &Query, copy_source: bool) -> S3Result<Endpoint> {
+fn object_endpoint(
+    method: &Method,
+    query: &Query,
+    copy_source: Option<&str>,
+) -> S3Result<Endpoint> {
     unsupported(query)?;
     let upload_id = query.get("uploadId").map(str::to_owned);
-    let part_number = query.get("partNumber").map(str::to_owned);
+    let source = || copy_source.map(CopySource::parse).transpose();
     Ok(match (method.clone(), upload_id) {
-        (Method::GET, _) if query.has("acl") => Endpoint::GetObjectAcl,
-        (Method::PUT, _) if query.has("acl") => Endpoint::PutObjectAcl,
-        (Method::GET, Some(upload_id)) => Endpoint::ListParts { upload_id },
-        (Method::GET, None) => Endpoint::GetObject,
-        (Method::HEAD, _) => Endpoint::HeadObject,
+        (Method::GET, _) if query.has("acl") => Endpoint::GetObjectAcl {
+            version_id: version_id(query),
+        },
+        (Method::PUT, _) if query.has("acl") => Endpoint::PutObjectAcl {
+            version_id: version_id(query),
+        },
+        (Method::GET, Some(upload_id)) => Endpoint::ListParts {
+            upload_id,
+            part_number_marker: u32::try_from(params::count(query, "part-number-marker", 0)?)
+                .unwrap_or(u32::MAX),
+            max_parts: params::count(query, "max-parts", MAX_PARTS)?.min(MAX_PARTS),
+        },
+        (Method::GET, None) => Endpoint::GetObject {
+            read: ObjectRead::parse(query)?,
+        },
+        (Method::HEAD, _) => Endpoint::HeadObject {
+            read: ObjectRead::parse(query)?,
+        },
         (Method::PUT, Some(upload_id)) => {
-            let part_number = part_number.unwrap_or_default();
-            if copy_source {
-                Endpoint::UploadPartCopy {
+            let part_number = part_number(query.get("partNumber").unwrap_or(""))?;
+            match source()? {
+                Some(source) => Endpoint::UploadPartCopy {
                     upload_id,
                     part_number,
-                }
-            } else {
-                Endpoint::UploadPart {
+                    source,
+                },
+                None => Endpoint::UploadPart {
                     upload_id,
                     part_number,
-                }
+                },
             }
         }
-        (Method::PUT, None) if copy_source => Endpoint::CopyObject,
-        (Method::PUT, None) => Endpoint::PutObject,
+        (Method::PUT, None) => match source()? {
+            Some(source) => Endpoint::CopyObject { source },
+            None => Endpoint::PutObject,
+        },
         (Method::POST, None) if query.has("uploads") => Endpoint::CreateMultipartUpload,
         (Method::POST, Some(upload_id)) => Endpoint::CompleteMultipartUpload { upload_id },
         (Method::DELETE, Some(upload_id)) => Endpoint::AbortMultipartUpload { upload_id },
-        (Method::DELETE, None) => Endpoint::DeleteObject,
+        (Method::DELETE, None) => Endpoint::DeleteObject {
+            version_id: version_id(query),
+        },
         _ => return Err(not_allowed()),
     })
 }
@@ -318,34 +405,69 @@ mod tests {
     fn operations_from_method_and_query() {
         let q = |s: &str| Query::parse(Some(s));
         let b = |m: Method, query: &str| {
-            route(&m, Some("b".into()), None, &q(query), false)
+            route(&m, Some("b".into()), None, &q(query), None)
                 .unwrap()
                 .endpoint
         };
-        let o = |m: Method, query: &str, copy: bool| {
+        let o = |m: Method, query: &str, copy: Option<&str>| {
             route(&m, Some("b".into()), Some("k".into()), &q(query), copy)
                 .unwrap()
                 .endpoint
         };
-        assert_eq!(
+        assert!(matches!(
             b(Method::GET, "list-type=2&prefix=a"),
-            Endpoint::ListObjectsV2
-        );
-        assert_eq!(b(Method::GET, "uploads"), Endpoint::ListMultipartUploads);
+            Endpoint::ListObjectsV2 { list, .. } if list.prefix == "a"
+        ));
+        assert!(matches!(
+            b(Method::GET, "uploads&upload-id-marker=u"),
+            Endpoint::ListMultipartUploads {
+                upload_id_marker: None,
+                ..
+            }
+        ));
         assert_eq!(b(Method::POST, "delete"), Endpoint::DeleteObjects);
         assert_eq!(
-            o(Method::POST, "uploads", false),
+            o(Method::POST, "uploads", None),
             Endpoint::CreateMultipartUpload
         );
+        let source = CopySource {
+            bucket: "src".into(),
+            key: "k".into(),
+            version_id: None,
+        };
         assert_eq!(
-            o(Method::PUT, "partNumber=2&uploadId=u", true),
+            o(Method::PUT, "partNumber=2&uploadId=u", Some("src/k")),
             Endpoint::UploadPartCopy {
                 upload_id: "u".into(),
-                part_number: "2".into()
+                part_number: 2,
+                source: source.clone(),
             }
         );
-        assert_eq!(o(Method::PUT, "", true), Endpoint::CopyObject);
-        assert!(route(&Method::GET, Some("b".into()), None, &q("policy"), false).is_err());
+        assert_eq!(
+            o(Method::PUT, "", Some("/src/k")),
+            Endpoint::CopyObject { source }
+        );
+        let refused = |m: Method, key: Option<&str>, query: &str| {
+            route(&m, Some("b".into()), key.map(Into::into), &q(query), None)
+                .unwrap_err()
+                .code
+        };
+        assert_eq!(
+            refused(Method::GET, None, "policy"),
+            ErrorCode::NotImplemented
+        );
+        assert_eq!(
+            refused(Method::GET, None, "max-keys=-1"),
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            refused(Method::PUT, Some("k"), "uploadId=u&partNumber=0"),
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            refused(Method::GET, Some("k"), "uploadId=u&max-parts=x"),
+            ErrorCode::InvalidArgument
+        );
         assert_eq!(
             Query::parse(Some("prefix=a+b%2Bc&x")).get("prefix"),
             Some("a b+c")

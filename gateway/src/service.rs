@@ -1,6 +1,7 @@
 //! The S3 listener's request layer: request ids, metrics, the admin API's prefix, routing,
 //! authentication, and S3 error responses. Every request passes here exactly once.
 
+use crate::authorize::authorize;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::metrics::{self, METRICS};
 use crate::names::MAX_KEY_LEN;
@@ -99,7 +100,11 @@ async fn dispatch(
         );
     }
     let (bucket, key) = router::locate(host, state.domain.as_deref(), parts.uri.path());
-    let copy_source = parts.headers.contains_key("x-amz-copy-source");
+    // A header that is not text still names a copy: it is refused as an invalid source.
+    let copy_source = parts
+        .headers
+        .get("x-amz-copy-source")
+        .map(|v| v.to_str().unwrap_or_default());
     let route = match router::route(&parts.method, bucket, key, &query, copy_source) {
         Ok(route) => route,
         Err(err) => return ("Unknown", Err(err)),
@@ -112,9 +117,13 @@ async fn dispatch(
     if route.key.as_ref().is_some_and(|k| k.len() > MAX_KEY_LEN) {
         return (name, Err(ErrorCode::KeyTooLongError.into()));
     }
+    let access = match authorize(state, &auth.user, &route) {
+        Ok(access) => access,
+        Err(err) => return (name, Err(err)),
+    };
     let req = S3Request::new(
         parts,
-        query,
+        access,
         route.bucket.unwrap_or_default(),
         route.key.unwrap_or_default(),
         auth,

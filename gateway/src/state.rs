@@ -2,10 +2,10 @@
 //! server's region and domain.
 
 use crate::auth;
-use crate::error::{ErrorCode, S3Result};
-use crate::identity::{Identities, ROOT_USER};
+use crate::error::S3Result;
+use crate::identity::Identities;
 use kura_backend::BlobStore;
-use kura_index::{BucketRecord, Index};
+use kura_index::Index;
 use std::sync::Arc;
 
 /// Everything a request handler can reach.
@@ -29,18 +29,4 @@ impl S3State {
             time::OffsetDateTime::now_utc(),
         )
     }
-
-    pub fn authorize(&self, bucket: &str, user: &str) -> S3Result<BucketRecord> {
-        let record = self.index.bucket(bucket)?;
-        if !may_use(&record, user) {
-            return Err(ErrorCode::AccessDenied.into());
-        }
-        Ok(record)
-    }
-}
-
-/// The one access rule: a bucket is its owner's, the administrator's, and its grantees'
-/// (only the owner and the administrator may delete it).
-pub fn may_use(bucket: &BucketRecord, user: &str) -> bool {
-    bucket.owner == user || user == ROOT_USER || bucket.grants.iter().any(|u| u == user)
 }

@@ -4,11 +4,11 @@
 use super::meta;
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, xml_ok};
+use crate::authorize::allowed;
 use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::identity::ROOT_USER;
 use crate::names::validate_bucket_name;
 use crate::owner::owner;
-use crate::state::{S3State, may_use};
+use crate::state::S3State;
 use crate::timefmt::iso8601;
 use crate::xml::{self, NS};
 use http::{Response, StatusCode};
@@ -20,7 +20,7 @@ pub async fn list_buckets(state: &S3State, req: S3Request) -> S3Result<S3Respons
         .index
         .list_buckets()?
         .into_iter()
-        .filter(|b| may_use(b, user))
+        .filter(|b| allowed(user, "s3:ListBucket", Some(b)))
         .map(|b| xml::BucketEntry {
             name: b.name,
             creation_date: iso8601(b.created_ms),
@@ -80,32 +80,27 @@ fn check_location(constraint: Option<&str>, region: &str) -> S3Result<()> {
     }
 }
 
-pub async fn head_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    let bucket = state.authorize(&req.bucket, req.user())?;
+pub async fn head_bucket(req: S3Request) -> S3Result<S3Response> {
+    let bucket = req.access.bucket()?;
     Ok(Response::builder()
         .status(StatusCode::OK)
-        .header("x-amz-bucket-region", bucket.region)
+        .header("x-amz-bucket-region", &bucket.region)
         .body(axum::body::Body::empty())
         .expect("valid headers"))
 }
 
 pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    let bucket = state.authorize(&req.bucket, req.user())?;
-    // A grant lets a user use the objects of someone else's bucket, not remove the bucket.
-    if bucket.owner != req.user() && req.user() != ROOT_USER {
-        return Err(ErrorCode::AccessDenied.into());
-    }
     state.index.delete_bucket(&req.bucket).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn get_bucket_location(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    let bucket = state.authorize(&req.bucket, req.user())?;
+pub async fn get_bucket_location(req: S3Request) -> S3Result<S3Response> {
+    let bucket = req.access.bucket()?;
     // AWS answers an empty constraint for us-east-1.
     let region = if bucket.region == "us-east-1" {
         String::new()
     } else {
-        bucket.region
+        bucket.region.clone()
     };
     xml_ok(xml::to_xml(
         "LocationConstraint",
@@ -113,17 +108,15 @@ pub async fn get_bucket_location(state: &S3State, req: S3Request) -> S3Result<S3
     )?)
 }
 
-pub async fn get_bucket_versioning(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
+pub async fn get_bucket_versioning() -> S3Result<S3Response> {
     xml_ok(xml::to_xml(
         "VersioningConfiguration",
         &xml::VersioningConfiguration { xmlns: NS },
     )?)
 }
 
-pub async fn get_bucket_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    let bucket = state.authorize(&req.bucket, req.user())?;
-    acl_response(&bucket.owner)
+pub async fn get_bucket_acl(req: S3Request) -> S3Result<S3Response> {
+    acl_response(&req.access.bucket()?.owner)
 }
 
 pub fn acl_response(owner_name: &str) -> S3Result<S3Response> {
@@ -132,8 +125,7 @@ pub fn acl_response(owner_name: &str) -> S3Result<S3Response> {
     xml_ok(xml::to_xml("AccessControlPolicy", &policy)?)
 }
 
-pub async fn put_bucket_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
+pub async fn put_bucket_acl(req: S3Request) -> S3Result<S3Response> {
     put_acl(&req)
 }
 

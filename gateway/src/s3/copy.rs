@@ -3,13 +3,14 @@
 use super::conditions::{self, Family};
 use super::get::object_stream;
 use super::meta;
-use super::multipart::{parse_part_number, record_part};
+use super::multipart::record_part;
 use super::put::{DEFAULT_CHECKSUM, checksum_headers, simple_version};
 use super::request::S3Request;
 use super::response::{S3Response, quoted, xml_ok};
 use super::store::{MAX_SINGLE_UPLOAD, discard, write_blob};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::params::CopySource;
 use crate::state::S3State;
 use crate::timefmt::iso8601;
 use crate::xml::{self, ChecksumFields, NS};
@@ -20,57 +21,24 @@ use kura_index::{ObjectVersion, StoredChecksum};
 use md5::Digest;
 use std::ops::Range;
 
-/// The object named by `x-amz-copy-source`, checked against its conditions.
-struct Source {
-    bucket: String,
-    key: String,
-    version: ObjectVersion,
-}
-
-fn parse_copy_source(raw: &str) -> S3Result<(String, String, Option<String>)> {
-    let invalid = || {
-        S3Error::new(ErrorCode::InvalidArgument, "Invalid copy source object key")
-            .with("ArgumentName", "x-amz-copy-source")
-    };
-    let (path, version) = match raw.split_once("?versionId=") {
-        Some((path, version)) => (path, Some(version.to_owned())),
-        None => (raw, None),
-    };
-    let path = percent_encoding::percent_decode_str(path)
-        .decode_utf8()
-        .map_err(|_| invalid())?;
-    let path = path.strip_prefix('/').unwrap_or(&path);
-    match path.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
-            Ok((bucket.to_owned(), key.to_owned(), version))
-        }
-        _ => Err(invalid()),
-    }
-}
-
-fn load_source(state: &S3State, req: &S3Request) -> S3Result<Source> {
-    let raw = req.header("x-amz-copy-source").unwrap_or("");
-    let (bucket, key, version_id) = parse_copy_source(raw)?;
-    state.authorize(&bucket, req.user())?;
-    if version_id.as_deref().is_some_and(|v| v != "null") {
+/// The current version of a copy's source object, checked against the request's
+/// `x-amz-copy-source-if-*` conditions. Authorization has already allowed reading it.
+fn load_source(state: &S3State, req: &S3Request, source: &CopySource) -> S3Result<ObjectVersion> {
+    if source.version_id.as_deref().is_some_and(|v| v != "null") {
         return Err(ErrorCode::NoSuchVersion.into());
     }
     let version = state
         .index
-        .object(&bucket, &key)?
+        .object(&source.bucket, &source.key)?
         .and_then(|r| r.current().cloned())
-        .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", key.clone()))?;
+        .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", source.key.clone()))?;
     conditions::check(
         req.headers(),
         Family::CopySource,
         &version.etag,
         version.last_modified_ms(),
     )?;
-    Ok(Source {
-        bucket,
-        key,
-        version,
-    })
+    Ok(version)
 }
 
 /// Copies `range` of `source` into a new blob, computing its MD5 and checksum.
@@ -110,8 +78,11 @@ fn requested_algorithm(req: &S3Request) -> S3Result<Option<ChecksumAlgorithm>> {
         .transpose()
 }
 
-pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
+pub async fn copy_object(
+    state: &S3State,
+    req: S3Request,
+    source: &CopySource,
+) -> S3Result<S3Response> {
     let replace = match req.header("x-amz-metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -122,7 +93,7 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
             );
         }
     };
-    let source = load_source(state, &req)?;
+    let version = load_source(state, &req, source)?;
     let algorithm = requested_algorithm(&req)?;
     if source.bucket == req.bucket && source.key == req.key && !replace && algorithm.is_none() {
         return Err(S3Error::new(
@@ -130,7 +101,7 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    if source.version.size > MAX_SINGLE_UPLOAD {
+    if version.size > MAX_SINGLE_UPLOAD {
         return Err(S3Error::new(
             ErrorCode::InvalidRequest,
             format!(
@@ -143,24 +114,18 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<S3Response
     } else {
         meta::check_acl(req.headers())?;
         meta::check_storage_class(req.headers())?;
-        source.version.meta.clone()
+        version.meta.clone()
     };
     let algorithm = algorithm
         .or_else(|| {
-            source
-                .version
+            version
                 .checksum
                 .as_ref()
                 .and_then(|c| ChecksumAlgorithm::parse(&c.algorithm))
         })
         .unwrap_or(DEFAULT_CHECKSUM);
-    let (blob, md5, checksum) = copy_range(
-        state,
-        &source.version,
-        0..source.version.size,
-        Some(algorithm),
-    )
-    .await?;
+    let (blob, md5, checksum) =
+        copy_range(state, &version, 0..version.size, Some(algorithm)).await?;
     let checksum = checksum.map(|c| StoredChecksum {
         algorithm: c.algorithm.as_str().to_owned(),
         value: c.value,
@@ -219,13 +184,12 @@ pub async fn upload_part_copy(
     state: &S3State,
     req: S3Request,
     upload_id: &str,
-    part_number: &str,
+    number: u32,
+    source: &CopySource,
 ) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
-    let number = parse_part_number(part_number)?;
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
-    let source = load_source(state, &req)?;
-    let range = copy_source_range(req.header("x-amz-copy-source-range"), source.version.size)?;
+    let version = load_source(state, &req, source)?;
+    let range = copy_source_range(req.header("x-amz-copy-source-range"), version.size)?;
     if range.end - range.start > MAX_SINGLE_UPLOAD {
         return Err(super::store::too_large(MAX_SINGLE_UPLOAD));
     }
@@ -233,7 +197,7 @@ pub async fn upload_part_copy(
         .checksum_algorithm
         .as_deref()
         .and_then(ChecksumAlgorithm::parse);
-    let (blob, md5, checksum) = copy_range(state, &source.version, range, algorithm).await?;
+    let (blob, md5, checksum) = copy_range(state, &version, range, algorithm).await?;
     let part = record_part(
         state,
         &req,
@@ -259,16 +223,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn copy_sources_decode() {
-        assert_eq!(
-            parse_copy_source("/b/a%20b").unwrap(),
-            ("b".into(), "a b".into(), None)
-        );
-        assert_eq!(
-            parse_copy_source("b/k?versionId=null").unwrap(),
-            ("b".into(), "k".into(), Some("null".into()))
-        );
-        assert!(parse_copy_source("b").is_err());
+    fn copy_source_ranges() {
         assert_eq!(copy_source_range(Some("bytes=0-9"), 10).unwrap(), 0..10);
         assert!(copy_source_range(Some("bytes=0-10"), 10).is_err());
     }

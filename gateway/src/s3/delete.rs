@@ -11,9 +11,12 @@ use http::StatusCode;
 /// AWS's limit of keys per DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
 
-pub async fn delete_object(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
-    check_version(req.query.get("versionId"))?;
+pub async fn delete_object(
+    state: &S3State,
+    req: S3Request,
+    version_id: Option<&str>,
+) -> S3Result<S3Response> {
+    check_version(version_id)?;
     state.index.delete_object(&req.bucket, &req.key).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -30,7 +33,6 @@ fn check_version(version_id: Option<&str>) -> S3Result<()> {
 }
 
 pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
     let body = read_small_body(&mut req, 2 * 1024 * 1024).await?;
     let request: xml::Delete = xml::from_xml("Delete", &body)?;
     if request.object.is_empty() || request.object.len() > MAX_DELETE_KEYS {

@@ -1,47 +1,82 @@
-//! One place per S3 operation: each `Endpoint` goes to its handler.
+//! One place per S3 operation: each `Endpoint` goes to its handler, with its parameters.
 
-use super::{S3Request, S3Response, bucket, copy, delete, get, list, multipart, put};
+use super::request::S3Request;
+use super::response::S3Response;
+use super::{bucket, copy, delete, get, list, multipart, put};
 use crate::error::S3Result;
 use crate::router::Endpoint;
 use crate::state::S3State;
 
+/// Runs an authorized request (`req.access` says what it may touch).
 pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Result<S3Response> {
     match endpoint {
         Endpoint::ListBuckets => bucket::list_buckets(state, req).await,
         Endpoint::CreateBucket => bucket::create_bucket(state, req).await,
-        Endpoint::HeadBucket => bucket::head_bucket(state, req).await,
+        Endpoint::HeadBucket => bucket::head_bucket(req).await,
         Endpoint::DeleteBucket => bucket::delete_bucket(state, req).await,
-        Endpoint::GetBucketLocation => bucket::get_bucket_location(state, req).await,
-        Endpoint::GetBucketVersioning => bucket::get_bucket_versioning(state, req).await,
-        Endpoint::GetBucketAcl => bucket::get_bucket_acl(state, req).await,
-        Endpoint::PutBucketAcl => bucket::put_bucket_acl(state, req).await,
-        Endpoint::ListObjects => list::list_objects(state, req).await,
-        Endpoint::ListObjectsV2 => list::list_objects_v2(state, req).await,
-        Endpoint::ListObjectVersions => list::list_object_versions(state, req).await,
-        Endpoint::ListMultipartUploads => multipart::list_multipart_uploads(state, req).await,
+        Endpoint::GetBucketLocation => bucket::get_bucket_location(req).await,
+        Endpoint::GetBucketVersioning => bucket::get_bucket_versioning().await,
+        Endpoint::GetBucketAcl => bucket::get_bucket_acl(req).await,
+        Endpoint::PutBucketAcl => bucket::put_bucket_acl(req).await,
+        Endpoint::ListObjects { list, marker } => {
+            list::list_objects(state, req, &list, &marker).await
+        }
+        Endpoint::ListObjectsV2 {
+            list,
+            continuation_token,
+            start_after,
+            fetch_owner,
+        } => {
+            let token = continuation_token.as_ref();
+            list::list_objects_v2(state, req, &list, token, start_after, fetch_owner).await
+        }
+        Endpoint::ListObjectVersions {
+            list,
+            key_marker,
+            version_id_marker,
+        } => list::list_object_versions(state, req, &list, &key_marker, version_id_marker).await,
+        Endpoint::ListMultipartUploads {
+            list,
+            key_marker,
+            upload_id_marker,
+        } => {
+            let markers = (key_marker.as_deref(), upload_id_marker.as_deref());
+            multipart::list_multipart_uploads(state, req, &list, markers).await
+        }
         Endpoint::DeleteObjects => delete::delete_objects(state, req).await,
         Endpoint::PutObject => put::put_object(state, req).await,
-        Endpoint::CopyObject => copy::copy_object(state, req).await,
-        Endpoint::GetObject => get::get_object(state, req, false).await,
-        Endpoint::HeadObject => get::get_object(state, req, true).await,
-        Endpoint::DeleteObject => delete::delete_object(state, req).await,
-        Endpoint::GetObjectAcl => get::get_object_acl(state, req).await,
-        Endpoint::PutObjectAcl => get::put_object_acl(state, req).await,
+        Endpoint::CopyObject { source } => copy::copy_object(state, req, &source).await,
+        Endpoint::GetObject { read } => get::get_object(state, req, &read, false).await,
+        Endpoint::HeadObject { read } => get::get_object(state, req, &read, true).await,
+        Endpoint::DeleteObject { version_id } => {
+            delete::delete_object(state, req, version_id.as_deref()).await
+        }
+        Endpoint::GetObjectAcl { version_id } => {
+            get::get_object_acl(state, req, version_id.as_deref()).await
+        }
+        Endpoint::PutObjectAcl { version_id } => {
+            get::put_object_acl(state, req, version_id.as_deref()).await
+        }
         Endpoint::CreateMultipartUpload => multipart::create_multipart_upload(state, req).await,
         Endpoint::UploadPart {
             upload_id,
             part_number,
-        } => multipart::upload_part(state, req, &upload_id, &part_number).await,
+        } => multipart::upload_part(state, req, &upload_id, part_number).await,
         Endpoint::UploadPartCopy {
             upload_id,
             part_number,
-        } => copy::upload_part_copy(state, req, &upload_id, &part_number).await,
+            source,
+        } => copy::upload_part_copy(state, req, &upload_id, part_number, &source).await,
         Endpoint::CompleteMultipartUpload { upload_id } => {
             multipart::complete_multipart_upload(state, req, &upload_id).await
         }
         Endpoint::AbortMultipartUpload { upload_id } => {
             multipart::abort_multipart_upload(state, req, &upload_id).await
         }
-        Endpoint::ListParts { upload_id } => multipart::list_parts(state, req, &upload_id).await,
+        Endpoint::ListParts {
+            upload_id,
+            part_number_marker,
+            max_parts,
+        } => multipart::list_parts(state, req, &upload_id, part_number_marker, max_parts).await,
     }
 }

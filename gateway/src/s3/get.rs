@@ -8,6 +8,7 @@ use super::request::S3Request;
 use super::response::{S3Response, quoted};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::metrics::METRICS;
+use crate::params::ObjectRead;
 use crate::state::S3State;
 use crate::timefmt::http_date;
 use axum::body::Body;
@@ -18,9 +19,13 @@ use kura_index::ObjectVersion;
 use std::ops::Range;
 use std::sync::Arc;
 
-pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
-    let version = current_version(state, &req)?;
+pub async fn get_object(
+    state: &S3State,
+    req: S3Request,
+    read: &ObjectRead,
+    head: bool,
+) -> S3Result<S3Response> {
+    let version = current_version(state, &req, read.version_id.as_deref())?;
     conditions::check(
         req.headers(),
         Family::Read,
@@ -28,7 +33,7 @@ pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result
         version.last_modified_ms(),
     )?;
 
-    let part_number = parse_part_number(req.query.get("partNumber"))?;
+    let part_number = read.part_number;
     let range_header = req.header("range");
     let selection = match (part_number, range_header) {
         (Some(_), Some(_)) => {
@@ -48,7 +53,7 @@ pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result
         .header(header::LAST_MODIFIED, http_date(version.last_modified_ms()))
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_LENGTH, range.end - range.start);
-    response = meta::apply(response, &version.meta, &req.query);
+    response = meta::apply(response, &version.meta, read);
     if let Some(n) = part_number {
         if version.multipart {
             response = response.header("x-amz-mp-parts-count", version.parts.len());
@@ -82,8 +87,12 @@ pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result
     Ok(response.status(status).body(body).expect("valid headers"))
 }
 
-fn current_version(state: &S3State, req: &S3Request) -> S3Result<ObjectVersion> {
-    if let Some(id) = req.query.get("versionId")
+fn current_version(
+    state: &S3State,
+    req: &S3Request,
+    version_id: Option<&str>,
+) -> S3Result<ObjectVersion> {
+    if let Some(id) = version_id
         && id != "null"
     {
         return Err(S3Error::new(
@@ -98,21 +107,6 @@ fn current_version(state: &S3State, req: &S3Request) -> S3Result<ObjectVersion> 
         .object(&req.bucket, &req.key)?
         .and_then(|r| r.current().cloned())
         .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", req.key.clone()))
-}
-
-fn parse_part_number(raw: Option<&str>) -> S3Result<Option<u32>> {
-    match raw {
-        None => Ok(None),
-        Some(raw) => match raw.parse::<u32>() {
-            Ok(n @ 1..=10000) => Ok(Some(n)),
-            _ => Err(S3Error::new(
-                ErrorCode::InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-            .with("ArgumentName", "partNumber")
-            .with("ArgumentValue", raw)),
-        },
-    }
 }
 
 /// The byte range of part `n`; a simple object has exactly one part.
@@ -231,15 +225,21 @@ pub fn object_stream(
     )
 }
 
-pub async fn get_object_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
-    let version = current_version(state, &req)?;
+pub async fn get_object_acl(
+    state: &S3State,
+    req: S3Request,
+    version_id: Option<&str>,
+) -> S3Result<S3Response> {
+    let version = current_version(state, &req, version_id)?;
     bucket::acl_response(&version.owner)
 }
 
-pub async fn put_object_acl(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
-    current_version(state, &req)?;
+pub async fn put_object_acl(
+    state: &S3State,
+    req: S3Request,
+    version_id: Option<&str>,
+) -> S3Result<S3Response> {
+    current_version(state, &req, version_id)?;
     bucket::put_acl(&req)
 }
 

@@ -2,116 +2,22 @@
 
 use super::request::S3Request;
 use super::response::{S3Response, quoted, xml_ok};
-use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::error::S3Result;
 use crate::owner::owner;
-use crate::router::Query;
+use crate::params::{ContinuationToken, ListQuery};
 use crate::state::S3State;
 use crate::timefmt::iso8601;
 use crate::xml::{self, NS};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use kura_index::{ListPage, ListParams, ObjectVersion};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
-const DEFAULT_MAX_KEYS: usize = 1000;
-
-/// Characters left as they are under `encoding-type=url`.
-const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
-
-/// The listing parameters every list call shares.
-pub struct Common {
-    pub prefix: String,
-    pub delimiter: Option<String>,
-    pub max: usize,
-    pub url_encode: bool,
-}
-
-impl Common {
-    pub fn parse(query: &Query, max_name: &str) -> S3Result<Self> {
-        let max = match query.get(max_name) {
-            None => DEFAULT_MAX_KEYS,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .map(|n| n.min(DEFAULT_MAX_KEYS as i64) as usize)
-                .ok_or_else(|| {
-                    S3Error::new(
-                        ErrorCode::InvalidArgument,
-                        format!("Provided {max_name} not an integer or within integer range"),
-                    )
-                    .with("ArgumentName", max_name)
-                    .with("ArgumentValue", raw)
-                })?,
-        };
-        let url_encode = match query.get("encoding-type") {
-            None => false,
-            Some(t) if t.eq_ignore_ascii_case("url") => true,
-            Some(t) => {
-                return Err(S3Error::new(
-                    ErrorCode::InvalidArgument,
-                    "Invalid Encoding Method specified in Request",
-                )
-                .with("ArgumentName", "encoding-type")
-                .with("ArgumentValue", t));
-            }
-        };
-        Ok(Common {
-            prefix: query.get("prefix").unwrap_or("").to_owned(),
-            delimiter: query
-                .get("delimiter")
-                .filter(|d| !d.is_empty())
-                .map(str::to_owned),
-            max,
-            url_encode,
-        })
-    }
-
-    pub fn params<'a>(&'a self, after: Option<&'a str>) -> ListParams<'a> {
-        ListParams {
-            prefix: &self.prefix,
-            delimiter: self.delimiter.as_deref(),
-            after,
-            max: self.max,
-        }
-    }
-
-    /// A key or prefix as the response shows it.
-    pub fn show(&self, text: &str) -> String {
-        if self.url_encode {
-            utf8_percent_encode(text, URL_ENCODE).to_string()
-        } else {
-            text.to_owned()
-        }
-    }
-
-    pub fn encoding_type(&self) -> Option<&'static str> {
-        self.url_encode.then_some("url")
-    }
-
-    pub fn prefixes(&self, prefixes: &[String]) -> Vec<xml::CommonPrefix> {
-        prefixes
-            .iter()
-            .map(|p| xml::CommonPrefix {
-                prefix: self.show(p),
-            })
-            .collect()
-    }
-}
+use kura_index::{ListPage, ObjectVersion};
 
 fn contents(
-    common: &Common,
+    list: &ListQuery,
     key: &str,
     version: &ObjectVersion,
     with_owner: bool,
 ) -> xml::Contents {
     xml::Contents {
-        key: common.show(key),
+        key: list.show(key),
         last_modified: iso8601(version.last_modified_ms()),
         etag: quoted(&version.etag),
         checksum_algorithm: version.checksum.as_ref().map(|c| c.algorithm.clone()),
@@ -122,48 +28,47 @@ fn contents(
     }
 }
 
-pub async fn list_objects(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
-    let common = Common::parse(&req.query, "max-keys")?;
-    let marker = req.query.get("marker").unwrap_or("");
+pub async fn list_objects(
+    state: &S3State,
+    req: S3Request,
+    list: &ListQuery,
+    marker: &str,
+) -> S3Result<S3Response> {
     let page = state.index.list_objects(
         &req.bucket,
-        &common.params(Some(marker).filter(|m| !m.is_empty())),
+        &list.params(Some(marker).filter(|m| !m.is_empty())),
     )?;
     // AWS gives NextMarker only with a delimiter; without one, clients use the last key.
-    let next_marker = (page.truncated && common.delimiter.is_some())
-        .then(|| page.last().map(|l| common.show(l)))
+    let next_marker = (page.truncated && list.delimiter.is_some())
+        .then(|| page.last().map(|l| list.show(l)))
         .flatten();
     let result = xml::ListBucketResult {
-        marker: Some(common.show(marker)),
+        marker: Some(list.show(marker)),
         next_marker,
-        ..page_result(&req.bucket, &common, &page, true)
+        ..page_result(&req.bucket, list, &page, true)
     };
     xml_ok(xml::to_xml("ListBucketResult", &result)?)
 }
 
-pub async fn list_objects_v2(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
-    let common = Common::parse(&req.query, "max-keys")?;
-    let token = req.query.get("continuation-token");
-    let start_after = req.query.get("start-after").filter(|s| !s.is_empty());
-    let after = match token {
-        Some(token) => Some(decode_token(token)?),
-        None => start_after.map(str::to_owned),
-    };
-    let page = state
-        .index
-        .list_objects(&req.bucket, &common.params(after.as_deref()))?;
-    let fetch_owner = req.query.get("fetch-owner") == Some("true");
+pub async fn list_objects_v2(
+    state: &S3State,
+    req: S3Request,
+    list: &ListQuery,
+    token: Option<&ContinuationToken>,
+    start_after: Option<String>,
+    fetch_owner: bool,
+) -> S3Result<S3Response> {
+    let after = token.map(|t| t.after.as_str()).or(start_after.as_deref());
+    let page = state.index.list_objects(&req.bucket, &list.params(after))?;
     let result = xml::ListBucketResult {
-        continuation_token: token.map(str::to_owned),
+        continuation_token: token.map(|t| t.raw.clone()),
         next_continuation_token: page
             .truncated
-            .then(|| page.last().map(encode_token))
+            .then(|| page.last().map(ContinuationToken::encode))
             .flatten(),
-        start_after: start_after.map(|s| common.show(s)),
+        start_after: start_after.map(|s| list.show(&s)),
         key_count: Some(page.entries.len() + page.prefixes.len()),
-        ..page_result(&req.bucket, &common, &page, fetch_owner)
+        ..page_result(&req.bucket, list, &page, fetch_owner)
     };
     xml_ok(xml::to_xml("ListBucketResult", &result)?)
 }
@@ -171,64 +76,49 @@ pub async fn list_objects_v2(state: &S3State, req: S3Request) -> S3Result<S3Resp
 /// The parts of a ListObjects (v1 or v2) answer both versions share.
 fn page_result(
     bucket: &str,
-    common: &Common,
+    list: &ListQuery,
     page: &ListPage<ObjectVersion>,
     with_owner: bool,
 ) -> xml::ListBucketResult {
     xml::ListBucketResult {
         xmlns: NS,
         name: bucket.to_owned(),
-        prefix: common.show(&common.prefix),
+        prefix: list.show(&list.prefix),
         marker: None,
         next_marker: None,
         continuation_token: None,
         next_continuation_token: None,
         start_after: None,
         key_count: None,
-        max_keys: common.max,
-        delimiter: common.delimiter.as_deref().map(|d| common.show(d)),
-        encoding_type: common.encoding_type(),
+        max_keys: list.max,
+        delimiter: list.delimiter.as_deref().map(|d| list.show(d)),
+        encoding_type: list.encoding_type(),
         is_truncated: page.truncated,
         contents: page
             .entries
             .iter()
-            .map(|(k, v)| contents(common, k, v, with_owner))
+            .map(|(k, v)| contents(list, k, v, with_owner))
             .collect(),
-        common_prefixes: common.prefixes(&page.prefixes),
+        common_prefixes: list.prefixes(&page.prefixes),
     }
 }
 
-fn encode_token(last: &str) -> String {
-    URL_SAFE_NO_PAD.encode(last)
-}
-
-fn decode_token(token: &str) -> S3Result<String> {
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| {
-            S3Error::new(
-                ErrorCode::InvalidArgument,
-                "The continuation token provided is incorrect",
-            )
-            .with("ArgumentName", "continuation-token")
-        })
-}
-
-pub async fn list_object_versions(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
-    let common = Common::parse(&req.query, "max-keys")?;
-    let key_marker = req.query.get("key-marker").unwrap_or("");
+pub async fn list_object_versions(
+    state: &S3State,
+    req: S3Request,
+    list: &ListQuery,
+    key_marker: &str,
+    version_id_marker: String,
+) -> S3Result<S3Response> {
     let page = state.index.list_versions(
         &req.bucket,
-        &common.params(Some(key_marker).filter(|m| !m.is_empty())),
+        &list.params(Some(key_marker).filter(|m| !m.is_empty())),
     )?;
     let mut items = Vec::new();
     for (key, record) in &page.entries {
         for (i, version) in record.versions.iter().enumerate() {
             let entry = xml::ObjectVersionEntry {
-                key: common.show(key),
+                key: list.show(key),
                 version_id: version.version_id.clone(),
                 is_latest: i == 0,
                 last_modified: iso8601(version.last_modified_ms()),
@@ -246,47 +136,22 @@ pub async fn list_object_versions(state: &S3State, req: S3Request) -> S3Result<S
     }
     let last = page
         .truncated
-        .then(|| page.last().map(|l| common.show(l)))
+        .then(|| page.last().map(|l| list.show(l)))
         .flatten();
     let result = xml::ListVersionsResult {
         xmlns: NS,
         name: req.bucket.clone(),
-        prefix: common.show(&common.prefix),
-        key_marker: common.show(key_marker),
-        version_id_marker: req.query.get("version-id-marker").unwrap_or("").to_owned(),
+        prefix: list.show(&list.prefix),
+        key_marker: list.show(key_marker),
+        version_id_marker,
         next_version_id_marker: last.as_ref().map(|_| "null".to_owned()),
         next_key_marker: last,
-        max_keys: common.max,
-        delimiter: common.delimiter.as_deref().map(|d| common.show(d)),
-        encoding_type: common.encoding_type(),
+        max_keys: list.max,
+        delimiter: list.delimiter.as_deref().map(|d| list.show(d)),
+        encoding_type: list.encoding_type(),
         is_truncated: page.truncated,
         items,
-        common_prefixes: common.prefixes(&page.prefixes),
+        common_prefixes: list.prefixes(&page.prefixes),
     };
     xml_ok(xml::to_xml("ListVersionsResult", &result)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_round_trip_and_bad_tokens_are_refused() {
-        assert_eq!(decode_token(&encode_token("a/b c+é")).unwrap(), "a/b c+é");
-        assert_eq!(
-            decode_token("!!!").unwrap_err().code,
-            ErrorCode::InvalidArgument
-        );
-    }
-
-    #[test]
-    fn url_encoding_keeps_slashes() {
-        let common = Common {
-            prefix: String::new(),
-            delimiter: None,
-            max: 1,
-            url_encode: true,
-        };
-        assert_eq!(common.show("a b/c+d%é"), "a%20b/c%2Bd%25%C3%A9");
-    }
 }

@@ -2,20 +2,11 @@
 //! returned on a read, and the write headers Kura accepts but does not store.
 
 use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::router::Query;
+use crate::params::{ObjectRead, STORED_HEADERS};
 use http::HeaderMap;
 use http::response::Builder;
 use kura_index::ObjectMeta;
 
-/// Standard headers stored with an object and returned on GET/HEAD.
-const STORED: [&str; 6] = [
-    "content-type",
-    "content-encoding",
-    "content-disposition",
-    "content-language",
-    "cache-control",
-    "expires",
-];
 const USER_PREFIX: &str = "x-amz-meta-";
 /// AWS's limit on user-defined metadata (names and values), in bytes.
 const MAX_USER_META: usize = 2048;
@@ -24,7 +15,7 @@ pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 /// Metadata to store from a write's headers.
 pub fn from_headers(headers: &HeaderMap) -> S3Result<ObjectMeta> {
     let mut meta = ObjectMeta::default();
-    for name in STORED {
+    for name in STORED_HEADERS {
         let Some(value) = text(headers, name) else {
             continue;
         };
@@ -68,16 +59,16 @@ fn strip_aws_chunked(value: &str) -> String {
 
 /// Adds an object's stored headers to a response, with `response-*` query
 /// overrides applied.
-pub fn apply(mut builder: Builder, meta: &ObjectMeta, query: &Query) -> Builder {
+pub fn apply(mut builder: Builder, meta: &ObjectMeta, read: &ObjectRead) -> Builder {
     let stored = |name: &str| {
         meta.headers
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     };
-    for name in STORED {
-        let value = query
-            .get(&format!("response-{name}"))
+    for name in STORED_HEADERS {
+        let value = read
+            .overridden(name)
             .or_else(|| stored(name))
             .or((name == "content-type").then_some(DEFAULT_CONTENT_TYPE));
         if let Some(value) = value {

@@ -2,7 +2,6 @@
 //! AbortMultipartUpload, ListParts, ListMultipartUploads. (UploadPartCopy is in `copy`.)
 
 use super::conditions::WriteConditions;
-use super::list::Common;
 use super::meta;
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, quoted, unquote, xml_ok};
@@ -10,6 +9,7 @@ use super::store::{MAX_SINGLE_UPLOAD, declared_size, discard, write_blob};
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType, combine_parts};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::owner::owner;
+use crate::params::ListQuery;
 use crate::state::S3State;
 use crate::timefmt::iso8601;
 use crate::xml::{self, ChecksumFields, NS};
@@ -24,19 +24,6 @@ use md5::Digest;
 
 /// Every part but the last must be at least this large.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
-const MAX_PARTS: usize = 1000;
-
-pub fn parse_part_number(raw: &str) -> S3Result<u32> {
-    match raw.parse::<u32>() {
-        Ok(n @ 1..=10000) => Ok(n),
-        _ => Err(S3Error::new(
-            ErrorCode::InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive",
-        )
-        .with("ArgumentName", "partNumber")
-        .with("ArgumentValue", raw)),
-    }
-}
 
 /// The checksum algorithm and type an upload is created with, as AWS allows them.
 fn upload_checksum(req: &S3Request) -> S3Result<(Option<ChecksumAlgorithm>, Option<ChecksumType>)> {
@@ -72,7 +59,6 @@ fn upload_checksum(req: &S3Request) -> S3Result<(Option<ChecksumAlgorithm>, Opti
 }
 
 pub async fn create_multipart_upload(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
     let meta = meta::check_write_headers(req.headers())?;
     let (algorithm, kind) = upload_checksum(&req)?;
     let now = state.index.now_ms();
@@ -113,10 +99,8 @@ pub async fn upload_part(
     state: &S3State,
     mut req: S3Request,
     upload_id: &str,
-    part_number: &str,
+    number: u32,
 ) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
-    let number = parse_part_number(part_number)?;
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
     declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
     let algorithm = upload
@@ -178,7 +162,6 @@ pub async fn complete_multipart_upload(
     mut req: S3Request,
     upload_id: &str,
 ) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
     let conditions = WriteConditions::from_headers(req.headers())?;
     let body = read_small_body(&mut req, 4 * 1024 * 1024).await?;
     let request: xml::CompleteMultipartUpload = xml::from_xml("CompleteMultipartUpload", &body)?;
@@ -363,7 +346,6 @@ pub async fn abort_multipart_upload(
     req: S3Request,
     upload_id: &str,
 ) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
     state
         .index
         .abort_upload(&req.bucket, &req.key, upload_id)
@@ -371,11 +353,14 @@ pub async fn abort_multipart_upload(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn list_parts(state: &S3State, req: S3Request, upload_id: &str) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
+pub async fn list_parts(
+    state: &S3State,
+    req: S3Request,
+    upload_id: &str,
+    marker: u32,
+    max: usize,
+) -> S3Result<S3Response> {
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
-    let marker = parse_count(req.query.get("part-number-marker"), "part-number-marker", 0)? as u32;
-    let max = parse_count(req.query.get("max-parts"), "max-parts", MAX_PARTS)?.min(MAX_PARTS);
     let (parts, truncated) = state.index.parts(&req.bucket, upload_id, marker, max)?;
     let algorithm = upload.checksum_algorithm.clone();
     let doc = xml::ListPartsResult {
@@ -409,28 +394,12 @@ pub async fn list_parts(state: &S3State, req: S3Request, upload_id: &str) -> S3R
     xml_ok(xml::to_xml("ListPartsResult", &doc)?)
 }
 
-fn parse_count(raw: Option<&str>, name: &str, default: usize) -> S3Result<usize> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => raw.parse::<usize>().map_err(|_| {
-            S3Error::new(
-                ErrorCode::InvalidArgument,
-                format!("Provided {name} not an integer or within integer range"),
-            )
-            .with("ArgumentName", name)
-            .with("ArgumentValue", raw)
-        }),
-    }
-}
-
-pub async fn list_multipart_uploads(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    state.authorize(&req.bucket, req.user())?;
-    let common = Common::parse(&req.query, "max-uploads")?;
-    let key_marker = req.query.get("key-marker").filter(|m| !m.is_empty());
-    let upload_id_marker = req
-        .query
-        .get("upload-id-marker")
-        .filter(|_| key_marker.is_some());
+pub async fn list_multipart_uploads(
+    state: &S3State,
+    req: S3Request,
+    common: &ListQuery,
+    (key_marker, upload_id_marker): (Option<&str>, Option<&str>),
+) -> S3Result<S3Response> {
     let params = UploadListParams {
         prefix: &common.prefix,
         delimiter: common.delimiter.as_deref(),

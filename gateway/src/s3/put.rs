@@ -16,7 +16,7 @@ use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum};
 pub const DEFAULT_CHECKSUM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64Nvme;
 
 pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
-    let bucket = state.authorize(&req.bucket, req.user())?;
+    let bucket = req.access.bucket()?.clone();
     let meta = meta::check_write_headers(req.headers())?;
     let conditions = WriteConditions::from_headers(req.headers())?;
     // Fail fast before the body is read; checked again, atomically, at commit.

@@ -1,17 +1,18 @@
 //! An authenticated, routed S3 request, and reading its body.
 
 use crate::auth::{Authenticated, PayloadMode};
+use crate::authorize::Access;
 use crate::body::{VerifiedBody, verified_body};
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::router::Query;
 use axum::body::Body;
 use http::HeaderMap;
 
 /// An authenticated, routed request.
 pub struct S3Request {
     pub parts: http::request::Parts,
-    pub query: Query,
+    /// What authorization allowed this request to touch.
+    pub access: Access,
     pub bucket: String,
     pub key: String,
     pub access_key: String,
@@ -24,7 +25,7 @@ pub struct S3Request {
 impl S3Request {
     pub fn new(
         parts: http::request::Parts,
-        query: Query,
+        access: Access,
         bucket: String,
         key: String,
         auth: Authenticated,
@@ -32,7 +33,7 @@ impl S3Request {
     ) -> Self {
         S3Request {
             parts,
-            query,
+            access,
             bucket,
             key,
             access_key: auth.access_key,
