@@ -4,9 +4,26 @@
 //! `[data][crc32c of each BLOCK_SIZE block, u32 LE]...[data length u64 LE][MAGIC]`.
 //! Per-block checksums let a range read verify only the blocks it touches.
 
+use crate::Result;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
+use std::ops::Range;
+
+/// Immutable blobs: written once, read by range, deleted when unreferenced.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Starts a new blob. Nothing is visible until [`BlobWriter::commit`]
+    /// returns; dropping the writer discards it.
+    async fn create_blob(&self) -> Result<Box<dyn BlobWriter>>;
+
+    /// Streams `range` of a blob. Every byte yielded has passed its checksum;
+    /// a failing block ends the stream with [`BackendError::Corrupt`].
+    async fn read_blob(&self, id: &str, range: Range<u64>) -> Result<BlobStream>;
+
+    /// Removes a blob. Removing a missing blob is not an error.
+    async fn delete_blob(&self, id: &str) -> Result<()>;
+}
 
 /// Granularity of the stored checksums.
 pub const BLOCK_SIZE: u64 = 64 * 1024;

@@ -1,3 +1,24 @@
+use crate::Result;
+use async_trait::async_trait;
+
+/// Ordered key-value maps (the index shards live in these).
+#[async_trait]
+pub trait KvStore: Send + Sync {
+    fn get(&self, map: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Entries of `map` with keys `>= start`, in byte order.
+    fn scan(&self, map: &str, start: &[u8]) -> Result<KvIter>;
+
+    /// Applies every operation of the batch atomically.
+    fn apply(&self, batch: Batch) -> Result<()>;
+
+    /// Removes a whole map.
+    fn drop_map(&self, map: &str) -> Result<()>;
+
+    /// Makes every change applied so far durable (fsync).
+    async fn sync(&self) -> Result<()>;
+}
+
 /// One write of an atomic batch.
 #[derive(Debug, Clone)]
 pub enum BatchOp {

@@ -17,6 +17,7 @@ pub mod names;
 pub mod ops;
 pub mod owner;
 pub mod params;
+pub mod query;
 pub mod reshard;
 pub mod router;
 pub mod s3;

@@ -23,25 +23,12 @@ use std::time::{Duration, Instant};
 
 mod buckets;
 
+pub use buckets::{BucketSeries, MAX_BUCKET_SERIES};
+
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 /// The content type of [`render`]'s text: Prometheus text format 0.0.4.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
-
-/// Per-bucket series are exported for this many buckets at most, the largest
-/// by bytes, so that many small buckets cannot grow Prometheus' memory without
-/// bound. `kura_buckets` tells when the list was cut.
-pub const MAX_BUCKET_SERIES: usize = 100;
-
-/// What `/metrics` shows of one bucket, read from the index at scrape time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketSeries {
-    pub name: String,
-    pub objects: u64,
-    pub bytes: u64,
-    pub shards: u32,
-    pub resharding: bool,
-}
 
 /// Reads every bucket's [`BucketSeries`] at scrape time; `None` when the
 /// index cannot be read, so that no per-bucket series is exported rather

@@ -2,7 +2,7 @@
 //! `x-amz-copy-source` header), so that no handler reads the query itself.
 
 use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::router::Query;
+use crate::query::Query;
 use crate::xml;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -15,7 +15,7 @@
 use bytes::{Buf, Bytes};
 use sha2::{Digest, Sha256};
 
-use super::ChunkSigningContext;
+use super::context::ChunkSigningContext;
 use super::sigv4::{hmac_sha256, sha256_hex, signatures_match};
 use crate::error::{ErrorCode, S3Error, S3Result};
 

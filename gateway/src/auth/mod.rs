@@ -2,10 +2,9 @@
 //! query parameters, and the payload mode that tells `crate::body` how to verify the body.
 
 mod chunked;
+mod context;
 mod sigv2;
 mod sigv4;
-
-use std::fmt;
 
 use http::{HeaderMap, Method, Uri};
 use time::OffsetDateTime;
@@ -13,69 +12,8 @@ use time::OffsetDateTime;
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 pub(crate) use chunked::{ChunkedDecoder, Trailers, malformed_trailer};
-
-/// Where secrets come from (the identity store).
-pub trait SecretStore: Send + Sync {
-    /// An access key id's secret and user, or None if the key is unknown or revoked.
-    fn lookup(&self, access_key: &str) -> Option<KeyOwner>;
-}
-
-/// What one lookup of an access key gives: its secret to check signatures with, and the
-/// user the request then acts as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyOwner {
-    pub secret: String,
-    pub user: String,
-}
-
-/// A request whose signature verified.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub access_key: String,
-    pub user: String,
-    pub payload: PayloadMode,
-}
-
-/// How the request body is protected, from `x-amz-content-sha256` (or `X-Amz-Content-Sha256`
-/// in a presigned URL).
-#[derive(Debug, Clone)]
-pub enum PayloadMode {
-    /// `UNSIGNED-PAYLOAD` (the default for presigned URLs): the body is not covered.
-    Unsigned,
-    /// A hex SHA-256 of the body: the body must hash to it.
-    Sha256([u8; 32]),
-    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`: aws-chunked with chained chunk signatures.
-    StreamingSigned {
-        trailer: bool,
-        ctx: ChunkSigningContext,
-    },
-    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: aws-chunked without signatures, checksum trailer.
-    StreamingUnsignedTrailer,
-}
-
-/// What the chunk decoder needs to verify chunk and trailer signatures: they chain from the
-/// request's own (seed) signature and reuse its signing key, date and scope.
-#[derive(Clone)]
-pub struct ChunkSigningContext {
-    pub(crate) signing_key: [u8; 32],
-    pub(crate) amz_date: String,
-    pub(crate) scope: String,
-    pub(crate) seed_signature: String,
-}
-
-impl fmt::Debug for ChunkSigningContext {
-    // The signing key stands in for the secret for a day: keep it out of logs.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChunkSigningContext")
-            .field("amz_date", &self.amz_date)
-            .field("scope", &self.scope)
-            .field("seed_signature", &self.seed_signature)
-            .finish_non_exhaustive()
-    }
-}
-
-const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
-const CONTENT_SHA256: &str = "x-amz-content-sha256";
+pub use context::{Authenticated, ChunkSigningContext, KeyOwner, PayloadMode, SecretStore};
+use context::{CONTENT_SHA256, UNSIGNED_PAYLOAD};
 
 /// Verify a request's SigV4 signature (Authorization header or presigned query). A request
 /// with no authentication at all is refused with AccessDenied (anonymous access is not

@@ -10,8 +10,8 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
+use super::context::{KeyOwner, SecretStore};
 use super::sigv4::{Query, check_skew, lookup};
-use super::{KeyOwner, SecretStore};
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 /// Query parameters that are part of the signed resource, in sorted order.

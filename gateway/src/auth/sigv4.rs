@@ -10,7 +10,7 @@ use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use super::{CONTENT_SHA256, KeyOwner, SecretStore};
+use super::context::{CONTENT_SHA256, KeyOwner, SecretStore};
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";

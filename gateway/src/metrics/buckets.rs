@@ -3,10 +3,24 @@
 //! so that many buckets cannot grow Prometheus' memory without bound. Built
 //! afresh each time, so a deleted bucket's series vanish.
 
-use super::{BucketSeries, MAX_BUCKET_SERIES};
 use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
 use prometheus::{GaugeVec, IntGauge, Opts};
+
+/// Per-bucket series are exported for this many buckets at most, the largest
+/// by bytes, so that many small buckets cannot grow Prometheus' memory without
+/// bound. `kura_buckets` tells when the list was cut.
+pub const MAX_BUCKET_SERIES: usize = 100;
+
+/// What `/metrics` shows of one bucket, read from the index at scrape time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSeries {
+    pub name: String,
+    pub objects: u64,
+    pub bytes: u64,
+    pub shards: u32,
+    pub resharding: bool,
+}
 
 pub(super) fn families(mut usage: Vec<BucketSeries>) -> Vec<MetricFamily> {
     let total = |name: &str, help: &str, value: usize| {
