@@ -527,6 +527,20 @@ def test_admin_cli_reshard_and_stats(shm_base, make_server, kura_bin):
     assert answer["shards"] == 6 and answer["reshard"] is None, answer
     assert len(answer["objects_per_shard"]) == 6 and sum(answer["objects_per_shard"]) == 3000, answer
 
+    # The copy ran as steps of the reshard worker, on the background runner.
+    out = kura("--json", "workers")
+    assert out.returncode == 0, out.stderr
+    workers = {w["name"]: w for w in json.loads(out.stdout)["workers"]}
+    assert set(workers) == {"gc", "reshard"}, workers
+    assert workers["reshard"]["items"] >= 3000, workers["reshard"]
+    assert workers["reshard"]["busy"] is False and workers["reshard"]["failures"] == 0, workers
+    assert all(w["steps"] >= 1 and w["last_step"] for w in workers.values()), workers
+    out = kura("workers")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["WORKER", "STATE", "ITEMS"], out.stdout
+    assert any(line.split()[:2] == ["reshard", "idle"] for line in lines[1:]), out.stdout
+
     out = kura("bucket", "reshard", bucket, "--shards", "0")
     assert out.returncode == 2, (out.returncode, out.stderr)
     out = kura("bucket", "stats", "no-such-bucket-xyz")

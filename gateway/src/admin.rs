@@ -4,13 +4,13 @@
 //! SigV4 like S3 requests, and only the administrator (root) may make them.
 
 use crate::auth;
+use crate::background::MAX_SHARDS;
 use crate::body::verified_body;
 use crate::error::S3Error;
 use crate::identity::ROOT_USER;
 use crate::metrics::METRICS;
 use crate::names::validate_bucket_name;
 use crate::query::Query;
-use crate::reshard::MAX_SHARDS;
 use crate::state::S3State;
 use crate::timefmt::iso8601;
 use axum::body::Body;
@@ -178,6 +178,7 @@ async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> Admi
             set_grant(state, name, user, false).await
         }
         (Method::GET, ["usage"]) => usage(state),
+        (Method::GET, ["workers"]) => Ok((StatusCode::OK, workers_json(state))),
         (Method::POST, ["buckets", name, "reshard"]) => {
             start_reshard(state, name, parse(&body)?).await
         }
@@ -424,6 +425,28 @@ fn usage(state: &S3State) -> AdminResult {
         .map(|u| json!({ "name": u.bucket, "owner": u.owner, "objects": u.objects, "bytes": u.bytes }))
         .collect();
     Ok((StatusCode::OK, json!({ "buckets": buckets })))
+}
+
+/// The background workers: steps run, failures, and what each is doing.
+fn workers_json(state: &S3State) -> Value {
+    let workers: Vec<Value> = state
+        .workers
+        .statuses()
+        .into_iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "busy": w.progress.busy,
+                "items": w.progress.items,
+                "detail": w.progress.detail,
+                "steps": w.steps,
+                "failures": w.failures,
+                "last_step": (w.last_step_ms > 0).then(|| iso8601(w.last_step_ms)),
+                "last_error": w.last_error,
+            })
+        })
+        .collect();
+    json!({ "workers": workers })
 }
 
 #[derive(Deserialize)]

@@ -176,6 +176,7 @@ mod tests {
             identities: Arc::new(Identities::new(index.clone(), root)),
             index,
             blobs: backend,
+            workers: Default::default(),
             region: "us-east-1".into(),
             domain: None,
         }

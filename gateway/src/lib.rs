@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod authorize;
+pub mod background;
 pub mod body;
 pub mod checksum;
 pub mod config;
@@ -18,7 +19,6 @@ pub mod ops;
 pub mod owner;
 pub mod params;
 pub mod query;
-pub mod reshard;
 pub mod router;
 pub mod s3;
 pub mod server;

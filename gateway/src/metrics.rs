@@ -45,9 +45,6 @@ const AUTH_FAILURES: [ErrorCode; 6] = [
     ErrorCode::SignatureDoesNotMatch,
 ];
 
-/// Background tasks, pre-declared so their series exist (at 0) from the start.
-const TASKS: [&str; 2] = ["gc", "reshard"];
-
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
@@ -60,6 +57,7 @@ pub struct Metrics {
     pub blob_checksum_failures: IntCounter,
     task_runs: IntCounterVec,
     task_duration: HistogramVec,
+    task_busy: IntGaugeVec,
     pub gc_blobs_deleted: IntCounter,
     pub reshard_entries_copied: IntCounter,
     pub reshards_started: IntCounterVec,
@@ -180,6 +178,16 @@ impl Metrics {
                     &["task"],
                 ),
             ),
+            task_busy: registered(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "kura_background_task_busy",
+                        "1 while a background task has work left after its last step, else 0.",
+                    ),
+                    &["task"],
+                ),
+            ),
             gc_blobs_deleted: registered(
                 r,
                 IntCounter::new(
@@ -238,12 +246,6 @@ impl Metrics {
             ),
             registry,
         };
-        for task in TASKS {
-            for result in ["ok", "error"] {
-                metrics.task_runs.with_label_values(&[task, result]);
-            }
-            metrics.task_duration.with_label_values(&[task]);
-        }
         for trigger in ["auto", "manual"] {
             metrics.reshards_started.with_label_values(&[trigger]);
         }
@@ -273,6 +275,22 @@ impl Metrics {
         self.reshard_duration.observe(took.as_secs_f64());
         self.reshard_switch_pause
             .observe(switch_pause.as_secs_f64());
+    }
+
+    /// Makes a background task's series exist (at 0) from its start.
+    pub fn declare_task(&self, task: &str) {
+        for result in ["ok", "error"] {
+            self.task_runs.with_label_values(&[task, result]);
+        }
+        self.task_duration.with_label_values(&[task]);
+        self.task_busy.with_label_values(&[task]);
+    }
+
+    /// Whether a background task has work left after its last step.
+    pub fn task_busy(&self, task: &str, busy: bool) {
+        self.task_busy
+            .with_label_values(&[task])
+            .set(i64::from(busy));
     }
 
     /// Records one step of a background task.

@@ -1,30 +1,24 @@
 //! `kura serve`: opens storage, starts the ops thread and the S3 listener,
 //! runs background work, and shuts down gracefully on SIGTERM/SIGINT.
 
+use crate::background::{GC_POLICY, GcWorker, ReshardPolicy, ReshardWorker, Runner};
 use crate::config::ServeArgs;
 use crate::credentials::{Origin, RootCredentials};
 use crate::identity::Identities;
-use crate::metrics::{BucketSeries, METRICS, UsageSource};
+use crate::metrics::{BucketSeries, UsageSource};
 use crate::ops::{self, Readiness};
-use crate::reshard::{ReshardPolicy, ReshardWorker};
 use crate::service;
 use crate::state::S3State;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use kura_backend::LocalBackend;
-use kura_index::{GcPolicy, Index};
+use kura_index::Index;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-const GC_POLICY: GcPolicy = GcPolicy {
-    // A blob being written for longer than this without being committed is abandoned.
-    intent_age_ms: 24 * 3600 * 1000,
-    // Replaced objects' data stays readable this long for GETs already under way.
-    grace_ms: 10 * 60 * 1000,
-};
 
 /// Runs `kura serve` until SIGTERM or SIGINT.
 pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -48,30 +42,29 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     print_banner(&args, &creds, &origin);
 
     let identities = Arc::new(Identities::new(index.clone(), creds));
-    let resharder = ReshardWorker::spawn(
-        index.clone(),
-        ReshardPolicy {
-            max_objects_per_shard: args.max_objects_per_shard,
-            share: args.reshard_share,
-        },
-    )?;
+    let mut background = Runner::default();
+    background.spawn(GcWorker::new(index.clone(), backend.clone(), GC_POLICY))?;
+    let policy = ReshardPolicy {
+        max_objects_per_shard: args.max_objects_per_shard,
+        share: args.reshard_share,
+    };
+    background.spawn(ReshardWorker::new(index.clone(), policy))?;
     let state = Arc::new(S3State {
         index,
         blobs: backend,
         identities,
+        workers: background.workers(),
         region: args.region.clone(),
         domain: args.domain.clone(),
     });
     let result = runtime.block_on(async {
-        let gc = tokio::spawn(collect_garbage(state.clone()));
         readiness.set(true);
         let served = accept(listener, state.clone()).await;
         readiness.set(false);
-        gc.abort();
-        state.index.sync().await?;
         served
     });
-    resharder.stop();
+    background.stop();
+    runtime.block_on(state.index.sync())?;
     ops.stop();
     result
 }
@@ -149,33 +142,6 @@ fn usage_source(index: Arc<Index>) -> UsageSource {
             None
         }
     })
-}
-
-/// Deletes unreferenced blobs in small steps, off the request path.
-async fn collect_garbage(state: Arc<S3State>) {
-    const STEP: usize = 256;
-    loop {
-        let started = std::time::Instant::now();
-        let step = state
-            .index
-            .collect_garbage(state.blobs.as_ref(), GC_POLICY, STEP)
-            .await;
-        METRICS.task_run("gc", started.elapsed(), step.is_ok());
-        match step {
-            Ok(deleted) => {
-                METRICS.gc_blobs_deleted.inc_by(deleted as u64);
-                if deleted == STEP {
-                    tokio::task::yield_now().await;
-                } else {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-            Err(err) => {
-                tracing::warn!(%err, "garbage collection step failed");
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-        }
-    }
 }
 
 fn print_banner(args: &ServeArgs, creds: &RootCredentials, origin: &Origin) {

@@ -2,6 +2,7 @@
 //! server's region and domain.
 
 use crate::auth;
+use crate::background::Workers;
 use crate::error::S3Result;
 use crate::identity::Identities;
 use kura_backend::BlobStore;
@@ -13,6 +14,8 @@ pub struct S3State {
     pub index: Arc<Index>,
     pub blobs: Arc<dyn BlobStore>,
     pub identities: Arc<Identities>,
+    /// The background workers' statuses (admin API).
+    pub workers: Arc<Workers>,
     pub region: String,
     pub domain: Option<String>,
 }

@@ -78,6 +78,10 @@ enum AdminCommand {
     /// Objects and bytes stored in every bucket (exact counts).
     #[command(after_help = "Examples:\n  kura admin usage\n  kura admin --json usage")]
     Usage,
+    /// Background work (garbage collection, resharding): whether each worker is busy, what
+    /// it is doing, how many items and steps it has done, and its last failure.
+    #[command(after_help = "Examples:\n  kura admin workers\n  kura admin --json workers")]
+    Workers,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +262,7 @@ enum View {
     Usage,
     /// Shard counts and reshard progress.
     Stats,
+    Workers,
 }
 
 impl AdminCommand {
@@ -329,6 +334,7 @@ impl AdminCommand {
                 Call::new(M::DELETE, vec!["buckets", bucket, "quota"], View::Bucket)
             }
             A::Usage => Call::new(M::GET, vec!["usage"], View::Usage),
+            A::Workers => Call::new(M::GET, vec!["workers"], View::Workers),
         }
     }
 }
@@ -347,6 +353,7 @@ impl View {
             View::Buckets => |a| Ok(render::buckets(&decode(a)?)),
             View::Usage => |a| Ok(render::usage(&decode(a)?)),
             View::Stats => |a| Ok(render::stats(&decode(a)?)),
+            View::Workers => |a| Ok(render::workers(&decode(a)?)),
         };
         render(answer.ok_or("the admin API answered without a body")?)
     }

@@ -273,6 +273,54 @@ pub fn usage(report: &UsageReport) -> String {
     table.to_string()
 }
 
+/// `GET /workers`: the background workers.
+#[derive(Deserialize)]
+pub struct Workers {
+    pub workers: Vec<Worker>,
+}
+
+#[derive(Deserialize)]
+pub struct Worker {
+    pub name: String,
+    pub busy: bool,
+    pub items: u64,
+    pub detail: String,
+    pub steps: u64,
+    pub failures: u64,
+    pub last_step: Option<String>,
+    pub last_error: Option<String>,
+}
+
+pub fn workers(list: &Workers) -> String {
+    let mut table = Table::new(&[
+        ("WORKER", Align::Left),
+        ("STATE", Align::Left),
+        ("ITEMS", Align::Right),
+        ("STEPS", Align::Right),
+        ("FAILURES", Align::Right),
+        ("LAST STEP", Align::Left),
+        ("DOING", Align::Left),
+    ]);
+    for w in &list.workers {
+        table.row(vec![
+            w.name.clone(),
+            if w.busy { "busy" } else { "idle" }.into(),
+            w.items.to_string(),
+            w.steps.to_string(),
+            w.failures.to_string(),
+            or_dash(&w.last_step),
+            w.detail.clone(),
+        ]);
+    }
+    let mut text = table.to_string();
+    for w in &list.workers {
+        if let Some(err) = &w.last_error {
+            text.push_str(&format!("{}: last failure: {err}\n", w.name));
+        }
+    }
+    text
+}
+
 /// `GET /buckets/{name}/stats`: shard counts and the running reshard, if any.
 #[derive(Deserialize)]
 pub struct Stats {

@@ -1,12 +1,11 @@
-//! The reshard worker: notices buckets whose shards grew past the threshold
-//! and moves them to more shards, in small rate-limited steps, on a thread
-//! and runtime of its own so it can never starve request handling or the
-//! ops listener. Progress lives in the index, so a restart resumes it.
+//! The reshard worker: notices buckets whose shards grew past the threshold and moves
+//! them to more shards, in small rate-limited steps. Progress lives in the index, so a
+//! restart resumes it.
 
+use super::worker::{Progress, Worker};
 use crate::metrics::METRICS;
 use kura_index::{Index, RESHARD_STEP_KEYS, reshard_pause};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often buckets are checked when there is nothing to copy.
@@ -24,55 +23,82 @@ pub struct ReshardPolicy {
 }
 
 pub struct ReshardWorker {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
+    index: Arc<Index>,
+    policy: ReshardPolicy,
+    copied: u64,
+    /// Buckets being resharded after the last step.
+    resharding: Vec<String>,
 }
 
 impl ReshardWorker {
-    pub fn spawn(index: Arc<Index>, policy: ReshardPolicy) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("kura-reshard".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("the reshard runtime starts");
-                while !stopping.load(Ordering::SeqCst) {
-                    let started = Instant::now();
-                    let busy = runtime.block_on(round(&index, policy.max_objects_per_shard));
-                    // The rate limit: a pause in proportion to the work done.
-                    std::thread::sleep(if busy {
-                        reshard_pause(started.elapsed(), policy.share)
-                    } else {
-                        IDLE_PAUSE
-                    });
-                }
-            })?;
-        Ok(ReshardWorker { stop, thread })
-    }
-
-    /// Stops after the current step; the rest resumes at the next start.
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.thread.join();
+    pub fn new(index: Arc<Index>, policy: ReshardPolicy) -> Self {
+        ReshardWorker {
+            index,
+            policy,
+            copied: 0,
+            resharding: Vec::new(),
+        }
     }
 }
 
+impl Worker for ReshardWorker {
+    fn name(&self) -> &'static str {
+        "reshard"
+    }
+
+    async fn step(&mut self) -> Result<Duration, String> {
+        let started = Instant::now();
+        let round = round(&self.index, self.policy.max_objects_per_shard).await;
+        self.copied += round.copied;
+        self.resharding = round.resharding;
+        if let Some(err) = round.failed {
+            return Err(err);
+        }
+        // The rate limit: a pause in proportion to the work done.
+        Ok(if self.resharding.is_empty() {
+            IDLE_PAUSE
+        } else {
+            reshard_pause(started.elapsed(), self.policy.share)
+        })
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            busy: !self.resharding.is_empty(),
+            items: self.copied,
+            detail: if self.resharding.is_empty() {
+                "no reshard under way".into()
+            } else {
+                format!("resharding {}", self.resharding.join(", "))
+            },
+        }
+    }
+}
+
+/// What one round did.
+struct Round {
+    copied: u64,
+    /// Buckets with copying left to do.
+    resharding: Vec<String>,
+    /// The first failure of a bucket's step; the other buckets went on.
+    failed: Option<String>,
+}
+
 /// Starts reshards that are due and runs one step of each one under way.
-/// Returns whether there is copying left to do.
-async fn round(index: &Index, max_objects_per_shard: u64) -> bool {
+async fn round(index: &Index, max_objects_per_shard: u64) -> Round {
     if let Err(err) = plan(index, max_objects_per_shard).await {
         tracing::warn!(%err, "reshard planning failed");
     }
-    let mut busy = false;
+    let mut done = Round {
+        copied: 0,
+        resharding: Vec::new(),
+        failed: None,
+    };
     for bucket in index.resharding().unwrap_or_default() {
-        let started = Instant::now();
         let step = index.reshard_step(&bucket.name, RESHARD_STEP_KEYS).await;
-        METRICS.task_run("reshard", started.elapsed(), step.is_ok());
         if let Ok(step) = &step {
             METRICS.reshard_entries_copied.inc_by(step.copied);
+            done.copied += step.copied;
         }
         match step {
             Ok(step) if step.done => {
@@ -89,14 +115,17 @@ async fn round(index: &Index, max_objects_per_shard: u64) -> bool {
                     "reshard finished"
                 );
             }
-            Ok(_) => busy = true,
-            Err(err) => tracing::warn!(%err, bucket = bucket.name, "reshard step failed"),
+            Ok(_) => done.resharding.push(bucket.name.clone()),
+            Err(err) => {
+                let failed = format!("bucket {}: {err}", bucket.name);
+                done.failed.get_or_insert(failed);
+            }
         }
     }
     if let Err(err) = index.drop_retired(RETIRED_GRACE_MS) {
         tracing::warn!(%err, "dropping retired shard layouts failed");
     }
-    busy
+    done
 }
 
 async fn plan(index: &Index, max_objects_per_shard: u64) -> kura_index::Result<()> {
