@@ -53,13 +53,7 @@ impl S3Request {
     /// The request body, decoded and verified as its signature mode and
     /// checksum headers demand. Can be taken once.
     pub fn take_body(&mut self, want: Option<ChecksumAlgorithm>) -> S3Result<VerifiedBody> {
-        let pending = self
-            .pending
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let (body, payload) =
-            pending.ok_or_else(|| S3Error::internal("request body taken twice"))?;
+        let (body, payload) = self.take_pending()?;
         verified_body(body, &self.parts.headers, payload, want)
     }
 
@@ -70,14 +64,15 @@ impl S3Request {
         for alg in ChecksumAlgorithm::all() {
             headers.remove(alg.header_name());
         }
-        let pending = self
-            .pending
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let (body, payload) =
-            pending.ok_or_else(|| S3Error::internal("request body taken twice"))?;
+        let (body, payload) = self.take_pending()?;
         verified_body(body, &headers, payload, None)
+    }
+
+    fn take_pending(&mut self) -> S3Result<(Body, PayloadMode)> {
+        let pending = self.pending.get_mut().unwrap_or_else(|e| e.into_inner());
+        pending
+            .take()
+            .ok_or_else(|| S3Error::internal("request body taken twice"))
     }
 
     /// The user the request's key belongs to.
