@@ -4,6 +4,7 @@
 //! SigV4 like S3 requests, and only the administrator (root) may make them.
 
 use crate::auth;
+use crate::authorize;
 use crate::background::MAX_SHARDS;
 use crate::body::verified_body;
 use crate::error::S3Error;
@@ -130,7 +131,7 @@ pub async fn handle(
 
 async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> AdminResult {
     let auth = state.authenticate(&parts)?;
-    if auth.user != ROOT_USER {
+    if !authorize::admin(&auth.user) {
         return Err(AdminError::new(
             StatusCode::FORBIDDEN,
             "AccessDenied",

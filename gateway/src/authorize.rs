@@ -1,4 +1,4 @@
-//! Who may do what: the one place where an S3 request is allowed or refused.
+//! Who may do what: the one place where an S3 or admin API request is allowed or refused.
 //!
 //! Every `Endpoint` names the IAM action it needs and what it acts on ([`permission`], an
 //! exhaustive match: a new endpoint cannot compile without one). [`authorize`] decides once,
@@ -124,6 +124,11 @@ pub fn authorize(state: &S3State, user: &str, route: &Route) -> S3Result<Access>
         _ => None,
     };
     Ok(Access { bucket, source })
+}
+
+/// The admin API is the administrator's alone.
+pub fn admin(user: &str) -> bool {
+    user == ROOT_USER
 }
 
 /// The rules: the administrator may do anything; any user may list their buckets and
