@@ -75,16 +75,19 @@ impl BlockSums {
         }
     }
 
-    /// The footer bytes that follow the data.
-    pub(crate) fn footer(mut self) -> Vec<u8> {
+    /// One CRC32C per started block, little-endian, in block order.
+    pub(crate) fn sums_le(mut self) -> Vec<u8> {
         if self.filled > 0 {
             self.sums.push(self.current);
         }
-        let mut out = Vec::with_capacity(self.sums.len() * 4 + TRAILER_LEN as usize);
-        for sum in &self.sums {
-            out.extend_from_slice(&sum.to_le_bytes());
-        }
-        out.extend_from_slice(&self.len.to_le_bytes());
+        self.sums.iter().flat_map(|sum| sum.to_le_bytes()).collect()
+    }
+
+    /// The footer bytes that follow the data: the sums, the length and the magic.
+    pub(crate) fn footer(self) -> Vec<u8> {
+        let len = self.len;
+        let mut out = self.sums_le();
+        out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(MAGIC);
         out
     }

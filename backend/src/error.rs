@@ -4,6 +4,10 @@ pub enum BackendError {
     NotFound,
     #[error("checksum mismatch in {0}")]
     Corrupt(String),
+    /// The storage cannot serve right now (a cluster without quorum or with inactive
+    /// placement groups); retrying later may succeed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     #[error("key-value store error: {0}")]

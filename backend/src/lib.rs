@@ -8,6 +8,8 @@ mod blob;
 mod error;
 mod kv;
 mod local;
+#[cfg(feature = "rados")]
+pub mod rados;
 
 pub use blob::{BLOCK_SIZE, BlobInfo, BlobStore, BlobStream, BlobWriter};
 pub use error::{BackendError, Result};

@@ -266,3 +266,23 @@ def test_bucket_persists_across_restart(fresh_server):
     s3 = fresh_server.client()
     assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"v"
+
+
+@pytest.mark.parametrize("body", [
+    # Made quick-xml's deserializer panic and the connection drop (a DTD inside an element).
+    b"<CreateBucketConfiguration><LocationConstraint>us-<!DOCTYPE x [<!ENTITY a SYSTEM "
+    b"'file:///etc/passwd'>]>east-1</LocationConstraint></CreateBucketConfiguration>",
+    b"<!DOCTYPE x [<!ENTITY a 'b'>]><CreateBucketConfiguration>"
+    b"<LocationConstraint>&a;</LocationConstraint></CreateBucketConfiguration>",
+    b"<CreateBucketConfiguration><LocationConstraint>&a;</LocationConstraint>"
+    b"</CreateBucketConfiguration>",
+    b"<CreateBucketConfiguration><LocationConstraint>",
+])
+def test_create_bucket_refuses_dtds_and_entities(server, s3, body):
+    name = unique_bucket_name("dtd")
+    r = server.signed_request("PUT", f"/{name}", body=body)
+    assert_s3_error_response(r, "MalformedXML", 400)
+    with s3_error("404", 404):
+        s3.head_bucket(Bucket=name)
+    # The server is still answering on the same terms.
+    assert server.signed_request("GET", "/").status_code == 200

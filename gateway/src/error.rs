@@ -141,6 +141,13 @@ impl From<kura_backend::BackendError> for S3Error {
                     "The stored data failed its integrity check and was not served.",
                 )
             }
+            kura_backend::BackendError::Unavailable(what) => {
+                tracing::warn!(%what, "storage unavailable");
+                S3Error::new(
+                    ErrorCode::ServiceUnavailable,
+                    "The storage cluster cannot serve this request now. Please retry.",
+                )
+            }
             other => S3Error::internal(other),
         }
     }

@@ -11,6 +11,7 @@ use crate::s3::{self, S3Request, S3Response};
 use crate::state::S3State;
 use crate::{admin, xml};
 use axum::body::Body;
+use futures::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use std::sync::Arc;
 
@@ -25,7 +26,8 @@ pub async fn handle(
     let method = parts.method.clone();
     let continue_state = ContinueState::of(&parts.headers);
     let resource = parts.uri.path().to_owned();
-    let (operation, result) = dispatch(&state, parts, metrics::received(body), &request_id).await;
+    let dispatched = dispatch(&state, parts, metrics::received(body), &request_id);
+    let (operation, result) = unless_panicked(dispatched, &request_id).await;
     let mut response = result.unwrap_or_else(|err| {
         METRICS.s3_error(err.code);
         error_response(&err, &resource, &request_id, method == Method::HEAD)
@@ -49,6 +51,26 @@ pub async fn handle(
         "request"
     );
     Ok(tracker.finish(operation, response))
+}
+
+/// Runs a request's handling; a panic in it becomes a logged 500 InternalError answer
+/// instead of a dropped connection (the panic stays confined to this request).
+async fn unless_panicked(
+    handling: impl Future<Output = (&'static str, S3Result<S3Response>)>,
+    request_id: &str,
+) -> (&'static str, S3Result<S3Response>) {
+    match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
+        Ok(answer) => answer,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(request_id, panic = what, "request handling panicked");
+            ("Unknown", Err(ErrorCode::InternalError.into()))
+        }
+    }
 }
 
 /// Whether a request asked for `100 Continue`. hyper sends it only once the
@@ -155,4 +177,19 @@ fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -
 fn new_request_id() -> String {
     let id = uuid::Uuid::new_v4();
     hex::encode_upper(&id.as_bytes()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_becomes_an_internal_error() {
+        let (_, answer) = unless_panicked(async { panic!("handler bug") }, "REQ").await;
+        assert_eq!(answer.unwrap_err().code, ErrorCode::InternalError);
+        let (name, answer) =
+            unless_panicked(async { ("HeadBucket", Ok(S3Response::default())) }, "REQ").await;
+        assert_eq!(name, "HeadBucket");
+        assert!(answer.is_ok());
+    }
 }

@@ -32,29 +32,81 @@ pub fn to_xml<T: Serialize>(root: &str, value: &T) -> S3Result<String> {
     ))
 }
 
-/// Parses a request document whose root element must be `root`; anything
-/// else is MalformedXML.
+/// Request documents nest no deeper than this (S3's deepest, lifecycle rules, needs 6).
+const MAX_DEPTH: usize = 32;
+
+/// Parses a request document whose root element must be `root`. Every body Kura parses
+/// comes through here: a document that is not well-formed, declares a DTD or entities,
+/// uses an unknown entity, nests too deep or does not match the schema is MalformedXML,
+/// and the deserializer is never handed anything that could make it panic (if it still
+/// did, that too is MalformedXML).
 pub fn from_xml<T: for<'de> Deserialize<'de>>(root: &str, body: &[u8]) -> S3Result<T> {
     let malformed = || S3Error::from(ErrorCode::MalformedXML);
     let text = std::str::from_utf8(body).map_err(|_| malformed())?;
-    if root_element(text).as_deref() != Some(root) {
+    if check_document(text)? != root {
         return Err(malformed());
     }
-    quick_xml::de::from_str(text).map_err(|_| malformed())
+    let parsed = std::panic::catch_unwind(|| quick_xml::de::from_str::<T>(text));
+    match parsed {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(malformed()),
+        Err(_) => {
+            tracing::error!(root, "the XML deserializer panicked on a checked document");
+            Err(malformed())
+        }
+    }
 }
 
-/// The local name of the first element of a document.
-fn root_element(text: &str) -> Option<String> {
+/// Reads a whole document once: it must be well-formed, without a DTD (so no entity can be
+/// declared or expanded), every entity reference one of XML's five, every element closed,
+/// and no deeper than [`MAX_DEPTH`]. Returns the root element's local name.
+fn check_document(text: &str) -> S3Result<String> {
+    use quick_xml::events::Event;
+    let malformed = |message: &str| S3Error::new(ErrorCode::MalformedXML, message);
     let mut reader = quick_xml::Reader::from_str(text);
+    let (mut depth, mut root) = (0usize, None);
     loop {
-        match reader.read_event().ok()? {
-            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
-                return Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+        let event = reader
+            .read_event()
+            .map_err(|_| malformed(ErrorCode::MalformedXML.default_message()))?;
+        match event {
+            Event::DocType(_) => {
+                return Err(malformed(
+                    "Document type declarations and entities are not allowed.",
+                ));
             }
-            quick_xml::events::Event::Eof => return None,
+            Event::Start(_) | Event::Empty(_) if root.is_some() && depth == 0 => {
+                return Err(malformed(
+                    "The XML document has more than one root element.",
+                ));
+            }
+            Event::Start(e) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(malformed("The XML document is nested too deeply."));
+                }
+                root.get_or_insert_with(|| local_name(&e));
+            }
+            Event::Empty(e) => {
+                root.get_or_insert_with(|| local_name(&e));
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Text(e) => {
+                e.unescape()
+                    .map_err(|_| malformed(ErrorCode::MalformedXML.default_message()))?;
+            }
+            Event::Eof => break,
             _ => {}
         }
     }
+    match root {
+        Some(root) if depth == 0 => Ok(root),
+        _ => Err(malformed(ErrorCode::MalformedXML.default_message())),
+    }
+}
+
+fn local_name(e: &quick_xml::events::BytesStart) -> String {
+    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
 }
 
 #[derive(Serialize)]
@@ -518,6 +570,117 @@ mod tests {
         assert_eq!(complete.part[0].part_number, 2);
         assert!(from_xml::<Delete>("Delete", b"<Delete><Object>").is_err());
         assert!(from_xml::<Delete>("Delete", b"<Foo><Object><Key>x</Key></Object></Foo>").is_err());
+    }
+
+    /// The document that made quick-xml reach `unreachable!` (a DTD inside an element).
+    const DTD_IN_ELEMENT: &[u8] = b"<CreateBucketConfiguration><LocationConstraint>us-<!DOCTYPE x [<!ENTITY a SYSTEM 'file:///etc/passwd'>]>east-1</LocationConstraint></CreateBucketConfiguration>";
+
+    #[test]
+    fn dtds_entities_and_broken_documents_are_malformed() {
+        let code = |body: &[u8]| {
+            from_xml::<CreateBucketConfiguration>("CreateBucketConfiguration", body)
+                .err()
+                .map(|e| e.code)
+        };
+        let ok = b"<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
+        assert_eq!(code(ok), None);
+        for bad in [
+            DTD_IN_ELEMENT,
+            b"<!DOCTYPE x [<!ENTITY a 'b'>]><CreateBucketConfiguration/>",
+            b"<CreateBucketConfiguration><LocationConstraint>&a;</LocationConstraint></CreateBucketConfiguration>",
+            b"<CreateBucketConfiguration><LocationConstraint>x</CreateBucketConfiguration>",
+            b"<CreateBucketConfiguration></CreateBucketConfiguration><CreateBucketConfiguration/>",
+            b"<CreateBucketConfiguration>",
+            b"",
+        ] {
+            assert_eq!(code(bad), Some(ErrorCode::MalformedXML), "{}", String::from_utf8_lossy(bad));
+        }
+        let deep = format!(
+            "<CreateBucketConfiguration>{}{}</CreateBucketConfiguration>",
+            "<a>".repeat(MAX_DEPTH),
+            "</a>".repeat(MAX_DEPTH)
+        );
+        assert_eq!(code(deep.as_bytes()), Some(ErrorCode::MalformedXML));
+    }
+
+    /// Mutated, truncated, spliced and oversized variants of every document Kura parses:
+    /// each is parsed or refused with MalformedXML, never a panic.
+    #[test]
+    fn no_mutated_document_panics_a_parser() {
+        fn each<T: for<'de> Deserialize<'de>>(root: &str, seeds: &[&[u8]], rounds: usize) {
+            let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+            let mut next = move |n: usize| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                (rng % n.max(1) as u64) as usize
+            };
+            const SPLICES: [&[u8]; 10] = [
+                b"<!DOCTYPE x [<!ENTITY a 'b'>]>",
+                b"&a;",
+                b"&#0;",
+                b"&#x110000;",
+                b"<![CDATA[x]]>",
+                b"<?pi x?>",
+                b"<!-- c -->",
+                b"</",
+                b"\xff\xfe",
+                b"<x:y xmlns:x='u'>",
+            ];
+            for round in 0..rounds {
+                let mut doc = seeds[round % seeds.len()].to_vec();
+                for _ in 0..1 + next(4) {
+                    let at = next(doc.len() + 1);
+                    match next(6) {
+                        0 => doc.truncate(at),
+                        1 if !doc.is_empty() => {
+                            let (i, bit) = (at.min(doc.len() - 1), next(8));
+                            doc[i] ^= 1 << bit;
+                        }
+                        2 => {
+                            let splice = SPLICES[next(SPLICES.len())];
+                            doc.splice(at..at, splice.iter().copied());
+                        }
+                        3 => {
+                            let from = next(doc.len() + 1);
+                            let piece = doc[from.min(at)..from.max(at)].to_vec();
+                            doc.extend_from_slice(&piece);
+                        }
+                        4 => doc.insert(at, next(256) as u8),
+                        _ => doc.drain(at..(at + next(8)).min(doc.len())).for_each(drop),
+                    }
+                }
+                if round % 97 == 0 {
+                    doc = doc.repeat(200);
+                }
+                if let Err(err) = from_xml::<T>(root, &doc) {
+                    assert_eq!(
+                        err.code,
+                        ErrorCode::MalformedXML,
+                        "{}",
+                        String::from_utf8_lossy(&doc)
+                    );
+                }
+            }
+        }
+        each::<CreateBucketConfiguration>(
+            "CreateBucketConfiguration",
+            &[
+                DTD_IN_ELEMENT,
+                b"<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>",
+            ],
+            3000,
+        );
+        each::<Delete>(
+            "Delete",
+            &[b"<Delete><Quiet>true</Quiet><Object><Key>a&amp;b</Key><VersionId>null</VersionId></Object><Object><Key>c</Key></Object></Delete>"],
+            3000,
+        );
+        each::<CompleteMultipartUpload>(
+            "CompleteMultipartUpload",
+            &[b"<CompleteMultipartUpload><Part><ETag>\"x\"</ETag><PartNumber>2</PartNumber><ChecksumCRC32>AAAA</ChecksumCRC32></Part></CompleteMultipartUpload>"],
+            3000,
+        );
     }
 
     #[test]

@@ -1,0 +1,10 @@
+//! Ceph RADOS storage (the `rados` feature): several stateless gateways over a replicated,
+//! rack-aware cluster. Blobs are striped over RADOS objects with per-block checksums.
+
+mod blobs;
+mod connect;
+mod sys;
+
+pub use blobs::{DEFAULT_STRIPE_SIZE, RadosBlobs};
+pub use connect::RadosConfig;
+pub use sys::RadosError;
