@@ -17,9 +17,7 @@ use crate::timefmt::iso8601;
 use axum::body::Body;
 use futures::StreamExt;
 use http::{Method, StatusCode, header};
-use kura_index::{
-    BucketRecord, IndexError, KeyRecord, ListParams, Quota, UploadListParams, UserRecord,
-};
+use kura_index::{BucketRecord, IndexError, KeyRecord, ListParams, Quota, UserRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -394,22 +392,7 @@ async fn purge_bucket(state: &S3State, name: &str) -> Result<(), AdminError> {
             break;
         }
     }
-    loop {
-        let params = UploadListParams {
-            max: PURGE_PAGE,
-            ..Default::default()
-        };
-        let page = state.index.list_uploads(name, &params)?;
-        for (key, upload) in &page.entries {
-            state
-                .index
-                .abort_upload(name, key, &upload.upload_id)
-                .await?;
-        }
-        if !page.truncated {
-            break;
-        }
-    }
+    state.index.abort_all_uploads(name).await?;
     Ok(())
 }
 

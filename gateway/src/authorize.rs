@@ -40,7 +40,7 @@ const fn needs(action: &'static str, scope: Scope) -> Permission {
 pub fn permission(endpoint: &Endpoint) -> Permission {
     use Scope::{Bucket, NewBucket, Object, Service};
     match endpoint {
-        Endpoint::ListBuckets => needs("s3:ListAllMyBuckets", Service),
+        Endpoint::ListBuckets { .. } => needs("s3:ListAllMyBuckets", Service),
         Endpoint::CreateBucket => needs("s3:CreateBucket", NewBucket),
         Endpoint::HeadBucket => needs("s3:ListBucket", Bucket),
         Endpoint::DeleteBucket => needs("s3:DeleteBucket", Bucket),

@@ -48,6 +48,7 @@ error_codes! {
     InvalidPartOrder => BAD_REQUEST, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
     InvalidRange => RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable";
     InvalidRequest => BAD_REQUEST, "Invalid Request";
+    InvalidURI => BAD_REQUEST, "Couldn't parse the specified URI.";
     InvalidStorageClass => BAD_REQUEST, "The storage class you specified is not valid.";
     KeyTooLongError => BAD_REQUEST, "Your key is too long.";
     MalformedTrailerError => BAD_REQUEST, "The request contained trailing data that was not well-formed or did not conform to our published schema.";

@@ -115,6 +115,46 @@ impl ListQuery {
     }
 }
 
+/// ListBuckets' paging and filters (the paginated ListBuckets of 2024).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BucketListQuery {
+    /// At most this many buckets per page; all of them when absent.
+    pub max_buckets: Option<usize>,
+    pub continuation_token: Option<ContinuationToken>,
+    pub prefix: Option<String>,
+    pub bucket_region: Option<String>,
+}
+
+impl BucketListQuery {
+    pub fn parse(query: &Query) -> S3Result<Self> {
+        let max_buckets = query
+            .get("max-buckets")
+            .map(|raw| {
+                raw.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| {
+                        S3Error::new(
+                            ErrorCode::InvalidArgument,
+                            "max-buckets must be an integer between 1 and 10000",
+                        )
+                        .with("ArgumentName", "max-buckets")
+                        .with("ArgumentValue", raw)
+                    })
+            })
+            .transpose()?;
+        Ok(BucketListQuery {
+            max_buckets,
+            continuation_token: query
+                .get("continuation-token")
+                .map(ContinuationToken::parse)
+                .transpose()?,
+            prefix: query.get("prefix").map(str::to_owned),
+            bucket_region: query.get("bucket-region").map(str::to_owned),
+        })
+    }
+}
+
 /// A ListObjectsV2 continuation token: opaque to clients, the last key listed to Kura.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContinuationToken {

@@ -4,7 +4,8 @@
 
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::params::{
-    self, ContinuationToken, CopySource, ListQuery, MAX_PARTS, ObjectRead, part_number, version_id,
+    self, BucketListQuery, ContinuationToken, CopySource, ListQuery, MAX_PARTS, ObjectRead,
+    part_number, version_id,
 };
 use crate::query::Query;
 use http::Method;
@@ -13,7 +14,9 @@ use http::Method;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(test, derive(strum::EnumIter))]
 pub enum Endpoint {
-    ListBuckets,
+    ListBuckets {
+        query: BucketListQuery,
+    },
     CreateBucket,
     HeadBucket,
     DeleteBucket,
@@ -88,7 +91,7 @@ impl Endpoint {
     /// The operation's name as AWS spells it (logs and metrics).
     pub fn name(&self) -> &'static str {
         match self {
-            Endpoint::ListBuckets => "ListBuckets",
+            Endpoint::ListBuckets { .. } => "ListBuckets",
             Endpoint::CreateBucket => "CreateBucket",
             Endpoint::HeadBucket => "HeadBucket",
             Endpoint::DeleteBucket => "DeleteBucket",
@@ -126,17 +129,18 @@ pub struct Route {
     pub endpoint: Endpoint,
 }
 
-/// Bucket and key from the Host header and the (still encoded) path.
-pub fn locate(
-    host: Option<&str>,
-    domain: Option<&str>,
-    path: &str,
-) -> (Option<String>, Option<String>) {
+/// A bucket and a key, as a request names them.
+pub type Location = (Option<String>, Option<String>);
+
+/// Bucket and key from the Host header and the (still encoded) path; a path that does not
+/// decode to UTF-8 is InvalidURI, as AWS answers.
+pub fn locate(host: Option<&str>, domain: Option<&str>, path: &str) -> S3Result<Location> {
     let path = path.strip_prefix('/').unwrap_or(path);
     let decoded = |s: &str| {
         percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| S3Error::from(ErrorCode::InvalidURI))
     };
     let host = host.map(|h| {
         h.rsplit_once(':').map_or(h, |(name, port)| {
@@ -155,15 +159,15 @@ pub fn locate(
         _ => None,
     };
     if let Some(bucket) = vhost_bucket {
-        let key = (!path.is_empty()).then(|| decoded(path));
-        return (Some(bucket.to_ascii_lowercase()), key);
+        let key = (!path.is_empty()).then(|| decoded(path)).transpose()?;
+        return Ok((Some(bucket.to_ascii_lowercase()), key));
     }
-    match path.split_once('/') {
+    Ok(match path.split_once('/') {
         None if path.is_empty() => (None, None),
-        None => (Some(decoded(path)), None),
-        Some((bucket, "")) => (Some(decoded(bucket)), None),
-        Some((bucket, key)) => (Some(decoded(bucket)), Some(decoded(key))),
-    }
+        None => (Some(decoded(path)?), None),
+        Some((bucket, "")) => (Some(decoded(bucket)?), None),
+        Some((bucket, key)) => (Some(decoded(bucket)?), Some(decoded(key)?)),
+    })
 }
 
 /// The operation a request asks for; `copy_source` is its `x-amz-copy-source` header.
@@ -176,7 +180,9 @@ pub fn route(
 ) -> S3Result<Route> {
     let endpoint = match (&bucket, &key) {
         (None, _) => match *method {
-            Method::GET => Endpoint::ListBuckets,
+            Method::GET => Endpoint::ListBuckets {
+                query: BucketListQuery::parse(query)?,
+            },
             _ => return Err(not_allowed()),
         },
         (Some(_), None) => bucket_endpoint(method, query)?,
@@ -349,6 +355,7 @@ mod tests {
 
     #[test]
     fn path_style_and_virtual_host() {
+        let locate = |host, domain, path| locate(host, domain, path).unwrap();
         assert_eq!(
             locate(Some("h:9000"), None, "/b/a%20b/c"),
             (Some("b".into()), Some("a b/c".into()))
@@ -362,6 +369,10 @@ mod tests {
         assert_eq!(
             locate(Some("s3.test"), Some("s3.test"), "/pics/k"),
             (Some("pics".into()), Some("k".into()))
+        );
+        assert_eq!(
+            super::locate(Some("h"), None, "/b/%FF").unwrap_err().code,
+            ErrorCode::InvalidURI
         );
     }
 

@@ -122,7 +122,10 @@ async fn dispatch(
             Ok(admin::handle(state, parts, body, request_id).await),
         );
     }
-    let (bucket, key) = router::locate(host, state.domain.as_deref(), parts.uri.path());
+    let (bucket, key) = match router::locate(host, state.domain.as_deref(), parts.uri.path()) {
+        Ok(location) => location,
+        Err(err) => return ("Unknown", Err(err)),
+    };
     // A header that is not text still names a copy: it is refused as an invalid source.
     let copy_source = parts
         .headers

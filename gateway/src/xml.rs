@@ -124,6 +124,11 @@ pub struct ListAllMyBucketsResult {
     pub xmlns: &'static str,
     pub owner: Owner,
     pub buckets: Buckets,
+    /// Where the next page starts, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -93,22 +93,28 @@ impl Index {
             .collect()
     }
 
+    /// Whether a bucket holds any object (current or not).
+    pub fn has_objects(&self, name: &str) -> Result<bool> {
+        self.any_object(&self.bucket(name)?)
+    }
+
+    fn any_object(&self, record: &BucketRecord) -> Result<bool> {
+        let layout = &record.layout;
+        for shard in 0..layout.shards {
+            let map = object_map(&record.name, layout, shard);
+            if self.kv.scan(&map, b"")?.next().is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Deletes an empty bucket (no object and no open multipart upload).
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         let record = {
             let _guard = self.locks.buckets();
             let record = self.bucket(name)?;
-            let has_objects = (0..record.layout.shards).try_fold(false, |found, shard| {
-                Ok::<_, IndexError>(
-                    found
-                        || self
-                            .kv
-                            .scan(&object_map(name, &record.layout, shard), b"")?
-                            .next()
-                            .is_some(),
-                )
-            })?;
-            if has_objects || self.kv.scan(&upload_map(name), b"")?.next().is_some() {
+            if self.any_object(&record)? || self.kv.scan(&upload_map(name), b"")?.next().is_some() {
                 return Err(IndexError::BucketNotEmpty);
             }
             let mut batch = Batch::default();

@@ -131,6 +131,7 @@ mod tests {
             parts: Vec::new(),
             multipart: false,
             owner: "o".into(),
+            upload_id: None,
         }
     }
 

@@ -245,6 +245,10 @@ pub struct ObjectVersion {
     pub parts: Vec<PartRef>,
     pub multipart: bool,
     pub owner: String,
+    /// The multipart upload this version completed: a CompleteMultipartUpload sent again
+    /// for it is answered with this version, as AWS does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
 }
 
 impl ObjectVersion {

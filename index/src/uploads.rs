@@ -153,6 +153,29 @@ impl Index {
         self.sync().await
     }
 
+    /// Aborts every open multipart upload of a bucket, a page at a time (their parts'
+    /// data goes to garbage collection).
+    pub async fn abort_all_uploads(&self, bucket: &str) -> Result<()> {
+        const PAGE: usize = 1000;
+        loop {
+            let params = UploadListParams {
+                max: PAGE,
+                ..Default::default()
+            };
+            let page = self.list_uploads(bucket, &params)?;
+            for (key, upload) in &page.entries {
+                match self.abort_upload(bucket, key, &upload.upload_id).await {
+                    // Completed or aborted meanwhile: gone either way.
+                    Ok(()) | Err(IndexError::NoSuchUpload) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            if !page.truncated {
+                return Ok(());
+            }
+        }
+    }
+
     /// Open uploads ordered by key, then by initiation (upload ids sort by time).
     pub fn list_uploads(
         &self,

@@ -8,19 +8,41 @@ use crate::authorize::allowed;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::names::validate_bucket_name;
 use crate::owner::owner;
+use crate::params::{BucketListQuery, ContinuationToken};
 use crate::state::S3State;
 use crate::timefmt::iso8601;
 use crate::xml::{self, NS};
 use http::{Response, StatusCode};
 use kura_index::IndexError;
 
-pub async fn list_buckets(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+pub async fn list_buckets(
+    state: &S3State,
+    req: S3Request,
+    query: BucketListQuery,
+) -> S3Result<S3Response> {
     let user = req.user();
-    let buckets = state
-        .index
-        .list_buckets()?
+    let after = query.continuation_token.as_ref().map(|t| t.after.as_str());
+    let prefix = query.prefix.as_deref().unwrap_or("");
+    // Buckets come in name order; a page starts after the token's name.
+    let mut matching = state.index.list_buckets()?.into_iter().filter(|b| {
+        allowed(user, "s3:ListBucket", Some(b))
+            && b.name.starts_with(prefix)
+            && after.is_none_or(|after| b.name.as_str() > after)
+            && query
+                .bucket_region
+                .as_deref()
+                .is_none_or(|region| b.region == region)
+    });
+    let page: Vec<_> = matching
+        .by_ref()
+        .take(query.max_buckets.unwrap_or(usize::MAX))
+        .collect();
+    let continuation_token = match (matching.next(), page.last()) {
+        (Some(_), Some(last)) => Some(ContinuationToken::encode(&last.name)),
+        _ => None,
+    };
+    let buckets = page
         .into_iter()
-        .filter(|b| allowed(user, "s3:ListBucket", Some(b)))
         .map(|b| xml::BucketEntry {
             name: b.name,
             creation_date: iso8601(b.created_ms),
@@ -33,6 +55,8 @@ pub async fn list_buckets(state: &S3State, req: S3Request) -> S3Result<S3Respons
             xmlns: NS,
             owner: owner(user),
             buckets: xml::Buckets { bucket: buckets },
+            continuation_token,
+            prefix: query.prefix,
         },
     )?)
 }
@@ -52,6 +76,9 @@ pub async fn create_bucket(state: &S3State, mut req: S3Request) -> S3Result<S3Re
         .await
     {
         Ok(_) => {}
+        // AWS's legacy us-east-1 answers its owner's repeated CreateBucket with 200.
+        Err(IndexError::BucketExists { owner })
+            if owner == req.user() && state.region == "us-east-1" => {}
         Err(IndexError::BucketExists { owner }) if owner == req.user() => {
             return Err(ErrorCode::BucketAlreadyOwnedByYou.into());
         }
@@ -90,6 +117,10 @@ pub async fn head_bucket(req: S3Request) -> S3Result<S3Response> {
 }
 
 pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    // As AWS does: incomplete multipart uploads do not keep a bucket from being deleted.
+    if !state.index.has_objects(&req.bucket)? {
+        state.index.abort_all_uploads(&req.bucket).await?;
+    }
     state.index.delete_bucket(&req.bucket).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

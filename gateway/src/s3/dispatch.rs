@@ -10,7 +10,7 @@ use crate::state::S3State;
 /// Runs an authorized request (`req.access` says what it may touch).
 pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Result<S3Response> {
     match endpoint {
-        Endpoint::ListBuckets => bucket::list_buckets(state, req).await,
+        Endpoint::ListBuckets { query } => bucket::list_buckets(state, req, query).await,
         Endpoint::CreateBucket => bucket::create_bucket(state, req).await,
         Endpoint::HeadBucket => bucket::head_bucket(req).await,
         Endpoint::DeleteBucket => bucket::delete_bucket(state, req).await,

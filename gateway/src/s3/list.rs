@@ -34,9 +34,11 @@ pub async fn list_objects(
     list: &ListQuery,
     marker: &str,
 ) -> S3Result<S3Response> {
-    let page = state.index.list_objects(
+    let page = current_objects(
+        state,
         &req.bucket,
-        &list.params(Some(marker).filter(|m| !m.is_empty())),
+        list,
+        Some(marker).filter(|m| !m.is_empty()),
     )?;
     // AWS gives NextMarker only with a delimiter; without one, clients use the last key.
     let next_marker = (page.truncated && list.delimiter.is_some())
@@ -59,7 +61,7 @@ pub async fn list_objects_v2(
     fetch_owner: bool,
 ) -> S3Result<S3Response> {
     let after = token.map(|t| t.after.as_str()).or(start_after.as_deref());
-    let page = state.index.list_objects(&req.bucket, &list.params(after))?;
+    let page = current_objects(state, &req.bucket, list, after)?;
     let result = xml::ListBucketResult {
         continuation_token: token.map(|t| t.raw.clone()),
         next_continuation_token: page
@@ -71,6 +73,24 @@ pub async fn list_objects_v2(
         ..page_result(&req.bucket, list, &page, fetch_owner)
     };
     xml_ok(xml::to_xml("ListBucketResult", &result)?)
+}
+
+/// A page of current objects. A page of none is never truncated: AWS answers
+/// `max-keys=0` with IsTruncated false whatever the bucket holds.
+fn current_objects(
+    state: &S3State,
+    bucket: &str,
+    list: &ListQuery,
+    after: Option<&str>,
+) -> S3Result<ListPage<ObjectVersion>> {
+    if list.max == 0 {
+        return Ok(ListPage {
+            entries: Vec::new(),
+            prefixes: Vec::new(),
+            truncated: false,
+        });
+    }
+    Ok(state.index.list_objects(bucket, &list.params(after))?)
 }
 
 /// The parts of a ListObjects (v1 or v2) answer both versions share.

@@ -76,7 +76,10 @@ pub fn apply(mut builder: Builder, meta: &ObjectMeta, read: &ObjectRead) -> Buil
         }
     }
     for (name, value) in &meta.user {
-        builder = builder.header(format!("{USER_PREFIX}{name}"), value.as_str());
+        // As sent: UTF-8 bytes pass through (obs-text), not only visible ASCII.
+        if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
+            builder = builder.header(format!("{USER_PREFIX}{name}"), value);
+        }
     }
     builder
 }

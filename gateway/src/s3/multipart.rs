@@ -176,7 +176,7 @@ pub async fn complete_multipart_upload(
         .into_iter()
         .filter_map(|alg| req.header(alg.header_name()).map(|v| (alg, v.to_owned())))
         .collect();
-    let version = state
+    let completed = state
         .index
         .complete_upload(
             &req.bucket,
@@ -189,7 +189,17 @@ pub async fn complete_multipart_upload(
             },
             |current| conditions.check(current),
         )
-        .await?;
+        .await;
+    let version = match completed {
+        // Sent again after it succeeded (a retry whose answer was lost): the same answer.
+        Err(err) if err.code == ErrorCode::NoSuchUpload => state
+            .index
+            .object(&req.bucket, &req.key)?
+            .and_then(|record| record.current().cloned())
+            .filter(|current| current.upload_id.as_deref() == Some(upload_id))
+            .ok_or(err)?,
+        other => other?,
+    };
     let host = req.header("host").unwrap_or("localhost");
     let fields = version.checksum.as_ref().map(ChecksumFields::from);
     let doc = xml::CompleteMultipartUploadResult {
@@ -262,6 +272,7 @@ fn assemble(
             .collect(),
         multipart: true,
         owner,
+        upload_id: Some(upload.upload_id.clone()),
     })
 }
 

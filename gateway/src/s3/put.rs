@@ -24,7 +24,9 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let current = record.as_ref().and_then(|r| r.current());
     conditions.check(current)?;
     let size = declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
-    state.index.check_room(&bucket, current, size)?;
+    state
+        .index
+        .check_room(&bucket, current, size.unwrap_or_default())?;
 
     let want = (!names_checksum(req.headers())).then_some(DEFAULT_CHECKSUM);
     let mut body = req.take_body(want)?;
@@ -90,6 +92,7 @@ pub fn simple_version(
         }],
         multipart: false,
         owner: owner.to_owned(),
+        upload_id: None,
     }
 }
 

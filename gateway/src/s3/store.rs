@@ -55,11 +55,21 @@ pub fn too_large(max: u64) -> S3Error {
 }
 
 /// The object size a write announces (the decoded size for aws-chunked
-/// bodies), refused up front when it is over `max` or missing.
-pub fn declared_size(headers: &HeaderMap, max: u64) -> S3Result<u64> {
+/// bodies), refused up front when it is over `max`. A plain HTTP chunked body
+/// (`curl -T -`, streaming clients) announces none: its size is known at its end,
+/// and `max` is enforced while it streams. Anything else without a size is
+/// MissingContentLength.
+pub fn declared_size(headers: &HeaderMap, max: u64) -> S3Result<Option<u64>> {
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
     let raw = get("x-amz-decoded-content-length").or_else(|| get("content-length"));
+    let http_chunked = get("transfer-encoding").is_some_and(|te| {
+        te.rsplit(',')
+            .next()
+            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+    });
+    let aws_chunked = get("content-encoding").is_some_and(|ce| ce.contains("aws-chunked"));
     let size = match raw {
+        None if http_chunked && !aws_chunked => return Ok(None),
         None => return Err(ErrorCode::MissingContentLength.into()),
         Some(raw) => raw
             .parse::<u64>()
@@ -68,7 +78,7 @@ pub fn declared_size(headers: &HeaderMap, max: u64) -> S3Result<u64> {
     if size > max {
         return Err(too_large(max));
     }
-    Ok(size)
+    Ok(Some(size))
 }
 
 /// Forgets a committed blob that ended up unused (a write lost its precondition).

@@ -20,5 +20,6 @@ pub fn version(blob: &str, size: u64) -> ObjectVersion {
         }],
         multipart: false,
         owner: "o".into(),
+        upload_id: None,
     }
 }
