@@ -48,6 +48,11 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         Endpoint::GetBucketVersioning => needs("s3:GetBucketVersioning", Bucket),
         Endpoint::GetBucketAcl => needs("s3:GetBucketAcl", Bucket),
         Endpoint::PutBucketAcl => needs("s3:PutBucketAcl", Bucket),
+        Endpoint::GetBucketTagging => needs("s3:GetBucketTagging", Bucket),
+        // AWS authorizes DeleteBucketTagging with s3:PutBucketTagging.
+        Endpoint::PutBucketTagging | Endpoint::DeleteBucketTagging => {
+            needs("s3:PutBucketTagging", Bucket)
+        }
         Endpoint::ListObjects { .. } | Endpoint::ListObjectsV2 { .. } => {
             needs("s3:ListBucket", Bucket)
         }
@@ -71,6 +76,18 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         },
         Endpoint::GetObjectAcl { .. } => needs("s3:GetObjectAcl", Object),
         Endpoint::PutObjectAcl { .. } => needs("s3:PutObjectAcl", Object),
+        Endpoint::GetObjectTagging { version_id } => match version_id {
+            Some(_) => needs("s3:GetObjectVersionTagging", Object),
+            None => needs("s3:GetObjectTagging", Object),
+        },
+        Endpoint::PutObjectTagging { version_id } => match version_id {
+            Some(_) => needs("s3:PutObjectVersionTagging", Object),
+            None => needs("s3:PutObjectTagging", Object),
+        },
+        Endpoint::DeleteObjectTagging { version_id } => match version_id {
+            Some(_) => needs("s3:DeleteObjectVersionTagging", Object),
+            None => needs("s3:DeleteObjectTagging", Object),
+        },
         Endpoint::AbortMultipartUpload { .. } => needs("s3:AbortMultipartUpload", Object),
         Endpoint::ListParts { .. } => needs("s3:ListMultipartUploadParts", Object),
     }
@@ -259,7 +276,7 @@ mod tests {
                 assert_eq!(decide(OWNER, &from_missing), Some(ErrorCode::NoSuchBucket));
             }
         }
-        assert_eq!(seen, 26, "every variant iterated");
+        assert_eq!(seen, 32, "every variant iterated");
     }
 
     #[tokio::test]

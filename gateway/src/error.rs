@@ -29,6 +29,7 @@ error_codes! {
     AccessDenied => FORBIDDEN, "Access Denied";
     AuthorizationHeaderMalformed => BAD_REQUEST, "The authorization header is malformed.";
     AuthorizationQueryParametersError => BAD_REQUEST, "Error parsing the X-Amz-Credential parameter.";
+    BadRequest => BAD_REQUEST, "Bad Request";
     BadDigest => BAD_REQUEST, "The Content-MD5 or checksum you specified did not match what we received.";
     BucketAlreadyExists => CONFLICT, "The requested bucket name is not available.";
     BucketAlreadyOwnedByYou => CONFLICT, "Your previous request to create the named bucket succeeded and you already own it.";
@@ -49,6 +50,7 @@ error_codes! {
     InvalidRange => RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable";
     InvalidRequest => BAD_REQUEST, "Invalid Request";
     InvalidURI => BAD_REQUEST, "Couldn't parse the specified URI.";
+    InvalidTag => BAD_REQUEST, "The tag provided was not a valid tag.";
     InvalidStorageClass => BAD_REQUEST, "The storage class you specified is not valid.";
     KeyTooLongError => BAD_REQUEST, "Your key is too long.";
     MalformedTrailerError => BAD_REQUEST, "The request contained trailing data that was not well-formed or did not conform to our published schema.";
@@ -60,6 +62,7 @@ error_codes! {
     NoSuchBucket => NOT_FOUND, "The specified bucket does not exist";
     NoSuchKey => NOT_FOUND, "The specified key does not exist.";
     NoSuchUpload => NOT_FOUND, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
+    NoSuchTagSet => NOT_FOUND, "The TagSet does not exist";
     NoSuchVersion => NOT_FOUND, "The specified version does not exist.";
     NotImplemented => NOT_IMPLEMENTED, "A header you provided implies functionality that is not implemented.";
     NotModified => NOT_MODIFIED, "Not Modified";

@@ -24,6 +24,7 @@ pub mod s3;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod tags;
 pub mod timefmt;
 pub mod xml;
 

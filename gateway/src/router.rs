@@ -24,6 +24,9 @@ pub enum Endpoint {
     GetBucketVersioning,
     GetBucketAcl,
     PutBucketAcl,
+    GetBucketTagging,
+    PutBucketTagging,
+    DeleteBucketTagging,
     ListObjects {
         list: ListQuery,
         marker: String,
@@ -64,6 +67,15 @@ pub enum Endpoint {
     PutObjectAcl {
         version_id: Option<String>,
     },
+    GetObjectTagging {
+        version_id: Option<String>,
+    },
+    PutObjectTagging {
+        version_id: Option<String>,
+    },
+    DeleteObjectTagging {
+        version_id: Option<String>,
+    },
     CreateMultipartUpload,
     UploadPart {
         upload_id: String,
@@ -99,6 +111,9 @@ impl Endpoint {
             Endpoint::GetBucketVersioning => "GetBucketVersioning",
             Endpoint::GetBucketAcl => "GetBucketAcl",
             Endpoint::PutBucketAcl => "PutBucketAcl",
+            Endpoint::GetBucketTagging => "GetBucketTagging",
+            Endpoint::PutBucketTagging => "PutBucketTagging",
+            Endpoint::DeleteBucketTagging => "DeleteBucketTagging",
             Endpoint::ListObjects { .. } => "ListObjects",
             Endpoint::ListObjectsV2 { .. } => "ListObjectsV2",
             Endpoint::ListObjectVersions { .. } => "ListObjectVersions",
@@ -111,6 +126,9 @@ impl Endpoint {
             Endpoint::DeleteObject { .. } => "DeleteObject",
             Endpoint::GetObjectAcl { .. } => "GetObjectAcl",
             Endpoint::PutObjectAcl { .. } => "PutObjectAcl",
+            Endpoint::GetObjectTagging { .. } => "GetObjectTagging",
+            Endpoint::PutObjectTagging { .. } => "PutObjectTagging",
+            Endpoint::DeleteObjectTagging { .. } => "DeleteObjectTagging",
             Endpoint::CreateMultipartUpload => "CreateMultipartUpload",
             Endpoint::UploadPart { .. } => "UploadPart",
             Endpoint::UploadPartCopy { .. } => "UploadPartCopy",
@@ -219,7 +237,6 @@ const UNSUPPORTED: &[&str] = &[
     "publicAccessBlock",
     "replication",
     "requestPayment",
-    "tagging",
     "website",
     "retention",
     "legal-hold",
@@ -244,6 +261,9 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
     let list = || ListQuery::parse(query, "max-keys");
     let text = |name: &str| query.get(name).unwrap_or("").to_owned();
     Ok(match *method {
+        Method::GET if query.has("tagging") => Endpoint::GetBucketTagging,
+        Method::PUT if query.has("tagging") => Endpoint::PutBucketTagging,
+        Method::DELETE if query.has("tagging") => Endpoint::DeleteBucketTagging,
         Method::GET if query.has("location") => Endpoint::GetBucketLocation,
         Method::GET if query.has("versioning") => Endpoint::GetBucketVersioning,
         Method::GET if query.has("acl") => Endpoint::GetBucketAcl,
@@ -303,6 +323,15 @@ fn object_endpoint(
     let upload_id = query.get("uploadId").map(str::to_owned);
     let source = || copy_source.map(CopySource::parse).transpose();
     Ok(match (method.clone(), upload_id) {
+        (Method::GET, _) if query.has("tagging") => Endpoint::GetObjectTagging {
+            version_id: version_id(query),
+        },
+        (Method::PUT, _) if query.has("tagging") => Endpoint::PutObjectTagging {
+            version_id: version_id(query),
+        },
+        (Method::DELETE, _) if query.has("tagging") => Endpoint::DeleteObjectTagging {
+            version_id: version_id(query),
+        },
         (Method::GET, _) if query.has("acl") => Endpoint::GetObjectAcl {
             version_id: version_id(query),
         },

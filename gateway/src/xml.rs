@@ -553,6 +553,37 @@ pub struct ObjectIdentifier {
     pub version_id: Option<String>,
 }
 
+/// A tag set, as GetObjectTagging / GetBucketTagging answer it and the Put calls send it.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagSet {
+    #[serde(rename = "Tag", default)]
+    pub tag: Vec<Tag>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tagging {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub tag_set: TagSet,
+}
+
+/// The body of PutObjectTagging and PutBucketTagging.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaggingRequest {
+    pub tag_set: TagSet,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

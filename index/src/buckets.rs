@@ -34,6 +34,7 @@ impl Index {
                 quota: Quota::default(),
                 reshard: None,
                 grants: Vec::new(),
+                tags: Vec::new(),
             };
             let mut batch = Batch::default();
             batch.put(BUCKETS, name.as_bytes(), encode(&record));
@@ -57,6 +58,16 @@ impl Index {
             }
         })
         .await
+    }
+
+    /// Replaces a bucket's tags.
+    pub async fn set_bucket_tags(
+        &self,
+        bucket: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<BucketRecord> {
+        self.update_bucket(bucket, |record| record.tags = tags)
+            .await
     }
 
     /// Changes a bucket record's settings durably, under the bucket lock.

@@ -81,6 +81,9 @@ pub struct BucketRecord {
     /// Users besides the owner allowed to use the bucket (e.g. a brownfield bucket claim).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<String>,
+    /// The bucket's tags (key, value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 impl BucketRecord {
@@ -207,6 +210,9 @@ pub struct ObjectMeta {
     pub headers: Vec<(String, String)>,
     /// `x-amz-meta-*` values, keyed by the name without the prefix.
     pub user: Vec<(String, String)>,
+    /// The object's tags (key, value), in the order they were given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

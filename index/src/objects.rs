@@ -71,6 +71,36 @@ impl Index {
         Ok((delta, entries))
     }
 
+    /// Changes the current version of `key` in place (what describes it, such as its tags;
+    /// never its data), atomically with respect to every other write of the key. Returns
+    /// the changed version, or None when the key has no current version. Durable when it
+    /// returns.
+    pub async fn update_current<E: From<IndexError>>(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(&mut ObjectVersion) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Option<ObjectVersion>, E> {
+        let updated = {
+            let _guard = self.locks.key(bucket, key);
+            let record = self.bucket(bucket)?;
+            let Some(mut existing) = self.read_object(&record, key)? else {
+                return Ok(None);
+            };
+            let Some(current) = existing.versions.first_mut().filter(|v| !v.delete_marker) else {
+                return Ok(None);
+            };
+            change(current)?;
+            let updated = current.clone();
+            let mut batch = Batch::default();
+            let entries = self.write_record(&mut batch, &record, key, true, &existing)?;
+            self.apply_counted(batch, &record, UsageDelta::default(), entries)?;
+            updated
+        };
+        self.sync().await?;
+        Ok(Some(updated))
+    }
+
     /// Removes the current (`null`) version of `key`. Returns it, if there was one.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
         let removed = self.remove_null_version(bucket, key)?;

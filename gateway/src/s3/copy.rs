@@ -12,6 +12,7 @@ use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::params::CopySource;
 use crate::state::S3State;
+use crate::tags;
 use crate::timefmt::iso8601;
 use crate::xml::{self, ChecksumFields, NS};
 use base64::Engine;
@@ -109,12 +110,23 @@ pub async fn copy_object(
             ),
         ));
     }
-    let meta = if replace {
+    let mut meta = if replace {
         meta::check_write_headers(req.headers())?
     } else {
         meta::check_acl(req.headers())?;
         meta::check_storage_class(req.headers())?;
         version.meta.clone()
+    };
+    // Tags follow their own directive, whatever the metadata's.
+    meta.tags = match req.header("x-amz-tagging-directive") {
+        None | Some("COPY") => version.meta.tags.clone(),
+        Some("REPLACE") => tags::from_header(req.header("x-amz-tagging"))?,
+        Some(_) => {
+            return Err(
+                S3Error::new(ErrorCode::InvalidArgument, "Unknown tagging directive.")
+                    .with("ArgumentName", "x-amz-tagging-directive"),
+            );
+        }
     };
     let algorithm = algorithm
         .or_else(|| {

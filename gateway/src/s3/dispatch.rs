@@ -2,7 +2,7 @@
 
 use super::request::S3Request;
 use super::response::S3Response;
-use super::{bucket, copy, delete, get, list, multipart, put};
+use super::{bucket, copy, delete, get, list, multipart, put, tagging};
 use crate::error::S3Result;
 use crate::router::Endpoint;
 use crate::state::S3State;
@@ -18,6 +18,9 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
         Endpoint::GetBucketVersioning => bucket::get_bucket_versioning().await,
         Endpoint::GetBucketAcl => bucket::get_bucket_acl(req).await,
         Endpoint::PutBucketAcl => bucket::put_bucket_acl(req).await,
+        Endpoint::GetBucketTagging => tagging::get_bucket_tagging(req).await,
+        Endpoint::PutBucketTagging => tagging::put_bucket_tagging(state, req).await,
+        Endpoint::DeleteBucketTagging => tagging::delete_bucket_tagging(state, req).await,
         Endpoint::ListObjects { list, marker } => {
             list::list_objects(state, req, &list, &marker).await
         }
@@ -56,6 +59,15 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
         }
         Endpoint::PutObjectAcl { version_id } => {
             get::put_object_acl(state, req, version_id.as_deref()).await
+        }
+        Endpoint::GetObjectTagging { version_id } => {
+            tagging::get_object_tagging(state, req, version_id.as_deref()).await
+        }
+        Endpoint::PutObjectTagging { version_id } => {
+            tagging::put_object_tagging(state, req, version_id.as_deref()).await
+        }
+        Endpoint::DeleteObjectTagging { version_id } => {
+            tagging::delete_object_tagging(state, req, version_id.as_deref()).await
         }
         Endpoint::CreateMultipartUpload => multipart::create_multipart_upload(state, req).await,
         Endpoint::UploadPart {

@@ -87,7 +87,7 @@ pub async fn get_object(
     Ok(response.status(status).body(body).expect("valid headers"))
 }
 
-fn current_version(
+pub(super) fn current_version(
     state: &S3State,
     req: &S3Request,
     version_id: Option<&str>,

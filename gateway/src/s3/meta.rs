@@ -3,6 +3,7 @@
 
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::params::{ObjectRead, STORED_HEADERS};
+use crate::tags;
 use http::HeaderMap;
 use http::response::Builder;
 use kura_index::ObjectMeta;
@@ -75,6 +76,9 @@ pub fn apply(mut builder: Builder, meta: &ObjectMeta, read: &ObjectRead) -> Buil
             builder = builder.header(name, value);
         }
     }
+    if !meta.tags.is_empty() {
+        builder = builder.header("x-amz-tagging-count", meta.tags.len());
+    }
     for (name, value) in &meta.user {
         // As sent: UTF-8 bytes pass through (obs-text), not only visible ASCII.
         if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
@@ -123,7 +127,9 @@ pub fn check_storage_class(headers: &HeaderMap) -> S3Result<()> {
 pub fn check_write_headers(headers: &HeaderMap) -> S3Result<ObjectMeta> {
     check_acl(headers)?;
     check_storage_class(headers)?;
-    from_headers(headers)
+    let mut meta = from_headers(headers)?;
+    meta.tags = tags::from_header(text(headers, "x-amz-tagging"))?;
+    Ok(meta)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod put;
 mod request;
 mod response;
 mod store;
+mod tagging;
 
 pub use dispatch::run;
 pub use request::S3Request;

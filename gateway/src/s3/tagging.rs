@@ -1,0 +1,112 @@
+//! GetObjectTagging, PutObjectTagging, DeleteObjectTagging, GetBucketTagging,
+//! PutBucketTagging, DeleteBucketTagging.
+
+use super::get::current_version;
+use super::request::{S3Request, read_small_body};
+use super::response::{S3Response, empty, xml_ok};
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::state::S3State;
+use crate::tags::{self, MAX_BUCKET_TAGS, MAX_OBJECT_TAGS, Tags};
+use crate::xml::{self, NS};
+use http::StatusCode;
+
+/// A tagging document is small: 50 tags of 128 + 256 characters.
+const MAX_BODY: usize = 64 * 1024;
+
+fn document(tags: &Tags) -> S3Result<S3Response> {
+    let tag = tags
+        .iter()
+        .map(|(key, value)| xml::Tag {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect();
+    xml_ok(xml::to_xml(
+        "Tagging",
+        &xml::Tagging {
+            xmlns: NS,
+            tag_set: xml::TagSet { tag },
+        },
+    )?)
+}
+
+/// The tag set a Put call sends, checked against `max`.
+async fn requested(req: &mut S3Request, max: usize) -> S3Result<Tags> {
+    let body = read_small_body(req, MAX_BODY).await?;
+    let request: xml::TaggingRequest = xml::from_xml("Tagging", &body)?;
+    let tags: Tags = request
+        .tag_set
+        .tag
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect();
+    tags::validate(&tags, max)?;
+    Ok(tags)
+}
+
+fn no_such_key(req: &S3Request) -> S3Error {
+    S3Error::from(ErrorCode::NoSuchKey).with("Key", req.key.clone())
+}
+
+pub async fn get_object_tagging(
+    state: &S3State,
+    req: S3Request,
+    version_id: Option<&str>,
+) -> S3Result<S3Response> {
+    document(&current_version(state, &req, version_id)?.meta.tags)
+}
+
+pub async fn put_object_tagging(
+    state: &S3State,
+    mut req: S3Request,
+    version_id: Option<&str>,
+) -> S3Result<S3Response> {
+    current_version(state, &req, version_id)?;
+    let tags = requested(&mut req, MAX_OBJECT_TAGS).await?;
+    set_object_tags(state, &req, tags).await?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn delete_object_tagging(
+    state: &S3State,
+    req: S3Request,
+    version_id: Option<&str>,
+) -> S3Result<S3Response> {
+    current_version(state, &req, version_id)?;
+    set_object_tags(state, &req, Tags::new()).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn set_object_tags(state: &S3State, req: &S3Request, tags: Tags) -> S3Result<()> {
+    state
+        .index
+        .update_current(&req.bucket, &req.key, |version| {
+            version.meta.tags = tags;
+            Ok::<_, S3Error>(())
+        })
+        .await?
+        .map(drop)
+        .ok_or_else(|| no_such_key(req))
+}
+
+pub async fn get_bucket_tagging(req: S3Request) -> S3Result<S3Response> {
+    let bucket = req.access.bucket()?;
+    if bucket.tags.is_empty() {
+        return Err(S3Error::from(ErrorCode::NoSuchTagSet).with("BucketName", bucket.name.clone()));
+    }
+    document(&bucket.tags)
+}
+
+pub async fn put_bucket_tagging(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
+    let tags = requested(&mut req, MAX_BUCKET_TAGS).await?;
+    state.index.set_bucket_tags(&req.bucket, tags).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn delete_bucket_tagging(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    state
+        .index
+        .set_bucket_tags(&req.bucket, Tags::new())
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
