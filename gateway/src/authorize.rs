@@ -76,6 +76,10 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         },
         Endpoint::GetObjectAcl { .. } => needs("s3:GetObjectAcl", Object),
         Endpoint::PutObjectAcl { .. } => needs("s3:PutObjectAcl", Object),
+        Endpoint::GetObjectAttributes { version_id } => match version_id {
+            Some(_) => needs("s3:GetObjectVersionAttributes", Object),
+            None => needs("s3:GetObjectAttributes", Object),
+        },
         Endpoint::GetObjectTagging { version_id } => match version_id {
             Some(_) => needs("s3:GetObjectVersionTagging", Object),
             None => needs("s3:GetObjectTagging", Object),
@@ -276,7 +280,7 @@ mod tests {
                 assert_eq!(decide(OWNER, &from_missing), Some(ErrorCode::NoSuchBucket));
             }
         }
-        assert_eq!(seen, 32, "every variant iterated");
+        assert_eq!(seen, 33, "every variant iterated");
     }
 
     #[tokio::test]

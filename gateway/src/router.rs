@@ -67,6 +67,9 @@ pub enum Endpoint {
     PutObjectAcl {
         version_id: Option<String>,
     },
+    GetObjectAttributes {
+        version_id: Option<String>,
+    },
     GetObjectTagging {
         version_id: Option<String>,
     },
@@ -126,6 +129,7 @@ impl Endpoint {
             Endpoint::DeleteObject { .. } => "DeleteObject",
             Endpoint::GetObjectAcl { .. } => "GetObjectAcl",
             Endpoint::PutObjectAcl { .. } => "PutObjectAcl",
+            Endpoint::GetObjectAttributes { .. } => "GetObjectAttributes",
             Endpoint::GetObjectTagging { .. } => "GetObjectTagging",
             Endpoint::PutObjectTagging { .. } => "PutObjectTagging",
             Endpoint::DeleteObjectTagging { .. } => "DeleteObjectTagging",
@@ -243,7 +247,6 @@ const UNSUPPORTED: &[&str] = &[
     "torrent",
     "restore",
     "select",
-    "attributes",
 ];
 
 fn unsupported(query: &Query) -> S3Result<()> {
@@ -323,6 +326,9 @@ fn object_endpoint(
     let upload_id = query.get("uploadId").map(str::to_owned);
     let source = || copy_source.map(CopySource::parse).transpose();
     Ok(match (method.clone(), upload_id) {
+        (Method::GET, _) if query.has("attributes") => Endpoint::GetObjectAttributes {
+            version_id: version_id(query),
+        },
         (Method::GET, _) if query.has("tagging") => Endpoint::GetObjectTagging {
             version_id: version_id(query),
         },

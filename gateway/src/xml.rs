@@ -553,6 +553,45 @@ pub struct ObjectIdentifier {
     pub version_id: Option<String>,
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetObjectAttributesResponse {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(rename = "ETag", skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ChecksumFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_parts: Option<ObjectParts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_size: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectParts {
+    pub parts_count: usize,
+    pub part_number_marker: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_part_number_marker: Option<u32>,
+    pub max_parts: usize,
+    pub is_truncated: bool,
+    #[serde(rename = "Part")]
+    pub part: Vec<ObjectPart>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectPart {
+    pub part_number: u32,
+    pub size: u64,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
+}
+
 /// A tag set, as GetObjectTagging / GetBucketTagging answer it and the Put calls send it.
 #[derive(Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]

@@ -2,7 +2,7 @@
 
 use super::request::S3Request;
 use super::response::S3Response;
-use super::{bucket, copy, delete, get, list, multipart, put, tagging};
+use super::{attributes, bucket, copy, delete, get, list, multipart, put, tagging};
 use crate::error::S3Result;
 use crate::router::Endpoint;
 use crate::state::S3State;
@@ -59,6 +59,9 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
         }
         Endpoint::PutObjectAcl { version_id } => {
             get::put_object_acl(state, req, version_id.as_deref()).await
+        }
+        Endpoint::GetObjectAttributes { version_id } => {
+            attributes::get_object_attributes(state, req, version_id.as_deref()).await
         }
         Endpoint::GetObjectTagging { version_id } => {
             tagging::get_object_tagging(state, req, version_id.as_deref()).await

@@ -1,6 +1,7 @@
 //! The S3 API's operations, one module per group, and what they share: the request, the
 //! response helpers, streaming into blobs, metadata, conditions.
 
+mod attributes;
 mod bucket;
 mod conditions;
 mod copy;
