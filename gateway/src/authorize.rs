@@ -23,6 +23,9 @@ pub enum Scope {
     Bucket,
     /// An object in an existing bucket (`arn:aws:s3:::bucket/key`).
     Object,
+    /// Anyone, without credentials, on an existing bucket: what may follow is decided by
+    /// the bucket's own rules (CORS preflight).
+    Public,
 }
 
 /// The IAM action an endpoint needs (as AWS names it) and what it acts on.
@@ -38,7 +41,7 @@ const fn needs(action: &'static str, scope: Scope) -> Permission {
 
 /// The permission each operation needs, as AWS's authorization reference lists it.
 pub fn permission(endpoint: &Endpoint) -> Permission {
-    use Scope::{Bucket, NewBucket, Object, Service};
+    use Scope::{Bucket, NewBucket, Object, Public, Service};
     match endpoint {
         Endpoint::ListBuckets { .. } => needs("s3:ListAllMyBuckets", Service),
         Endpoint::CreateBucket => needs("s3:CreateBucket", NewBucket),
@@ -49,6 +52,11 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         Endpoint::GetBucketAcl => needs("s3:GetBucketAcl", Bucket),
         Endpoint::PutBucketAcl => needs("s3:PutBucketAcl", Bucket),
         Endpoint::GetBucketTagging => needs("s3:GetBucketTagging", Bucket),
+        Endpoint::GetBucketCors => needs("s3:GetBucketCORS", Bucket),
+        // AWS authorizes DeleteBucketCors with s3:PutBucketCORS.
+        Endpoint::PutBucketCors | Endpoint::DeleteBucketCors => needs("s3:PutBucketCORS", Bucket),
+        // No IAM action: the bucket's CORS rules answer it.
+        Endpoint::PreflightRequest => needs("", Public),
         // AWS authorizes DeleteBucketTagging with s3:PutBucketTagging.
         Endpoint::PutBucketTagging | Endpoint::DeleteBucketTagging => {
             needs("s3:PutBucketTagging", Bucket)
@@ -125,9 +133,11 @@ pub fn authorize(state: &S3State, user: &str, route: &Route) -> S3Result<Access>
     let needed = permission(&route.endpoint);
     let bucket = match (needed.scope, route.bucket.as_deref()) {
         (Scope::Service | Scope::NewBucket, _) | (_, None) => None,
-        (Scope::Bucket | Scope::Object, Some(name)) => Some(state.index.bucket(name)?),
+        (Scope::Bucket | Scope::Object | Scope::Public, Some(name)) => {
+            Some(state.index.bucket(name)?)
+        }
     };
-    if !allowed(user, needed.action, bucket.as_ref()) {
+    if needed.scope != Scope::Public && !allowed(user, needed.action, bucket.as_ref()) {
         return Err(ErrorCode::AccessDenied.into());
     }
     let source = match &route.endpoint {
@@ -241,12 +251,18 @@ mod tests {
             seen += 1;
             let name = endpoint.name();
             let needed = permission(&endpoint);
-            assert!(needed.action.starts_with("s3:"), "{name}");
+            assert!(
+                needed.action.starts_with("s3:") || needed.scope == Scope::Public,
+                "{name}"
+            );
             let on_owned = route(&endpoint, "owned", "owned");
             let decide = |user: &str, route: &Route| code(authorize(&state, user, route));
             assert_eq!(decide(OWNER, &on_owned), None, "{name}: owner");
             assert_eq!(decide(ROOT_USER, &on_owned), None, "{name}: root");
-            let everyone = matches!(needed.scope, Scope::Service | Scope::NewBucket);
+            let everyone = matches!(
+                needed.scope,
+                Scope::Service | Scope::NewBucket | Scope::Public
+            );
             let stranger = decide(STRANGER, &on_owned);
             if everyone {
                 assert_eq!(stranger, None, "{name}: any user");
@@ -280,7 +296,7 @@ mod tests {
                 assert_eq!(decide(OWNER, &from_missing), Some(ErrorCode::NoSuchBucket));
             }
         }
-        assert_eq!(seen, 33, "every variant iterated");
+        assert_eq!(seen, 37, "every variant iterated");
     }
 
     #[tokio::test]

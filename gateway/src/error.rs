@@ -27,6 +27,7 @@ macro_rules! error_codes {
 error_codes! {
     AccessControlListNotSupported => BAD_REQUEST, "The bucket does not allow ACLs.";
     AccessDenied => FORBIDDEN, "Access Denied";
+    AccessForbidden => FORBIDDEN, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.";
     AuthorizationHeaderMalformed => BAD_REQUEST, "The authorization header is malformed.";
     AuthorizationQueryParametersError => BAD_REQUEST, "Error parsing the X-Amz-Credential parameter.";
     BadRequest => BAD_REQUEST, "Bad Request";
@@ -60,6 +61,7 @@ error_codes! {
     MissingContentLength => LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.";
     MissingSecurityHeader => BAD_REQUEST, "Your request is missing a required header.";
     NoSuchBucket => NOT_FOUND, "The specified bucket does not exist";
+    NoSuchCORSConfiguration => NOT_FOUND, "The CORS configuration does not exist";
     NoSuchKey => NOT_FOUND, "The specified key does not exist.";
     NoSuchUpload => NOT_FOUND, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NoSuchTagSet => NOT_FOUND, "The TagSet does not exist";

@@ -10,6 +10,7 @@ pub mod background;
 pub mod body;
 pub mod checksum;
 pub mod config;
+pub mod cors;
 pub mod credentials;
 pub mod error;
 pub mod identity;

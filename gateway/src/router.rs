@@ -27,6 +27,11 @@ pub enum Endpoint {
     GetBucketTagging,
     PutBucketTagging,
     DeleteBucketTagging,
+    GetBucketCors,
+    PutBucketCors,
+    DeleteBucketCors,
+    /// A browser's CORS preflight (`OPTIONS` on a bucket or object): no credentials.
+    PreflightRequest,
     ListObjects {
         list: ListQuery,
         marker: String,
@@ -117,6 +122,10 @@ impl Endpoint {
             Endpoint::GetBucketTagging => "GetBucketTagging",
             Endpoint::PutBucketTagging => "PutBucketTagging",
             Endpoint::DeleteBucketTagging => "DeleteBucketTagging",
+            Endpoint::GetBucketCors => "GetBucketCors",
+            Endpoint::PutBucketCors => "PutBucketCors",
+            Endpoint::DeleteBucketCors => "DeleteBucketCors",
+            Endpoint::PreflightRequest => "PreflightRequest",
             Endpoint::ListObjects { .. } => "ListObjects",
             Endpoint::ListObjectsV2 { .. } => "ListObjectsV2",
             Endpoint::ListObjectVersions { .. } => "ListObjectVersions",
@@ -226,7 +235,6 @@ fn not_allowed() -> S3Error {
 const UNSUPPORTED: &[&str] = &[
     "accelerate",
     "analytics",
-    "cors",
     "encryption",
     "intelligent-tiering",
     "inventory",
@@ -264,6 +272,10 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
     let list = || ListQuery::parse(query, "max-keys");
     let text = |name: &str| query.get(name).unwrap_or("").to_owned();
     Ok(match *method {
+        Method::OPTIONS => Endpoint::PreflightRequest,
+        Method::GET if query.has("cors") => Endpoint::GetBucketCors,
+        Method::PUT if query.has("cors") => Endpoint::PutBucketCors,
+        Method::DELETE if query.has("cors") => Endpoint::DeleteBucketCors,
         Method::GET if query.has("tagging") => Endpoint::GetBucketTagging,
         Method::PUT if query.has("tagging") => Endpoint::PutBucketTagging,
         Method::DELETE if query.has("tagging") => Endpoint::DeleteBucketTagging,
@@ -326,6 +338,7 @@ fn object_endpoint(
     let upload_id = query.get("uploadId").map(str::to_owned);
     let source = || copy_source.map(CopySource::parse).transpose();
     Ok(match (method.clone(), upload_id) {
+        (Method::OPTIONS, _) => Endpoint::PreflightRequest,
         (Method::GET, _) if query.has("attributes") => Endpoint::GetObjectAttributes {
             version_id: version_id(query),
         },

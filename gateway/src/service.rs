@@ -1,7 +1,8 @@
 //! The S3 listener's request layer: request ids, metrics, the admin API's prefix, routing,
 //! authentication, and S3 error responses. Every request passes here exactly once.
 
-use crate::authorize::authorize;
+use crate::auth::Authenticated;
+use crate::authorize::{Scope, authorize, permission};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::metrics::{self, METRICS};
 use crate::names::MAX_KEY_LEN;
@@ -9,7 +10,7 @@ use crate::query::Query;
 use crate::router;
 use crate::s3::{self, S3Request, S3Response};
 use crate::state::S3State;
-use crate::{admin, xml};
+use crate::{admin, cors, xml};
 use axum::body::Body;
 use futures::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
@@ -26,12 +27,19 @@ pub async fn handle(
     let method = parts.method.clone();
     let continue_state = ContinueState::of(&parts.headers);
     let resource = parts.uri.path().to_owned();
+    let origin = parts.headers.get(header::ORIGIN).cloned();
     let dispatched = dispatch(&state, parts, metrics::received(body), &request_id);
-    let (operation, result) = unless_panicked(dispatched, &request_id).await;
-    let mut response = result.unwrap_or_else(|err| {
+    let handled = unless_panicked(dispatched, &request_id).await;
+    let operation = handled.operation;
+    let mut response = handled.result.unwrap_or_else(|err| {
         METRICS.s3_error(err.code);
         error_response(&err, &resource, &request_id, method == Method::HEAD)
     });
+    if let (Some(origin), Some(bucket)) = (&origin, &handled.bucket)
+        && operation != "PreflightRequest"
+    {
+        add_cors_headers(&state, bucket, origin, &method, &mut response);
+    }
     let close = continue_state.may_have_skipped(response.status());
     let headers = response.headers_mut();
     if let Ok(id) = HeaderValue::from_str(&request_id) {
@@ -53,12 +61,50 @@ pub async fn handle(
     Ok(tracker.finish(operation, response))
 }
 
+/// What became of a request: its operation (for logs and metrics), the bucket it named,
+/// and its answer.
+struct Handled {
+    operation: &'static str,
+    bucket: Option<String>,
+    result: S3Result<S3Response>,
+}
+
+impl Handled {
+    fn new(operation: &'static str, bucket: Option<String>, result: S3Result<S3Response>) -> Self {
+        Handled {
+            operation,
+            bucket,
+            result,
+        }
+    }
+}
+
+/// An actual cross-origin request (one with `Origin`) gets the `Access-Control-*` headers
+/// of the bucket rule that allows it, whatever its answer, so browsers can read errors too.
+fn add_cors_headers(
+    state: &S3State,
+    bucket: &str,
+    origin: &HeaderValue,
+    method: &Method,
+    response: &mut S3Response,
+) {
+    let (Ok(origin), Ok(record)) = (origin.to_str(), state.index.bucket(bucket)) else {
+        return;
+    };
+    let Some(rules) = &record.cors else { return };
+    let request = cors::CorsRequest {
+        origin,
+        method: method.as_str(),
+        headers: Vec::new(),
+    };
+    if let Some(rule) = cors::find(rules, &request) {
+        cors::apply(response.headers_mut(), rule, &request, false);
+    }
+}
+
 /// Runs a request's handling; a panic in it becomes a logged 500 InternalError answer
 /// instead of a dropped connection (the panic stays confined to this request).
-async fn unless_panicked(
-    handling: impl Future<Output = (&'static str, S3Result<S3Response>)>,
-    request_id: &str,
-) -> (&'static str, S3Result<S3Response>) {
+async fn unless_panicked(handling: impl Future<Output = Handled>, request_id: &str) -> Handled {
     match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
         Ok(answer) => answer,
         Err(panic) => {
@@ -68,7 +114,7 @@ async fn unless_panicked(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(request_id, panic = what, "request handling panicked");
-            ("Unknown", Err(ErrorCode::InternalError.into()))
+            Handled::new("Unknown", None, Err(ErrorCode::InternalError.into()))
         }
     }
 }
@@ -110,43 +156,47 @@ async fn dispatch(
     parts: http::request::Parts,
     body: Body,
     request_id: &str,
-) -> (&'static str, S3Result<S3Response>) {
+) -> Handled {
     let query = Query::parse(parts.uri.query());
     let host = parts
         .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok());
     if parts.uri.path().starts_with(admin::PREFIX) {
-        return (
-            "Admin",
-            Ok(admin::handle(state, parts, body, request_id).await),
-        );
+        let answer = admin::handle(state, parts, body, request_id).await;
+        return Handled::new("Admin", None, Ok(answer));
     }
     let (bucket, key) = match router::locate(host, state.domain.as_deref(), parts.uri.path()) {
         Ok(location) => location,
-        Err(err) => return ("Unknown", Err(err)),
+        Err(err) => return Handled::new("Unknown", None, Err(err)),
     };
     // A header that is not text still names a copy: it is refused as an invalid source.
     let copy_source = parts
         .headers
         .get("x-amz-copy-source")
         .map(|v| v.to_str().unwrap_or_default());
-    let route = match router::route(&parts.method, bucket, key, &query, copy_source) {
+    let route = match router::route(&parts.method, bucket.clone(), key, &query, copy_source) {
         Ok(route) => route,
-        Err(err) => return ("Unknown", Err(err)),
+        Err(err) => return Handled::new("Unknown", bucket, Err(err)),
     };
     let name = route.endpoint.name();
-    let auth = match state.authenticate(&parts) {
-        Ok(auth) => auth,
-        Err(err) => return (name, Err(err)),
+    let failed = |err| Handled::new(name, route.bucket.clone(), Err(err));
+    let auth = if permission(&route.endpoint).scope == Scope::Public {
+        Authenticated::anonymous()
+    } else {
+        match state.authenticate(&parts) {
+            Ok(auth) => auth,
+            Err(err) => return failed(err),
+        }
     };
     if route.key.as_ref().is_some_and(|k| k.len() > MAX_KEY_LEN) {
-        return (name, Err(ErrorCode::KeyTooLongError.into()));
+        return failed(ErrorCode::KeyTooLongError.into());
     }
     let access = match authorize(state, &auth.user, &route) {
         Ok(access) => access,
-        Err(err) => return (name, Err(err)),
+        Err(err) => return failed(err),
     };
+    let bucket = route.bucket.clone();
     let req = S3Request::new(
         parts,
         access,
@@ -155,7 +205,7 @@ async fn dispatch(
         auth,
         body,
     );
-    (name, s3::run(state, route.endpoint, req).await)
+    Handled::new(name, bucket, s3::run(state, route.endpoint, req).await)
 }
 
 fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -> S3Response {
@@ -188,11 +238,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_becomes_an_internal_error() {
-        let (_, answer) = unless_panicked(async { panic!("handler bug") }, "REQ").await;
-        assert_eq!(answer.unwrap_err().code, ErrorCode::InternalError);
-        let (name, answer) =
-            unless_panicked(async { ("HeadBucket", Ok(S3Response::default())) }, "REQ").await;
-        assert_eq!(name, "HeadBucket");
-        assert!(answer.is_ok());
+        let handled = unless_panicked(async { panic!("handler bug") }, "REQ").await;
+        assert_eq!(handled.result.unwrap_err().code, ErrorCode::InternalError);
+        let ok = async { Handled::new("HeadBucket", None, Ok(S3Response::default())) };
+        let handled = unless_panicked(ok, "REQ").await;
+        assert_eq!(handled.operation, "HeadBucket");
+        assert!(handled.result.is_ok());
     }
 }

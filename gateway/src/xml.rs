@@ -592,6 +592,33 @@ pub struct ObjectPart {
     pub checksum: ChecksumFields,
 }
 
+/// A bucket's CORS configuration, as PutBucketCors sends it and GetBucketCors answers it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CorsConfiguration {
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    pub xmlns: &'static str,
+    #[serde(rename = "CORSRule", default)]
+    pub rules: Vec<CorsRuleXml>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CorsRuleXml {
+    #[serde(rename = "ID", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub allowed_method: Vec<String>,
+    #[serde(default)]
+    pub allowed_origin: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_header: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose_header: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<u32>,
+}
+
 /// A tag set, as GetObjectTagging / GetBucketTagging answer it and the Put calls send it.
 #[derive(Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]

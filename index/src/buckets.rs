@@ -35,6 +35,7 @@ impl Index {
                 reshard: None,
                 grants: Vec::new(),
                 tags: Vec::new(),
+                cors: None,
             };
             let mut batch = Batch::default();
             batch.put(BUCKETS, name.as_bytes(), encode(&record));
@@ -60,18 +61,9 @@ impl Index {
         .await
     }
 
-    /// Replaces a bucket's tags.
-    pub async fn set_bucket_tags(
-        &self,
-        bucket: &str,
-        tags: Vec<(String, String)>,
-    ) -> Result<BucketRecord> {
-        self.update_bucket(bucket, |record| record.tags = tags)
-            .await
-    }
-
-    /// Changes a bucket record's settings durably, under the bucket lock.
-    pub(crate) async fn update_bucket(
+    /// Changes a bucket record's settings (tags, CORS rules, …) durably, under the bucket
+    /// lock.
+    pub async fn update_bucket(
         &self,
         bucket: &str,
         change: impl FnOnce(&mut BucketRecord),

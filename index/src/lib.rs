@@ -25,8 +25,8 @@ pub use identity::{KeyRecord, UserRecord};
 pub use index::Index;
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    BucketRecord, Covered, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, Quota,
-    Reshard, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
+    BucketRecord, CorsRule, Covered, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef,
+    Quota, Reshard, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
 };
 pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, reshard_pause};
 pub use reshard::{ReshardStep, ShardStats};

@@ -25,6 +25,18 @@ pub struct Authenticated {
     pub payload: PayloadMode,
 }
 
+impl Authenticated {
+    /// A request without credentials, for the few operations anyone may make (a CORS
+    /// preflight): no user, and a body nobody signed.
+    pub fn anonymous() -> Self {
+        Authenticated {
+            access_key: String::new(),
+            user: String::new(),
+            payload: PayloadMode::Unsigned,
+        }
+    }
+}
+
 /// How the request body is protected, from `x-amz-content-sha256` (or `X-Amz-Content-Sha256`
 /// in a presigned URL).
 #[derive(Debug, Clone)]

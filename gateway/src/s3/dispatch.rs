@@ -2,7 +2,7 @@
 
 use super::request::S3Request;
 use super::response::S3Response;
-use super::{attributes, bucket, copy, delete, get, list, multipart, put, tagging};
+use super::{attributes, bucket, copy, cors, delete, get, list, multipart, put, tagging};
 use crate::error::S3Result;
 use crate::router::Endpoint;
 use crate::state::S3State;
@@ -18,6 +18,10 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
         Endpoint::GetBucketVersioning => bucket::get_bucket_versioning().await,
         Endpoint::GetBucketAcl => bucket::get_bucket_acl(req).await,
         Endpoint::PutBucketAcl => bucket::put_bucket_acl(req).await,
+        Endpoint::GetBucketCors => cors::get_bucket_cors(req).await,
+        Endpoint::PutBucketCors => cors::put_bucket_cors(state, req).await,
+        Endpoint::DeleteBucketCors => cors::delete_bucket_cors(state, req).await,
+        Endpoint::PreflightRequest => cors::preflight(req).await,
         Endpoint::GetBucketTagging => tagging::get_bucket_tagging(req).await,
         Endpoint::PutBucketTagging => tagging::put_bucket_tagging(state, req).await,
         Endpoint::DeleteBucketTagging => tagging::delete_bucket_tagging(state, req).await,

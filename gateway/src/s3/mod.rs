@@ -5,6 +5,7 @@ mod attributes;
 mod bucket;
 mod conditions;
 mod copy;
+mod cors;
 mod delete;
 mod dispatch;
 mod get;

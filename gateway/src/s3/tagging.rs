@@ -99,14 +99,17 @@ pub async fn get_bucket_tagging(req: S3Request) -> S3Result<S3Response> {
 
 pub async fn put_bucket_tagging(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
     let tags = requested(&mut req, MAX_BUCKET_TAGS).await?;
-    state.index.set_bucket_tags(&req.bucket, tags).await?;
+    state
+        .index
+        .update_bucket(&req.bucket, |record| record.tags = tags)
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn delete_bucket_tagging(state: &S3State, req: S3Request) -> S3Result<S3Response> {
     state
         .index
-        .set_bucket_tags(&req.bucket, Tags::new())
+        .update_bucket(&req.bucket, |record| record.tags.clear())
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
