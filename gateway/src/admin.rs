@@ -335,6 +335,14 @@ fn bucket_json(state: &S3State, bucket: &BucketRecord) -> Result<Value, AdminErr
         "quota": { "max_objects": bucket.quota.max_objects, "max_bytes": bucket.quota.max_bytes },
         "grants": bucket.grants,
         "usage": { "objects": usage.objects, "bytes": usage.bytes },
+        // The last (or current) pass of the lifecycle rules.
+        "lifecycle": bucket.lifecycle_pass.as_ref().map(|pass| json!({
+            "last_run": iso8601(pass.started_ms),
+            "finished": pass.finished_ms.map(iso8601),
+            "running": pass.next.is_some(),
+            "objects_expired": pass.objects_expired,
+            "uploads_aborted": pass.uploads_aborted,
+        })),
     }))
 }
 

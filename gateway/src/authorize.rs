@@ -53,6 +53,11 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         Endpoint::PutBucketAcl => needs("s3:PutBucketAcl", Bucket),
         Endpoint::GetBucketTagging => needs("s3:GetBucketTagging", Bucket),
         Endpoint::GetBucketCors => needs("s3:GetBucketCORS", Bucket),
+        Endpoint::GetBucketLifecycleConfiguration => needs("s3:GetLifecycleConfiguration", Bucket),
+        // AWS authorizes DeleteBucketLifecycle with s3:PutLifecycleConfiguration.
+        Endpoint::PutBucketLifecycleConfiguration | Endpoint::DeleteBucketLifecycle => {
+            needs("s3:PutLifecycleConfiguration", Bucket)
+        }
         // AWS authorizes DeleteBucketCors with s3:PutBucketCORS.
         Endpoint::PutBucketCors | Endpoint::DeleteBucketCors => needs("s3:PutBucketCORS", Bucket),
         // No IAM action: the bucket's CORS rules answer it.
@@ -213,6 +218,7 @@ mod tests {
             index,
             blobs: backend,
             workers: Default::default(),
+            lifecycle_day: std::time::Duration::from_secs(86_400),
             region: "us-east-1".into(),
             domain: None,
         }
@@ -296,7 +302,7 @@ mod tests {
                 assert_eq!(decide(OWNER, &from_missing), Some(ErrorCode::NoSuchBucket));
             }
         }
-        assert_eq!(seen, 37, "every variant iterated");
+        assert_eq!(seen, 40, "every variant iterated");
     }
 
     #[tokio::test]

@@ -43,4 +43,11 @@ pub struct ServeArgs {
     /// finishes sooner, lower disturbs writes less.
     #[arg(long, env = "KURA_RESHARD_SHARE", default_value_t = DEFAULT_RESHARD_SHARE, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub reshard_share: u32,
+
+    /// Length of a lifecycle "day", in seconds: rules expire objects and abort uploads
+    /// after this many seconds per day of their `Days`, and each bucket's rules are applied
+    /// at most once per day. Shorten it only to test lifecycle rules (as RGW's
+    /// `rgw_lc_debug_interval`); with a shortened day, expiries are not rounded to midnight.
+    #[arg(long, env = "KURA_LIFECYCLE_DAY_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lifecycle_day_seconds: u64,
 }

@@ -62,6 +62,7 @@ error_codes! {
     MissingSecurityHeader => BAD_REQUEST, "Your request is missing a required header.";
     NoSuchBucket => NOT_FOUND, "The specified bucket does not exist";
     NoSuchCORSConfiguration => NOT_FOUND, "The CORS configuration does not exist";
+    NoSuchLifecycleConfiguration => NOT_FOUND, "The lifecycle configuration does not exist";
     NoSuchKey => NOT_FOUND, "The specified key does not exist.";
     NoSuchUpload => NOT_FOUND, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NoSuchTagSet => NOT_FOUND, "The TagSet does not exist";

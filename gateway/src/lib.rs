@@ -14,6 +14,7 @@ pub mod cors;
 pub mod credentials;
 pub mod error;
 pub mod identity;
+pub mod lifecycle;
 pub mod metrics;
 pub mod names;
 pub mod ops;

@@ -59,6 +59,8 @@ pub struct Metrics {
     task_duration: HistogramVec,
     task_busy: IntGaugeVec,
     pub gc_blobs_deleted: IntCounter,
+    pub lifecycle_objects_expired: IntCounter,
+    pub lifecycle_uploads_aborted: IntCounter,
     pub reshard_entries_copied: IntCounter,
     pub reshards_started: IntCounterVec,
     pub reshards_completed: IntCounter,
@@ -186,6 +188,20 @@ impl Metrics {
                         "1 while a background task has work left after its last step, else 0.",
                     ),
                     &["task"],
+                ),
+            ),
+            lifecycle_objects_expired: registered(
+                r,
+                IntCounter::new(
+                    "kura_lifecycle_objects_expired_total",
+                    "Objects deleted by lifecycle expiration rules.",
+                ),
+            ),
+            lifecycle_uploads_aborted: registered(
+                r,
+                IntCounter::new(
+                    "kura_lifecycle_uploads_aborted_total",
+                    "Incomplete multipart uploads aborted by lifecycle rules.",
                 ),
             ),
             gc_blobs_deleted: registered(

@@ -30,6 +30,9 @@ pub enum Endpoint {
     GetBucketCors,
     PutBucketCors,
     DeleteBucketCors,
+    GetBucketLifecycleConfiguration,
+    PutBucketLifecycleConfiguration,
+    DeleteBucketLifecycle,
     /// A browser's CORS preflight (`OPTIONS` on a bucket or object): no credentials.
     PreflightRequest,
     ListObjects {
@@ -125,6 +128,9 @@ impl Endpoint {
             Endpoint::GetBucketCors => "GetBucketCors",
             Endpoint::PutBucketCors => "PutBucketCors",
             Endpoint::DeleteBucketCors => "DeleteBucketCors",
+            Endpoint::GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
+            Endpoint::PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
+            Endpoint::DeleteBucketLifecycle => "DeleteBucketLifecycle",
             Endpoint::PreflightRequest => "PreflightRequest",
             Endpoint::ListObjects { .. } => "ListObjects",
             Endpoint::ListObjectsV2 { .. } => "ListObjectsV2",
@@ -238,7 +244,6 @@ const UNSUPPORTED: &[&str] = &[
     "encryption",
     "intelligent-tiering",
     "inventory",
-    "lifecycle",
     "logging",
     "metrics",
     "notification",
@@ -273,6 +278,9 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
     let text = |name: &str| query.get(name).unwrap_or("").to_owned();
     Ok(match *method {
         Method::OPTIONS => Endpoint::PreflightRequest,
+        Method::GET if query.has("lifecycle") => Endpoint::GetBucketLifecycleConfiguration,
+        Method::PUT if query.has("lifecycle") => Endpoint::PutBucketLifecycleConfiguration,
+        Method::DELETE if query.has("lifecycle") => Endpoint::DeleteBucketLifecycle,
         Method::GET if query.has("cors") => Endpoint::GetBucketCors,
         Method::PUT if query.has("cors") => Endpoint::PutBucketCors,
         Method::DELETE if query.has("cors") => Endpoint::DeleteBucketCors,

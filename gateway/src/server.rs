@@ -1,7 +1,9 @@
 //! `kura serve`: opens storage, starts the ops thread and the S3 listener,
 //! runs background work, and shuts down gracefully on SIGTERM/SIGINT.
 
-use crate::background::{GC_POLICY, GcWorker, ReshardPolicy, ReshardWorker, Runner};
+use crate::background::{
+    GC_POLICY, GcWorker, LifecycleWorker, ReshardPolicy, ReshardWorker, Runner,
+};
 use crate::config::ServeArgs;
 use crate::credentials::{Origin, RootCredentials};
 use crate::identity::Identities;
@@ -49,6 +51,8 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         share: args.reshard_share,
     };
     background.spawn(ReshardWorker::new(index.clone(), policy))?;
+    let lifecycle_day = Duration::from_secs(args.lifecycle_day_seconds);
+    background.spawn(LifecycleWorker::new(index.clone(), lifecycle_day))?;
     let state = Arc::new(S3State {
         index,
         blobs: backend,
@@ -56,6 +60,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         workers: background.workers(),
         region: args.region.clone(),
         domain: args.domain.clone(),
+        lifecycle_day,
     });
     let result = runtime.block_on(async {
         readiness.set(true);

@@ -18,6 +18,8 @@ pub struct S3State {
     pub workers: Arc<Workers>,
     pub region: String,
     pub domain: Option<String>,
+    /// How long a lifecycle "day" is (24 hours but in tests).
+    pub lifecycle_day: std::time::Duration,
 }
 
 impl S3State {

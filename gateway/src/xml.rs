@@ -619,6 +619,103 @@ pub struct CorsRuleXml {
     pub max_age_seconds: Option<u32>,
 }
 
+/// A bucket's lifecycle configuration, as PutBucketLifecycleConfiguration sends it and
+/// GetBucketLifecycleConfiguration answers it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleConfiguration {
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    pub xmlns: &'static str,
+    #[serde(rename = "Rule", default)]
+    pub rules: Vec<LifecycleRuleXml>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleRuleXml {
+    #[serde(rename = "ID", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<LifecycleFilterXml>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<ExpirationXml>,
+    #[serde(rename = "Transition", default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<TransitionXml>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncurrent_version_expiration: Option<NoncurrentExpirationXml>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_incomplete_multipart_upload: Option<AbortIncompleteXml>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleFilterXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub and: Option<LifecycleAndXml>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_size_greater_than: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_size_less_than: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleAndXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(rename = "Tag", default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_size_greater_than: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_size_less_than: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExpirationXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_object_delete_marker: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct TransitionXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub storage_class: String,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct NoncurrentExpirationXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncurrent_days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer_noncurrent_versions: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct AbortIncompleteXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_after_initiation: Option<i64>,
+}
+
 /// A tag set, as GetObjectTagging / GetBucketTagging answer it and the Put calls send it.
 #[derive(Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -627,7 +724,7 @@ pub struct TagSet {
     pub tag: Vec<Tag>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Clone, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct Tag {
     pub key: String,

@@ -36,6 +36,8 @@ impl Index {
                 grants: Vec::new(),
                 tags: Vec::new(),
                 cors: None,
+                lifecycle: None,
+                lifecycle_pass: None,
             };
             let mut batch = Batch::default();
             batch.put(BUCKETS, name.as_bytes(), encode(&record));

@@ -25,7 +25,8 @@ pub use identity::{KeyRecord, UserRecord};
 pub use index::Index;
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    BucketRecord, CorsRule, Covered, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef,
+    BucketRecord, CorsRule, Covered, LifecycleFilter, LifecyclePass, LifecycleRule,
+    LifecycleTransition, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, PassCursor,
     Quota, Reshard, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
 };
 pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, reshard_pause};

@@ -87,6 +87,89 @@ pub struct BucketRecord {
     /// The bucket's CORS rules, if it has a CORS configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Vec<CorsRule>>,
+    /// The bucket's lifecycle rules, if it has a lifecycle configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<LifecycleRule>>,
+    /// The last (or current) pass applying the lifecycle rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_pass: Option<LifecyclePass>,
+}
+
+/// A pass of the lifecycle worker over one bucket, saved after every step so that a
+/// restart goes on where it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecyclePass {
+    pub started_ms: u64,
+    /// Where the pass goes on; None once it is finished.
+    pub next: Option<PassCursor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<u64>,
+    pub objects_expired: u64,
+    pub uploads_aborted: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PassCursor {
+    /// Objects after this key (from the first when None).
+    Objects(Option<String>),
+    /// Uploads after this key and upload id (from the first when None).
+    Uploads(Option<(String, String)>),
+}
+
+/// One lifecycle rule of a bucket (S3's LifecycleRule), as validated and stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub enabled: bool,
+    pub filter: LifecycleFilter,
+    /// Current versions expire this many days after they were written...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_days: Option<u32>,
+    /// ...or on this date (midnight UTC, Unix milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_object_delete_marker: Option<bool>,
+    /// Multipart uploads are aborted this many days after they were started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_incomplete_days: Option<u32>,
+    /// Stored and returned; applied once versioning exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncurrent_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer_noncurrent_versions: Option<u32>,
+    /// Transitions to the storage classes Kura has (stored, nothing to move).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<LifecycleTransition>,
+}
+
+/// Which objects a lifecycle rule applies to, in the shape it was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LifecycleFilter {
+    /// An empty `<Filter/>`: every object.
+    #[default]
+    All,
+    /// The legacy `<Prefix>` of a rule, outside any `<Filter>`.
+    LegacyPrefix(String),
+    Prefix(String),
+    Tag(String, String),
+    SizeGreaterThan(u64),
+    SizeLessThan(u64),
+    And {
+        prefix: Option<String>,
+        tags: Vec<(String, String)>,
+        size_greater_than: Option<u64>,
+        size_less_than: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleTransition {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_ms: Option<u64>,
+    pub storage_class: String,
 }
 
 /// One CORS rule of a bucket (S3's CORSRule), as it was validated and stored.

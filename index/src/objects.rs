@@ -2,7 +2,7 @@ use crate::counts::EntryDeltas;
 use crate::gc::{clear_intent, queue_garbage};
 use crate::listing::{Items, ListPage, ListParams, Merge, after, list_sorted};
 use crate::model::{
-    BucketRecord, ObjectRecord, ObjectVersion, UsageDelta, decode, encode, object_map,
+    BucketRecord, ObjectRecord, ObjectVersion, Stamp, UsageDelta, decode, encode, object_map,
 };
 use crate::{Index, IndexError, Result};
 use kura_backend::Batch;
@@ -103,7 +103,7 @@ impl Index {
 
     /// Removes the current (`null`) version of `key`. Returns it, if there was one.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
-        let removed = self.remove_null_version(bucket, key)?;
+        let removed = self.remove_null_version(bucket, key, None)?;
         self.sync().await?;
         Ok(removed)
     }
@@ -117,18 +117,39 @@ impl Index {
     ) -> Result<Vec<Result<Option<ObjectVersion>>>> {
         let outcomes = keys
             .iter()
-            .map(|key| self.remove_null_version(bucket, key))
+            .map(|key| self.remove_null_version(bucket, key, None))
             .collect();
         self.sync().await?;
         Ok(outcomes)
     }
 
-    fn remove_null_version(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
+    /// Removes the current version of `key` only if it is still the one written at
+    /// `written` (so an object overwritten meanwhile is kept). Returns it if removed.
+    pub async fn delete_object_if_unchanged(
+        &self,
+        bucket: &str,
+        key: &str,
+        written: Stamp,
+    ) -> Result<Option<ObjectVersion>> {
+        let removed = self.remove_null_version(bucket, key, Some(written))?;
+        self.sync().await?;
+        Ok(removed)
+    }
+
+    fn remove_null_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        written: Option<Stamp>,
+    ) -> Result<Option<ObjectVersion>> {
         let _guard = self.locks.key(bucket, key);
         let record = self.bucket(bucket)?;
         let Some(existing) = self.read_object(&record, key)? else {
             return Ok(None);
         };
+        if written.is_some_and(|w| existing.current().is_none_or(|c| c.stamp != w)) {
+            return Ok(None);
+        }
         let removed = existing.current().cloned();
         let delta = UsageDelta::between(removed.as_ref(), None);
         let mut batch = Batch::default();

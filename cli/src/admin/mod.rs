@@ -78,7 +78,7 @@ enum AdminCommand {
     /// Objects and bytes stored in every bucket (exact counts).
     #[command(after_help = "Examples:\n  kura admin usage\n  kura admin --json usage")]
     Usage,
-    /// Background work (garbage collection, resharding): whether each worker is busy, what
+    /// Background work (garbage collection, resharding, lifecycle rules): whether each worker is busy, what
     /// it is doing, how many items and steps it has done, and its last failure.
     #[command(after_help = "Examples:\n  kura admin workers\n  kura admin --json workers")]
     Workers,

@@ -2,7 +2,9 @@
 
 use super::request::S3Request;
 use super::response::S3Response;
-use super::{attributes, bucket, copy, cors, delete, get, list, multipart, put, tagging};
+use super::{
+    attributes, bucket, copy, cors, delete, get, lifecycle, list, multipart, put, tagging,
+};
 use crate::error::S3Result;
 use crate::router::Endpoint;
 use crate::state::S3State;
@@ -18,6 +20,9 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
         Endpoint::GetBucketVersioning => bucket::get_bucket_versioning().await,
         Endpoint::GetBucketAcl => bucket::get_bucket_acl(req).await,
         Endpoint::PutBucketAcl => bucket::put_bucket_acl(req).await,
+        Endpoint::GetBucketLifecycleConfiguration => lifecycle::get_configuration(req).await,
+        Endpoint::PutBucketLifecycleConfiguration => lifecycle::put_configuration(state, req).await,
+        Endpoint::DeleteBucketLifecycle => lifecycle::delete_configuration(state, req).await,
         Endpoint::GetBucketCors => cors::get_bucket_cors(req).await,
         Endpoint::PutBucketCors => cors::put_bucket_cors(state, req).await,
         Endpoint::DeleteBucketCors => cors::delete_bucket_cors(state, req).await,

@@ -54,6 +54,7 @@ pub async fn get_object(
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_LENGTH, range.end - range.start);
     response = meta::apply(response, &version.meta, read);
+    response = meta::expiration(response, state, &req, &version)?;
     if let Some(n) = part_number {
         if version.multipart {
             response = response.header("x-amz-mp-parts-count", version.parts.len());

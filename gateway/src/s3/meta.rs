@@ -1,12 +1,15 @@
 //! Object metadata carried in headers: what is stored from a write, what is
 //! returned on a read, and the write headers Kura accepts but does not store.
 
+use super::request::S3Request;
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::lifecycle;
 use crate::params::{ObjectRead, STORED_HEADERS};
+use crate::state::S3State;
 use crate::tags;
 use http::HeaderMap;
 use http::response::Builder;
-use kura_index::ObjectMeta;
+use kura_index::{ObjectMeta, ObjectVersion};
 
 const USER_PREFIX: &str = "x-amz-meta-";
 /// AWS's limit on user-defined metadata (names and values), in bytes.
@@ -56,6 +59,27 @@ fn strip_aws_chunked(value: &str) -> String {
         .filter(|v| !v.eq_ignore_ascii_case("aws-chunked") && !v.is_empty())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Adds `x-amz-expiration` when a lifecycle rule of the bucket will expire the object.
+pub fn expiration(
+    builder: Builder,
+    state: &S3State,
+    req: &S3Request,
+    version: &ObjectVersion,
+) -> S3Result<Builder> {
+    let rules = req
+        .access
+        .bucket()?
+        .lifecycle
+        .as_deref()
+        .unwrap_or_default();
+    Ok(
+        match lifecycle::expiration_header(rules, &req.key, version, state.lifecycle_day) {
+            Some(header) => builder.header("x-amz-expiration", header),
+            None => builder,
+        },
+    )
 }
 
 /// Adds an object's stored headers to a response, with `response-*` query

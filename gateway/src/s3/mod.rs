@@ -9,6 +9,7 @@ mod cors;
 mod delete;
 mod dispatch;
 mod get;
+mod lifecycle;
 mod list;
 mod meta;
 mod multipart;

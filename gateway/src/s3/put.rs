@@ -49,6 +49,7 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header("etag", quoted(&stored.etag));
+    response = meta::expiration(response, state, &req, &stored)?;
     if let Some(checksum) = &stored.checksum {
         response = checksum_headers(response, checksum);
     }
