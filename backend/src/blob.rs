@@ -93,6 +93,33 @@ impl BlockSums {
     }
 }
 
+/// Runs blocking storage I/O (files, librados) on tokio's blocking threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> crate::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| crate::BackendError::Io(std::io::Error::other(e)))?
+}
+
+/// The stream of what `produce` hands to `emit` on a blocking thread, at most two chunks
+/// ahead of the reader; `emit` answers false once the reader is gone. An error `produce`
+/// returns ends the stream.
+pub(crate) fn blocking_stream(
+    produce: impl FnOnce(&mut dyn FnMut(Bytes) -> bool) -> crate::Result<()> + Send + 'static,
+) -> BlobStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        let result = produce(&mut |chunk| tx.blocking_send(Ok(chunk)).is_ok());
+        if let Err(err) = result {
+            let _ = tx.blocking_send(Err(err));
+        }
+    });
+    Box::pin(futures::stream::unfold(rx, |mut rx| async {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
 /// Number of checksum blocks for `len` data bytes.
 pub(crate) fn block_count(len: u64) -> u64 {
     len.div_ceil(BLOCK_SIZE)

@@ -1,6 +1,6 @@
 //! The embedded single-node backend: blobs as files, maps as sled trees.
 
-use crate::blob::{BlockSums, MAGIC, TRAILER_LEN, block_count};
+use crate::blob::{BlockSums, MAGIC, TRAILER_LEN, block_count, blocking, blocking_stream};
 use crate::{
     BLOCK_SIZE, BackendError, Batch, BatchOp, BlobInfo, BlobStore, BlobStream, BlobWriter, KvIter,
     KvStore, Result,
@@ -62,12 +62,6 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BackendError::Io(std::io::Error::other(e)))?
-}
-
 #[async_trait]
 impl BlobStore for LocalBackend {
     async fn create_blob(&self) -> Result<Box<dyn BlobWriter>> {
@@ -98,18 +92,9 @@ impl BlobStore for LocalBackend {
         let path = self.blob_path(id)?;
         let id = id.to_owned();
         let (file, layout) = blocking(move || open_blob(&path, &id)).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        tokio::task::spawn_blocking(move || {
-            let result = stream_blocks(file, &layout, range, |chunk| {
-                tx.blocking_send(Ok(chunk)).is_ok()
-            });
-            if let Err(err) = result {
-                let _ = tx.blocking_send(Err(err));
-            }
-        });
-        Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async {
-            rx.recv().await.map(|item| (item, rx))
-        })))
+        Ok(blocking_stream(move |emit| {
+            stream_blocks(file, &layout, range, emit)
+        }))
     }
 
     async fn delete_blob(&self, id: &str) -> Result<()> {

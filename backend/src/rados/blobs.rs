@@ -7,7 +7,7 @@
 
 use super::connect::RadosConfig;
 use super::sys::Pool;
-use crate::blob::{BlockSums, block_count};
+use crate::blob::{BlockSums, block_count, blocking, blocking_stream};
 use crate::{BLOCK_SIZE, BackendError, BlobInfo, BlobStore, BlobStream, BlobWriter, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -49,12 +49,6 @@ impl RadosBlobs {
 
 fn stripe_oid(id: &str, n: u64) -> String {
     format!("blob.{id}.{n}")
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BackendError::Io(std::io::Error::other(e)))?
 }
 
 /// The length of a committed blob; NotFound for a blob never committed or deleted.
@@ -165,18 +159,9 @@ impl BlobStore for RadosBlobs {
         let reader_pool = pool.clone();
         let reader_id = id.clone();
         let len = blocking(move || committed_len(&reader_pool, &reader_id)).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        tokio::task::spawn_blocking(move || {
-            let result = read_verified(&pool, &id, stripe, len, range, |chunk| {
-                tx.blocking_send(Ok(chunk)).is_ok()
-            });
-            if let Err(err) = result {
-                let _ = tx.blocking_send(Err(err));
-            }
-        });
-        Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async {
-            rx.recv().await.map(|item| (item, rx))
-        })))
+        Ok(blocking_stream(move |emit| {
+            read_verified(&pool, &id, stripe, len, range, emit)
+        }))
     }
 
     async fn delete_blob(&self, id: &str) -> Result<()> {
