@@ -3,12 +3,15 @@ clients trip over"). Every test here was a difference found by trying clients.""
 
 import base64
 import hashlib
+import json
 import subprocess
+import uuid
 
 import pytest
 import requests
 
 from conftest import assert_s3_error_response, s3_error, unique_bucket_name
+from tools import run, utf8_env
 
 
 def test_delete_bucket_with_only_incomplete_uploads_removes_them(s3):
@@ -50,6 +53,21 @@ def test_create_bucket_again_by_its_owner(s3, bucket, server):
     r = s3.create_bucket(Bucket=bucket)
     assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"v"
+
+
+def test_create_bucket_another_user_owns_is_already_exists(server, s3, kura_bin):
+    env = utf8_env({**server.env(), "KURA_ADMIN_ENDPOINT": server.endpoint,
+                    "KURA_ADMIN_ACCESS_KEY": server.access_key,
+                    "KURA_ADMIN_SECRET_KEY": server.secret_key})
+    user = f"other-{uuid.uuid4().hex[:8]}"
+    run([str(kura_bin), "admin", "user", "create", user], env)
+    key = json.loads(run([str(kura_bin), "admin", "--json", "key", "create", user], env).stdout)
+    other = server.client(access_key=key["access_key"], secret_key=key["secret_key"])
+    name = unique_bucket_name("taken")
+    s3.create_bucket(Bucket=name)
+    with s3_error("BucketAlreadyExists", 409):
+        other.create_bucket(Bucket=name)
+    s3.delete_bucket(Bucket=name)
 
 
 def test_create_bucket_again_in_another_region_is_owned_by_you(make_server):
