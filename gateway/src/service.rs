@@ -1,5 +1,6 @@
 //! The S3 listener's request layer: request ids, metrics, the admin API's prefix, routing,
-//! authentication, and S3 error responses. Every request passes here exactly once.
+//! authentication, authorization, CORS headers of actual cross-origin requests, S3 error
+//! responses, and panics turned into 500s. Every request passes here exactly once.
 
 use crate::auth::Authenticated;
 use crate::authorize::{Scope, authorize, permission};
