@@ -89,6 +89,7 @@ async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
         took.as_secs_f64(),
         keys as f64 / took.as_secs_f64()
     );
+    print_memory(server, "after the fill");
     list_pages(&s3, keys, 1).await;
 
     let prober = Prober::start(server);
@@ -138,6 +139,7 @@ async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
     );
     print_switch_pause(server).await;
     print_stats_latency(server);
+    print_memory(server, "after the fill and a reshard under load");
 
     for shards in [16, 64, 256] {
         if shards != 16 {
@@ -342,6 +344,27 @@ async fn print_switch_pause(server: &KuraProcess) {
     println!(
         "switch pause (kura_reshard_switch_pause_seconds): {count} switch(es), {:.3} ms in all",
         sum * 1000.0
+    );
+}
+
+/// The server's peak and current resident memory (VmHWM, VmRSS), which must stay flat
+/// whatever the bucket's size: memory that grows with a bucket becomes OOM kills.
+fn print_memory(server: &KuraProcess, when: &str) {
+    let status = server
+        .pid()
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+            .map_or(f64::NAN, |kib| kib as f64 / 1024.0)
+    };
+    println!(
+        "server memory {when}: VmHWM {:.0} MiB, VmRSS {:.0} MiB",
+        field("VmHWM:"),
+        field("VmRSS:")
     );
 }
 
