@@ -43,6 +43,7 @@ error_codes! {
     InvalidAccessKeyId => FORBIDDEN, "The AWS Access Key Id you provided does not exist in our records.";
     InvalidArgument => BAD_REQUEST, "Invalid Argument";
     InvalidBucketName => BAD_REQUEST, "The specified bucket is not valid.";
+    InvalidEncryptionAlgorithmError => BAD_REQUEST, "The encryption request you specified is not valid. The valid value is AES256.";
     InvalidDigest => BAD_REQUEST, "The Content-MD5 you specified is not valid.";
     InvalidLocationConstraint => BAD_REQUEST, "The specified location-constraint is not valid.";
     InvalidPart => BAD_REQUEST, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.";

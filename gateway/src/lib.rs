@@ -25,6 +25,7 @@ pub mod router;
 pub mod s3;
 pub mod server;
 pub mod service;
+pub mod sse;
 pub mod state;
 pub mod tags;
 pub mod timefmt;

@@ -25,7 +25,7 @@ pub use identity::{KeyRecord, UserRecord};
 pub use index::Index;
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    BucketRecord, CorsRule, Covered, LifecycleFilter, LifecyclePass, LifecycleRule,
+    BucketRecord, CorsRule, Covered, Encryption, LifecycleFilter, LifecyclePass, LifecycleRule,
     LifecycleTransition, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord, PartRef, PassCursor,
     Quota, Reshard, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
 };

@@ -314,6 +314,21 @@ pub struct ObjectMeta {
     /// The object's tags (key, value), in the order they were given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// How the object's data is encrypted at rest, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+}
+
+/// Server-side encryption of an object's data: a data key of its own, kept only wrapped
+/// (encrypted) by the customer's key (SSE-C).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// `AES256`.
+    pub algorithm: String,
+    /// Base64 MD5 of the customer's key, as the client states it on every request.
+    pub customer_key_md5: String,
+    /// The data key wrapped by the customer's key: base64 of nonce, ciphertext and tag.
+    pub wrapped_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

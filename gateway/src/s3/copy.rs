@@ -11,12 +11,12 @@ use super::store::{MAX_SINGLE_UPLOAD, discard, write_blob};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::params::CopySource;
+use crate::sse;
 use crate::state::S3State;
 use crate::tags;
 use crate::timefmt::iso8601;
 use crate::xml::{self, ChecksumFields, NS};
 use base64::Engine;
-use futures::TryStreamExt;
 use kura_backend::BlobInfo;
 use kura_index::{ObjectVersion, StoredChecksum};
 use md5::Digest;
@@ -25,6 +25,7 @@ use std::ops::Range;
 /// The current version of a copy's source object, checked against the request's
 /// `x-amz-copy-source-if-*` conditions. Authorization has already allowed reading it.
 fn load_source(state: &S3State, req: &S3Request, source: &CopySource) -> S3Result<ObjectVersion> {
+    sse::refuse_unsupported(req.headers())?;
     if source.version_id.as_deref().is_some_and(|v| v != "null") {
         return Err(ErrorCode::NoSuchVersion.into());
     }
@@ -33,6 +34,9 @@ fn load_source(state: &S3State, req: &S3Request, source: &CopySource) -> S3Resul
         .object(&source.bucket, &source.key)?
         .and_then(|r| r.current().cloned())
         .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", source.key.clone()))?;
+    if version.meta.encryption.is_some() {
+        return Err(sse::not_supported_here());
+    }
     conditions::check(
         req.headers(),
         Family::CopySource,
@@ -51,13 +55,19 @@ async fn copy_range(
 ) -> S3Result<(BlobInfo, [u8; 16], Option<Checksum>)> {
     let mut md5 = md5::Md5::new();
     let mut hasher = algorithm.map(ChecksumAlgorithm::hasher);
-    let data = object_stream(state.blobs.clone(), source, range).map_err(S3Error::from);
-    let blob = write_blob(state, data, MAX_SINGLE_UPLOAD, |chunk| {
-        md5.update(chunk);
-        if let Some(h) = hasher.as_mut() {
-            h.update(chunk);
-        }
-    })
+    let data = object_stream(state.blobs.clone(), source, range, None);
+    let blob = write_blob(
+        state,
+        data,
+        MAX_SINGLE_UPLOAD,
+        |chunk| {
+            md5.update(chunk);
+            if let Some(h) = hasher.as_mut() {
+                h.update(chunk);
+            }
+        },
+        None,
+    )
     .await?;
     let checksum = algorithm.zip(hasher).map(|(algorithm, h)| Checksum {
         algorithm,

@@ -9,9 +9,11 @@ use super::response::{S3Response, quoted};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::metrics::METRICS;
 use crate::params::ObjectRead;
+use crate::sse::{self, CustomerKey, DataKey};
 use crate::state::S3State;
 use crate::timefmt::http_date;
 use axum::body::Body;
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use http::{Response, StatusCode, header};
 use kura_backend::BlobStore;
@@ -26,6 +28,12 @@ pub async fn get_object(
     head: bool,
 ) -> S3Result<S3Response> {
     let version = current_version(state, &req, read.version_id.as_deref())?;
+    let customer = CustomerKey::from_headers(req.headers())?;
+    let key = match (&version.meta.encryption, &customer) {
+        (Some(encryption), customer) => Some(sse::data_key(encryption, customer.as_ref())?),
+        (None, Some(_)) => return Err(sse::not_applicable()),
+        (None, None) => None,
+    };
     conditions::check(
         req.headers(),
         Family::Read,
@@ -55,6 +63,9 @@ pub async fn get_object(
         .header(header::CONTENT_LENGTH, range.end - range.start);
     response = meta::apply(response, &version.meta, read);
     response = meta::expiration(response, state, &req, &version)?;
+    if let Some(customer) = &customer {
+        response = customer.answer_headers(response);
+    }
     if let Some(n) = part_number {
         if version.multipart {
             response = response.header("x-amz-mp-parts-count", version.parts.len());
@@ -83,7 +94,7 @@ pub async fn get_object(
     let body = if head {
         Body::empty()
     } else {
-        object_body(state.blobs.clone(), &version, range).await?
+        object_body(state.blobs.clone(), &version, range, key).await?
     };
     Ok(response.status(status).body(body).expect("valid headers"))
 }
@@ -180,26 +191,27 @@ pub async fn object_body(
     blobs: Arc<dyn BlobStore>,
     version: &ObjectVersion,
     range: Range<u64>,
+    key: Option<DataKey>,
 ) -> S3Result<Body> {
-    let mut stream = object_stream(blobs, version, range);
+    let mut stream = object_stream(blobs, version, range, key);
     let first = match stream.next().await {
         None => return Ok(Body::empty()),
         Some(first) => first?,
     };
-    // Through S3Error so that damage found mid-stream is logged.
-    let rest = stream.map_err(|e| std::io::Error::other(S3Error::from(e)));
+    let rest = stream.map_err(std::io::Error::other);
     Ok(Body::from_stream(
         futures::stream::once(async move { Ok(first) }).chain(rest),
     ))
 }
 
-/// The verified bytes of `range`, as a stream over the object's blobs.
+/// The verified bytes of `range`, as a stream over the object's blobs; an encrypted
+/// object's blocks are opened with `key`.
 pub fn object_stream(
     blobs: Arc<dyn BlobStore>,
     version: &ObjectVersion,
     range: Range<u64>,
-) -> impl futures::Stream<Item = Result<bytes::Bytes, kura_backend::BackendError>> + Send + Unpin + 'static
-{
+    key: Option<DataKey>,
+) -> impl futures::Stream<Item = S3Result<Bytes>> + Send + Unpin + 'static {
     let mut segments = Vec::new();
     let mut offset = 0u64;
     for part in &version.parts {
@@ -213,17 +225,45 @@ pub fn object_stream(
     Box::pin(
         futures::stream::iter(segments)
             .then(move |(blob, local)| {
-                let blobs = blobs.clone();
-                async move { blobs.read_blob(&blob, local).await }
+                let (blobs, key) = (blobs.clone(), key.clone());
+                async move { read_segment(blobs, blob, local, key).await }
             })
-            .try_flatten()
-            // Every read of stored data passes here: the one place that counts damage.
-            .inspect_err(|err| {
-                if matches!(err, kura_backend::BackendError::Corrupt(_)) {
-                    METRICS.blob_checksum_failures.inc();
-                }
-            }),
+            .try_flatten(),
     )
+}
+
+/// One blob's part of a read, as plaintext.
+async fn read_segment(
+    blobs: Arc<dyn BlobStore>,
+    blob: String,
+    local: Range<u64>,
+    key: Option<DataKey>,
+) -> S3Result<futures::stream::BoxStream<'static, S3Result<Bytes>>> {
+    // Every read of stored data passes here: the one place that counts damage.
+    let counted = |err: kura_backend::BackendError| {
+        if matches!(err, kura_backend::BackendError::Corrupt(_)) {
+            METRICS.blob_checksum_failures.inc();
+        }
+        S3Error::from(err)
+    };
+    Ok(match key {
+        None => Box::pin(
+            blobs
+                .read_blob(&blob, local)
+                .await
+                .map_err(counted)?
+                .map_err(counted),
+        ),
+        Some(key) => {
+            let range = sse::sealed_range(local);
+            let stored = blobs
+                .read_blob(&blob, range.stored.clone())
+                .await
+                .map_err(counted)?
+                .map_err(counted);
+            Box::pin(sse::open_stream(stored, key, blob, range))
+        }
+    })
 }
 
 pub async fn get_object_acl(

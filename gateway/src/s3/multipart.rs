@@ -10,6 +10,7 @@ use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType, combine_parts};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::owner::owner;
 use crate::params::ListQuery;
+use crate::sse;
 use crate::state::S3State;
 use crate::timefmt::iso8601;
 use crate::xml::{self, ChecksumFields, NS};
@@ -59,6 +60,7 @@ fn upload_checksum(req: &S3Request) -> S3Result<(Option<ChecksumAlgorithm>, Opti
 }
 
 pub async fn create_multipart_upload(state: &S3State, req: S3Request) -> S3Result<S3Response> {
+    sse::refuse_unsupported(req.headers())?;
     let meta = meta::check_write_headers(req.headers())?;
     let (algorithm, kind) = upload_checksum(&req)?;
     let now = state.index.now_ms();
@@ -101,6 +103,7 @@ pub async fn upload_part(
     upload_id: &str,
     number: u32,
 ) -> S3Result<S3Response> {
+    sse::refuse_unsupported(req.headers())?;
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
     declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
     let algorithm = upload
@@ -108,7 +111,7 @@ pub async fn upload_part(
         .as_deref()
         .and_then(ChecksumAlgorithm::parse);
     let mut body = req.take_body(algorithm)?;
-    let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}).await?;
+    let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}, None).await?;
     let digests = body.digests().expect("a fully read body has digests");
     let part = record_part(
         state,

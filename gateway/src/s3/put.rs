@@ -8,6 +8,7 @@ use super::store::{MAX_SINGLE_UPLOAD, declared_size, discard, write_blob};
 use crate::body::BodyDigests;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::S3Result;
+use crate::sse::{self, CustomerKey};
 use crate::state::S3State;
 use http::{Response, StatusCode};
 use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum};
@@ -28,9 +29,20 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
         .index
         .check_room(&bucket, current, size.unwrap_or_default())?;
 
+    let customer = CustomerKey::from_headers(req.headers())?;
+    let mut meta = meta;
+    let key = match &customer {
+        Some(customer) => {
+            let (key, encryption) = sse::new_data_key(customer)?;
+            meta.encryption = Some(encryption);
+            Some(key)
+        }
+        None => None,
+    };
+
     let want = (!names_checksum(req.headers())).then_some(DEFAULT_CHECKSUM);
     let mut body = req.take_body(want)?;
-    let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}).await?;
+    let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}, key.as_ref()).await?;
     let digests = body.digests().expect("a fully read body has digests");
     let version = simple_version(
         &blob,
@@ -50,6 +62,9 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
         .status(StatusCode::OK)
         .header("etag", quoted(&stored.etag));
     response = meta::expiration(response, state, &req, &stored)?;
+    if let Some(customer) = &customer {
+        response = customer.answer_headers(response);
+    }
     if let Some(checksum) = &stored.checksum {
         response = checksum_headers(response, checksum);
     }

@@ -1,6 +1,7 @@
 //! Streaming request and copy bodies into new blobs.
 
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::sse::{DataKey, Sealer};
 use crate::state::S3State;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -10,13 +11,16 @@ use kura_backend::BlobInfo;
 /// AWS's limit for one PutObject, one part, and one CopyObject source.
 pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
 
-/// Streams `data` into a new, durable blob, calling `observe` on every chunk.
+/// Streams `data` into a new, durable blob, calling `observe` on every chunk; with `seal`,
+/// the blob holds the data encrypted under that key (see `sse`). The returned length is
+/// the data's, which is what object sizes and part sizes count.
 /// On any failure the blob is discarded and the error returned.
 pub async fn write_blob<S>(
     state: &S3State,
     mut data: S,
     max: u64,
     mut observe: impl FnMut(&Bytes),
+    seal: Option<&DataKey>,
 ) -> S3Result<BlobInfo>
 where
     S: Stream<Item = S3Result<Bytes>> + Unpin,
@@ -24,6 +28,7 @@ where
     let mut writer = state.blobs.create_blob().await?;
     let id = writer.id().to_owned();
     state.index.track_new_blob(&id)?;
+    let mut sealer = seal.map(|key| Sealer::new(key, &id));
     let written = async {
         let mut len = 0u64;
         while let Some(chunk) = data.next().await {
@@ -33,9 +38,20 @@ where
                 return Err(too_large(max));
             }
             observe(&chunk);
-            writer.write(chunk).await?;
+            match sealer.as_mut() {
+                Some(sealer) => {
+                    for block in sealer.push(&chunk)? {
+                        writer.write(block).await?;
+                    }
+                }
+                None => writer.write(chunk).await?,
+            }
         }
-        Ok(writer.commit().await?)
+        if let Some(last) = sealer.take().map(Sealer::finish).transpose()?.flatten() {
+            writer.write(last).await?;
+        }
+        let info = writer.commit().await?;
+        Ok(BlobInfo { len, ..info })
     }
     .await;
     if written.is_err()
