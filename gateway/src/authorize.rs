@@ -53,6 +53,11 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         Endpoint::PutBucketAcl => needs("s3:PutBucketAcl", Bucket),
         Endpoint::GetBucketTagging => needs("s3:GetBucketTagging", Bucket),
         Endpoint::GetBucketCors => needs("s3:GetBucketCORS", Bucket),
+        Endpoint::GetBucketEncryption => needs("s3:GetEncryptionConfiguration", Bucket),
+        // AWS authorizes DeleteBucketEncryption with s3:PutEncryptionConfiguration.
+        Endpoint::PutBucketEncryption | Endpoint::DeleteBucketEncryption => {
+            needs("s3:PutEncryptionConfiguration", Bucket)
+        }
         Endpoint::GetBucketLifecycleConfiguration => needs("s3:GetLifecycleConfiguration", Bucket),
         // AWS authorizes DeleteBucketLifecycle with s3:PutLifecycleConfiguration.
         Endpoint::PutBucketLifecycleConfiguration | Endpoint::DeleteBucketLifecycle => {
@@ -219,6 +224,7 @@ mod tests {
             blobs: backend,
             workers: Default::default(),
             lifecycle_day: std::time::Duration::from_secs(86_400),
+            master_key: crate::sse::MasterKey::new([7; 32]),
             region: "us-east-1".into(),
             domain: None,
         }
@@ -302,7 +308,7 @@ mod tests {
                 assert_eq!(decide(OWNER, &from_missing), Some(ErrorCode::NoSuchBucket));
             }
         }
-        assert_eq!(seen, 40, "every variant iterated");
+        assert_eq!(seen, 43, "every variant iterated");
     }
 
     #[tokio::test]

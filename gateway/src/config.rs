@@ -50,4 +50,11 @@ pub struct ServeArgs {
     /// `rgw_lc_debug_interval`); with a shortened day, expiries are not rounded to midnight.
     #[arg(long, env = "KURA_LIFECYCLE_DAY_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub lifecycle_day_seconds: u64,
+
+    /// File holding the SSE-S3 master key (32 bytes, base64), e.g. a mounted Secret. The key
+    /// may also come from $KURA_SSE_MASTER_KEY; with neither, one is generated on first start
+    /// into <data-dir>/sse-master-key. It wraps the data key of every SSE-S3 object: losing
+    /// it loses them, so keep a copy apart from the data.
+    #[arg(long, env = "KURA_SSE_MASTER_KEY_FILE", value_name = "FILE")]
+    pub sse_master_key_file: Option<PathBuf>,
 }

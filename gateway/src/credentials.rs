@@ -1,5 +1,6 @@
-//! The root credentials: taken from the environment, or generated once and
-//! kept in the data directory (readable by its owner only).
+//! The root credentials and the SSE-S3 master key: taken from the environment (or, for
+//! the key, a file such as a mounted Secret), or generated once and kept in the data
+//! directory (readable by its owner only).
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,48 @@ impl RootCredentials {
             access_key: random_string(ACCESS_CHARS, 20, "KURA"),
             secret_key: random_string(SECRET_CHARS, 40, ""),
         }
+    }
+}
+
+pub const MASTER_KEY_ENV: &str = "KURA_SSE_MASTER_KEY";
+const MASTER_KEY_FILE: &str = "sse-master-key";
+
+/// The 32-byte master key of SSE-S3, base64 in `KURA_SSE_MASTER_KEY`, else in `file`, else
+/// in the data directory (generated there on first start). Losing it loses every SSE-S3
+/// object: back it up with the data, or better, supply it from outside the data.
+pub fn load_or_create_master_key(
+    data_dir: &Path,
+    file: Option<&Path>,
+) -> std::io::Result<[u8; 32]> {
+    use base64::Engine;
+    let decode = |text: &str, from: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "{from}: the SSE master key must be 32 bytes in base64"
+                ))
+            })
+    };
+    if let Ok(text) = std::env::var(MASTER_KEY_ENV) {
+        return decode(&text, MASTER_KEY_ENV);
+    }
+    if let Some(file) = file {
+        return decode(&std::fs::read_to_string(file)?, &file.display().to_string());
+    }
+    let path = data_dir.join(MASTER_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => decode(&text, &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            rand::rngs::OsRng.fill(&mut key);
+            let text = base64::engine::general_purpose::STANDARD.encode(key);
+            write_private(&path, text.as_bytes())?;
+            Ok(key)
+        }
+        Err(e) => Err(e),
     }
 }
 

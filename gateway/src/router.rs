@@ -30,6 +30,9 @@ pub enum Endpoint {
     GetBucketCors,
     PutBucketCors,
     DeleteBucketCors,
+    GetBucketEncryption,
+    PutBucketEncryption,
+    DeleteBucketEncryption,
     GetBucketLifecycleConfiguration,
     PutBucketLifecycleConfiguration,
     DeleteBucketLifecycle,
@@ -128,6 +131,9 @@ impl Endpoint {
             Endpoint::GetBucketCors => "GetBucketCors",
             Endpoint::PutBucketCors => "PutBucketCors",
             Endpoint::DeleteBucketCors => "DeleteBucketCors",
+            Endpoint::GetBucketEncryption => "GetBucketEncryption",
+            Endpoint::PutBucketEncryption => "PutBucketEncryption",
+            Endpoint::DeleteBucketEncryption => "DeleteBucketEncryption",
             Endpoint::GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
             Endpoint::PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
             Endpoint::DeleteBucketLifecycle => "DeleteBucketLifecycle",
@@ -241,7 +247,6 @@ fn not_allowed() -> S3Error {
 const UNSUPPORTED: &[&str] = &[
     "accelerate",
     "analytics",
-    "encryption",
     "intelligent-tiering",
     "inventory",
     "logging",
@@ -278,6 +283,9 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
     let text = |name: &str| query.get(name).unwrap_or("").to_owned();
     Ok(match *method {
         Method::OPTIONS => Endpoint::PreflightRequest,
+        Method::GET if query.has("encryption") => Endpoint::GetBucketEncryption,
+        Method::PUT if query.has("encryption") => Endpoint::PutBucketEncryption,
+        Method::DELETE if query.has("encryption") => Endpoint::DeleteBucketEncryption,
         Method::GET if query.has("lifecycle") => Endpoint::GetBucketLifecycleConfiguration,
         Method::PUT if query.has("lifecycle") => Endpoint::PutBucketLifecycleConfiguration,
         Method::DELETE if query.has("lifecycle") => Endpoint::DeleteBucketLifecycle,

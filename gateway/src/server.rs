@@ -5,11 +5,12 @@ use crate::background::{
     GC_POLICY, GcWorker, LifecycleWorker, ReshardPolicy, ReshardWorker, Runner,
 };
 use crate::config::ServeArgs;
-use crate::credentials::{Origin, RootCredentials};
+use crate::credentials::{self, Origin, RootCredentials};
 use crate::identity::Identities;
 use crate::metrics::{BucketSeries, UsageSource};
 use crate::ops::{self, Readiness};
 use crate::service;
+use crate::sse::MasterKey;
 use crate::state::S3State;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -26,6 +27,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.data_dir)?;
     let (creds, origin) = RootCredentials::load_or_create(&args.data_dir)?;
+    let master_key = credentials::load_or_create_master_key(
+        &args.data_dir,
+        args.sse_master_key_file.as_deref(),
+    )?;
     let backend = Arc::new(LocalBackend::open(&args.data_dir)?);
     let index = Arc::new(Index::new(backend.clone(), args.initial_shards));
 
@@ -61,6 +66,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         region: args.region.clone(),
         domain: args.domain.clone(),
         lifecycle_day,
+        master_key: MasterKey::new(master_key),
     });
     let result = runtime.block_on(async {
         readiness.set(true);

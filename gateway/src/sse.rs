@@ -44,8 +44,27 @@ pub struct DataKey([u8; 32]);
 impl CustomerKey {
     /// The SSE-C headers of a request, if it has any.
     pub fn from_headers(headers: &HeaderMap) -> S3Result<Option<Self>> {
+        Self::parse(headers, [ALGORITHM_HEADER, KEY_HEADER, KEY_MD5_HEADER])
+    }
+
+    /// The key of a copy's source (`x-amz-copy-source-server-side-encryption-customer-*`).
+    pub fn copy_source(headers: &HeaderMap) -> S3Result<Option<Self>> {
+        Self::parse(
+            headers,
+            [
+                "x-amz-copy-source-server-side-encryption-customer-algorithm",
+                "x-amz-copy-source-server-side-encryption-customer-key",
+                "x-amz-copy-source-server-side-encryption-customer-key-md5",
+            ],
+        )
+    }
+
+    fn parse(
+        headers: &HeaderMap,
+        [algorithm_header, key_header, md5_header]: [&str; 3],
+    ) -> S3Result<Option<Self>> {
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let (algorithm, key, md5) = (get(ALGORITHM_HEADER), get(KEY_HEADER), get(KEY_MD5_HEADER));
+        let (algorithm, key, md5) = (get(algorithm_header), get(key_header), get(md5_header));
         if algorithm.is_none() && key.is_none() && md5.is_none() {
             return Ok(None);
         }
@@ -55,7 +74,7 @@ impl CustomerKey {
                 ErrorCode::InvalidEncryptionAlgorithmError,
                 "The encryption request you specified is not valid. The valid value is AES256.",
             )
-            .with("ArgumentName", ALGORITHM_HEADER));
+            .with("ArgumentName", algorithm_header));
         }
         let key = key
             .and_then(|k| STANDARD.decode(k).ok())
@@ -69,64 +88,79 @@ impl CustomerKey {
         }
         Ok(Some(CustomerKey { key, md5: computed }))
     }
+}
 
-    /// The headers an answer about an SSE-C object carries.
-    pub fn answer_headers(&self, mut builder: http::response::Builder) -> http::response::Builder {
-        builder = builder.header(ALGORITHM_HEADER, ALGORITHM);
-        builder.header(KEY_MD5_HEADER, self.md5.as_str())
-    }
+/// The server's master key (SSE-S3): it wraps the data keys of the objects Kura encrypts
+/// for itself.
+pub struct MasterKey([u8; 32]);
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&self.key.into())
+impl MasterKey {
+    pub fn new(key: [u8; 32]) -> Self {
+        MasterKey(key)
     }
 }
 
-/// A new data key for an object, and how it is recorded (wrapped by the customer's key).
-pub fn new_data_key(customer: &CustomerKey) -> S3Result<(DataKey, Encryption)> {
-    let mut key = [0u8; 32];
+/// The encryption a write asks for.
+pub enum Protection {
+    /// SSE-C: the customer's key.
+    Customer(CustomerKey),
+    /// SSE-S3: Kura's master key.
+    Managed,
+}
+
+const SSE_HEADER: &str = "x-amz-server-side-encryption";
+
+impl Protection {
+    /// What a write's headers ask for (SSE-C or `x-amz-server-side-encryption: AES256`),
+    /// else what the bucket's default encryption says.
+    pub fn for_write(
+        headers: &HeaderMap,
+        bucket_default: Option<&kura_index::DefaultEncryption>,
+    ) -> S3Result<Option<Protection>> {
+        let customer = CustomerKey::from_headers(headers)?;
+        let managed = headers.get(SSE_HEADER).map(|v| v.to_str().unwrap_or(""));
+        match (customer, managed) {
+            (Some(_), Some(_)) => Err(S3Error::new(
+                ErrorCode::InvalidArgument,
+                "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
+            )
+            .with("ArgumentName", SSE_HEADER)),
+            (Some(customer), None) => Ok(Some(Protection::Customer(customer))),
+            (None, Some(ALGORITHM)) => Ok(Some(Protection::Managed)),
+            (None, Some(other)) if other.starts_with("aws:kms") => Err(S3Error::new(
+                ErrorCode::NotImplemented,
+                "Server-side encryption with KMS keys is not implemented by Kura; use AES256.",
+            )),
+            (None, Some(other)) => Err(S3Error::new(
+                ErrorCode::InvalidArgument,
+                "The encryption method specified is not supported",
+            )
+            .with("ArgumentName", SSE_HEADER)
+            .with("ArgumentValue", other)),
+            (None, None) => Ok(bucket_default.map(|_| Protection::Managed)),
+        }
+    }
+}
+
+fn wrap(wrapping: &[u8; 32], key: &[u8; 32]) -> S3Result<String> {
     let mut nonce = [0u8; 12];
-    rand::thread_rng().fill_bytes(&mut key);
     rand::thread_rng().fill_bytes(&mut nonce);
-    let sealed = customer
-        .cipher()
+    let sealed = Aes256Gcm::new(wrapping.into())
         .encrypt(
             Nonce::from_slice(&nonce),
             Payload {
-                msg: &key,
+                msg: key,
                 aad: WRAP_CONTEXT,
             },
         )
         .map_err(|_| S3Error::internal("wrapping a data key failed"))?;
-    let encryption = Encryption {
-        algorithm: ALGORITHM.into(),
-        customer_key_md5: customer.md5.clone(),
-        wrapped_key: STANDARD.encode([&nonce[..], &sealed].concat()),
-    };
-    Ok((DataKey(key), encryption))
+    Ok(STANDARD.encode([&nonce[..], &sealed].concat()))
 }
 
-/// The data key of an object stored with `encryption`, given the request's key: a request
-/// without one is refused, and so is a key other than the object's.
-pub fn data_key(encryption: &Encryption, customer: Option<&CustomerKey>) -> S3Result<DataKey> {
-    let customer = customer.ok_or_else(|| {
-        S3Error::new(
-            ErrorCode::InvalidRequest,
-            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.",
-        )
-    })?;
-    let denied = || S3Error::from(ErrorCode::AccessDenied);
-    if customer.md5 != encryption.customer_key_md5 {
-        return Err(denied());
-    }
-    let wrapped = STANDARD
-        .decode(&encryption.wrapped_key)
-        .map_err(|_| S3Error::internal("a stored data key is not base64"))?;
-    if wrapped.len() < 12 {
-        return Err(S3Error::internal("a stored data key is truncated"));
-    }
-    let (nonce, sealed) = wrapped.split_at(12);
-    let key = customer
-        .cipher()
+fn unwrap(wrapping: &[u8; 32], wrapped: &str) -> Option<DataKey> {
+    let wrapped = STANDARD.decode(wrapped).ok()?;
+    let (nonce, sealed) = wrapped.split_at_checked(12)?;
+    let key = Aes256Gcm::new(wrapping.into())
         .decrypt(
             Nonce::from_slice(nonce),
             Payload {
@@ -134,32 +168,102 @@ pub fn data_key(encryption: &Encryption, customer: Option<&CustomerKey>) -> S3Re
                 aad: WRAP_CONTEXT,
             },
         )
-        .map_err(|_| denied())?;
-    Ok(DataKey(key.try_into().map_err(|_| denied())?))
+        .ok()?;
+    Some(DataKey(key.try_into().ok()?))
 }
 
-/// SSE-C is not yet implemented for multipart uploads and copies: refuse it clearly
-/// rather than store data unencrypted that the client asked to be encrypted.
-pub fn refuse_unsupported(headers: &HeaderMap) -> S3Result<()> {
-    let named = headers.keys().any(|name| {
-        name.as_str()
-            .starts_with("x-amz-server-side-encryption-customer-")
-            || name
-                .as_str()
-                .starts_with("x-amz-copy-source-server-side-encryption-customer-")
-    });
-    if named {
-        return Err(not_supported_here());
+/// A new data key for an object, and how it is recorded (wrapped by the customer's key or
+/// the master key).
+pub fn new_data_key(
+    protection: &Protection,
+    master: &MasterKey,
+) -> S3Result<(DataKey, Encryption)> {
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    let (wrapping, customer_key_md5) = match protection {
+        Protection::Customer(customer) => (&customer.key, Some(customer.md5.clone())),
+        Protection::Managed => (&master.0, None),
+    };
+    let encryption = Encryption {
+        algorithm: ALGORITHM.into(),
+        customer_key_md5,
+        wrapped_key: wrap(wrapping, &key)?,
+    };
+    Ok((DataKey(key), encryption))
+}
+
+/// The data key of an object stored with `encryption`. An SSE-C object needs the
+/// request's key (refused without one, and with another one); an SSE-S3 object is opened
+/// with the master key and takes no customer key.
+pub fn data_key(
+    encryption: &Encryption,
+    customer: Option<&CustomerKey>,
+    master: &MasterKey,
+) -> S3Result<DataKey> {
+    let Some(stored_md5) = &encryption.customer_key_md5 else {
+        if customer.is_some() {
+            return Err(not_applicable());
+        }
+        return unwrap(&master.0, &encryption.wrapped_key).ok_or_else(|| {
+            S3Error::internal("a data key does not open with the master key: was it changed?")
+        });
+    };
+    let customer = customer.ok_or_else(|| {
+        S3Error::new(
+            ErrorCode::InvalidRequest,
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.",
+        )
+    })?;
+    if customer.md5 != *stored_md5 {
+        return Err(ErrorCode::AccessDenied.into());
     }
-    Ok(())
+    unwrap(&customer.key, &encryption.wrapped_key).ok_or_else(|| ErrorCode::AccessDenied.into())
 }
 
-/// What multipart uploads and copies answer for SSE-C objects and keys, for now.
-pub fn not_supported_here() -> S3Error {
-    S3Error::new(
-        ErrorCode::NotImplemented,
-        "Server-side encryption with customer keys is not implemented yet for multipart uploads and copies.",
-    )
+/// The data key of stored data (an object or an upload's parts) encrypted as `encryption`
+/// says, given the key its reader offers (SSE-C); None for unencrypted data, which takes no
+/// key.
+pub fn key_for(
+    encryption: Option<&Encryption>,
+    customer: Option<CustomerKey>,
+    master: &MasterKey,
+) -> S3Result<Option<DataKey>> {
+    match (encryption, customer) {
+        (Some(encryption), customer) => data_key(encryption, customer.as_ref(), master).map(Some),
+        (None, Some(_)) => Err(not_applicable()),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A new data key if a write asks for encryption (or its bucket does by default).
+pub fn for_write(
+    headers: &HeaderMap,
+    bucket: &kura_index::BucketRecord,
+    master: &MasterKey,
+) -> S3Result<Option<(DataKey, Encryption)>> {
+    Protection::for_write(headers, bucket.default_encryption.as_ref())?
+        .map(|protection| new_data_key(&protection, master))
+        .transpose()
+}
+
+/// The headers that tell a client how an object is encrypted.
+pub fn answer_headers(headers: &mut HeaderMap, encryption: Option<&Encryption>) {
+    let value = http::HeaderValue::from_static;
+    match encryption {
+        None => {}
+        Some(Encryption {
+            customer_key_md5: Some(md5),
+            ..
+        }) => {
+            headers.insert(ALGORITHM_HEADER, value(ALGORITHM));
+            if let Ok(md5) = http::HeaderValue::from_str(md5) {
+                headers.insert(KEY_MD5_HEADER, md5);
+            }
+        }
+        Some(_) => {
+            headers.insert(SSE_HEADER, value(ALGORITHM));
+        }
+    }
 }
 
 /// A request naming SSE-C parameters for an object that is not encrypted with them.
@@ -380,7 +484,8 @@ mod tests {
 
     #[tokio::test]
     async fn sealed_blocks_open_by_range_and_detect_tampering() {
-        let (key, encryption) = new_data_key(&customer(1)).unwrap();
+        let master = MasterKey::new([9; 32]);
+        let (key, encryption) = new_data_key(&Protection::Customer(customer(1)), &master).unwrap();
         let data: Vec<u8> = (0..3 * PLAIN_BLOCK + 123)
             .map(|i| (i % 251) as u8)
             .collect();
@@ -409,17 +514,19 @@ mod tests {
         tampered[1] = block.into();
         assert!(open_range(&tampered, &key, 0..len).await.is_err());
         assert!(open_range(&tampered, &key, 0..10).await.is_ok());
-        // The data key opens only with the customer's key.
-        assert!(data_key(&encryption, Some(&customer(1))).is_ok());
-        assert_eq!(
-            data_key(&encryption, Some(&customer(2)))
-                .err()
-                .map(|e| e.code),
-            Some(ErrorCode::AccessDenied)
-        );
-        assert_eq!(
-            data_key(&encryption, None).err().map(|e| e.code),
-            Some(ErrorCode::InvalidRequest)
-        );
+        // The data key opens only with the customer's key...
+        let code = |e: S3Result<DataKey>| e.err().map(|e| e.code);
+        assert!(data_key(&encryption, Some(&customer(1)), &master).is_ok());
+        let other = data_key(&encryption, Some(&customer(2)), &master);
+        assert_eq!(code(other), Some(ErrorCode::AccessDenied));
+        let without = data_key(&encryption, None, &master);
+        assert_eq!(code(without), Some(ErrorCode::InvalidRequest));
+        // ...and an SSE-S3 one only with the master key, without a customer key.
+        let (_, managed) = new_data_key(&Protection::Managed, &master).unwrap();
+        assert!(data_key(&managed, None, &master).is_ok());
+        let with_customer = data_key(&managed, Some(&customer(1)), &master);
+        assert_eq!(code(with_customer), Some(ErrorCode::InvalidRequest));
+        let other_master = data_key(&managed, None, &MasterKey::new([8; 32]));
+        assert_eq!(code(other_master), Some(ErrorCode::InternalError));
     }
 }

@@ -5,6 +5,7 @@ use crate::auth;
 use crate::background::Workers;
 use crate::error::S3Result;
 use crate::identity::Identities;
+use crate::sse::MasterKey;
 use kura_backend::BlobStore;
 use kura_index::Index;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ pub struct S3State {
     pub domain: Option<String>,
     /// How long a lifecycle "day" is (24 hours but in tests).
     pub lifecycle_day: std::time::Duration,
+    /// Wraps the data keys of SSE-S3 objects.
+    pub master_key: MasterKey,
 }
 
 impl S3State {

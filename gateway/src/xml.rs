@@ -716,6 +716,38 @@ pub struct AbortIncompleteXml {
     pub days_after_initiation: Option<i64>,
 }
 
+/// A bucket's default encryption, as PutBucketEncryption sends it and GetBucketEncryption
+/// answers it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServerSideEncryptionConfiguration {
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    pub xmlns: &'static str,
+    #[serde(rename = "Rule", default)]
+    pub rules: Vec<EncryptionRule>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptionRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_server_side_encryption_by_default: Option<EncryptionByDefault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_key_enabled: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct EncryptionByDefault {
+    #[serde(rename = "SSEAlgorithm")]
+    pub sse_algorithm: String,
+    #[serde(
+        rename = "KMSMasterKeyID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kms_master_key_id: Option<String>,
+}
+
 /// A tag set, as GetObjectTagging / GetBucketTagging answer it and the Put calls send it.
 #[derive(Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]

@@ -36,6 +36,7 @@ impl Index {
                 grants: Vec::new(),
                 tags: Vec::new(),
                 cors: None,
+                default_encryption: None,
                 lifecycle: None,
                 lifecycle_pass: None,
             };

@@ -87,6 +87,9 @@ pub struct BucketRecord {
     /// The bucket's CORS rules, if it has a CORS configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Vec<CorsRule>>,
+    /// The bucket's default encryption for new objects (`AES256`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_encryption: Option<DefaultEncryption>,
     /// The bucket's lifecycle rules, if it has a lifecycle configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Vec<LifecycleRule>>,
@@ -114,6 +117,15 @@ pub enum PassCursor {
     Objects(Option<String>),
     /// Uploads after this key and upload id (from the first when None).
     Uploads(Option<(String, String)>),
+}
+
+/// A bucket's default encryption (S3's ServerSideEncryptionConfiguration), as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultEncryption {
+    /// `AES256` (the only algorithm Kura has).
+    pub algorithm: String,
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
 }
 
 /// One lifecycle rule of a bucket (S3's LifecycleRule), as validated and stored.
@@ -320,14 +332,16 @@ pub struct ObjectMeta {
 }
 
 /// Server-side encryption of an object's data: a data key of its own, kept only wrapped
-/// (encrypted) by the customer's key (SSE-C).
+/// (encrypted) by the customer's key (SSE-C) or by the server's master key (SSE-S3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Encryption {
     /// `AES256`.
     pub algorithm: String,
-    /// Base64 MD5 of the customer's key, as the client states it on every request.
-    pub customer_key_md5: String,
-    /// The data key wrapped by the customer's key: base64 of nonce, ciphertext and tag.
+    /// SSE-C: base64 MD5 of the customer's key, as the client states it on every request.
+    /// None: SSE-S3, the master key wraps the data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_key_md5: Option<String>,
+    /// The wrapped data key: base64 of nonce, ciphertext and tag.
     pub wrapped_key: String,
 }
 

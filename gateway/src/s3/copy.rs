@@ -11,7 +11,7 @@ use super::store::{MAX_SINGLE_UPLOAD, discard, write_blob};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::params::CopySource;
-use crate::sse;
+use crate::sse::{self, CustomerKey, DataKey};
 use crate::state::S3State;
 use crate::tags;
 use crate::timefmt::iso8601;
@@ -23,9 +23,14 @@ use md5::Digest;
 use std::ops::Range;
 
 /// The current version of a copy's source object, checked against the request's
-/// `x-amz-copy-source-if-*` conditions. Authorization has already allowed reading it.
-fn load_source(state: &S3State, req: &S3Request, source: &CopySource) -> S3Result<ObjectVersion> {
-    sse::refuse_unsupported(req.headers())?;
+/// `x-amz-copy-source-if-*` conditions, and its data key if it is encrypted (an SSE-C
+/// source needs its key in the `x-amz-copy-source-server-side-encryption-customer-*`
+/// headers). Authorization has already allowed reading it.
+fn load_source(
+    state: &S3State,
+    req: &S3Request,
+    source: &CopySource,
+) -> S3Result<(ObjectVersion, Option<DataKey>)> {
     if source.version_id.as_deref().is_some_and(|v| v != "null") {
         return Err(ErrorCode::NoSuchVersion.into());
     }
@@ -34,28 +39,33 @@ fn load_source(state: &S3State, req: &S3Request, source: &CopySource) -> S3Resul
         .object(&source.bucket, &source.key)?
         .and_then(|r| r.current().cloned())
         .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", source.key.clone()))?;
-    if version.meta.encryption.is_some() {
-        return Err(sse::not_supported_here());
-    }
+    let customer = CustomerKey::copy_source(req.headers())?;
+    let key = sse::key_for(
+        version.meta.encryption.as_ref(),
+        customer,
+        &state.master_key,
+    )?;
     conditions::check(
         req.headers(),
         Family::CopySource,
         &version.etag,
         version.last_modified_ms(),
     )?;
-    Ok(version)
+    Ok((version, key))
 }
 
-/// Copies `range` of `source` into a new blob, computing its MD5 and checksum.
+/// Copies `range` of `source` (opened with `source_key`) into a new blob (sealed with
+/// `key`), computing its MD5 and checksum.
 async fn copy_range(
     state: &S3State,
-    source: &ObjectVersion,
+    (source, source_key): (&ObjectVersion, Option<DataKey>),
     range: Range<u64>,
     algorithm: Option<ChecksumAlgorithm>,
+    key: Option<&DataKey>,
 ) -> S3Result<(BlobInfo, [u8; 16], Option<Checksum>)> {
     let mut md5 = md5::Md5::new();
     let mut hasher = algorithm.map(ChecksumAlgorithm::hasher);
-    let data = object_stream(state.blobs.clone(), source, range, None);
+    let data = object_stream(state.blobs.clone(), source, range, source_key);
     let blob = write_blob(
         state,
         data,
@@ -66,7 +76,7 @@ async fn copy_range(
                 h.update(chunk);
             }
         },
-        None,
+        key,
     )
     .await?;
     let checksum = algorithm.zip(hasher).map(|(algorithm, h)| Checksum {
@@ -104,9 +114,11 @@ pub async fn copy_object(
             );
         }
     };
-    let version = load_source(state, &req, source)?;
+    let (version, source_key) = load_source(state, &req, source)?;
     let algorithm = requested_algorithm(&req)?;
-    if source.bucket == req.bucket && source.key == req.key && !replace && algorithm.is_none() {
+    let sealing = sse::for_write(req.headers(), req.access.bucket()?, &state.master_key)?;
+    let changes_something = replace || algorithm.is_some() || sealing.is_some();
+    if source.bucket == req.bucket && source.key == req.key && !changes_something {
         return Err(S3Error::new(
             ErrorCode::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -127,6 +139,10 @@ pub async fn copy_object(
         meta::check_storage_class(req.headers())?;
         version.meta.clone()
     };
+    // The copy is encrypted as this request (or the bucket's default) says, whatever the
+    // source was.
+    let (key, encryption) = sealing.unzip();
+    meta.encryption = encryption;
     // Tags follow their own directive, whatever the metadata's.
     meta.tags = match req.header("x-amz-tagging-directive") {
         None | Some("COPY") => version.meta.tags.clone(),
@@ -146,8 +162,15 @@ pub async fn copy_object(
                 .and_then(|c| ChecksumAlgorithm::parse(&c.algorithm))
         })
         .unwrap_or(DEFAULT_CHECKSUM);
-    let (blob, md5, checksum) =
-        copy_range(state, &version, 0..version.size, Some(algorithm)).await?;
+    let source = (&version, source_key);
+    let (blob, md5, checksum) = copy_range(
+        state,
+        source,
+        0..version.size,
+        Some(algorithm),
+        key.as_ref(),
+    )
+    .await?;
     let checksum = checksum.map(|c| StoredChecksum {
         algorithm: c.algorithm.as_str().to_owned(),
         value: c.value,
@@ -167,6 +190,7 @@ pub async fn copy_object(
         checksum: fields.unwrap_or_default(),
     };
     let mut response = xml_ok(xml::to_xml("CopyObjectResult", &doc)?)?;
+    sse::answer_headers(response.headers_mut(), stored.meta.encryption.as_ref());
     if let Some(c) = &stored.checksum {
         let with = checksum_headers(http::Response::builder(), c)
             .body(())
@@ -210,7 +234,10 @@ pub async fn upload_part_copy(
     source: &CopySource,
 ) -> S3Result<S3Response> {
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
-    let version = load_source(state, &req, source)?;
+    // The part is sealed with the upload's data key (for SSE-C, the request names it).
+    let customer = CustomerKey::from_headers(req.headers())?;
+    let key = sse::key_for(upload.meta.encryption.as_ref(), customer, &state.master_key)?;
+    let (version, source_key) = load_source(state, &req, source)?;
     let range = copy_source_range(req.header("x-amz-copy-source-range"), version.size)?;
     if range.end - range.start > MAX_SINGLE_UPLOAD {
         return Err(super::store::too_large(MAX_SINGLE_UPLOAD));
@@ -219,7 +246,8 @@ pub async fn upload_part_copy(
         .checksum_algorithm
         .as_deref()
         .and_then(ChecksumAlgorithm::parse);
-    let (blob, md5, checksum) = copy_range(state, &version, range, algorithm).await?;
+    let source = (&version, source_key);
+    let (blob, md5, checksum) = copy_range(state, source, range, algorithm, key.as_ref()).await?;
     let part = record_part(
         state,
         &req,
@@ -237,7 +265,9 @@ pub async fn upload_part_copy(
         last_modified: iso8601(part.last_modified_ms),
         checksum: fields.unwrap_or_default(),
     };
-    xml_ok(xml::to_xml("CopyPartResult", &doc)?)
+    let mut response = xml_ok(xml::to_xml("CopyPartResult", &doc)?)?;
+    sse::answer_headers(response.headers_mut(), upload.meta.encryption.as_ref());
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 use super::request::S3Request;
 use super::response::S3Response;
 use super::{
-    attributes, bucket, copy, cors, delete, get, lifecycle, list, multipart, put, tagging,
+    attributes, bucket, copy, cors, delete, encryption, get, lifecycle, list, multipart, put,
+    tagging,
 };
 use crate::error::S3Result;
 use crate::router::Endpoint;
@@ -20,6 +21,9 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
         Endpoint::GetBucketVersioning => bucket::get_bucket_versioning().await,
         Endpoint::GetBucketAcl => bucket::get_bucket_acl(req).await,
         Endpoint::PutBucketAcl => bucket::put_bucket_acl(req).await,
+        Endpoint::GetBucketEncryption => encryption::get_bucket_encryption(req).await,
+        Endpoint::PutBucketEncryption => encryption::put_bucket_encryption(state, req).await,
+        Endpoint::DeleteBucketEncryption => encryption::delete_bucket_encryption(state, req).await,
         Endpoint::GetBucketLifecycleConfiguration => lifecycle::get_configuration(req).await,
         Endpoint::PutBucketLifecycleConfiguration => lifecycle::put_configuration(state, req).await,
         Endpoint::DeleteBucketLifecycle => lifecycle::delete_configuration(state, req).await,

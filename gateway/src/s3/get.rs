@@ -29,11 +29,11 @@ pub async fn get_object(
 ) -> S3Result<S3Response> {
     let version = current_version(state, &req, read.version_id.as_deref())?;
     let customer = CustomerKey::from_headers(req.headers())?;
-    let key = match (&version.meta.encryption, &customer) {
-        (Some(encryption), customer) => Some(sse::data_key(encryption, customer.as_ref())?),
-        (None, Some(_)) => return Err(sse::not_applicable()),
-        (None, None) => None,
-    };
+    let key = sse::key_for(
+        version.meta.encryption.as_ref(),
+        customer,
+        &state.master_key,
+    )?;
     conditions::check(
         req.headers(),
         Family::Read,
@@ -63,8 +63,8 @@ pub async fn get_object(
         .header(header::CONTENT_LENGTH, range.end - range.start);
     response = meta::apply(response, &version.meta, read);
     response = meta::expiration(response, state, &req, &version)?;
-    if let Some(customer) = &customer {
-        response = customer.answer_headers(response);
+    if let Some(headers) = response.headers_mut() {
+        sse::answer_headers(headers, version.meta.encryption.as_ref());
     }
     if let Some(n) = part_number {
         if version.multipart {

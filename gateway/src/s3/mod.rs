@@ -8,6 +8,7 @@ mod copy;
 mod cors;
 mod delete;
 mod dispatch;
+mod encryption;
 mod get;
 mod lifecycle;
 mod list;

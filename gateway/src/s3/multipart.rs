@@ -10,7 +10,7 @@ use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType, combine_parts};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::owner::owner;
 use crate::params::ListQuery;
-use crate::sse;
+use crate::sse::{self, CustomerKey};
 use crate::state::S3State;
 use crate::timefmt::iso8601;
 use crate::xml::{self, ChecksumFields, NS};
@@ -60,8 +60,10 @@ fn upload_checksum(req: &S3Request) -> S3Result<(Option<ChecksumAlgorithm>, Opti
 }
 
 pub async fn create_multipart_upload(state: &S3State, req: S3Request) -> S3Result<S3Response> {
-    sse::refuse_unsupported(req.headers())?;
-    let meta = meta::check_write_headers(req.headers())?;
+    let mut meta = meta::check_write_headers(req.headers())?;
+    // The parts are sealed with this data key; the upload keeps it, wrapped.
+    let bucket = req.access.bucket()?;
+    meta.encryption = sse::for_write(req.headers(), bucket, &state.master_key)?.map(|(_, e)| e);
     let (algorithm, kind) = upload_checksum(&req)?;
     let now = state.index.now_ms();
     // Upload ids sort by creation time, which is the order S3 lists them in.
@@ -83,6 +85,7 @@ pub async fn create_multipart_upload(state: &S3State, req: S3Request) -> S3Resul
         upload_id,
     };
     let mut response = xml_ok(xml::to_xml("InitiateMultipartUploadResult", &doc)?)?;
+    sse::answer_headers(response.headers_mut(), upload.meta.encryption.as_ref());
     if let (Some(alg), Some(kind)) = (algorithm, kind) {
         let headers = response.headers_mut();
         headers.insert(
@@ -103,15 +106,16 @@ pub async fn upload_part(
     upload_id: &str,
     number: u32,
 ) -> S3Result<S3Response> {
-    sse::refuse_unsupported(req.headers())?;
     let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
+    let customer = CustomerKey::from_headers(req.headers())?;
+    let key = sse::key_for(upload.meta.encryption.as_ref(), customer, &state.master_key)?;
     declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
     let algorithm = upload
         .checksum_algorithm
         .as_deref()
         .and_then(ChecksumAlgorithm::parse);
     let mut body = req.take_body(algorithm)?;
-    let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}, None).await?;
+    let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}, key.as_ref()).await?;
     let digests = body.digests().expect("a fully read body has digests");
     let part = record_part(
         state,
@@ -128,6 +132,9 @@ pub async fn upload_part(
         .header("etag", quoted(&part.etag));
     if let Some(checksum) = &digests.checksum {
         response = response.header(checksum.algorithm.header_name(), checksum.value.as_str());
+    }
+    if let Some(headers) = response.headers_mut() {
+        sse::answer_headers(headers, upload.meta.encryption.as_ref());
     }
     Ok(response
         .body(axum::body::Body::empty())

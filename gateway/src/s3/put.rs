@@ -8,7 +8,7 @@ use super::store::{MAX_SINGLE_UPLOAD, declared_size, discard, write_blob};
 use crate::body::BodyDigests;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::S3Result;
-use crate::sse::{self, CustomerKey};
+use crate::sse;
 use crate::state::S3State;
 use http::{Response, StatusCode};
 use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum};
@@ -29,16 +29,9 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
         .index
         .check_room(&bucket, current, size.unwrap_or_default())?;
 
-    let customer = CustomerKey::from_headers(req.headers())?;
     let mut meta = meta;
-    let key = match &customer {
-        Some(customer) => {
-            let (key, encryption) = sse::new_data_key(customer)?;
-            meta.encryption = Some(encryption);
-            Some(key)
-        }
-        None => None,
-    };
+    let (key, encryption) = sse::for_write(req.headers(), &bucket, &state.master_key)?.unzip();
+    meta.encryption = encryption;
 
     let want = (!names_checksum(req.headers())).then_some(DEFAULT_CHECKSUM);
     let mut body = req.take_body(want)?;
@@ -62,8 +55,8 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
         .status(StatusCode::OK)
         .header("etag", quoted(&stored.etag));
     response = meta::expiration(response, state, &req, &stored)?;
-    if let Some(customer) = &customer {
-        response = customer.answer_headers(response);
+    if let Some(headers) = response.headers_mut() {
+        sse::answer_headers(headers, stored.meta.encryption.as_ref());
     }
     if let Some(checksum) = &stored.checksum {
         response = checksum_headers(response, checksum);
