@@ -834,7 +834,9 @@ mod tests {
         assert_eq!(code(deep.as_bytes()), Some(ErrorCode::MalformedXML));
     }
 
-    /// Mutated, truncated, spliced and oversized variants of every document Kura parses:
+    /// Mutated, truncated, spliced and oversized variants of every document Kura parses
+    /// (bucket configuration, Delete, CompleteMultipartUpload, tagging, CORS, lifecycle,
+    /// encryption):
     /// each is parsed or refused with MalformedXML, never a panic.
     #[test]
     fn no_mutated_document_panics_a_parser() {
@@ -911,6 +913,26 @@ mod tests {
             "CompleteMultipartUpload",
             &[b"<CompleteMultipartUpload><Part><ETag>\"x\"</ETag><PartNumber>2</PartNumber><ChecksumCRC32>AAAA</ChecksumCRC32></Part></CompleteMultipartUpload>"],
             3000,
+        );
+        each::<TaggingRequest>(
+            "Tagging",
+            &[b"<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>b</Key><Value/></Tag></TagSet></Tagging>"],
+            2000,
+        );
+        each::<CorsConfiguration>(
+            "CORSConfiguration",
+            &[b"<CORSConfiguration><CORSRule><ID>r</ID><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*</AllowedOrigin><AllowedHeader>x-*</AllowedHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>60</MaxAgeSeconds></CORSRule></CORSConfiguration>"],
+            2000,
+        );
+        each::<LifecycleConfiguration>(
+            "LifecycleConfiguration",
+            &[b"<LifecycleConfiguration><Rule><ID>r</ID><Filter><And><Prefix>logs/</Prefix><Tag><Key>k</Key><Value>v</Value></Tag><ObjectSizeGreaterThan>1</ObjectSizeGreaterThan></And></Filter><Status>Enabled</Status><Expiration><Days>3</Days></Expiration><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload><Transition><Days>30</Days><StorageClass>STANDARD</StorageClass></Transition></Rule></LifecycleConfiguration>"],
+            2000,
+        );
+        each::<ServerSideEncryptionConfiguration>(
+            "ServerSideEncryptionConfiguration",
+            &[b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"],
+            2000,
         );
     }
 
