@@ -43,6 +43,13 @@ def test_reads_need_the_right_key(server, s3, bucket):
         s3.get_object(Bucket=bucket, Key="secret")
     with s3_error("AccessDenied", 403):
         s3.get_object(Bucket=bucket, Key="secret", **sse(OTHER_KEY))
+    with s3_error("InvalidRequest", 400):
+        s3.get_object_attributes(Bucket=bucket, Key="secret", ObjectAttributes=["ObjectSize"])
+    # botocore leaves this operation's key to the caller: base64, with its MD5.
+    raw_key = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": base64.b64encode(KEY).decode(),
+               "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(KEY).digest()).decode()}
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="secret", ObjectAttributes=["ObjectSize"], **raw_key)
+    assert attrs["ObjectSize"] == len(b"classified")
     with s3_error("403", 403):
         s3.head_object(Bucket=bucket, Key="secret", **sse(OTHER_KEY))
     s3.put_object(Bucket=bucket, Key="plain", Body=b"open")

@@ -6,6 +6,7 @@ use super::request::S3Request;
 use super::response::S3Response;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::params::MAX_PARTS;
+use crate::sse::{self, CustomerKey};
 use crate::state::S3State;
 use crate::timefmt::http_date;
 use crate::xml::{self, ChecksumFields, NS};
@@ -72,6 +73,13 @@ pub async fn get_object_attributes(
     let max_parts = number(&req, "x-amz-max-parts", MAX_PARTS)?.min(MAX_PARTS);
     let marker = u32::try_from(number(&req, "x-amz-part-number-marker", 0)?).unwrap_or(u32::MAX);
     let version = current_version(state, &req, version_id)?;
+    // As for a GET, an SSE-C object's attributes are for the holder of its key only.
+    let customer = CustomerKey::from_headers(req.headers())?;
+    sse::key_for(
+        version.meta.encryption.as_ref(),
+        customer,
+        &state.master_key,
+    )?;
     let asked = |name: &str| wanted.contains(&name);
     let object_parts = (asked("ObjectParts") && version.multipart).then(|| {
         let algorithm = version.checksum.as_ref().map(|c| c.algorithm.as_str());
