@@ -180,16 +180,37 @@ impl Pool {
     /// atomic operation: the object never exists with the data and not the attributes.
     /// Returns once every replica in the acting set has it.
     pub fn write_full(&self, oid: &str, data: &[u8], xattrs: &[(&str, &[u8])]) -> Result<()> {
-        let object = cstring("object name", oid)?;
+        self.write_op(oid, Some(data), xattrs)
+            .map_err(|ret| RadosError::new(format!("writing {oid}"), ret))
+    }
+
+    /// Sets one extended attribute of an existing object.
+    pub fn set_xattr(&self, oid: &str, name: &str, value: &[u8]) -> Result<()> {
+        self.write_op(oid, None, &[(name, value)])
+            .map_err(|ret| RadosError::new(format!("setting {name} on {oid}"), ret))
+    }
+
+    /// One atomic write operation on `oid`: its whole data replaced by `data` (if given) and
+    /// `xattrs` set. Fails with librados's negative return.
+    fn write_op(
+        &self,
+        oid: &str,
+        data: Option<&[u8]>,
+        xattrs: &[(&str, &[u8])],
+    ) -> std::result::Result<(), i64> {
+        let invalid = -i64::from(libc::EINVAL);
+        let object = CString::new(oid).map_err(|_| invalid)?;
         let names = xattrs
             .iter()
-            .map(|(name, _)| cstring("xattr name", name))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|(name, _)| CString::new(*name).map_err(|_| invalid))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         // SAFETY: the op is created here, filled with pointers to `data`, `names` and the
         // xattr values, which all outlive `rados_write_op_operate`, and released on every path.
         let ret = unsafe {
             let op = rados_create_write_op();
-            rados_write_op_write_full(op, data.as_ptr().cast(), data.len());
+            if let Some(data) = data {
+                rados_write_op_write_full(op, data.as_ptr().cast(), data.len());
+            }
             for (name, (_, value)) in names.iter().zip(xattrs) {
                 rados_write_op_setxattr(op, name.as_ptr(), value.as_ptr().cast(), value.len());
             }
@@ -198,22 +219,7 @@ impl Pool {
             rados_release_write_op(op);
             ret
         };
-        check(|| format!("writing {oid}"), i64::from(ret)).map(drop)
-    }
-
-    /// Sets one extended attribute of an existing object.
-    pub fn set_xattr(&self, oid: &str, name: &str, value: &[u8]) -> Result<()> {
-        let (object, attr) = (cstring("object name", oid)?, cstring("xattr name", name)?);
-        // SAFETY: as in write_full, without data.
-        let ret = unsafe {
-            let op = rados_create_write_op();
-            rados_write_op_setxattr(op, attr.as_ptr(), value.as_ptr().cast(), value.len());
-            let ret =
-                rados_write_op_operate(op, self.ioctx, object.as_ptr(), std::ptr::null_mut(), 0);
-            rados_release_write_op(op);
-            ret
-        };
-        check(|| format!("setting {name} on {oid}"), i64::from(ret)).map(drop)
+        if ret < 0 { Err(i64::from(ret)) } else { Ok(()) }
     }
 
     /// Up to `len` bytes of `oid` from `offset` (fewer at the object's end).
