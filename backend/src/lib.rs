@@ -13,7 +13,7 @@ pub mod rados;
 
 pub use blob::{BLOCK_SIZE, BlobInfo, BlobStore, BlobStream, BlobWriter};
 pub use error::{BackendError, Result};
-pub use kv::{Batch, BatchOp, KvIter, KvStore};
+pub use kv::{KvStore, Outcome, Page, Scan, Write, key_after};
 pub use local::LocalBackend;
 
 /// A complete storage backend.

@@ -2,12 +2,12 @@
 
 use crate::blob::{BlockSums, MAGIC, TRAILER_LEN, block_count, blocking, blocking_stream};
 use crate::{
-    BLOCK_SIZE, BackendError, Batch, BatchOp, BlobInfo, BlobStore, BlobStream, BlobWriter, KvIter,
-    KvStore, Result,
+    BLOCK_SIZE, BackendError, BlobInfo, BlobStore, BlobStream, BlobWriter, KvStore, Outcome, Page,
+    Result, Scan,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
@@ -270,55 +270,81 @@ fn stream_blocks(
 
 #[async_trait]
 impl KvStore for LocalBackend {
-    fn get(&self, map: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.open_tree(map)?.get(key)?.map(|v| v.to_vec()))
+    async fn get(&self, map: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let (db, map, key) = (self.db.clone(), map.to_owned(), key.to_vec());
+        blocking(move || Ok(db.open_tree(map)?.get(key)?.map(|v| v.to_vec()))).await
     }
 
-    fn scan(&self, map: &str, start: &[u8]) -> Result<KvIter> {
-        let iter = self.db.open_tree(map)?.range(start.to_vec()..);
-        Ok(Box::new(iter.map(|item| {
-            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(BackendError::from)
-        })))
+    async fn get_many(&self, map: &str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        let (db, map, keys) = (self.db.clone(), map.to_owned(), keys.to_vec());
+        blocking(move || {
+            let tree = db.open_tree(map)?;
+            keys.iter()
+                .map(|key| Ok(tree.get(key)?.map(|v| v.to_vec())))
+                .collect()
+        })
+        .await
     }
 
-    fn apply(&self, batch: Batch) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
+    async fn scan(&self, map: &str, scan: &Scan) -> Result<Page> {
+        let (db, map, scan) = (self.db.clone(), map.to_owned(), scan.clone());
+        blocking(move || {
+            let tree = db.open_tree(map)?;
+            let start = scan.start.clone().max(scan.prefix.clone());
+            let mut page = Page::default();
+            for item in tree.range(start..) {
+                let (key, value) = item?;
+                if !scan.holds(&key) {
+                    break;
+                }
+                if page.entries.len() == scan.limit {
+                    page.next = Some(key.to_vec());
+                    break;
+                }
+                page.entries.push((key.to_vec(), value.to_vec()));
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn write(&self, map: &str, write: crate::Write) -> Result<Outcome> {
+        if write.is_empty() {
+            return Ok(Outcome::Applied);
         }
-        let names = batch.map_names();
-        let trees = names
-            .iter()
-            .map(|name| self.db.open_tree(name))
-            .collect::<sled::Result<Vec<_>>>()?;
-        let refs: Vec<&sled::Tree> = trees.iter().collect();
-        let result = refs.as_slice().transaction(|txs| {
-            for op in &batch.ops {
-                let (BatchOp::Put { map, .. } | BatchOp::Delete { map, .. }) = op;
-                let idx = names
-                    .binary_search(&map.as_str())
-                    .expect("names cover the batch");
-                match op {
-                    BatchOp::Put { key, value, .. } => {
-                        txs[idx].insert(key.as_slice(), value.as_slice())?;
-                    }
-                    BatchOp::Delete { key, .. } => {
-                        txs[idx].remove(key.as_slice())?;
+        let (db, map) = (self.db.clone(), map.to_owned());
+        blocking(move || {
+            let tree = db.open_tree(map)?;
+            let result = tree.transaction(|tx| {
+                for (key, expected) in &write.guards {
+                    if tx.get(key)?.as_deref() != expected.as_deref() {
+                        return Err(ConflictableTransactionError::Abort(()));
                     }
                 }
+                for (key, value) in &write.changes {
+                    match value {
+                        Some(value) => tx.insert(key.as_slice(), value.as_slice())?,
+                        None => tx.remove(key.as_slice())?,
+                    };
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) => Ok(Outcome::Applied),
+                Err(TransactionError::Abort(())) => Ok(Outcome::GuardFailed),
+                Err(TransactionError::Storage(e)) => Err(e.into()),
             }
-            Ok::<_, ConflictableTransactionError<()>>(())
-        });
-        match result {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => unreachable!("batches never abort"),
-        }
+        })
+        .await
     }
 
-    fn drop_map(&self, map: &str) -> Result<()> {
-        self.db.drop_tree(map)?;
-        Ok(())
+    async fn drop_map(&self, map: &str) -> Result<()> {
+        let (db, map) = (self.db.clone(), map.to_owned());
+        blocking(move || {
+            db.drop_tree(map)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn sync(&self) -> Result<()> {
@@ -348,28 +374,5 @@ mod tests {
             Some(BackendError::NotFound)
         ));
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-    }
-
-    #[tokio::test]
-    async fn batches_apply_across_maps() {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = LocalBackend::open(dir.path()).unwrap();
-        let mut batch = Batch::default();
-        batch.put("a", b"k1".to_vec(), b"v1".to_vec());
-        batch.put("b", b"k2".to_vec(), b"v2".to_vec());
-        backend.apply(batch).unwrap();
-        backend.sync().await.unwrap();
-        assert_eq!(backend.get("a", b"k1").unwrap(), Some(b"v1".to_vec()));
-        let mut batch = Batch::default();
-        batch.delete("a", b"k1".to_vec());
-        batch.put("b", b"k3".to_vec(), b"v3".to_vec());
-        backend.apply(batch).unwrap();
-        assert_eq!(backend.get("a", b"k1").unwrap(), None);
-        let keys: Vec<_> = backend
-            .scan("b", b"k25")
-            .unwrap()
-            .map(|r| r.unwrap().0)
-            .collect();
-        assert_eq!(keys, vec![b"k3".to_vec()]);
     }
 }

@@ -128,7 +128,7 @@ pub async fn handle(
 }
 
 async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> AdminResult {
-    let auth = state.authenticate(&parts)?;
+    let auth = state.authenticate(&parts).await?;
     if !authorize::admin(&auth.user) {
         return Err(AdminError::new(
             StatusCode::FORBIDDEN,
@@ -151,17 +151,17 @@ async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> Admi
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (parts.method, segments.as_slice()) {
         (Method::POST, ["users"]) => create_user(state, parse(&body)?).await,
-        (Method::GET, ["users"]) => list_users(state),
-        (Method::GET, ["users", name]) => user_info(state, name),
+        (Method::GET, ["users"]) => list_users(state).await,
+        (Method::GET, ["users", name]) => user_info(state, name).await,
         (Method::DELETE, ["users", name]) => delete_user(state, name).await,
         (Method::POST, ["users", name, "keys"]) => create_key(state, name).await,
-        (Method::GET, ["users", name, "keys"]) => list_keys(state, name),
+        (Method::GET, ["users", name, "keys"]) => list_keys(state, name).await,
         (Method::DELETE, ["keys", access_key]) => revoke_key(state, access_key).await,
         (Method::POST, ["buckets"]) => create_bucket(state, parse(&body)?).await,
-        (Method::GET, ["buckets"]) => list_buckets(state),
+        (Method::GET, ["buckets"]) => list_buckets(state).await,
         (Method::GET, ["buckets", name]) => Ok((
             StatusCode::OK,
-            bucket_json(state, &state.index.bucket(name)?)?,
+            bucket_json(state, &state.index.bucket(name).await?).await?,
         )),
         (Method::DELETE, ["buckets", name]) => {
             delete_bucket(state, name, query.get("purge") == Some("true")).await
@@ -176,12 +176,14 @@ async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> Admi
         (Method::DELETE, ["buckets", name, "grants", user]) => {
             set_grant(state, name, user, false).await
         }
-        (Method::GET, ["usage"]) => usage(state),
+        (Method::GET, ["usage"]) => usage(state).await,
         (Method::GET, ["workers"]) => Ok((StatusCode::OK, workers_json(state))),
         (Method::POST, ["buckets", name, "reshard"]) => {
             start_reshard(state, name, parse(&body)?).await
         }
-        (Method::GET, ["buckets", name, "stats"]) => Ok((StatusCode::OK, stats_json(state, name)?)),
+        (Method::GET, ["buckets", name, "stats"]) => {
+            Ok((StatusCode::OK, stats_json(state, name).await?))
+        }
         _ => Err(AdminError::new(
             StatusCode::NOT_FOUND,
             "NoSuchRoute",
@@ -259,17 +261,18 @@ fn validate_user_name(name: &str) -> Result<(), AdminError> {
 async fn create_user(state: &S3State, new: NewUser) -> AdminResult {
     validate_user_name(&new.name)?;
     let user = state.index.create_user(&new.name).await?;
-    Ok((StatusCode::CREATED, user_json(state, &user)?))
+    Ok((StatusCode::CREATED, user_json(state, &user).await?))
 }
 
-fn user_json(state: &S3State, user: &UserRecord) -> Result<Value, AdminError> {
+async fn user_json(state: &S3State, user: &UserRecord) -> Result<Value, AdminError> {
     let buckets: Vec<String> = state
         .index
-        .user_buckets(&user.name)?
+        .user_buckets(&user.name)
+        .await?
         .into_iter()
         .map(|b| b.name)
         .collect();
-    let keys = state.index.user_keys(&user.name)?;
+    let keys = state.index.user_keys(&user.name).await?;
     Ok(json!({
         "name": user.name,
         "created": iso8601(user.created_ms),
@@ -278,18 +281,19 @@ fn user_json(state: &S3State, user: &UserRecord) -> Result<Value, AdminError> {
     }))
 }
 
-fn list_users(state: &S3State) -> AdminResult {
-    let users = state
-        .index
-        .list_users()?
-        .iter()
-        .map(|u| user_json(state, u))
-        .collect::<Result<Vec<_>, _>>()?;
+async fn list_users(state: &S3State) -> AdminResult {
+    let mut users = Vec::new();
+    for user in state.index.list_users().await? {
+        users.push(user_json(state, &user).await?);
+    }
     Ok((StatusCode::OK, json!({ "users": users })))
 }
 
-fn user_info(state: &S3State, name: &str) -> AdminResult {
-    Ok((StatusCode::OK, user_json(state, &state.index.user(name)?)?))
+async fn user_info(state: &S3State, name: &str) -> AdminResult {
+    Ok((
+        StatusCode::OK,
+        user_json(state, &state.index.user(name).await?).await?,
+    ))
 }
 
 async fn delete_user(state: &S3State, name: &str) -> AdminResult {
@@ -310,9 +314,9 @@ async fn create_key(state: &S3State, user: &str) -> AdminResult {
     ))
 }
 
-fn list_keys(state: &S3State, user: &str) -> AdminResult {
-    state.index.user(user)?;
-    let keys = state.index.user_keys(user)?;
+async fn list_keys(state: &S3State, user: &str) -> AdminResult {
+    state.index.user(user).await?;
+    let keys = state.index.user_keys(user).await?;
     Ok((
         StatusCode::OK,
         json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() }),
@@ -324,8 +328,8 @@ async fn revoke_key(state: &S3State, access_key: &str) -> AdminResult {
     Ok((StatusCode::NO_CONTENT, Value::Null))
 }
 
-fn bucket_json(state: &S3State, bucket: &BucketRecord) -> Result<Value, AdminError> {
-    let usage = state.index.bucket_usage(&bucket.name)?;
+async fn bucket_json(state: &S3State, bucket: &BucketRecord) -> Result<Value, AdminError> {
+    let usage = state.index.bucket_usage(&bucket.name).await?;
     Ok(json!({
         "name": bucket.name,
         "owner": bucket.owner,
@@ -349,30 +353,28 @@ fn bucket_json(state: &S3State, bucket: &BucketRecord) -> Result<Value, AdminErr
 async fn create_bucket(state: &S3State, new: NewBucket) -> AdminResult {
     validate_bucket_name(&new.name)?;
     if new.owner != ROOT_USER {
-        state.index.user(&new.owner)?;
+        state.index.user(&new.owner).await?;
     }
     let bucket = state
         .index
         .create_bucket(&new.name, &new.owner, &state.region)
         .await?;
-    Ok((StatusCode::CREATED, bucket_json(state, &bucket)?))
+    Ok((StatusCode::CREATED, bucket_json(state, &bucket).await?))
 }
 
 async fn set_grant(state: &S3State, bucket: &str, user: &str, granted: bool) -> AdminResult {
     if granted && user != ROOT_USER {
-        state.index.user(user)?;
+        state.index.user(user).await?;
     }
     let bucket = state.index.set_grant(bucket, user, granted).await?;
-    Ok((StatusCode::OK, bucket_json(state, &bucket)?))
+    Ok((StatusCode::OK, bucket_json(state, &bucket).await?))
 }
 
-fn list_buckets(state: &S3State) -> AdminResult {
-    let buckets = state
-        .index
-        .list_buckets()?
-        .iter()
-        .map(|b| bucket_json(state, b))
-        .collect::<Result<Vec<_>, _>>()?;
+async fn list_buckets(state: &S3State) -> AdminResult {
+    let mut buckets = Vec::new();
+    for bucket in state.index.list_buckets().await? {
+        buckets.push(bucket_json(state, &bucket).await?);
+    }
     Ok((StatusCode::OK, json!({ "buckets": buckets })))
 }
 
@@ -391,7 +393,7 @@ async fn purge_bucket(state: &S3State, name: &str) -> Result<(), AdminError> {
             max: PURGE_PAGE,
             ..Default::default()
         };
-        let page = state.index.list_versions(name, &params)?;
+        let page = state.index.list_versions(name, &params).await?;
         let keys: Vec<&str> = page.entries.iter().map(|(k, _)| k.as_str()).collect();
         for outcome in state.index.delete_objects(name, &keys).await? {
             outcome?;
@@ -406,13 +408,13 @@ async fn purge_bucket(state: &S3State, name: &str) -> Result<(), AdminError> {
 
 async fn set_quota(state: &S3State, name: &str, quota: Quota) -> AdminResult {
     let bucket = state.index.set_quota(name, quota).await?;
-    Ok((StatusCode::OK, bucket_json(state, &bucket)?))
+    Ok((StatusCode::OK, bucket_json(state, &bucket).await?))
 }
 
-fn usage(state: &S3State) -> AdminResult {
+async fn usage(state: &S3State) -> AdminResult {
     let buckets: Vec<Value> = state
         .index
-        .usage()?
+        .usage().await?
         .into_iter()
         .map(|u| json!({ "name": u.bucket, "owner": u.owner, "objects": u.objects, "bytes": u.bytes }))
         .collect();
@@ -459,12 +461,12 @@ async fn start_reshard(state: &S3State, name: &str, request: ReshardRequest) -> 
             .with_label_values(&["manual"])
             .inc();
     }
-    Ok((StatusCode::ACCEPTED, stats_json(state, name)?))
+    Ok((StatusCode::ACCEPTED, stats_json(state, name).await?))
 }
 
 /// Shard counts and reshard progress; `rate_per_sec` is the average since the start.
-fn stats_json(state: &S3State, name: &str) -> Result<Value, AdminError> {
-    let stats = state.index.shard_stats(name)?;
+async fn stats_json(state: &S3State, name: &str) -> Result<Value, AdminError> {
+    let stats = state.index.shard_stats(name).await?;
     let objects: u64 = stats.objects_per_shard.iter().sum();
     let reshard = stats.reshard.map(|r| {
         let elapsed_s = state.index.now_ms().saturating_sub(r.started_ms) as f64 / 1000.0;

@@ -139,12 +139,12 @@ impl Access {
 
 /// Decides whether `user` may make the request `route` describes: NoSuchBucket when its
 /// bucket (or a copy's source bucket) does not exist, AccessDenied when not allowed.
-pub fn authorize(state: &S3State, user: &str, route: &Route) -> S3Result<Access> {
+pub async fn authorize(state: &S3State, user: &str, route: &Route) -> S3Result<Access> {
     let needed = permission(&route.endpoint);
     let bucket = match (needed.scope, route.bucket.as_deref()) {
         (Scope::Service | Scope::NewBucket, _) | (_, None) => None,
         (Scope::Bucket | Scope::Object | Scope::Public, Some(name)) => {
-            Some(state.index.bucket(name)?)
+            Some(state.index.bucket(name).await?)
         }
     };
     if needed.scope != Scope::Public && !allowed(user, needed.action, bucket.as_ref()) {
@@ -152,7 +152,7 @@ pub fn authorize(state: &S3State, user: &str, route: &Route) -> S3Result<Access>
     }
     let source = match &route.endpoint {
         Endpoint::CopyObject { source } | Endpoint::UploadPartCopy { source, .. } => {
-            let record = state.index.bucket(&source.bucket)?;
+            let record = state.index.bucket(&source.bucket).await?;
             let action = match source.version_id {
                 Some(_) => "s3:GetObjectVersion",
                 None => "s3:GetObject",
@@ -268,26 +268,27 @@ mod tests {
                 "{name}"
             );
             let on_owned = route(&endpoint, "owned", "owned");
-            let decide = |user: &str, route: &Route| code(authorize(&state, user, route));
-            assert_eq!(decide(OWNER, &on_owned), None, "{name}: owner");
-            assert_eq!(decide(ROOT_USER, &on_owned), None, "{name}: root");
+            let decide =
+                async |user: &str, route: &Route| code(authorize(&state, user, route).await);
+            assert_eq!(decide(OWNER, &on_owned).await, None, "{name}: owner");
+            assert_eq!(decide(ROOT_USER, &on_owned).await, None, "{name}: root");
             let everyone = matches!(
                 needed.scope,
                 Scope::Service | Scope::NewBucket | Scope::Public
             );
-            let stranger = decide(STRANGER, &on_owned);
+            let stranger = decide(STRANGER, &on_owned).await;
             if everyone {
                 assert_eq!(stranger, None, "{name}: any user");
             } else {
                 assert_eq!(stranger, Some(ErrorCode::AccessDenied), "{name}: stranger");
                 let missing = route(&endpoint, "missing", "owned");
                 assert_eq!(
-                    decide(OWNER, &missing),
+                    decide(OWNER, &missing).await,
                     Some(ErrorCode::NoSuchBucket),
                     "{name}: no such bucket"
                 );
             }
-            let grantee = decide(GRANTEE, &on_owned);
+            let grantee = decide(GRANTEE, &on_owned).await;
             if endpoint == Endpoint::DeleteBucket {
                 assert_eq!(
                     grantee,
@@ -302,10 +303,16 @@ mod tests {
                 Endpoint::CopyObject { .. } | Endpoint::UploadPartCopy { .. }
             ) {
                 let from_others = route(&endpoint, "owned", "others");
-                assert_eq!(decide(OWNER, &from_others), Some(ErrorCode::AccessDenied));
-                assert_eq!(decide(ROOT_USER, &from_others), None);
+                assert_eq!(
+                    decide(OWNER, &from_others).await,
+                    Some(ErrorCode::AccessDenied)
+                );
+                assert_eq!(decide(ROOT_USER, &from_others).await, None);
                 let from_missing = route(&endpoint, "owned", "missing");
-                assert_eq!(decide(OWNER, &from_missing), Some(ErrorCode::NoSuchBucket));
+                assert_eq!(
+                    decide(OWNER, &from_missing).await,
+                    Some(ErrorCode::NoSuchBucket)
+                );
             }
         }
         assert_eq!(seen, 43, "every variant iterated");
@@ -315,16 +322,19 @@ mod tests {
     async fn handlers_get_the_bucket_they_were_allowed() {
         let dir = tempfile::tempdir().unwrap();
         let state = state(dir.path()).await;
-        let access =
-            authorize(&state, GRANTEE, &route(&Endpoint::HeadBucket, "owned", "")).unwrap();
+        let access = authorize(&state, GRANTEE, &route(&Endpoint::HeadBucket, "owned", ""))
+            .await
+            .unwrap();
         assert_eq!(access.bucket().unwrap().owner, OWNER);
         let copy = Endpoint::CopyObject {
             source: Default::default(),
         };
-        let access = authorize(&state, ROOT_USER, &route(&copy, "owned", "others")).unwrap();
+        let access = authorize(&state, ROOT_USER, &route(&copy, "owned", "others"))
+            .await
+            .unwrap();
         assert_eq!(access.source_bucket().unwrap().owner, "carol");
         assert!(matches!(
-            state.index.bucket("missing"),
+            state.index.bucket("missing").await,
             Err(IndexError::NoSuchBucket)
         ));
     }

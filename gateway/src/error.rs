@@ -130,6 +130,10 @@ impl From<kura_index::IndexError> for S3Error {
             E::NoSuchUpload => ErrorCode::NoSuchUpload.into(),
             E::BucketExists { .. } => ErrorCode::BucketAlreadyExists.into(),
             E::QuotaExceeded => ErrorCode::QuotaExceeded.into(),
+            E::Busy => S3Error::new(
+                ErrorCode::ServiceUnavailable,
+                "The index is busy with this key. Please retry.",
+            ),
             E::Backend(err) => err.into(),
             other => S3Error::internal(other),
         }

@@ -7,7 +7,7 @@
 //! is supplied from outside it (`KURA_ROOT_SECRET_KEY`). Changing the root
 //! secret makes existing keys unusable (they must be re-created).
 
-use crate::auth::{KeyOwner, SecretStore};
+use crate::auth::KeyOwner;
 use crate::credentials::{ACCESS_CHARS, RootCredentials, SECRET_CHARS, random_string};
 use hmac::{Hmac, Mac};
 use kura_index::Index;
@@ -92,25 +92,25 @@ impl Identities {
     }
 }
 
-impl SecretStore for Identities {
-    fn lookup(&self, access_key: &str) -> Option<KeyOwner> {
+impl Identities {
+    /// An access key's secret and user, or None if the key is unknown or revoked. Read from
+    /// the index every time, so a key revoked through any gateway is refused by all at once.
+    pub async fn lookup(&self, access_key: &str) -> kura_index::Result<Option<KeyOwner>> {
         if access_key == self.root.access_key {
-            return Some(KeyOwner {
+            return Ok(Some(KeyOwner {
                 secret: self.root.secret_key.clone(),
                 user: ROOT_USER.to_owned(),
-            });
+            }));
         }
-        let key = self
-            .index
-            .key(access_key)
-            .ok()
-            .flatten()
-            .filter(|k| k.is_active())?;
-        let secret = self.unseal(access_key, &key.sealed_secret)?;
-        Some(KeyOwner {
-            secret,
-            user: key.user,
-        })
+        let Some(key) = self.index.key(access_key).await?.filter(|k| k.is_active()) else {
+            return Ok(None);
+        };
+        Ok(self
+            .unseal(access_key, &key.sealed_secret)
+            .map(|secret| KeyOwner {
+                secret,
+                user: key.user,
+            }))
     }
 }
 
@@ -154,7 +154,7 @@ mod tests {
     async fn revoked_keys_stop_authenticating() {
         let dir = tempfile::tempdir().unwrap();
         let ids = identities(dir.path(), "root-secret");
-        let root = ids.lookup("ROOT").unwrap();
+        let root = ids.lookup("ROOT").await.unwrap().unwrap();
         assert_eq!(
             (root.secret.as_str(), root.user.as_str()),
             ("root-secret", ROOT_USER)
@@ -163,13 +163,13 @@ mod tests {
         let (_, key) = ids.create_key("alice").await.unwrap();
         assert_eq!(key.access_key.len(), 20);
         assert_eq!(
-            ids.lookup(&key.access_key),
+            ids.lookup(&key.access_key).await.unwrap(),
             Some(KeyOwner {
                 secret: key.secret_key.clone(),
                 user: "alice".to_owned()
             })
         );
         ids.index.revoke_key(&key.access_key).await.unwrap();
-        assert_eq!(ids.lookup(&key.access_key), None);
+        assert_eq!(ids.lookup(&key.access_key).await.unwrap(), None);
     }
 }

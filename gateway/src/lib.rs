@@ -16,6 +16,7 @@ pub mod error;
 pub mod identity;
 pub mod lifecycle;
 pub mod metrics;
+pub mod monitor;
 pub mod names;
 pub mod ops;
 pub mod owner;

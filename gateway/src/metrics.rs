@@ -17,7 +17,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -29,11 +29,6 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 /// The content type of [`render`]'s text: Prometheus text format 0.0.4.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
-
-/// Reads every bucket's [`BucketSeries`] at scrape time; `None` when the
-/// index cannot be read, so that no per-bucket series is exported rather
-/// than wrong ones.
-pub type UsageSource = Arc<dyn Fn() -> Option<Vec<BucketSeries>> + Send + Sync>;
 
 /// The S3 error codes that mean a request's credentials were not accepted.
 const AUTH_FAILURES: [ErrorCode; 6] = [

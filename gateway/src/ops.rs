@@ -1,29 +1,15 @@
 //! The ops listener: liveness, readiness and metrics, served from a thread
 //! and runtime of its own so that no load on the S3 path can delay a probe.
 
-use crate::metrics::{self, UsageSource};
+use crate::metrics;
+use crate::monitor::{Readiness, UsageSnapshot};
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
-
-/// Shared between the server and the ops thread.
-#[derive(Default)]
-pub struct Readiness(AtomicBool);
-
-impl Readiness {
-    pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::SeqCst);
-    }
-
-    pub fn get(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 pub struct OpsHandle {
     stop: watch::Sender<bool>,
@@ -42,7 +28,7 @@ impl OpsHandle {
 pub fn spawn(
     addr: SocketAddr,
     readiness: Arc<Readiness>,
-    usage: UsageSource,
+    usage: Arc<UsageSnapshot>,
 ) -> std::io::Result<OpsHandle> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
@@ -71,7 +57,7 @@ pub fn spawn(
     Ok(OpsHandle { stop, thread })
 }
 
-fn router(readiness: Arc<Readiness>, usage: UsageSource) -> Router {
+fn router(readiness: Arc<Readiness>, usage: Arc<UsageSnapshot>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
@@ -87,10 +73,12 @@ fn router(readiness: Arc<Readiness>, usage: UsageSource) -> Router {
         .route("/metrics", get(move || scrape(usage.clone())))
 }
 
-/// Rendered on a blocking thread: reading the index and /proc must not hold
+/// The per-bucket figures come from the S3 runtime's monitor (this thread never reads the
+/// storage); rendering, which reads /proc, runs on a blocking thread so that it cannot hold
 /// up the probes this thread's runtime serves.
-async fn scrape(usage: UsageSource) -> Response {
-    match tokio::task::spawn_blocking(move || metrics::render(usage())).await {
+async fn scrape(usage: Arc<UsageSnapshot>) -> Response {
+    let series = usage.fresh().await;
+    match tokio::task::spawn_blocking(move || metrics::render(series)).await {
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Ok(Err(err)) => {
             tracing::error!(%err, "rendering metrics failed");

@@ -7,8 +7,8 @@ use crate::background::{
 use crate::config::ServeArgs;
 use crate::credentials::{self, Origin, RootCredentials};
 use crate::identity::Identities;
-use crate::metrics::{BucketSeries, UsageSource};
-use crate::ops::{self, Readiness};
+use crate::monitor::{self, Readiness, UsageSnapshot};
+use crate::ops;
 use crate::service;
 use crate::sse::MasterKey;
 use crate::state::S3State;
@@ -31,20 +31,18 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         &args.data_dir,
         args.sse_master_key_file.as_deref(),
     )?;
-    let backend = Arc::new(LocalBackend::open(&args.data_dir)?);
-    let index = Arc::new(Index::new(backend.clone(), args.initial_shards));
-
-    let readiness = Arc::new(Readiness::default());
-    let ops = ops::spawn(
-        args.ops_addr,
-        readiness.clone(),
-        usage_source(index.clone()),
-    )?;
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kura-s3")
         .build()?;
+    let backend = Arc::new(LocalBackend::open(&args.data_dir)?);
+    let index = Arc::new(Index::new(backend.clone(), args.initial_shards));
+    runtime.block_on(index.prepare(backend.as_ref()))?;
+
+    let readiness = Arc::new(Readiness::default());
+    let usage = Arc::new(UsageSnapshot::default());
+    let ops = ops::spawn(args.ops_addr, readiness.clone(), usage.clone())?;
+
     let listener = runtime.block_on(tokio::net::TcpListener::bind(args.s3_addr))?;
     print_banner(&args, &creds, &origin);
 
@@ -68,10 +66,19 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         lifecycle_day,
         master_key: MasterKey::new(master_key),
     });
+    let (stop_monitor, monitor_stopped) = tokio::sync::watch::channel(false);
+    let monitor = runtime.spawn(monitor::run(
+        state.index.clone(),
+        readiness.clone(),
+        usage,
+        monitor_stopped,
+    ));
     let result = runtime.block_on(async {
         readiness.set(true);
         let served = accept(listener, state.clone()).await;
         readiness.set(false);
+        let _ = stop_monitor.send(true);
+        let _ = monitor.await;
         served
     });
     background.stop();
@@ -131,28 +138,6 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-}
-
-/// Per-bucket objects, bytes and shards for `/metrics`, read from the index at each scrape.
-fn usage_source(index: Arc<Index>) -> UsageSource {
-    Arc::new(move || match index.usage() {
-        Ok(usage) => Some(
-            usage
-                .into_iter()
-                .map(|u| BucketSeries {
-                    name: u.bucket,
-                    objects: u.objects,
-                    bytes: u.bytes,
-                    shards: u.shards,
-                    resharding: u.resharding,
-                })
-                .collect(),
-        ),
-        Err(err) => {
-            tracing::warn!(%err, "bucket usage unavailable for metrics");
-            None
-        }
-    })
 }
 
 fn print_banner(args: &ServeArgs, creds: &RootCredentials, origin: &Origin) {

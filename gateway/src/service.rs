@@ -39,7 +39,7 @@ pub async fn handle(
     if let (Some(origin), Some(bucket)) = (&origin, &handled.bucket)
         && operation != "PreflightRequest"
     {
-        add_cors_headers(&state, bucket, origin, &method, &mut response);
+        add_cors_headers(&state, bucket, origin, &method, &mut response).await;
     }
     let close = continue_state.may_have_skipped(response.status());
     let headers = response.headers_mut();
@@ -82,14 +82,15 @@ impl Handled {
 
 /// An actual cross-origin request (one with `Origin`) gets the `Access-Control-*` headers
 /// of the bucket rule that allows it, whatever its answer, so browsers can read errors too.
-fn add_cors_headers(
+async fn add_cors_headers(
     state: &S3State,
     bucket: &str,
     origin: &HeaderValue,
     method: &Method,
     response: &mut S3Response,
 ) {
-    let (Ok(origin), Ok(record)) = (origin.to_str(), state.index.bucket(bucket)) else {
+    let Ok(origin) = origin.to_str() else { return };
+    let Ok(record) = state.index.bucket(bucket).await else {
         return;
     };
     let Some(rules) = &record.cors else { return };
@@ -185,7 +186,7 @@ async fn dispatch(
     let auth = if permission(&route.endpoint).scope == Scope::Public {
         Authenticated::anonymous()
     } else {
-        match state.authenticate(&parts) {
+        match state.authenticate(&parts).await {
             Ok(auth) => auth,
             Err(err) => return failed(err),
         }
@@ -193,7 +194,7 @@ async fn dispatch(
     if route.key.as_ref().is_some_and(|k| k.len() > MAX_KEY_LEN) {
         return failed(ErrorCode::KeyTooLongError.into());
     }
-    let access = match authorize(state, &auth.user, &route) {
+    let access = match authorize(state, &auth.user, &route).await {
         Ok(access) => access,
         Err(err) => return failed(err),
     };

@@ -27,12 +27,20 @@ pub struct S3State {
 
 impl S3State {
     /// Checks a request's signature (S3 and admin API alike) against the keys, now.
-    pub fn authenticate(&self, parts: &http::request::Parts) -> S3Result<auth::Authenticated> {
+    pub async fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+    ) -> S3Result<auth::Authenticated> {
+        let access_key = auth::claimed_access_key(&parts.uri, &parts.headers).unwrap_or_default();
+        let owner = match access_key.as_str() {
+            "" => None,
+            key => self.identities.lookup(key).await?,
+        };
         auth::authenticate(
             &parts.method,
             &parts.uri,
             &parts.headers,
-            self.identities.as_ref(),
+            &auth::ResolvedKey { access_key, owner },
             &self.region,
             time::OffsetDateTime::now_utc(),
         )

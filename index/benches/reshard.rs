@@ -126,7 +126,7 @@ fn reshard(index: &Arc<Index>, shards: u32, share: u32) -> std::thread::JoinHand
     })
 }
 
-fn page_latency(index: &Index, keys: usize) -> f64 {
+async fn page_latency(index: &Index, keys: usize) -> f64 {
     let mut lat = Vec::new();
     for i in 0..20 {
         let after = fill_key(i * (keys.saturating_sub(1000) / 20));
@@ -137,7 +137,7 @@ fn page_latency(index: &Index, keys: usize) -> f64 {
             after: Some(&after),
             max: 1000,
         };
-        let page = index.list_objects("b", &params).expect("list");
+        let page = index.list_objects("b", &params).await.expect("list");
         assert_eq!(page.entries.len(), 1000);
         lat.push(started.elapsed());
     }
@@ -192,7 +192,7 @@ async fn main() {
     );
 
     if listing {
-        print_page_latency(&index, keys, 1);
+        print_page_latency(&index, keys, 1).await;
     }
     let next = Arc::new(AtomicUsize::new(0));
     let period = Duration::from_secs(15);
@@ -223,6 +223,7 @@ async fn main() {
     let (lat, span) = during.await.expect("load");
     let total = index
         .shard_stats("b")
+        .await
         .expect("stats")
         .objects_per_shard
         .iter()
@@ -244,13 +245,13 @@ async fn main() {
                 .await
                 .expect("join");
         }
-        print_page_latency(&index, keys, shards);
+        print_page_latency(&index, keys, shards).await;
     }
 }
 
-fn print_page_latency(index: &Index, keys: usize, shards: u32) {
+async fn print_page_latency(index: &Index, keys: usize, shards: u32) {
     println!(
         "list page (1000 keys), {shards:>3} shards: p50 {:.2} ms",
-        page_latency(index, keys)
+        page_latency(index, keys).await
     );
 }

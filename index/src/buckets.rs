@@ -1,10 +1,14 @@
-use crate::counts::forget_counters;
-use crate::model::{
-    BUCKETS, BucketRecord, Quota, ShardLayout, USAGE, decode, encode, object_map, part_map,
-    upload_map,
-};
+//! Bucket records: created if absent, changed by compare-and-set, and deleted only once
+//! every map of the bucket has been closed while empty, so that no write through any
+//! gateway can land in a bucket being deleted.
+
+use crate::model::{BUCKETS, BucketRecord, Quota, RETIRED, ShardLayout, decode, encode};
+use crate::shard::{Header, MapState, Retry};
 use crate::{Index, IndexError, Result};
-use kura_backend::Batch;
+use kura_backend::{Scan, Write};
+
+/// Rows read per page when a whole (small) map is read.
+const PAGE: usize = 1000;
 
 impl Index {
     /// Creates a bucket, or fails with `BucketExists` naming the current owner.
@@ -14,43 +18,52 @@ impl Index {
         owner: &str,
         region: &str,
     ) -> Result<BucketRecord> {
-        let record = {
-            let _guard = self.locks.buckets();
-            if let Some(existing) = self.find_bucket(name)? {
-                return Err(IndexError::BucketExists {
-                    owner: existing.owner,
-                });
-            }
-            let record = BucketRecord {
-                name: name.to_owned(),
-                owner: owner.to_owned(),
-                created_ms: self.now_ms(),
-                region: region.to_owned(),
-                layout: ShardLayout {
-                    generation: self.clock.stamp().ms,
-                    shards: self.initial_shards,
-                    counted: true,
-                },
-                quota: Quota::default(),
-                reshard: None,
-                grants: Vec::new(),
-                tags: Vec::new(),
-                cors: None,
-                default_encryption: None,
-                lifecycle: None,
-                lifecycle_pass: None,
-            };
-            let mut batch = Batch::default();
-            batch.put(BUCKETS, name.as_bytes(), encode(&record));
-            self.kv.apply(batch)?;
-            record
+        let stamp = self.clock.stamp();
+        let record = BucketRecord {
+            name: name.to_owned(),
+            id: format!("{name}.{:x}.{}.{:x}", stamp.ms, self.instance, stamp.seq),
+            owner: owner.to_owned(),
+            created_ms: self.now_ms(),
+            region: region.to_owned(),
+            layout: ShardLayout {
+                generation: stamp.ms,
+                shards: self.initial_shards,
+            },
+            quota: Quota::default(),
+            reshard: None,
+            grants: Vec::new(),
+            tags: Vec::new(),
+            cors: None,
+            default_encryption: None,
+            lifecycle: None,
+            lifecycle_pass: None,
         };
+        let mut write = Write::default();
+        write
+            .expect(name.as_bytes(), None)
+            .put(name.as_bytes(), encode(&record));
+        if !self.kv.write(BUCKETS, write).await?.applied() {
+            let existing = self.bucket(name).await?;
+            return Err(IndexError::BucketExists {
+                owner: existing.owner,
+            });
+        }
         self.sync().await?;
         Ok(record)
     }
 
-    pub fn bucket(&self, name: &str) -> Result<BucketRecord> {
-        self.find_bucket(name)?.ok_or(IndexError::NoSuchBucket)
+    pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
+        Ok(self.bucket_raw(name).await?.0)
+    }
+
+    /// The record and its stored bytes (for a guard).
+    pub(crate) async fn bucket_raw(&self, name: &str) -> Result<(BucketRecord, Vec<u8>)> {
+        let raw = self
+            .kv
+            .get(BUCKETS, name.as_bytes())
+            .await?
+            .ok_or(IndexError::NoSuchBucket)?;
+        Ok((decode(&raw)?, raw))
     }
 
     /// Lets `user` use `bucket` (`granted`), or stops letting them.
@@ -64,83 +77,168 @@ impl Index {
         .await
     }
 
-    /// Changes a bucket record's settings (tags, CORS rules, …) durably, under the bucket
-    /// lock.
+    /// Changes a bucket record's settings (tags, CORS rules, …) durably: read, change,
+    /// and write if nobody changed it meanwhile, else again.
     pub async fn update_bucket(
         &self,
         bucket: &str,
-        change: impl FnOnce(&mut BucketRecord),
+        mut change: impl FnMut(&mut BucketRecord),
     ) -> Result<BucketRecord> {
-        let record = {
-            let _guard = self.locks.buckets();
-            let mut record = self.bucket(bucket)?;
-            change(&mut record);
-            let mut batch = Batch::default();
-            batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
-            self.kv.apply(batch)?;
-            record
-        };
+        let record = self
+            .change_bucket(bucket, |record| {
+                change(record);
+                Ok::<_, IndexError>(true)
+            })
+            .await?;
         self.sync().await?;
         Ok(record)
     }
 
-    fn find_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
-        self.kv
-            .get(BUCKETS, name.as_bytes())?
-            .map(|b| decode(&b))
-            .transpose()
+    /// Compare-and-set of a bucket record: `change` edits it and says whether to write it.
+    /// Returns the record as stored.
+    pub(crate) async fn change_bucket<E: From<IndexError>>(
+        &self,
+        bucket: &str,
+        mut change: impl FnMut(&mut BucketRecord) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<BucketRecord, E> {
+        let mut retry = Retry::new();
+        loop {
+            retry.pause().await?;
+            let (mut record, raw) = self.bucket_raw(bucket).await?;
+            if !change(&mut record)? {
+                return Ok(record);
+            }
+            let mut write = Write::default();
+            write
+                .expect(bucket.as_bytes(), Some(raw))
+                .put(bucket.as_bytes(), encode(&record));
+            if self
+                .kv
+                .write(BUCKETS, write)
+                .await
+                .map_err(IndexError::from)?
+                .applied()
+            {
+                return Ok(record);
+            }
+        }
     }
 
     /// Every bucket, in name order.
-    pub fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
-        self.kv
-            .scan(BUCKETS, b"")?
-            .map(|item| decode(&item?.1))
+    pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+        self.read_all(BUCKETS)
+            .await?
+            .iter()
+            .map(|(_, value)| decode(value))
             .collect()
     }
 
-    /// Whether a bucket holds any object (current or not).
-    pub fn has_objects(&self, name: &str) -> Result<bool> {
-        self.any_object(&self.bucket(name)?)
+    /// Every entry of a small map, read a page at a time.
+    pub(crate) async fn read_all(&self, map: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut scan = Scan::prefix(Vec::new(), PAGE);
+        loop {
+            let page = self.kv.scan(map, &scan).await?;
+            out.extend(page.entries);
+            match page.next {
+                Some(next) => scan.start = next,
+                None => return Ok(out),
+            }
+        }
     }
 
-    fn any_object(&self, record: &BucketRecord) -> Result<bool> {
-        let layout = &record.layout;
-        for shard in 0..layout.shards {
-            let map = object_map(&record.name, layout, shard);
-            if self.kv.scan(&map, b"")?.next().is_some() {
+    /// Whether a bucket holds any object (current or not).
+    pub async fn has_objects(&self, name: &str) -> Result<bool> {
+        let record = self.bucket(name).await?;
+        Ok(self.headers(&record).await?.iter().any(|h| h.entries > 0))
+    }
+
+    /// Deletes an empty bucket (no object and no open multipart upload). Each of its maps
+    /// is closed while its header says it is empty, so a write racing through another
+    /// gateway either landed before (and the bucket is not empty) or finds the map closed
+    /// and then the bucket gone.
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let mut retry = Retry::new();
+        loop {
+            retry.pause().await?;
+            let (record, raw) = self.bucket_raw(name).await?;
+            if record.reshard.is_some() {
+                return Err(IndexError::ReshardInProgress);
+            }
+            let mut maps = record.shard_maps();
+            maps.push(record.upload_map());
+            let mut closed = Vec::new();
+            for map in &maps {
+                if !self.close_if_empty(map).await? {
+                    break;
+                }
+                closed.push(map.as_str());
+            }
+            let empty = closed.len() == maps.len();
+            let mut write = Write::default();
+            write
+                .expect(name.as_bytes(), Some(raw))
+                .delete(name.as_bytes());
+            if empty && self.kv.write(BUCKETS, write).await?.applied() {
+                self.retire(&record.name, &maps).await?;
+                self.sync().await?;
+                return Ok(());
+            }
+            for map in closed {
+                let closing = |state: &MapState| matches!(state, MapState::Closing { .. });
+                self.set_state(map, closing, MapState::Open).await?;
+            }
+            if !empty {
+                return Err(IndexError::BucketNotEmpty);
+            }
+            // The record changed meanwhile (a setting): start again.
+        }
+    }
+
+    /// Closes `map` if it is open and holds nothing; false if it holds something.
+    async fn close_if_empty(&self, map: &str) -> Result<bool> {
+        let mut retry = Retry::new();
+        loop {
+            retry.pause().await?;
+            let (header, raw) = self.header(map).await?;
+            if header.entries > 0 {
+                return Ok(false);
+            }
+            if header.state != MapState::Open {
+                // Logging/Frozen: a reshard (refused above, so finishing); retry.
+                continue;
+            }
+            let closed = Header {
+                state: MapState::Closing {
+                    since_ms: self.now_ms(),
+                },
+                ..header
+            };
+            let mut write = Write::default();
+            crate::shard::guard_header(&mut write, raw, &closed);
+            if self.kv.write(map, write).await?.applied() {
                 return Ok(true);
             }
         }
-        Ok(false)
     }
 
-    /// Deletes an empty bucket (no object and no open multipart upload).
-    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
-        let record = {
-            let _guard = self.locks.buckets();
-            let record = self.bucket(name)?;
-            if self.any_object(&record)? || self.kv.scan(&upload_map(name), b"")?.next().is_some() {
-                return Err(IndexError::BucketNotEmpty);
-            }
-            let mut batch = Batch::default();
-            batch.delete(BUCKETS, name.as_bytes());
-            batch.delete(USAGE, name.as_bytes());
-            for layout in record.layouts() {
-                forget_counters(&mut batch, name, layout);
-            }
-            self.kv.apply(batch)?;
-            record
-        };
-        self.sync().await?;
-        // The maps are empty; removing them is tidying, safe to lose in a crash.
-        for layout in record.layouts() {
-            for shard in 0..layout.shards {
-                self.kv.drop_map(&object_map(name, layout, shard))?;
-            }
+    /// Hands maps no longer in use to garbage collection, which drops them once nothing in
+    /// them remains to collect.
+    pub(crate) async fn retire(&self, bucket: &str, maps: &[String]) -> Result<()> {
+        let since_ms = self.now_ms();
+        let mut write = Write::default();
+        for map in maps {
+            let retired = crate::gc::RetiredMap {
+                bucket: bucket.to_owned(),
+                since_ms,
+            };
+            write.put(map.as_bytes(), encode(&retired));
         }
-        self.kv.drop_map(&upload_map(name))?;
-        self.kv.drop_map(&part_map(name))?;
+        let _ = self.kv.write(RETIRED, write).await?;
+        for map in maps {
+            self.set_state(map, |s| *s != MapState::Retired, MapState::Retired)
+                .await?;
+        }
         Ok(())
     }
 }

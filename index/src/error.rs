@@ -20,6 +20,13 @@ pub enum IndexError {
     UserNotEmpty,
     #[error("no such access key")]
     NoSuchAccessKey,
+    #[error("access key already exists")]
+    KeyExists,
+    /// A write kept losing races (or waiting for a reshard's switch) past its deadline.
+    #[error("the index is busy: try again")]
+    Busy,
+    #[error("the index was written in format {0}, which this Kura does not know: run a newer one")]
+    Format(String),
     #[error("storage: {0}")]
     Backend(#[from] kura_backend::BackendError),
     #[error("corrupt index record: {0}")]

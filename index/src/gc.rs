@@ -1,29 +1,17 @@
-//! Blob garbage collection. Blobs are queued here in the same atomic batch
-//! that stops referencing them, and deleted later, only after that batch is
-//! durable. A blob being written is tracked as an intent; an intent that never
-//! got committed (the writer crashed) is collected once it is old enough.
-//! Garbage waits a grace period too: a GET that read an index entry just
-//! before an overwrite opens the entry's blobs lazily, part by part.
+//! Blob garbage collection. A blob is queued as garbage in the same write that stops
+//! referencing it, in the same map (see `shard.rs`), and deleted later, once that write
+//! is durable and a grace period has passed (a GET that read an entry just before an
+//! overwrite opens its blobs lazily, part by part). A blob being written is tracked by an
+//! intent in the map its entry will be written to, settled by the write that references
+//! it; an intent never settled (its writer died) is collected once it is old enough,
+//! unless the entry it was for references the blob after all (the entry landed on another
+//! layout's map after a reshard).
 
-use crate::model::{decode, encode, unix_ms};
+use crate::model::{BucketRecord, PartRecord, RETIRED, decode, encode};
+use crate::shard::{GARBAGE, INTENT, garbage_key, intent_key, parse_garbage_key};
 use crate::{Index, Result};
-use kura_backend::{Batch, BlobStore};
+use kura_backend::{BlobStore, Scan, Write, key_after};
 use serde::{Deserialize, Serialize};
-
-/// Blobs being written (intents), keyed by blob id. Garbage queued by older versions is
-/// also found here.
-pub(crate) const GC: &str = "gc";
-/// Unreferenced blobs keyed by when they became garbage (big-endian ms, then blob id), so
-/// that a collection pass reads only the entries that are due, not the whole grace period.
-pub(crate) const GC_DUE: &str = "gc-due";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum GcEntry {
-    /// Being written; becomes garbage if not committed in time.
-    Intent { since_ms: u64 },
-    /// No longer referenced since then.
-    Garbage { since_ms: u64 },
-}
 
 /// How long collectable blobs are kept before deletion.
 #[derive(Debug, Clone, Copy)]
@@ -34,90 +22,243 @@ pub struct GcPolicy {
     pub grace_ms: u64,
 }
 
+/// What a blob being written is for: where its entry will be written.
+#[derive(Debug, Clone, Copy)]
+pub enum BlobHome<'a> {
+    /// The data of an object.
+    Object { key: &'a str },
+    /// A part of a multipart upload.
+    Part { upload_id: &'a str, number: u32 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Intent {
+    since_ms: u64,
+    bucket: String,
+    #[serde(rename = "for")]
+    home: IntentFor,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum IntentFor {
+    Object { key: String },
+    Part { upload_id: String, number: u32 },
+}
+
+/// A map no longer in use, waiting for its garbage to be collected before it is dropped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RetiredMap {
+    pub bucket: String,
+    pub since_ms: u64,
+}
+
+/// Where a collection goes on: buckets after this one, then the retired maps.
+#[derive(Debug, Clone, Default)]
+pub struct GcCursor {
+    after: Option<String>,
+}
+
+/// What one collection step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcStep {
+    pub deleted: usize,
+    /// Every map was looked at since the cursor last started over.
+    pub cycle_done: bool,
+}
+
+/// Buckets looked at per step.
+const BUCKETS_PER_STEP: usize = 16;
+
 impl Index {
-    /// Records that a blob is being written, before its first byte is.
-    pub fn track_new_blob(&self, blob: &str) -> Result<()> {
-        let mut batch = Batch::default();
-        batch.put(
-            GC,
-            blob.as_bytes(),
-            encode(&GcEntry::Intent {
-                since_ms: self.now_ms(),
-            }),
-        );
-        Ok(self.kv.apply(batch)?)
+    /// Records that a blob is being written for `home` in `bucket`, before its first byte is.
+    pub async fn track_new_blob(&self, bucket: &str, home: BlobHome<'_>, blob: &str) -> Result<()> {
+        let record = self.bucket(bucket).await?;
+        let intent = Intent {
+            since_ms: self.now_ms(),
+            bucket: bucket.to_owned(),
+            home: match home {
+                BlobHome::Object { key } => IntentFor::Object {
+                    key: key.to_owned(),
+                },
+                BlobHome::Part { upload_id, number } => IntentFor::Part {
+                    upload_id: upload_id.to_owned(),
+                    number,
+                },
+            },
+        };
+        let mut write = Write::default();
+        write.put(intent_key(blob), encode(&intent));
+        let _ = self.kv.write(&home_map(&record, home), write).await?;
+        Ok(())
     }
 
     /// Queues a blob that will never be referenced (a failed write).
-    pub fn discard_blob(&self, blob: &str) -> Result<()> {
-        let mut batch = Batch::default();
-        clear_intent(&mut batch, blob);
-        queue_garbage(&mut batch, blob);
-        Ok(self.kv.apply(batch)?)
+    pub async fn discard_blob(&self, bucket: &str, home: BlobHome<'_>, blob: &str) -> Result<()> {
+        let record = self.bucket(bucket).await?;
+        let mut write = Write::default();
+        write
+            .delete(intent_key(blob))
+            .put(garbage_key(self.now_ms(), blob), Vec::new());
+        let _ = self.kv.write(&home_map(&record, home), write).await?;
+        Ok(())
     }
 
-    /// Deletes up to `limit` collectable blobs; returns how many it deleted.
+    /// Deletes up to `limit` collectable blobs from the maps of the next few buckets
+    /// after `cursor` (and, once past the last bucket, of retired maps, dropping those
+    /// with nothing left).
     pub async fn collect_garbage(
         &self,
         blobs: &dyn BlobStore,
         policy: GcPolicy,
         limit: usize,
-    ) -> Result<usize> {
-        // Whatever queued these blobs must be on disk before they go.
+        cursor: &mut GcCursor,
+    ) -> Result<GcStep> {
+        // Whatever queued these blobs must be durable before they go.
         self.sync().await?;
-        let now = self.now_ms();
-        // (map, key, blob) of every blob to delete now.
-        let mut due: Vec<(&str, Vec<u8>, String)> = Vec::new();
-        for item in self.kv.scan(GC_DUE, b"")? {
-            let (key, _) = item?;
-            let Some((since_ms, blob)) = parse_due_key(&key) else {
-                continue;
-            };
-            if now.saturating_sub(since_ms) < policy.grace_ms || due.len() >= limit {
-                break;
-            }
-            due.push((GC_DUE, key.to_vec(), blob));
-        }
-        for item in self.kv.scan(GC, b"")? {
-            if due.len() >= limit {
-                break;
-            }
-            let (key, value) = item?;
-            let collectable = match decode::<GcEntry>(&value)? {
-                GcEntry::Garbage { since_ms } => now.saturating_sub(since_ms) >= policy.grace_ms,
-                GcEntry::Intent { since_ms } => {
-                    now.saturating_sub(since_ms) >= policy.intent_age_ms
+        let mut step = GcStep::default();
+        let start = cursor
+            .after
+            .as_deref()
+            .map(str::as_bytes)
+            .map(key_after)
+            .unwrap_or_default();
+        let page = self
+            .kv
+            .scan(
+                crate::model::BUCKETS,
+                &Scan {
+                    start,
+                    limit: BUCKETS_PER_STEP,
+                    ..Scan::default()
+                },
+            )
+            .await?;
+        for (_, value) in &page.entries {
+            let record: BucketRecord = decode(value)?;
+            let mut maps = record.shard_maps();
+            maps.push(record.upload_map());
+            for map in maps {
+                step.deleted += self
+                    .collect_map(blobs, policy, &map, limit - step.deleted)
+                    .await?
+                    .0;
+                if step.deleted >= limit {
+                    // The cursor stays before this bucket: its rest comes next.
+                    return Ok(step);
                 }
-            };
-            if collectable {
-                let blob = String::from_utf8_lossy(&key).into_owned();
-                due.push((GC, key.to_vec(), blob));
+            }
+            cursor.after = Some(record.name);
+        }
+        if page.next.is_some() {
+            return Ok(step);
+        }
+        for (map, value) in self.read_all(RETIRED).await? {
+            if step.deleted >= limit {
+                return Ok(step);
+            }
+            let map = String::from_utf8_lossy(&map).into_owned();
+            let retired: RetiredMap = decode(&value)?;
+            let (deleted, left) = self
+                .collect_map(blobs, policy, &map, limit - step.deleted)
+                .await?;
+            step.deleted += deleted;
+            if !left && self.now_ms().saturating_sub(retired.since_ms) >= policy.grace_ms {
+                self.kv.drop_map(&map).await?;
+                let mut write = Write::default();
+                write.delete(map.as_bytes());
+                let _ = self.kv.write(RETIRED, write).await?;
             }
         }
-        for (map, key, blob) in &due {
-            blobs.delete_blob(blob).await?;
-            let mut batch = Batch::default();
-            batch.delete(map, key.as_slice());
-            self.kv.apply(batch)?;
+        cursor.after = None;
+        step.cycle_done = true;
+        Ok(step)
+    }
+
+    /// Maps retired (by reshards and bucket deletions) and not dropped yet.
+    pub async fn retired_maps(&self) -> Result<usize> {
+        Ok(self.read_all(RETIRED).await?.len())
+    }
+
+    /// Collects up to `limit` blobs of one map; returns how many, and whether anything
+    /// (garbage or intents) is left in it.
+    async fn collect_map(
+        &self,
+        blobs: &dyn BlobStore,
+        policy: GcPolicy,
+        map: &str,
+        limit: usize,
+    ) -> Result<(usize, bool)> {
+        let now = self.now_ms();
+        let due_before = garbage_key(now.saturating_sub(policy.grace_ms), "");
+        let garbage = self
+            .kv
+            .scan(map, &Scan::prefix(GARBAGE.to_vec(), limit + 1))
+            .await?;
+        let mut done = Write::default();
+        let mut deleted = 0;
+        for (key, _) in &garbage.entries {
+            if key.as_slice() >= due_before.as_slice() || deleted == limit {
+                break;
+            }
+            if let Some((_, blob)) = parse_garbage_key(key) {
+                blobs.delete_blob(&blob).await?;
+            }
+            done.delete(key.clone());
+            deleted += 1;
         }
-        Ok(due.len())
+        let intents = self
+            .kv
+            .scan(map, &Scan::prefix(INTENT.to_vec(), limit + 1))
+            .await?;
+        for (key, value) in &intents.entries {
+            if deleted == limit {
+                break;
+            }
+            let intent: Intent = decode(value)?;
+            if now.saturating_sub(intent.since_ms) < policy.intent_age_ms {
+                continue;
+            }
+            let blob = String::from_utf8_lossy(&key[INTENT.len()..]).into_owned();
+            if !self.intent_settled(map, &intent, &blob).await? {
+                blobs.delete_blob(&blob).await?;
+                deleted += 1;
+            }
+            done.delete(key.clone());
+        }
+        let cleared = done.changes.len();
+        let _ = self.kv.write(map, done).await?;
+        let left = garbage.entries.len() + intents.entries.len() > cleared;
+        Ok((deleted, left))
+    }
+
+    /// Whether an old intent's blob got referenced after all, by an entry written where
+    /// the intent's map did not see it.
+    async fn intent_settled(&self, map: &str, intent: &Intent, blob: &str) -> Result<bool> {
+        match &intent.home {
+            IntentFor::Object { key } => match self.bucket(&intent.bucket).await {
+                // Blob ids are unique: a bucket of the same name made since cannot hold it.
+                Ok(bucket) => self.references(&bucket, key, blob).await,
+                Err(crate::IndexError::NoSuchBucket) => Ok(false),
+                Err(err) => Err(err),
+            },
+            IntentFor::Part { upload_id, number } => {
+                let part = self
+                    .kv
+                    .get(map, &crate::uploads::part_key(upload_id, *number))
+                    .await?;
+                Ok(part
+                    .map(|p| decode::<PartRecord>(&p))
+                    .transpose()?
+                    .is_some_and(|p| p.blob == blob))
+            }
+        }
     }
 }
 
-pub(crate) fn queue_garbage(batch: &mut Batch, blob: &str) {
-    let mut key = unix_ms().to_be_bytes().to_vec();
-    key.extend_from_slice(blob.as_bytes());
-    batch.put(GC_DUE, key, Vec::new());
-}
-
-fn parse_due_key(key: &[u8]) -> Option<(u64, String)> {
-    let (since, blob) = key.split_first_chunk::<8>()?;
-    Some((
-        u64::from_be_bytes(*since),
-        String::from_utf8(blob.to_vec()).ok()?,
-    ))
-}
-
-pub(crate) fn clear_intent(batch: &mut Batch, blob: &str) {
-    batch.delete(GC, blob.as_bytes());
+/// The map a blob's intent and garbage records go to.
+fn home_map(record: &BucketRecord, home: BlobHome<'_>) -> String {
+    match home {
+        BlobHome::Object { key } => record.key_map(key),
+        BlobHome::Part { .. } => record.upload_map(),
+    }
 }

@@ -1,9 +1,10 @@
 //! Users and their access keys. Secrets are stored sealed by the gateway; the
 //! index only keeps the bytes it is given.
 
-use crate::model::{BUCKETS, BucketRecord, KEYS, USERS, decode, encode};
+use crate::model::{BucketRecord, KEYS, USERS, decode, encode};
+use crate::shard::Retry;
 use crate::{Index, IndexError, Result};
-use kura_backend::Batch;
+use kura_backend::Write;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,43 +31,43 @@ impl KeyRecord {
 
 impl Index {
     pub async fn create_user(&self, name: &str) -> Result<UserRecord> {
-        let user = {
-            let _guard = self.locks.buckets();
-            if self.kv.get(USERS, name.as_bytes())?.is_some() {
-                return Err(IndexError::UserExists);
-            }
-            let user = UserRecord {
-                name: name.to_owned(),
-                created_ms: self.now_ms(),
-            };
-            let mut batch = Batch::default();
-            batch.put(USERS, name.as_bytes(), encode(&user));
-            self.kv.apply(batch)?;
-            user
+        let user = UserRecord {
+            name: name.to_owned(),
+            created_ms: self.now_ms(),
         };
+        let mut write = Write::default();
+        write
+            .expect(name.as_bytes(), None)
+            .put(name.as_bytes(), encode(&user));
+        if !self.kv.write(USERS, write).await?.applied() {
+            return Err(IndexError::UserExists);
+        }
         self.sync().await?;
         Ok(user)
     }
 
-    pub fn user(&self, name: &str) -> Result<UserRecord> {
+    pub async fn user(&self, name: &str) -> Result<UserRecord> {
         self.kv
-            .get(USERS, name.as_bytes())?
+            .get(USERS, name.as_bytes())
+            .await?
             .map(|b| decode(&b))
             .transpose()?
             .ok_or(IndexError::NoSuchUser)
     }
 
-    pub fn list_users(&self) -> Result<Vec<UserRecord>> {
-        self.kv
-            .scan(USERS, b"")?
-            .map(|item| decode(&item?.1))
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        self.read_all(USERS)
+            .await?
+            .iter()
+            .map(|(_, value)| decode(value))
             .collect()
     }
 
     /// Buckets owned by `user`, in name order.
-    pub fn user_buckets(&self, user: &str) -> Result<Vec<BucketRecord>> {
+    pub async fn user_buckets(&self, user: &str) -> Result<Vec<BucketRecord>> {
         Ok(self
-            .list_buckets()?
+            .list_buckets()
+            .await?
             .into_iter()
             .filter(|b| b.owner == user)
             .collect())
@@ -74,28 +75,36 @@ impl Index {
 
     /// Deletes a user who owns no bucket, with every key and bucket grant of theirs.
     pub async fn delete_user(&self, name: &str) -> Result<()> {
-        {
-            let _guard = self.locks.buckets();
-            self.user(name)?;
-            let mut batch = Batch::default();
-            for item in self.kv.scan(BUCKETS, b"")? {
-                let (_, value) = item?;
-                let mut bucket: BucketRecord = decode(&value)?;
-                if bucket.owner == name {
-                    return Err(IndexError::UserNotEmpty);
-                }
-                // A later user of the same name must not inherit access.
-                if bucket.grants.iter().any(|u| u == name) {
-                    bucket.grants.retain(|u| u != name);
-                    batch.put(BUCKETS, bucket.name.as_bytes(), encode(&bucket));
-                }
-            }
-            for key in self.user_keys(name)? {
-                batch.delete(KEYS, key.access_key.as_bytes());
-            }
-            batch.delete(USERS, name.as_bytes());
-            self.kv.apply(batch)?;
+        self.user(name).await?;
+        let buckets = self.list_buckets().await?;
+        if buckets.iter().any(|b| b.owner == name) {
+            return Err(IndexError::UserNotEmpty);
         }
+        // A later user of the same name must not inherit access.
+        for bucket in buckets
+            .iter()
+            .filter(|b| b.grants.iter().any(|u| u == name))
+        {
+            match self
+                .change_bucket(&bucket.name, |record| {
+                    let before = record.grants.len();
+                    record.grants.retain(|u| u != name);
+                    Ok::<_, IndexError>(record.grants.len() != before)
+                })
+                .await
+            {
+                Ok(_) | Err(IndexError::NoSuchBucket) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let mut keys = Write::default();
+        for key in self.user_keys(name).await? {
+            keys.delete(key.access_key.as_bytes());
+        }
+        let _ = self.kv.write(KEYS, keys).await?;
+        let mut user = Write::default();
+        user.delete(name.as_bytes());
+        let _ = self.kv.write(USERS, user).await?;
         self.sync().await
     }
 
@@ -105,36 +114,37 @@ impl Index {
         access_key: &str,
         sealed_secret: String,
     ) -> Result<KeyRecord> {
-        let key = {
-            let _guard = self.locks.buckets();
-            self.user(user)?;
-            let key = KeyRecord {
-                access_key: access_key.to_owned(),
-                user: user.to_owned(),
-                sealed_secret,
-                created_ms: self.now_ms(),
-                revoked_ms: None,
-            };
-            let mut batch = Batch::default();
-            batch.put(KEYS, access_key.as_bytes(), encode(&key));
-            self.kv.apply(batch)?;
-            key
+        self.user(user).await?;
+        let key = KeyRecord {
+            access_key: access_key.to_owned(),
+            user: user.to_owned(),
+            sealed_secret,
+            created_ms: self.now_ms(),
+            revoked_ms: None,
         };
+        let mut write = Write::default();
+        write
+            .expect(access_key.as_bytes(), None)
+            .put(access_key.as_bytes(), encode(&key));
+        if !self.kv.write(KEYS, write).await?.applied() {
+            return Err(IndexError::KeyExists);
+        }
         self.sync().await?;
         Ok(key)
     }
 
-    pub fn key(&self, access_key: &str) -> Result<Option<KeyRecord>> {
+    pub async fn key(&self, access_key: &str) -> Result<Option<KeyRecord>> {
         self.kv
-            .get(KEYS, access_key.as_bytes())?
+            .get(KEYS, access_key.as_bytes())
+            .await?
             .map(|b| decode(&b))
             .transpose()
     }
 
-    pub fn user_keys(&self, user: &str) -> Result<Vec<KeyRecord>> {
+    pub async fn user_keys(&self, user: &str) -> Result<Vec<KeyRecord>> {
         let mut keys = Vec::new();
-        for item in self.kv.scan(KEYS, b"")? {
-            let key: KeyRecord = decode(&item?.1)?;
+        for (_, value) in self.read_all(KEYS).await? {
+            let key: KeyRecord = decode(&value)?;
             if key.user == user {
                 keys.push(key);
             }
@@ -144,18 +154,27 @@ impl Index {
 
     /// Revokes a key: from the moment this returns, it authenticates nothing.
     pub async fn revoke_key(&self, access_key: &str) -> Result<KeyRecord> {
-        let key = {
-            let _guard = self.locks.buckets();
-            let mut key = self.key(access_key)?.ok_or(IndexError::NoSuchAccessKey)?;
-            if key.revoked_ms.is_none() {
-                key.revoked_ms = Some(self.now_ms());
-                let mut batch = Batch::default();
-                batch.put(KEYS, access_key.as_bytes(), encode(&key));
-                self.kv.apply(batch)?;
+        let mut retry = Retry::new();
+        loop {
+            retry.pause().await?;
+            let raw = self
+                .kv
+                .get(KEYS, access_key.as_bytes())
+                .await?
+                .ok_or(IndexError::NoSuchAccessKey)?;
+            let mut key: KeyRecord = decode(&raw)?;
+            if key.revoked_ms.is_some() {
+                return Ok(key);
             }
-            key
-        };
-        self.sync().await?;
-        Ok(key)
+            key.revoked_ms = Some(self.now_ms());
+            let mut write = Write::default();
+            write
+                .expect(access_key.as_bytes(), Some(raw))
+                .put(access_key.as_bytes(), encode(&key));
+            if self.kv.write(KEYS, write).await?.applied() {
+                self.sync().await?;
+                return Ok(key);
+            }
+        }
     }
 }

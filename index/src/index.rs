@@ -2,7 +2,7 @@
 //! operations live in the modules named after what they do (buckets, objects, uploads, …).
 
 use crate::Result;
-use crate::locks::KeyLocks;
+use crate::locks::MapLocks;
 use crate::model::{Clock, unix_ms};
 use kura_backend::KvStore;
 use std::sync::Arc;
@@ -10,28 +10,43 @@ use std::sync::Arc;
 /// The index over one backend. Cheap to share behind an `Arc`.
 pub struct Index {
     pub(crate) kv: Arc<dyn KvStore>,
-    pub(crate) locks: KeyLocks,
-    /// Serialises read-modify-write of the usage and shard-entry counters
-    /// across keys of all buckets; held only while a batch is applied in memory.
-    pub(crate) counters: std::sync::Mutex<()>,
+    pub(crate) locks: MapLocks,
     pub(crate) clock: Clock,
     pub(crate) initial_shards: u32,
+    /// Names this process among the gateways sharing the maps (reshard leases, bucket
+    /// ids).
+    pub(crate) instance: String,
 }
 
 impl Index {
+    /// The index of a backend only this process uses (the local backend, which locks its
+    /// directory): a restarted process takes over its own reshards at once.
     pub fn new(kv: Arc<dyn KvStore>, initial_shards: u32) -> Self {
+        Self::shared(kv, initial_shards, "local".to_owned())
+    }
+
+    /// The index of a backend several gateways share; `instance` names this gateway
+    /// among them (a reshard lease it held before a restart lapses before another
+    /// gateway, or this one, takes it over).
+    pub fn shared(kv: Arc<dyn KvStore>, initial_shards: u32, instance: String) -> Self {
         Index {
             kv,
-            locks: KeyLocks::default(),
-            counters: std::sync::Mutex::new(()),
+            locks: MapLocks::default(),
             clock: Clock::default(),
             initial_shards: initial_shards.max(1),
+            instance,
         }
     }
 
     /// Makes every index change made so far durable.
     pub async fn sync(&self) -> Result<()> {
         Ok(self.kv.sync().await?)
+    }
+
+    /// Whether the storage answers: one read of the bucket list's map.
+    pub async fn probe(&self) -> Result<()> {
+        self.kv.get(crate::model::BUCKETS, b"\0probe").await?;
+        Ok(())
     }
 
     /// The current time in milliseconds, as stamped on new records.

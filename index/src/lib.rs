@@ -5,29 +5,31 @@
 //! Nothing here knows HTTP or S3 XML: callers get typed records and errors.
 
 mod buckets;
-mod counts;
 mod error;
 mod gc;
 mod identity;
 mod index;
 mod listing;
 mod locks;
+mod migrate;
 mod model;
 mod objects;
 mod pacing;
 mod reshard;
+mod shard;
 mod uploads;
 mod usage;
 
 pub use error::{IndexError, Result};
-pub use gc::{GcEntry, GcPolicy};
+pub use gc::{BlobHome, GcCursor, GcPolicy, GcStep};
 pub use identity::{KeyRecord, UserRecord};
 pub use index::Index;
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    BucketRecord, CorsRule, Covered, DefaultEncryption, Encryption, LifecycleFilter, LifecyclePass,
+    BucketRecord, CorsRule, DefaultEncryption, Encryption, Lease, LifecycleFilter, LifecyclePass,
     LifecycleRule, LifecycleTransition, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord,
-    PartRef, PassCursor, Quota, Reshard, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
+    PartRef, PassCursor, Quota, Reshard, ReshardPhase, ShardLayout, Stamp, StoredChecksum,
+    UploadRecord, Usage,
 };
 pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, reshard_pause};
 pub use reshard::{ReshardStep, ShardStats};

@@ -1,9 +1,10 @@
 //! Ordered listing with S3's prefix / delimiter / marker semantics, over one
-//! map or a merge of several shard maps.
+//! map or a merge of several shard maps, read a bounded page at a time.
 
-use crate::Result;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use crate::shard::ENTRIES_END;
+use crate::{IndexError, Result};
+use kura_backend::{KvStore, Scan, key_after};
+use std::collections::VecDeque;
 
 /// What to list: keys starting with `prefix`, strictly after `after`.
 #[derive(Debug, Clone, Default)]
@@ -32,34 +33,29 @@ impl<T> ListPage<T> {
     }
 }
 
-/// Items in sort-key order: the key S3 shows and its value.
-pub(crate) type Items<T> = Box<dyn Iterator<Item = Result<(String, T)>>>;
-
-/// Lists from `start` (a sort key, inclusive). `open(seek)` must yield the
-/// items whose sort key is `>= seek`, in order; the sort key of an item starts
-/// with its shown key. Common prefixes not after `marker` were returned by an
-/// earlier page (or precede the marker) and are skipped.
-pub(crate) fn list_sorted<T>(
-    prefix: &str,
-    delimiter: Option<&str>,
-    start: Vec<u8>,
-    marker: Option<&str>,
-    max: usize,
-    mut open: impl FnMut(&[u8]) -> Result<Items<T>>,
+/// Lists from where `items` starts. `show` turns a stored (key, value) into the key S3
+/// shows and the listed value, or None to skip it; a stored key starts with the key shown.
+/// Common prefixes not after the marker were returned by an earlier page (or precede the
+/// marker) and are skipped.
+pub(crate) async fn list_sorted<T>(
+    params: &ListParams<'_>,
+    items: &mut Merged<'_>,
+    mut show: impl FnMut(Vec<u8>, Vec<u8>) -> Result<Option<(String, T)>>,
 ) -> Result<ListPage<T>> {
+    let (prefix, marker, max) = (params.prefix, params.after, params.max);
     let mut page = ListPage {
         entries: Vec::new(),
         prefixes: Vec::new(),
         truncated: false,
     };
-    let start = start.max(prefix.as_bytes().to_vec());
-    let mut items = open(&start)?;
-    while let Some(item) = items.next() {
-        let (key, value) = item?;
+    while let Some((raw, value)) = items.next().await? {
+        let Some((key, value)) = show(raw, value)? else {
+            continue;
+        };
         if !key.starts_with(prefix) {
             break;
         }
-        let common = delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+        let common = params.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
             key[prefix.len()..]
                 .find(d)
                 .map(|at| prefix.len() + at + d.len())
@@ -77,7 +73,7 @@ pub(crate) fn list_sorted<T>(
                     page.prefixes.push(common);
                 }
                 match next {
-                    Some(next) => items = open(&next)?,
+                    Some(next) => items.seek(&next),
                     None => break,
                 }
             }
@@ -101,143 +97,220 @@ pub(crate) fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 
 /// The smallest byte string strictly greater than `key`.
 pub(crate) fn after(key: &str) -> Vec<u8> {
-    let mut out = key.as_bytes().to_vec();
-    out.push(0);
-    out
+    key_after(key.as_bytes())
 }
 
-/// Merges several ordered iterators into one ordered iterator.
-pub(crate) struct Merge<T> {
-    sources: Vec<Items<T>>,
-    heads: BinaryHeap<Reverse<(String, usize)>>,
-    values: Vec<Option<T>>,
-    failed: Option<crate::IndexError>,
+/// Entries read a page at a time from one map.
+struct Cursor {
+    map: String,
+    /// Where the next page starts; None once the map is read to `end`.
+    next: Option<Vec<u8>>,
+    buffer: VecDeque<(Vec<u8>, Vec<u8>)>,
 }
 
-impl<T> Merge<T> {
-    pub(crate) fn new(sources: Vec<Items<T>>) -> Self {
-        let mut merge = Merge {
-            values: sources.iter().map(|_| None).collect(),
-            sources,
-            heads: BinaryHeap::new(),
-            failed: None,
-        };
-        for idx in 0..merge.sources.len() {
-            merge.advance(idx);
+/// The entries of several maps (a bucket's shards) merged into one ordered stream, each
+/// map read a page at a time, all maps that need a page read concurrently.
+pub(crate) struct Merged<'a> {
+    kv: &'a dyn KvStore,
+    cursors: Vec<Cursor>,
+    end: Vec<u8>,
+    page: usize,
+}
+
+impl<'a> Merged<'a> {
+    /// The entries of `maps` from `start` on that start with `prefix` (never a map's own
+    /// records), for a listing of up to `max` of them.
+    pub(crate) fn entries(
+        kv: &'a dyn KvStore,
+        maps: Vec<String>,
+        start: Vec<u8>,
+        prefix: &str,
+        max: usize,
+    ) -> Self {
+        let start = start.max(prefix.as_bytes().to_vec());
+        let end = successor(prefix.as_bytes())
+            .map_or(ENTRIES_END.to_vec(), |end| end.min(ENTRIES_END.to_vec()));
+        // Enough per map for a page spread evenly, and a margin for uneven spreads.
+        let page = (max.saturating_add(1).div_ceil(maps.len().max(1)) + 16).min(1000);
+        Merged {
+            kv,
+            cursors: maps
+                .into_iter()
+                .map(|map| Cursor {
+                    map,
+                    next: Some(start.clone()),
+                    buffer: VecDeque::new(),
+                })
+                .collect(),
+            end,
+            page,
         }
-        merge
     }
 
-    fn advance(&mut self, idx: usize) {
-        match self.sources[idx].next() {
-            Some(Ok((key, value))) => {
-                self.values[idx] = Some(value);
-                self.heads.push(Reverse((key, idx)));
+    /// Reads the next page of every map whose buffer ran dry.
+    async fn fill(&mut self) -> Result<()> {
+        let (kv, end, page) = (self.kv, &self.end, self.page);
+        let reads = self
+            .cursors
+            .iter_mut()
+            .filter(|c| c.buffer.is_empty() && c.next.is_some())
+            .map(|cursor| async move {
+                while cursor.buffer.is_empty() {
+                    let Some(start) = cursor.next.take() else {
+                        break;
+                    };
+                    let scan = Scan {
+                        start,
+                        end: Some(end.clone()),
+                        prefix: Vec::new(),
+                        limit: page,
+                    };
+                    let read = kv.scan(&cursor.map, &scan).await?;
+                    cursor.buffer.extend(read.entries);
+                    cursor.next = read.next;
+                }
+                Ok::<_, IndexError>(())
+            });
+        futures::future::try_join_all(reads).await?;
+        Ok(())
+    }
+
+    /// The next entry in key order.
+    pub(crate) async fn next(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.fill().await?;
+        let smallest = self
+            .cursors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.buffer.front().map(|(key, _)| (key, i)))
+            .min()
+            .map(|(_, i)| i);
+        Ok(smallest.and_then(|i| self.cursors[i].buffer.pop_front()))
+    }
+
+    /// Skips every entry before `to`.
+    pub(crate) fn seek(&mut self, to: &[u8]) {
+        for cursor in &mut self.cursors {
+            while cursor
+                .buffer
+                .front()
+                .is_some_and(|(key, _)| key.as_slice() < to)
+            {
+                cursor.buffer.pop_front();
             }
-            Some(Err(err)) => self.failed = Some(err),
-            None => {}
+            if cursor.buffer.is_empty()
+                && let Some(next) = cursor.next.as_mut()
+                && next.as_slice() < to
+            {
+                *next = to.to_vec();
+            }
         }
-    }
-}
-
-impl<T> Iterator for Merge<T> {
-    type Item = Result<(String, T)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(err) = self.failed.take() {
-            return Some(Err(err));
-        }
-        let Reverse((key, idx)) = self.heads.pop()?;
-        let value = self.values[idx].take().expect("a head has its value");
-        self.advance(idx);
-        Some(Ok((key, value)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kura_backend::{LocalBackend, Write};
 
-    fn source(keys: &[&str]) -> Vec<String> {
-        let mut keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        keys.sort();
-        keys
+    async fn store(keys: &[&str], maps: usize) -> (tempfile::TempDir, LocalBackend, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = LocalBackend::open(dir.path()).unwrap();
+        let names: Vec<String> = (0..maps).map(|i| format!("m/{i}")).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let mut write = Write::default();
+            write.put(key.as_bytes(), Vec::new());
+            assert!(kv.write(&names[i % maps], write).await.unwrap().applied());
+        }
+        // A map's own records are never listed.
+        let mut own = Write::default();
+        own.put(ENTRIES_END.to_vec(), Vec::new());
+        assert!(kv.write(&names[0], own).await.unwrap().applied());
+        (dir, kv, names)
     }
 
-    fn list(
-        keys: &[String],
+    async fn list(
+        keys: &[&str],
         prefix: &str,
-        delim: Option<&str>,
+        delimiter: Option<&str>,
         after_key: Option<&str>,
         max: usize,
     ) -> ListPage<()> {
-        let start = after_key.map(after).unwrap_or_default();
-        list_sorted(prefix, delim, start, after_key, max, |seek| {
-            let seek = seek.to_vec();
-            let items: Vec<_> = keys
-                .iter()
-                .filter(|k| k.as_bytes() >= seek.as_slice())
-                .map(|k| Ok((k.clone(), ())))
-                .collect();
-            Ok(Box::new(items.into_iter()) as Items<()>)
-        })
-        .unwrap()
+        let mut out = None;
+        for maps in [1, 3] {
+            let (_dir, kv, names) = store(keys, maps).await;
+            let params = ListParams {
+                prefix,
+                delimiter,
+                after: after_key,
+                max,
+            };
+            let start = after_key.map(after).unwrap_or_default();
+            let mut items = Merged::entries(&kv, names, start, prefix, max);
+            let page = list_sorted(&params, &mut items, |k, _| {
+                Ok(Some((String::from_utf8(k).unwrap(), ())))
+            })
+            .await
+            .unwrap();
+            if let Some(one) = &out {
+                assert_eq!(format!("{one:?}"), format!("{page:?}"), "1 map vs 3");
+            }
+            out = Some(page);
+        }
+        out.unwrap()
     }
 
     fn keys_of(page: &ListPage<()>) -> Vec<&str> {
         page.entries.iter().map(|(k, _)| k.as_str()).collect()
     }
 
-    #[test]
-    fn delimiter_groups_and_pages_exactly() {
-        let keys = source(&["a/1", "a/2", "b", "c/x/y", "c/z", "d"]);
-        let page = list(&keys, "", Some("/"), None, 1000);
+    #[tokio::test]
+    async fn delimiter_groups_and_pages_exactly() {
+        let keys = ["a/1", "a/2", "b", "c/x/y", "c/z", "d"];
+        let page = list(&keys, "", Some("/"), None, 1000).await;
         assert_eq!(keys_of(&page), ["b", "d"]);
         assert_eq!(page.prefixes, ["a/", "c/"]);
         assert!(!page.truncated);
 
-        let first = list(&keys, "", Some("/"), None, 2);
+        let first = list(&keys, "", Some("/"), None, 2).await;
         assert_eq!(first.prefixes, ["a/"]);
         assert_eq!(keys_of(&first), ["b"]);
         assert!(first.truncated);
-        let second = list(&keys, "", Some("/"), first.last(), 2);
+        let second = list(&keys, "", Some("/"), first.last(), 2).await;
         assert_eq!(second.prefixes, ["c/"]);
         assert_eq!(keys_of(&second), ["d"]);
         assert!(!second.truncated, "nothing follows d");
 
         // A marker inside a common prefix skips the rest of that prefix.
-        let inside = list(&keys, "", Some("/"), Some("c/x/y"), 10);
+        let inside = list(&keys, "", Some("/"), Some("c/x/y"), 10).await;
         assert!(inside.prefixes.is_empty());
         assert_eq!(keys_of(&inside), ["d"]);
     }
 
-    #[test]
-    fn prefix_and_nested_delimiter() {
-        let keys = source(&["c/x/y", "c/x/z", "c/z", "cc"]);
-        let page = list(&keys, "c/", Some("/"), None, 10);
+    #[tokio::test]
+    async fn prefix_and_nested_delimiter() {
+        let keys = ["c/x/y", "c/x/z", "c/z", "cc"];
+        let page = list(&keys, "c/", Some("/"), None, 10).await;
         assert_eq!(page.prefixes, ["c/x/"]);
         assert_eq!(keys_of(&page), ["c/z"]);
     }
 
-    #[test]
-    fn truncation_is_exact_at_the_boundary() {
-        let keys = source(&["a", "b"]);
-        assert!(!list(&keys, "", None, None, 2).truncated);
-        assert!(list(&keys, "", None, None, 1).truncated);
-        assert!(!list(&keys, "", None, Some("a"), 1).truncated);
+    #[tokio::test]
+    async fn truncation_is_exact_at_the_boundary() {
+        let keys = ["a", "b"];
+        assert!(!list(&keys, "", None, None, 2).await.truncated);
+        assert!(list(&keys, "", None, None, 1).await.truncated);
+        assert!(!list(&keys, "", None, Some("a"), 1).await.truncated);
     }
 
-    #[test]
-    fn merge_orders_across_sources() {
-        let a: Items<u8> =
-            Box::new(vec![Ok(("a".to_string(), 1)), Ok(("d".to_string(), 4))].into_iter());
-        let b: Items<u8> =
-            Box::new(vec![Ok(("b".to_string(), 2)), Ok(("c".to_string(), 3))].into_iter());
-        let merged: Vec<_> = Merge::new(vec![a, b]).map(|r| r.unwrap()).collect();
-        assert_eq!(
-            merged.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
-            [1, 2, 3, 4]
-        );
+    #[tokio::test]
+    async fn pages_smaller_than_a_listing_are_read_in_turn() {
+        let keys: Vec<String> = (0..3000).map(|i| format!("k{i:05}")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let page = list(&refs, "", None, None, 2500).await;
+        assert_eq!(page.entries.len(), 2500);
+        assert!(page.truncated);
+        assert_eq!(page.entries[2499].0, "k02499");
     }
 
     #[test]

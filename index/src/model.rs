@@ -45,12 +45,6 @@ pub(crate) fn unix_ms() -> u64 {
 pub struct ShardLayout {
     pub generation: u64,
     pub shards: u32,
-    /// Whether each shard's entry count is kept in `SHARD_ENTRIES` (every
-    /// layout made since counting began). Layouts written before have no
-    /// counters; their stats are counted by a scan until a reshard replaces
-    /// them with a counted layout.
-    #[serde(default)]
-    pub counted: bool,
 }
 
 impl ShardLayout {
@@ -69,6 +63,11 @@ impl ShardLayout {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BucketRecord {
     pub name: String,
+    /// This incarnation of the bucket: its index maps are named after it, so a bucket
+    /// deleted and created again starts on maps of its own. Buckets made before ids
+    /// existed have none, and their maps are named after the bucket.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     pub owner: String,
     pub created_ms: u64,
     pub region: String,
@@ -200,61 +199,74 @@ pub struct CorsRule {
 }
 
 impl BucketRecord {
-    /// The current layout and, during a reshard, its target.
-    pub(crate) fn layouts(&self) -> impl Iterator<Item = &ShardLayout> {
-        std::iter::once(&self.layout).chain(self.reshard.as_ref().map(|r| &r.target))
+    /// What the bucket's index maps are named after.
+    pub(crate) fn map_id(&self) -> &str {
+        if self.id.is_empty() {
+            &self.name
+        } else {
+            &self.id
+        }
     }
 
-    /// Every layout a write of `key` must reach: the current one, and during
-    /// a reshard the target too once the copy has come that far (dual writes
-    /// keep the copied part of the target current).
-    pub(crate) fn write_layouts<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a ShardLayout> {
-        let target = self
-            .reshard
-            .as_ref()
-            .filter(|r| r.covered.holds(key))
-            .map(|r| &r.target);
-        std::iter::once(&self.layout).chain(target)
+    /// The map of `layout`'s shard `shard`.
+    pub(crate) fn shard_map(&self, layout: &ShardLayout, shard: u32) -> String {
+        format!("o/{}/{}/{shard}", self.map_id(), layout.generation)
+    }
+
+    /// The map of the current layout that holds `key`.
+    pub(crate) fn key_map(&self, key: &str) -> String {
+        self.shard_map(&self.layout, self.layout.shard_of(key))
+    }
+
+    /// Every map of the current layout.
+    pub(crate) fn shard_maps(&self) -> Vec<String> {
+        (0..self.layout.shards)
+            .map(|shard| self.shard_map(&self.layout, shard))
+            .collect()
+    }
+
+    /// The map of the bucket's multipart uploads and their parts.
+    pub(crate) fn upload_map(&self) -> String {
+        format!("u/{}", self.map_id())
     }
 }
 
-/// An online reshard: keys are copied in key order to `target`; reads and
-/// listings use the current layout until the switch. `cursor` (every key up
-/// to it is copied) is persisted with each step.
+/// An online reshard (see `reshard.rs`): every entry of the current layout is copied to
+/// `target` while the source shards log what changes meanwhile; the log is replayed, and
+/// writes pause only for the last replay and the switch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reshard {
     pub target: ShardLayout,
     pub started_ms: u64,
+    /// Entries copied so far.
     pub copied: u64,
-    pub cursor: Option<String>,
-    /// The keys whose writes reach the target too. A reshard recorded before
-    /// this field existed wrote every key to both layouts, and so goes on.
-    #[serde(default = "Covered::everything")]
-    pub covered: Covered,
+    #[serde(default)]
+    pub phase: ReshardPhase,
+    /// The gateway running the reshard, and until when; another may take over after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
 }
 
-/// Which keys a reshard's dual writes cover: those the copy has reached or
-/// is about to. Only ever grows (in the derived order), so a key the
-/// target holds got there by a copy or a covered write, and is current.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Covered {
-    Nothing,
-    UpTo(String),
-    Everything,
+/// Where a reshard is, persisted after every step so that whoever runs it next resumes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReshardPhase {
+    /// The source shards are being told to log their changes.
+    #[default]
+    Starting,
+    /// Copying source shard `shard`, at keys after `after`.
+    Copying { shard: u32, after: Option<String> },
+    /// Replaying what the source shards logged while the copy ran.
+    Replaying,
+    /// Writes are held off; the last log records are replayed and the layout switched.
+    Switching,
 }
 
-impl Covered {
-    fn everything() -> Self {
-        Covered::Everything
-    }
-
-    pub(crate) fn holds(&self, key: &str) -> bool {
-        match self {
-            Covered::Nothing => false,
-            Covered::UpTo(last) => key <= last.as_str(),
-            Covered::Everything => true,
-        }
-    }
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub holder: String,
+    pub until_ms: u64,
+    /// Grows with every new holder; target shards carry the epoch of their last writer.
+    pub epoch: u64,
 }
 
 /// Limits on a bucket's contents; `None` is unlimited.
@@ -416,6 +428,10 @@ pub struct UploadRecord {
     /// The checksum algorithm and type chosen at creation, if any.
     pub checksum_algorithm: Option<String>,
     pub checksum_type: Option<String>,
+    /// Set when a CompleteMultipartUpload began (Unix ms): the upload takes no more parts,
+    /// and is finished or cleaned up by whoever comes next if its completer died.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completing_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -429,46 +445,11 @@ pub struct PartRecord {
 }
 
 pub(crate) const BUCKETS: &str = "buckets";
-pub(crate) const USAGE: &str = "usage";
 pub(crate) const USERS: &str = "users";
 pub(crate) const KEYS: &str = "keys";
+/// Maps no longer in use (a layout replaced by a reshard, a deleted bucket's maps),
+/// keyed by map name: dropped once nothing in them remains to collect.
 pub(crate) const RETIRED: &str = "retired";
-/// Entries per shard of counted layouts, see `counts.rs`. They share the
-/// usage map (under keys no bucket name can take, see `counts::counter_key`)
-/// because a write updates both: one map fewer in every write's transaction.
-pub(crate) const SHARD_ENTRIES: &str = USAGE;
-
-pub(crate) fn object_map(bucket: &str, layout: &ShardLayout, shard: u32) -> String {
-    format!("o/{bucket}/{}/{shard}", layout.generation)
-}
-
-pub(crate) fn upload_map(bucket: &str) -> String {
-    format!("u/{bucket}")
-}
-
-pub(crate) fn part_map(bucket: &str) -> String {
-    format!("p/{bucket}")
-}
-
-pub(crate) fn upload_key(key: &str, upload_id: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(key.len() + 1 + upload_id.len());
-    out.extend_from_slice(key.as_bytes());
-    out.push(0);
-    out.extend_from_slice(upload_id.as_bytes());
-    out
-}
-
-pub(crate) fn part_key(upload_id: &str, number: u32) -> Vec<u8> {
-    let mut out = part_prefix(upload_id);
-    out.extend_from_slice(&number.to_be_bytes());
-    out
-}
-
-pub(crate) fn part_prefix(upload_id: &str) -> Vec<u8> {
-    let mut out = upload_id.as_bytes().to_vec();
-    out.push(0);
-    out
-}
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("index records always serialise")
@@ -495,7 +476,6 @@ mod tests {
         let layout = ShardLayout {
             generation: 1,
             shards: 7,
-            counted: true,
         };
         assert_eq!(
             layout.shard_of("photos/cat.jpg"),
@@ -505,23 +485,5 @@ mod tests {
             .map(|i| layout.shard_of(&format!("k{i}")))
             .collect();
         assert_eq!(used.len(), 7);
-    }
-
-    #[test]
-    fn a_reshard_recorded_before_covers_existed_keeps_writing_every_key_twice() {
-        let old = br#"{"target":{"generation":9,"shards":4,"counted":true},"started_ms":1,"copied":500,"cursor":"k0500"}"#;
-        let reshard: Reshard = decode(old).unwrap();
-        assert_eq!(reshard.covered, Covered::Everything);
-        assert!(reshard.covered.holds("zzz"));
-    }
-
-    #[test]
-    fn covers_only_grow_in_key_order() {
-        assert!(Covered::Nothing < Covered::UpTo(String::new()));
-        assert!(Covered::UpTo("a".into()) < Covered::UpTo("b".into()));
-        assert!(Covered::UpTo("\u{10ffff}".into()) < Covered::Everything);
-        let cover = Covered::UpTo("k5".into());
-        assert!(cover.holds("k4") && cover.holds("k5") && !cover.holds("k50"));
-        assert!(!Covered::Nothing.holds(""));
     }
 }

@@ -1,31 +1,37 @@
-//! Online resharding: a bucket's objects move to a new shard layout while
-//! reads, writes and listings go on.
+//! Online resharding without cross-map writes: a bucket's entries move to a new layout
+//! while reads, writes and listings go on, through any number of gateways.
 //!
-//! A worker copies the current layout's records to the target in key order,
-//! a few hundred at a time, under those keys' locks so it never overwrites a
-//! newer write. Writes of the keys a step is about to copy, and of every key
-//! before them, reach both layouts (see `Reshard::covered`); writes further
-//! on reach only the current layout, as the copy will take them along. The
-//! last key copied is persisted in the same batch as the copies (with the
-//! target's shard counters, see `counts.rs`), so a restart resumes where it
-//! stopped. Reads and listings keep using the current layout, which is
-//! complete throughout, until the switch: one atomic update of the bucket
-//! record. The old layout's maps are dropped after a grace period, as
-//! listings may still be reading them.
+//! 1. Starting: every source shard is switched to logging; from then on each change of
+//!    a key also writes a log record into the same shard, in the same write.
+//! 2. Copying: the entries of each source shard are copied, a page at a time, to their
+//!    shards of the target layout; the place reached is persisted after each page.
+//! 3. Replaying: logged keys are copied again (their current value), and their log
+//!    records removed, until little is left.
+//! 4. Switching: the source shards are frozen (writers wait), the last log records are
+//!    replayed, the target shards opened, and the bucket record switched to the target
+//!    layout. Writes pause only for this step. The source shards are retired: a writer
+//!    that still uses the old layout finds its guard failed and reloads the bucket.
+//!
+//! Reads and listings use the source layout, complete throughout, until the switch.
+//! One gateway runs a reshard at a time, holding a lease in the bucket record; another
+//! takes over once it lapses. Every lease has a new epoch, and target shards carry the
+//! epoch of the last holder that wrote to them, so a holder that lost its lease can no
+//! longer write there (nor, after the switch, anywhere that matters).
 
-use crate::counts::{EntryDeltas, forget_counters};
 use crate::listing::after;
 use crate::model::{
-    BUCKETS, BucketRecord, Covered, RETIRED, Reshard, ShardLayout, decode, encode, object_map,
+    BucketRecord, Lease, ObjectRecord, Reshard, ReshardPhase, ShardLayout, UsageDelta, decode,
 };
+use crate::shard::{ENTRIES_END, Header, LOG, MapState, guard_header};
 use crate::{Index, IndexError, Result};
-use kura_backend::Batch;
-use serde::{Deserialize, Serialize};
+use kura_backend::{Scan, Write};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Keys copied under one set of lock stripes (of 256): few enough that most
-/// writers never wait for a copy, enough to keep the batches efficient.
-const COPY_CHUNK_KEYS: usize = 32;
+/// How long a reshard's lease lasts without a step renewing it.
+const LEASE_MS: u64 = 30_000;
+/// A replay pass that finds fewer log records than this is followed by the switch.
+const SWITCH_BELOW: usize = 100;
 
 /// What one reshard step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +49,12 @@ impl ReshardStep {
         done: true,
         switch_pause: None,
     };
+    /// A step that did nothing now (another gateway holds the lease, or lost a race).
+    const LATER: ReshardStep = ReshardStep {
+        copied: 0,
+        done: false,
+        switch_pause: None,
+    };
 }
 
 /// A bucket's shards and what they hold.
@@ -53,255 +65,409 @@ pub struct ShardStats {
     pub reshard: Option<Reshard>,
 }
 
-/// A layout replaced by a reshard, waiting to be dropped.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Retired {
-    bucket: String,
-    layout: ShardLayout,
-    since_ms: u64,
-}
+/// Entries to write to the target layout: a key and its value in the source (None: gone).
+type Values = Vec<(String, Option<Vec<u8>>)>;
 
 impl Index {
     /// Starts moving `bucket` to `shards` shards. Asking for the current
     /// count changes nothing.
     pub async fn start_reshard(&self, bucket: &str, shards: u32) -> Result<BucketRecord> {
-        let record = {
-            let _guard = self.locks.buckets();
-            let mut record = self.bucket(bucket)?;
-            if record.reshard.is_some() {
-                return Err(IndexError::ReshardInProgress);
-            }
-            if shards == record.layout.shards {
-                return Ok(record);
-            }
-            let generation = self.clock.stamp().ms.max(record.layout.generation + 1);
-            record.reshard = Some(Reshard {
-                target: ShardLayout {
-                    generation,
-                    shards,
-                    counted: true,
-                },
-                started_ms: self.now_ms(),
-                copied: 0,
-                cursor: None,
-                covered: Covered::Nothing,
-            });
-            self.put_bucket(&record)?;
-            record
-        };
+        let generation = self.clock.stamp().ms;
+        let now = self.now_ms();
+        let record = self
+            .change_bucket(bucket, |record| {
+                if record.reshard.is_some() {
+                    return Err(IndexError::ReshardInProgress);
+                }
+                if shards == record.layout.shards {
+                    return Ok(false);
+                }
+                record.reshard = Some(Reshard {
+                    target: ShardLayout {
+                        generation: generation.max(record.layout.generation + 1),
+                        shards,
+                    },
+                    started_ms: now,
+                    copied: 0,
+                    phase: ReshardPhase::Starting,
+                    lease: None,
+                });
+                Ok(true)
+            })
+            .await?;
         self.sync().await?;
         Ok(record)
     }
 
-    /// Copies up to `max_keys` records to the target layout, and switches to
-    /// it once every record is copied.
+    /// Runs one bounded step of `bucket`'s reshard (about `max_keys` entries), if this
+    /// gateway holds (or can take) its lease.
     pub async fn reshard_step(&self, bucket: &str, max_keys: usize) -> Result<ReshardStep> {
-        let record = self.bucket(bucket)?;
-        let Some(reshard) = record.reshard.clone() else {
-            return Ok(ReshardStep::NOTHING_LEFT);
-        };
-        let start = reshard.cursor.as_deref().map(after).unwrap_or_default();
-        // This step copies the next `max_keys` keys, or all that are left.
-        let (mut ahead, mut last) = (0, None);
-        for item in self.scan_keys(&record, &start)?.take(max_keys) {
-            last = Some(item?.0);
-            ahead += 1;
-        }
-        let reach = match last {
-            Some(key) if ahead == max_keys => Covered::UpTo(key),
-            _ => Covered::Everything,
-        };
-        if !self.cover(bucket, &reshard.target, &reach)? {
+        if self.bucket(bucket).await?.reshard.is_none() {
             return Ok(ReshardStep::NOTHING_LEFT);
         }
-        // Every write that missed the target in this range has ended, so
-        // this scan sees its key; later ones reach the target themselves.
-        let keys = self
-            .scan_keys(&record, &start)?
-            .map(|item| item.map(|(key, _)| key))
-            .take_while(|key| key.as_ref().map_or(true, |k| reach.holds(k)))
-            .collect::<Result<Vec<String>>>()?;
-        let copied = keys.len() as u64;
-        self.copy_to_target(&record, &reshard.target, &keys)?;
-        let done = reach == Covered::Everything;
-        let switch_pause = if done {
-            Some(self.switch_layout(bucket, &reshard.target)?)
+        let Some((record, reshard, epoch)) = self.take_lease(bucket).await? else {
+            return Ok(ReshardStep::LATER);
+        };
+        let target = reshard.target;
+        let (copied, phase) = match reshard.phase {
+            ReshardPhase::Starting => {
+                for map in record.shard_maps() {
+                    self.set_state(&map, |s| *s == MapState::Open, MapState::Logging)
+                        .await?;
+                }
+                (
+                    0,
+                    ReshardPhase::Copying {
+                        shard: 0,
+                        after: None,
+                    },
+                )
+            }
+            ReshardPhase::Copying {
+                shard,
+                after: cursor,
+            } => {
+                let map = record.shard_map(&record.layout, shard);
+                let scan = Scan {
+                    start: cursor.as_deref().map(after).unwrap_or_default(),
+                    end: Some(ENTRIES_END.to_vec()),
+                    prefix: Vec::new(),
+                    limit: max_keys.max(1),
+                };
+                let page = self.kv.scan(&map, &scan).await?;
+                let values: Values = page
+                    .entries
+                    .into_iter()
+                    .map(|(key, value)| Ok((utf8(key)?, Some(value))))
+                    .collect::<Result<_>>()?;
+                let copied = values.len() as u64;
+                let last = values.last().map(|(key, _)| key.clone());
+                if !self.fill_target(&record, &target, epoch, values).await? {
+                    return Ok(ReshardStep::LATER);
+                }
+                let next = match (page.next, last) {
+                    (Some(_), Some(last)) => ReshardPhase::Copying {
+                        shard,
+                        after: Some(last),
+                    },
+                    _ if shard + 1 < record.layout.shards => ReshardPhase::Copying {
+                        shard: shard + 1,
+                        after: None,
+                    },
+                    _ => ReshardPhase::Replaying,
+                };
+                (copied, next)
+            }
+            ReshardPhase::Replaying => {
+                let Some(replayed) = self.replay(&record, &target, epoch, max_keys).await? else {
+                    return Ok(ReshardStep::LATER);
+                };
+                let next = if replayed < SWITCH_BELOW {
+                    ReshardPhase::Switching
+                } else {
+                    ReshardPhase::Replaying
+                };
+                (0, next)
+            }
+            ReshardPhase::Switching => {
+                return match self.switch(&record, &target, epoch).await? {
+                    Some(pause) => Ok(ReshardStep {
+                        copied: 0,
+                        done: true,
+                        switch_pause: Some(pause),
+                    }),
+                    None => Ok(ReshardStep::LATER),
+                };
+            }
+        };
+        let saved = self
+            .save_reshard(bucket, &target, epoch, |r| {
+                r.copied += copied;
+                r.phase = phase.clone();
+            })
+            .await?;
+        Ok(if saved {
+            ReshardStep {
+                copied,
+                done: false,
+                switch_pause: None,
+            }
         } else {
-            None
-        };
-        self.sync().await?;
-        Ok(ReshardStep {
-            copied,
-            done,
-            switch_pause,
+            ReshardStep::LATER
         })
     }
 
-    /// Makes writes of the keys `reach` holds go to the target too. Takes the
-    /// bucket lock exclusively, which waits for the writes under way, so
-    /// none that read the narrower cover is still to land. Writers read the
-    /// cover after it is stored, so any write that relied on it is persisted
-    /// after it. False when the reshard is gone.
-    fn cover(&self, bucket: &str, target: &ShardLayout, reach: &Covered) -> Result<bool> {
-        let _guard = self.locks.buckets();
-        let mut record = self.bucket(bucket)?;
-        let Some(reshard) = record.reshard.as_mut().filter(|r| r.target == *target) else {
-            return Ok(false);
-        };
-        if reshard.covered < *reach {
-            reshard.covered = reach.clone();
-            self.put_bucket(&record)?;
+    /// Takes (or renews) the lease of `bucket`'s reshard for this gateway: the record and
+    /// reshard as leased, and the lease's epoch; None if another gateway holds it.
+    async fn take_lease(&self, bucket: &str) -> Result<Option<(BucketRecord, Reshard, u64)>> {
+        let now = self.now_ms();
+        let mut taken = false;
+        let record = self
+            .change_bucket(bucket, |record| {
+                taken = false;
+                let Some(reshard) = record.reshard.as_mut() else {
+                    return Ok::<_, IndexError>(false);
+                };
+                let epoch = match &reshard.lease {
+                    Some(lease) if lease.holder == self.instance => lease.epoch,
+                    Some(lease) if lease.until_ms > now => return Ok(false),
+                    Some(lease) => lease.epoch + 1,
+                    None => 1,
+                };
+                reshard.lease = Some(Lease {
+                    holder: self.instance.clone(),
+                    until_ms: now + LEASE_MS,
+                    epoch,
+                });
+                taken = true;
+                Ok(true)
+            })
+            .await?;
+        if !taken {
+            return Ok(None);
+        }
+        let reshard = record.reshard.clone().expect("a leased reshard");
+        let epoch = reshard.lease.as_ref().map_or(0, |l| l.epoch);
+        Ok(Some((record, reshard, epoch)))
+    }
+
+    /// Changes the reshard's persisted progress, if it is still the one this gateway
+    /// leased with `epoch`. False when it is not.
+    async fn save_reshard(
+        &self,
+        bucket: &str,
+        target: &ShardLayout,
+        epoch: u64,
+        change: impl Fn(&mut Reshard),
+    ) -> Result<bool> {
+        let mut ours = false;
+        self.change_bucket(bucket, |record| {
+            ours = false;
+            let Some(reshard) = record.reshard.as_mut().filter(|r| {
+                r.target == *target && r.lease.as_ref().is_some_and(|l| l.epoch == epoch)
+            }) else {
+                return Ok::<_, IndexError>(false);
+            };
+            change(reshard);
+            ours = true;
+            Ok(true)
+        })
+        .await?;
+        if ours {
+            self.sync().await?;
+        }
+        Ok(ours)
+    }
+
+    /// Writes `values` to their shards of `target`, keeping each shard's counters; the
+    /// shards carry `epoch`. False when a later lease holder has written there.
+    async fn fill_target(
+        &self,
+        record: &BucketRecord,
+        target: &ShardLayout,
+        epoch: u64,
+        values: Values,
+    ) -> Result<bool> {
+        let mut by_shard: BTreeMap<u32, Values> = BTreeMap::new();
+        for (key, value) in values {
+            by_shard
+                .entry(target.shard_of(&key))
+                .or_default()
+                .push((key, value));
+        }
+        for (shard, values) in by_shard {
+            let map = record.shard_map(target, shard);
+            let keys: Vec<Vec<u8>> = values.iter().map(|(k, _)| k.as_bytes().to_vec()).collect();
+            let (old, raw_header) = self.read_with_header(&map, &keys).await?;
+            let header = Header::decode(raw_header.as_deref())?;
+            match header.state {
+                MapState::Open if raw_header.is_none() => {}
+                MapState::Filling { epoch: theirs } if theirs <= epoch => {}
+                _ => return Ok(false),
+            }
+            let mut next = Header {
+                state: MapState::Filling { epoch },
+                ..header
+            };
+            let mut write = Write::default();
+            for ((key, new), old) in values.iter().zip(old) {
+                let current =
+                    |raw: Option<&Vec<u8>>| -> Result<Option<crate::model::ObjectVersion>> {
+                        Ok(raw
+                            .map(|raw| decode::<ObjectRecord>(raw))
+                            .transpose()?
+                            .and_then(|r| r.current().cloned()))
+                    };
+                let delta = UsageDelta::between(
+                    current(old.as_ref())?.as_ref(),
+                    current(new.as_ref())?.as_ref(),
+                );
+                let entries = i64::from(new.is_some()) - i64::from(old.is_some());
+                next = next.counted(entries, delta.objects, delta.bytes);
+                match new {
+                    Some(value) => write.put(key.as_bytes(), value.clone()),
+                    None => write.delete(key.as_bytes()),
+                };
+            }
+            guard_header(&mut write, raw_header, &next);
+            if !self.kv.write(&map, write).await?.applied() {
+                return Ok(false);
+            }
         }
         Ok(true)
     }
 
-    /// Copies `keys` to `target`, a chunk at a time: a chunk holds only its
-    /// own keys' lock stripes, so writes of other keys go on meanwhile. The
-    /// progress is written with the last chunk; a crash before it only
-    /// repeats copies, which count nothing twice.
-    fn copy_to_target(
+    /// Copies again the keys logged in the source shards (up to `max_keys` log records
+    /// per shard) and removes their records. The number of records replayed, or None when
+    /// a later lease holder has taken over.
+    async fn replay(
         &self,
-        scanned: &BucketRecord,
+        record: &BucketRecord,
         target: &ShardLayout,
-        keys: &[String],
-    ) -> Result<()> {
-        let chunks = keys.len().div_ceil(COPY_CHUNK_KEYS);
-        for (i, chunk) in keys.chunks(COPY_CHUNK_KEYS).enumerate() {
-            let progress = (i + 1 == chunks).then_some(keys.len() as u64);
-            if !self.copy_chunk(scanned, target, chunk, progress)? {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Copies `keys` (and, with `progress`, counts that many keys copied up
-    /// to the last of them) in one batch. False when the reshard is gone.
-    fn copy_chunk(
-        &self,
-        scanned: &BucketRecord,
-        target: &ShardLayout,
-        keys: &[String],
-        progress: Option<u64>,
-    ) -> Result<bool> {
-        let bucket = scanned.name.as_str();
-        // Re-read under the keys' locks: a write since the scan is the one to
-        // copy. Writers only read the bucket record, and whatever else
-        // rewrites it takes the bucket lock exclusively, which these shared
-        // guards keep out: the progress can be written here.
-        let _guard = self.locks.many(bucket, keys);
-        let mut record = self.bucket(bucket)?;
-        let Some(reshard) = record.reshard.as_mut().filter(|r| r.target == *target) else {
-            return Ok(false); // the bucket is gone, or moved on
-        };
-        let mut batch = Batch::default();
-        let mut entries = EntryDeltas::default();
-        for key in keys {
-            // A key the target holds is current there already: it got there by
-            // a copy or a covered write, and every write since reached both
-            // layouts. Skipping it keeps the copy ahead of writers that keep
-            // adding keys within the cover.
-            let map = object_map(bucket, target, target.shard_of(key));
-            if self.kv.get(&map, key.as_bytes())?.is_some() {
+        epoch: u64,
+        max_keys: usize,
+    ) -> Result<Option<usize>> {
+        let mut replayed = 0;
+        for map in record.shard_maps() {
+            let page = self
+                .kv
+                .scan(&map, &Scan::prefix(LOG.to_vec(), max_keys.max(1)))
+                .await?;
+            if page.entries.is_empty() {
                 continue;
             }
-            // The stored bytes as they are: a copy needs no decoding.
-            let from = object_map(bucket, &scanned.layout, scanned.layout.shard_of(key));
-            if let Some(current) = self.kv.get(&from, key.as_bytes())? {
-                entries.note(bucket, target, key, false, true);
-                batch.put(&map, key.as_bytes(), current);
+            let mut keys: Vec<String> = page
+                .entries
+                .iter()
+                .map(|(_, key)| utf8(key.clone()))
+                .collect::<Result<_>>()?;
+            keys.sort();
+            keys.dedup();
+            let raw_keys: Vec<Vec<u8>> = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
+            let current = self.kv.get_many(&map, &raw_keys).await?;
+            if !self
+                .fill_target(
+                    record,
+                    target,
+                    epoch,
+                    keys.into_iter().zip(current).collect(),
+                )
+                .await?
+            {
+                return Ok(None);
             }
+            let mut done = Write::default();
+            for (log_key, _) in &page.entries {
+                done.delete(log_key.clone());
+            }
+            let _ = self.kv.write(&map, done).await?;
+            replayed += page.entries.len();
         }
-        if let Some(copied) = progress {
-            reshard.copied += copied;
-            reshard.cursor = keys.last().cloned();
-            batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
-        }
-        let counters = self.lock_counters();
-        self.add_entry_counts(&counters, &mut batch, entries)?;
-        self.kv.apply(batch)?;
-        Ok(true)
+        Ok(Some(replayed))
     }
 
-    /// Makes `target` the bucket's layout and retires the old one. Returns how
-    /// long writers were held off: from asking for the bucket lock (which
-    /// stops new writers from entering) until it is released.
-    fn switch_layout(&self, bucket: &str, target: &ShardLayout) -> Result<Duration> {
-        let paused = Instant::now();
+    /// Fences the target shards against earlier lease holders, freezes the source
+    /// shards, replays what is left, switches the bucket to the target and opens its
+    /// shards. How long writers were held off, or None when a later lease holder has
+    /// taken over.
+    async fn switch(
+        &self,
+        record: &BucketRecord,
+        target: &ShardLayout,
+        epoch: u64,
+    ) -> Result<Option<Duration>> {
+        let targets: Vec<String> = (0..target.shards)
+            .map(|shard| record.shard_map(target, shard))
+            .collect();
+        let fences = targets.iter().map(|map| self.fence_target(map, epoch));
+        if !futures::future::try_join_all(fences)
+            .await?
+            .into_iter()
+            .all(|ok| ok)
         {
-            let _guard = self.locks.buckets();
-            let mut record = self.bucket(bucket)?;
-            if record.reshard.as_ref().map(|r| r.target) != Some(*target) {
-                return Ok(paused.elapsed());
-            }
-            let mut batch = Batch::default();
-            let retired = Retired {
-                bucket: bucket.to_owned(),
-                layout: record.layout,
-                since_ms: self.now_ms(),
-            };
-            batch.put(
-                RETIRED,
-                retired_key(bucket, &record.layout),
-                encode(&retired),
-            );
-            record.layout = *target;
-            record.reshard = None;
-            batch.put(BUCKETS, bucket.as_bytes(), encode(&record));
-            self.kv.apply(batch)?;
+            return Ok(None);
         }
-        Ok(paused.elapsed())
+        let paused = Instant::now();
+        let sources = record.shard_maps();
+        let freezes = sources
+            .iter()
+            .map(|map| self.set_state(map, |s| *s == MapState::Logging, MapState::Frozen));
+        futures::future::try_join_all(freezes).await?;
+        loop {
+            match self.replay(record, target, epoch, 1000).await? {
+                None => return Ok(None),
+                Some(0) => break,
+                Some(_) => {}
+            }
+        }
+        let mut switched = false;
+        self.change_bucket(&record.name, |current| {
+            switched = false;
+            let ours = current.reshard.as_ref().is_some_and(|r| {
+                r.target == *target && r.lease.as_ref().is_some_and(|l| l.epoch == epoch)
+            });
+            if !ours {
+                return Ok::<_, IndexError>(false);
+            }
+            current.layout = *target;
+            current.reshard = None;
+            switched = true;
+            Ok(true)
+        })
+        .await?;
+        if !switched {
+            return Ok(None);
+        }
+        // Writers that get here first open a shard themselves.
+        let opens = targets.iter().map(|map| self.reopen(map));
+        futures::future::try_join_all(opens).await?;
+        let pause = paused.elapsed();
+        self.sync().await?;
+        self.retire(&record.name, &sources).await?;
+        Ok(Some(pause))
+    }
+
+    /// Marks a target shard as this lease holder's. False when a later holder (or the
+    /// switch) has taken it.
+    async fn fence_target(&self, map: &str, epoch: u64) -> Result<bool> {
+        let (header, raw) = self.header(map).await?;
+        match header.state {
+            MapState::Filling { epoch: theirs } if theirs == epoch => return Ok(true),
+            MapState::Filling { epoch: theirs } if theirs < epoch => {}
+            MapState::Open if raw.is_none() => {}
+            _ => return Ok(false),
+        }
+        let mut write = Write::default();
+        let fenced = Header {
+            state: MapState::Filling { epoch },
+            ..header
+        };
+        guard_header(&mut write, raw, &fenced);
+        Ok(self.kv.write(map, write).await?.applied())
     }
 
     /// Buckets with a reshard under way.
-    pub fn resharding(&self) -> Result<Vec<BucketRecord>> {
+    pub async fn resharding(&self) -> Result<Vec<BucketRecord>> {
         Ok(self
-            .list_buckets()?
+            .list_buckets()
+            .await?
             .into_iter()
             .filter(|b| b.reshard.is_some())
             .collect())
     }
 
-    /// Drops the maps of layouts retired more than `grace_ms` ago.
-    pub fn drop_retired(&self, grace_ms: u64) -> Result<usize> {
-        let now = self.now_ms();
-        let mut dropped = 0;
-        for item in self.kv.scan(RETIRED, b"")? {
-            let (key, value) = item?;
-            let retired: Retired = decode(&value)?;
-            if now.saturating_sub(retired.since_ms) < grace_ms {
-                continue;
-            }
-            for shard in 0..retired.layout.shards {
-                self.kv
-                    .drop_map(&object_map(&retired.bucket, &retired.layout, shard))?;
-            }
-            let mut batch = Batch::default();
-            forget_counters(&mut batch, &retired.bucket, &retired.layout);
-            batch.delete(RETIRED, key);
-            self.kv.apply(batch)?;
-            dropped += 1;
-        }
-        Ok(dropped)
-    }
-
-    /// Entries per shard of the current layout, from the shard counters.
-    pub fn shard_stats(&self, bucket: &str) -> Result<ShardStats> {
-        let record = self.bucket(bucket)?;
+    /// Entries per shard of the current layout, from the shard headers.
+    pub async fn shard_stats(&self, bucket: &str) -> Result<ShardStats> {
+        let record = self.bucket(bucket).await?;
+        let headers = self.headers(&record).await?;
         Ok(ShardStats {
             shards: record.layout.shards,
-            objects_per_shard: self.shard_entries(bucket, &record.layout)?,
+            objects_per_shard: headers.iter().map(|h| h.entries).collect(),
             reshard: record.reshard,
         })
     }
-
-    fn put_bucket(&self, record: &BucketRecord) -> Result<()> {
-        let mut batch = Batch::default();
-        batch.put(BUCKETS, record.name.as_bytes(), encode(record));
-        Ok(self.kv.apply(batch)?)
-    }
 }
 
-fn retired_key(bucket: &str, layout: &ShardLayout) -> Vec<u8> {
-    format!("{bucket}\0{}", layout.generation).into_bytes()
+fn utf8(key: Vec<u8>) -> Result<String> {
+    String::from_utf8(key).map_err(|e| IndexError::Decode(serde::de::Error::custom(e)))
 }

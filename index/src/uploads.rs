@@ -1,11 +1,16 @@
-use crate::gc::{clear_intent, queue_garbage};
-use crate::listing::{Items, ListPage, list_sorted, successor};
-use crate::model::{
-    ObjectVersion, PartRecord, UploadRecord, decode, encode, part_key, part_map, part_prefix,
-    upload_key, upload_map,
-};
+//! Multipart uploads: a bucket's uploads and their parts live in one map (`u/<id>`), so a
+//! part is recorded in one write guarded by its upload. Completing an upload spans two
+//! maps, in three guarded steps: the upload is marked completing (it takes no more
+//! parts), the object entry is written to its shard, the upload's records are removed.
+//! A completion whose gateway died between the steps is cleaned up by whoever meets the
+//! upload later: finished if the entry landed, else its parts go to garbage collection.
+
+use crate::listing::{ListPage, ListParams, Merged, list_sorted, successor};
+use crate::model::{ObjectVersion, PartRecord, UploadRecord, decode, encode};
+use crate::objects::Decision;
+use crate::shard::{MapState, Retry, garbage_key, guard_header, intent_key};
 use crate::{Index, IndexError, Result};
-use kura_backend::Batch;
+use kura_backend::{Scan, Write};
 
 /// ListMultipartUploads parameters: uploads after (`key_marker`,
 /// `upload_id_marker`), as S3 defines the pair.
@@ -25,29 +30,70 @@ pub struct CompletedPart {
     pub etag: String,
 }
 
+/// A completion older than this lost its gateway.
+const COMPLETION_ABANDONED_MS: u64 = 5 * 60 * 1000;
+
+const PARTS: &[u8] = b"\xffp";
+
+pub(crate) fn upload_key(key: &str, upload_id: &str) -> Vec<u8> {
+    [key.as_bytes(), b"\0", upload_id.as_bytes()].concat()
+}
+
+fn part_prefix(upload_id: &str) -> Vec<u8> {
+    [PARTS, upload_id.as_bytes(), b"\0"].concat()
+}
+
+pub(crate) fn part_key(upload_id: &str, number: u32) -> Vec<u8> {
+    [part_prefix(upload_id), number.to_be_bytes().to_vec()].concat()
+}
+
+/// An upload as read, with its stored bytes (for a guard).
+struct Found {
+    map: String,
+    upload: UploadRecord,
+    raw: Vec<u8>,
+}
+
 impl Index {
     pub async fn create_upload(&self, bucket: &str, upload: &UploadRecord) -> Result<()> {
-        {
-            let _guard = self.locks.key(bucket, &upload.key);
-            self.bucket(bucket)?;
-            let mut batch = Batch::default();
-            batch.put(
-                &upload_map(bucket),
-                upload_key(&upload.key, &upload.upload_id),
-                encode(upload),
-            );
-            self.kv.apply(batch)?;
+        let mut retry = Retry::new();
+        loop {
+            retry.pause().await?;
+            let record = self.bucket(bucket).await?;
+            let map = record.upload_map();
+            let (header, raw_header) = self.header(&map).await?;
+            if header.state != MapState::Open {
+                if matches!(header.admit(self.now_ms()), crate::shard::Admit::Reopen) {
+                    self.reopen(&map).await?;
+                }
+                continue;
+            }
+            let key = upload_key(&upload.key, &upload.upload_id);
+            let mut write = Write::default();
+            write.expect(key.clone(), None).put(key, encode(upload));
+            guard_header(&mut write, raw_header, &header.counted(1, 0, 0));
+            if self.kv.write(&map, write).await?.applied() {
+                return self.sync().await;
+            }
         }
-        self.sync().await
     }
 
-    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadRecord> {
-        self.bucket(bucket)?;
-        self.kv
-            .get(&upload_map(bucket), &upload_key(key, upload_id))?
-            .map(|b| decode(&b))
-            .transpose()?
-            .ok_or(IndexError::NoSuchUpload)
+    async fn find_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Found> {
+        let map = self.bucket(bucket).await?.upload_map();
+        let raw = self
+            .kv
+            .get(&map, &upload_key(key, upload_id))
+            .await?
+            .ok_or(IndexError::NoSuchUpload)?;
+        Ok(Found {
+            upload: decode(&raw)?,
+            map,
+            raw,
+        })
+    }
+
+    pub async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadRecord> {
+        Ok(self.find_upload(bucket, key, upload_id).await?.upload)
     }
 
     /// Records a part, replacing (and collecting) an earlier upload of the same number.
@@ -58,44 +104,68 @@ impl Index {
         upload_id: &str,
         part: &PartRecord,
     ) -> Result<()> {
-        {
-            let _guard = self.locks.key(bucket, key);
-            self.upload(bucket, key, upload_id)?;
-            let map = part_map(bucket);
-            let pkey = part_key(upload_id, part.number);
-            let mut batch = Batch::default();
-            if let Some(old) = self.kv.get(&map, &pkey)? {
-                queue_garbage(&mut batch, &decode::<PartRecord>(&old)?.blob);
+        let mut retry = Retry::new();
+        loop {
+            retry.pause().await?;
+            let found = self.find_upload(bucket, key, upload_id).await?;
+            if found.upload.completing_ms.is_some() {
+                return Err(IndexError::NoSuchUpload);
             }
-            clear_intent(&mut batch, &part.blob);
-            batch.put(&map, pkey, encode(part));
-            self.kv.apply(batch)?;
+            let pkey = part_key(upload_id, part.number);
+            let old = self.kv.get(&found.map, &pkey).await?;
+            let mut write = Write::default();
+            write
+                .expect(upload_key(key, upload_id), Some(found.raw))
+                .expect(pkey.clone(), old.clone());
+            if let Some(old) = old {
+                let old: PartRecord = decode(&old)?;
+                write.put(garbage_key(self.now_ms(), &old.blob), Vec::new());
+            }
+            write.delete(intent_key(&part.blob)).put(pkey, encode(part));
+            if self.kv.write(&found.map, write).await?.applied() {
+                return self.sync().await;
+            }
         }
-        self.sync().await
     }
 
     /// Parts with numbers greater than `after`, up to `max`; and whether more follow.
-    pub fn parts(
+    pub async fn parts(
         &self,
         bucket: &str,
         upload_id: &str,
         after: u32,
         max: usize,
     ) -> Result<(Vec<PartRecord>, bool)> {
-        let prefix = part_prefix(upload_id);
-        let start = part_key(upload_id, after.saturating_add(1));
-        let mut parts = Vec::new();
-        for item in self.kv.scan(&part_map(bucket), &start)? {
-            let (key, value) = item?;
-            if !key.starts_with(&prefix) || after == u32::MAX {
-                break;
-            }
-            if parts.len() == max {
-                return Ok((parts, true));
-            }
-            parts.push(decode(&value)?);
+        let map = self.bucket(bucket).await?.upload_map();
+        self.parts_in(&map, upload_id, after, max).await
+    }
+
+    async fn parts_in(
+        &self,
+        map: &str,
+        upload_id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<(Vec<PartRecord>, bool)> {
+        if after == u32::MAX {
+            return Ok((Vec::new(), false));
         }
-        Ok((parts, false))
+        let mut scan = Scan::prefix(part_prefix(upload_id), max.clamp(1, 1000));
+        scan.start = part_key(upload_id, after + 1);
+        let mut parts = Vec::new();
+        loop {
+            let page = self.kv.scan(map, &scan).await?;
+            for (_, value) in page.entries {
+                if parts.len() == max {
+                    return Ok((parts, true));
+                }
+                parts.push(decode(&value)?);
+            }
+            match page.next {
+                Some(next) => scan.start = next,
+                None => return Ok((parts, false)),
+            }
+        }
     }
 
     /// Turns an upload into the current version of its key. `build` gets the
@@ -108,48 +178,161 @@ impl Index {
         key: &str,
         upload_id: &str,
         build: impl FnOnce(&UploadRecord, &[PartRecord]) -> std::result::Result<ObjectVersion, E>,
-        check: impl FnOnce(Option<&ObjectVersion>) -> std::result::Result<(), E>,
+        mut check: impl FnMut(Option<&ObjectVersion>) -> std::result::Result<(), E>,
     ) -> std::result::Result<ObjectVersion, E> {
-        let version = {
-            let _guard = self.locks.key(bucket, key);
-            let upload = self.upload(bucket, key, upload_id)?;
-            let (parts, _) = self.parts(bucket, upload_id, 0, usize::MAX)?;
-            let mut version = build(&upload, &parts)?;
-            let record = self.bucket(bucket)?;
-            let existing = self.object(bucket, key)?.unwrap_or_default();
-            check(existing.current())?;
-            version.stamp = self.clock.stamp();
-            let mut batch = Batch::default();
-            for part in &parts {
-                if !version.parts.iter().any(|used| used.blob == part.blob) {
-                    queue_garbage(&mut batch, &part.blob);
-                }
-                batch.delete(&part_map(bucket), part_key(upload_id, part.number));
-            }
-            batch.delete(&upload_map(bucket), upload_key(key, upload_id));
-            let (delta, entries) =
-                self.commit_version(&mut batch, &record, key, existing, version.clone())?;
-            self.apply_counted(batch, &record, delta, entries)?;
-            version
+        let found = self.find_upload(bucket, key, upload_id).await?;
+        if found.upload.completing_ms.is_some() {
+            return match self.settle_completion(bucket, key, found).await? {
+                Some(version) => Ok(version),
+                None => Err(IndexError::NoSuchUpload.into()),
+            };
+        }
+        let (parts, _) = self.parts_in(&found.map, upload_id, 0, usize::MAX).await?;
+        let version = build(&found.upload, &parts)?;
+        // Step 1: no more parts, and nobody else completes it.
+        let mut completing = found.upload.clone();
+        completing.completing_ms = Some(self.now_ms());
+        let ukey = upload_key(key, upload_id);
+        let mut write = Write::default();
+        write
+            .expect(ukey.clone(), Some(found.raw.clone()))
+            .put(ukey, encode(&completing));
+        if !self
+            .kv
+            .write(&found.map, write)
+            .await
+            .map_err(IndexError::from)?
+            .applied()
+        {
+            // A part or another completion came in between: the client sees it as a race.
+            return Err(IndexError::NoSuchUpload.into());
+        }
+        let marked = Found {
+            raw: encode(&completing),
+            upload: completing,
+            map: found.map,
         };
+        // Step 2: the entry. A completion already applied (by a retry) is kept as it is.
+        let written = self
+            .change_key(bucket, key, |_, existing| -> std::result::Result<_, E> {
+                let existing = existing.unwrap_or_default();
+                if let Some(done) = existing
+                    .current()
+                    .filter(|v| v.upload_id.as_deref() == Some(upload_id))
+                {
+                    return Ok(Decision::Keep(done.clone()));
+                }
+                check(existing.current())?;
+                Ok(self.commit_stamped(existing, &version))
+            })
+            .await;
+        let written = match written {
+            Ok(written) => written,
+            Err(err) => {
+                // Refused (precondition, quota): the upload goes on taking parts.
+                self.reopen_upload(&marked).await?;
+                return Err(err);
+            }
+        };
+        // Step 3: the upload's records; parts the version does not use are garbage.
+        self.remove_upload(&marked, &parts, |blob| {
+            !written.parts.iter().any(|used| used.blob == blob)
+        })
+        .await?;
         self.sync().await?;
-        Ok(version)
+        Ok(written)
+    }
+
+    /// Finishes or cleans up a completion whose completer is gone (or answers a retry of
+    /// one that finished): the version it made, if its entry is current.
+    async fn settle_completion(
+        &self,
+        bucket: &str,
+        key: &str,
+        found: Found,
+    ) -> Result<Option<ObjectVersion>> {
+        let upload_id = found.upload.upload_id.clone();
+        let current = self
+            .object(bucket, key)
+            .await?
+            .and_then(|r| r.current().cloned())
+            .filter(|v| v.upload_id.as_deref() == Some(upload_id.as_str()));
+        let started = found.upload.completing_ms.unwrap_or(0);
+        if current.is_none() && self.now_ms().saturating_sub(started) < COMPLETION_ABANDONED_MS {
+            // Still under way elsewhere.
+            return Err(IndexError::NoSuchUpload);
+        }
+        let (parts, _) = self.parts_in(&found.map, &upload_id, 0, usize::MAX).await?;
+        let used = current
+            .as_ref()
+            .map(|v| v.parts.clone())
+            .unwrap_or_default();
+        self.remove_upload(&found, &parts, |blob| !used.iter().any(|p| p.blob == blob))
+            .await?;
+        self.sync().await?;
+        Ok(current)
+    }
+
+    async fn reopen_upload(&self, marked: &Found) -> Result<()> {
+        let mut open = marked.upload.clone();
+        open.completing_ms = None;
+        let ukey = upload_key(&open.key, &open.upload_id);
+        let mut write = Write::default();
+        write
+            .expect(ukey.clone(), Some(marked.raw.clone()))
+            .put(ukey, encode(&open));
+        let _ = self.kv.write(&marked.map, write).await?;
+        Ok(())
+    }
+
+    /// Removes an upload and its parts (in pages, the upload record last), queueing the
+    /// blobs `unused` picks as garbage.
+    async fn remove_upload(
+        &self,
+        found: &Found,
+        parts: &[PartRecord],
+        unused: impl Fn(&str) -> bool,
+    ) -> Result<()> {
+        let upload_id = &found.upload.upload_id;
+        let now = self.now_ms();
+        for chunk in parts.chunks(1000) {
+            let mut write = Write::default();
+            for part in chunk {
+                if unused(&part.blob) {
+                    write.put(garbage_key(now, &part.blob), Vec::new());
+                }
+                write.delete(part_key(upload_id, part.number));
+            }
+            let _ = self.kv.write(&found.map, write).await?;
+        }
+        let ukey = upload_key(&found.upload.key, upload_id);
+        let mut retry = Retry::new();
+        loop {
+            retry.pause().await?;
+            let (header, raw_header) = self.header(&found.map).await?;
+            let mut write = Write::default();
+            write
+                .expect(ukey.clone(), Some(found.raw.clone()))
+                .delete(ukey.clone());
+            guard_header(&mut write, raw_header, &header.counted(-1, 0, 0));
+            if self.kv.write(&found.map, write).await?.applied() {
+                return Ok(());
+            }
+            if self.kv.get(&found.map, &ukey).await?.as_deref() != Some(found.raw.as_slice()) {
+                return Ok(()); // someone else removed (or changed) it
+            }
+        }
     }
 
     /// Removes an upload and collects its parts.
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
-        {
-            let _guard = self.locks.key(bucket, key);
-            self.upload(bucket, key, upload_id)?;
-            let (parts, _) = self.parts(bucket, upload_id, 0, usize::MAX)?;
-            let mut batch = Batch::default();
-            for part in &parts {
-                queue_garbage(&mut batch, &part.blob);
-                batch.delete(&part_map(bucket), part_key(upload_id, part.number));
-            }
-            batch.delete(&upload_map(bucket), upload_key(key, upload_id));
-            self.kv.apply(batch)?;
+        let found = self.find_upload(bucket, key, upload_id).await?;
+        if found.upload.completing_ms.is_some() {
+            self.settle_completion(bucket, key, found).await?;
+            return Err(IndexError::NoSuchUpload);
         }
+        let (parts, _) = self.parts_in(&found.map, upload_id, 0, usize::MAX).await?;
+        self.remove_upload(&found, &parts, |_| true).await?;
         self.sync().await
     }
 
@@ -162,7 +345,7 @@ impl Index {
                 max: PAGE,
                 ..Default::default()
             };
-            let page = self.list_uploads(bucket, &params)?;
+            let page = self.list_uploads(bucket, &params).await?;
             for (key, upload) in &page.entries {
                 match self.abort_upload(bucket, key, &upload.upload_id).await {
                     // Completed or aborted meanwhile: gone either way.
@@ -177,13 +360,12 @@ impl Index {
     }
 
     /// Open uploads ordered by key, then by initiation (upload ids sort by time).
-    pub fn list_uploads(
+    pub async fn list_uploads(
         &self,
         bucket: &str,
-        params: &UploadListParams,
+        params: &UploadListParams<'_>,
     ) -> Result<ListPage<UploadRecord>> {
-        self.bucket(bucket)?;
-        let map = upload_map(bucket);
+        let map = self.bucket(bucket).await?.upload_map();
         let start = match (params.key_marker, params.upload_id_marker) {
             (Some(key), Some(id)) if !id.is_empty() => {
                 let mut start = upload_key(key, id);
@@ -194,20 +376,23 @@ impl Index {
             (Some(key), _) => successor(&upload_key(key, "")).unwrap_or_default(),
             (None, _) => Vec::new(),
         };
-        list_sorted(
-            params.prefix,
-            params.delimiter,
+        let list = ListParams {
+            prefix: params.prefix,
+            delimiter: params.delimiter,
+            after: params.key_marker,
+            max: params.max,
+        };
+        let mut items = Merged::entries(
+            self.kv.as_ref(),
+            vec![map],
             start,
-            params.key_marker,
+            params.prefix,
             params.max,
-            |seek| {
-                let items = self.kv.scan(&map, seek)?.map(|item| {
-                    let (_, value) = item?;
-                    let upload: UploadRecord = decode(&value)?;
-                    Ok((upload.key.clone(), upload))
-                });
-                Ok(Box::new(items) as Items<UploadRecord>)
-            },
-        )
+        );
+        list_sorted(&list, &mut items, |_, value| {
+            let upload: UploadRecord = decode(&value)?;
+            Ok(Some((upload.key.clone(), upload)))
+        })
+        .await
     }
 }

@@ -1,10 +1,10 @@
-//! Per-bucket usage counters and quotas. Counters change in the same atomic
-//! batch as the index entries they count, so they stay exact across crashes.
+//! Per-bucket usage and quotas: the sum of the counters in the headers of the bucket's
+//! current shards, each changed in the same write as the entries it counts, so they stay
+//! exact across crashes and gateways.
 
-use crate::counts::EntryDeltas;
-use crate::model::{BucketRecord, ObjectVersion, Quota, USAGE, Usage, UsageDelta, decode, encode};
+use crate::model::{BucketRecord, ObjectVersion, Quota, Usage, UsageDelta};
+use crate::shard::Header;
 use crate::{Index, IndexError, Result};
-use kura_backend::Batch;
 
 /// A bucket's usage, for reports and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,31 +19,47 @@ pub struct BucketUsage {
 }
 
 impl Index {
-    pub fn bucket_usage(&self, bucket: &str) -> Result<Usage> {
+    pub async fn bucket_usage(&self, bucket: &str) -> Result<Usage> {
+        self.usage_of(&self.bucket(bucket).await?).await
+    }
+
+    /// The headers of the bucket's current shards, read concurrently.
+    pub(crate) async fn headers(&self, record: &BucketRecord) -> Result<Vec<Header>> {
+        let maps = record.shard_maps();
+        let reads = maps.iter().map(|map| self.header(map));
+        Ok(futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .map(|(header, _)| header)
+            .collect())
+    }
+
+    pub(crate) async fn usage_of(&self, record: &BucketRecord) -> Result<Usage> {
         Ok(self
-            .kv
-            .get(USAGE, bucket.as_bytes())?
-            .map(|b| decode(&b))
-            .transpose()?
-            .unwrap_or_default())
+            .headers(record)
+            .await?
+            .iter()
+            .fold(Usage::default(), |sum, h| Usage {
+                objects: sum.objects + h.objects,
+                bytes: sum.bytes + h.bytes,
+            }))
     }
 
     /// Usage of every bucket, in name order.
-    pub fn usage(&self) -> Result<Vec<BucketUsage>> {
-        self.list_buckets()?
-            .into_iter()
-            .map(|b| {
-                let usage = self.bucket_usage(&b.name)?;
-                Ok(BucketUsage {
-                    bucket: b.name,
-                    owner: b.owner,
-                    objects: usage.objects,
-                    bytes: usage.bytes,
-                    shards: b.layout.shards,
-                    resharding: b.reshard.is_some(),
-                })
-            })
-            .collect()
+    pub async fn usage(&self) -> Result<Vec<BucketUsage>> {
+        let mut out = Vec::new();
+        for bucket in self.list_buckets().await? {
+            let usage = self.usage_of(&bucket).await?;
+            out.push(BucketUsage {
+                objects: usage.objects,
+                bytes: usage.bytes,
+                shards: bucket.layout.shards,
+                resharding: bucket.reshard.is_some(),
+                bucket: bucket.name,
+                owner: bucket.owner,
+            });
+        }
+        Ok(out)
     }
 
     pub async fn set_quota(&self, bucket: &str, quota: Quota) -> Result<BucketRecord> {
@@ -52,39 +68,20 @@ impl Index {
     }
 
     /// Refuses, before its body is read, a write of `size` bytes over `current` that the
-    /// quota cannot take now. Only a fast path: the commit checks again, atomically.
-    pub fn check_room(
+    /// quota cannot take now. Only a fast path: the commit checks again.
+    pub async fn check_room(
         &self,
         bucket: &BucketRecord,
         current: Option<&ObjectVersion>,
         size: u64,
     ) -> Result<()> {
+        if bucket.quota == Quota::default() {
+            return Ok(());
+        }
         let delta = UsageDelta::replacing(current, Some(size));
-        if delta.exceeds(self.bucket_usage(&bucket.name)?, bucket.quota) {
+        if delta.exceeds(self.usage_of(bucket).await?, bucket.quota) {
             return Err(IndexError::QuotaExceeded);
         }
         Ok(())
-    }
-
-    /// Applies `batch` together with the usage and shard-entry changes it
-    /// causes, unless it takes the bucket over its quota. Shrinking is always
-    /// allowed.
-    pub(crate) fn apply_counted(
-        &self,
-        mut batch: Batch,
-        bucket: &BucketRecord,
-        delta: UsageDelta,
-        entries: EntryDeltas,
-    ) -> Result<()> {
-        let guard = self.lock_counters();
-        let usage = self.bucket_usage(&bucket.name)?;
-        if delta.exceeds(usage, bucket.quota) {
-            return Err(IndexError::QuotaExceeded);
-        }
-        if delta != UsageDelta::default() {
-            batch.put(USAGE, bucket.name.as_bytes(), encode(&usage.apply(delta)));
-        }
-        self.add_entry_counts(&guard, &mut batch, entries)?;
-        Ok(self.kv.apply(batch)?)
     }
 }

@@ -37,7 +37,7 @@ async fn listing_merges_shards_in_byte_order_with_exact_pages() {
             after: after.as_deref(),
             max: 23,
         };
-        let page = index.list_objects("b", &params).unwrap();
+        let page = index.list_objects("b", &params).await.unwrap();
         seen.extend(page.entries.iter().map(|(k, _)| k.clone()));
         if !page.truncated {
             break;
@@ -52,7 +52,7 @@ async fn listing_merges_shards_in_byte_order_with_exact_pages() {
         after: None,
         max: 1000,
     };
-    let page = index.list_objects("b", &params).unwrap();
+    let page = index.list_objects("b", &params).await.unwrap();
     assert_eq!(page.prefixes.len(), 17);
     assert!(page.entries.is_empty());
 }
@@ -73,7 +73,7 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
         ));
     }
     let index = open(dir.path(), 2);
-    let record = index.object("b", "x").unwrap().unwrap();
+    let record = index.object("b", "x").await.unwrap().unwrap();
     assert_eq!(record.current().unwrap().parts[0].blob, "bb");
     assert!(matches!(
         index.create_bucket("b", "other", "us-east-1").await,
@@ -81,7 +81,10 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
     ));
     index.delete_object("b", "x").await.unwrap();
     index.delete_bucket("b").await.unwrap();
-    assert!(matches!(index.bucket("b"), Err(IndexError::NoSuchBucket)));
+    assert!(matches!(
+        index.bucket("b").await,
+        Err(IndexError::NoSuchBucket)
+    ));
 }
 
 #[tokio::test]
@@ -100,9 +103,9 @@ async fn grants_are_durable_idempotent_and_leave_with_their_user() {
         assert_eq!(record.grants, ["guest"]);
     }
     let index = open(dir.path(), 1);
-    assert_eq!(index.bucket("b").unwrap().grants, ["guest"]);
+    assert_eq!(index.bucket("b").await.unwrap().grants, ["guest"]);
     index.delete_user("guest").await.unwrap();
-    assert!(index.bucket("b").unwrap().grants.is_empty());
+    assert!(index.bucket("b").await.unwrap().grants.is_empty());
     index.create_user("guest").await.unwrap();
     index.set_grant("b", "guest", true).await.unwrap();
     let record = index.set_grant("b", "guest", false).await.unwrap();
@@ -116,7 +119,7 @@ async fn grants_are_durable_idempotent_and_leave_with_their_user() {
 #[tokio::test]
 async fn replaced_blobs_are_collected_after_the_grace_period_only() {
     use kura_backend::BlobStore;
-    use kura_index::GcPolicy;
+    use kura_index::{BlobHome, GcCursor, GcPolicy};
     let dir = tempfile::tempdir().unwrap();
     let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
     let index = Index::new(backend.clone(), 1);
@@ -124,7 +127,10 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
     let mut ids = Vec::new();
     for _ in 0..2 {
         let mut writer = backend.create_blob().await.unwrap();
-        index.track_new_blob(writer.id()).unwrap();
+        index
+            .track_new_blob("b", BlobHome::Object { key: "k" }, writer.id())
+            .await
+            .unwrap();
         writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
         let blob = writer.commit().await.unwrap();
         index
@@ -139,9 +145,10 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
     };
     assert_eq!(
         index
-            .collect_garbage(backend.as_ref(), patient, 100)
+            .collect_garbage(backend.as_ref(), patient, 100, &mut GcCursor::default())
             .await
-            .unwrap(),
+            .unwrap()
+            .deleted,
         0
     );
     assert!(
@@ -154,9 +161,10 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
     };
     assert_eq!(
         index
-            .collect_garbage(backend.as_ref(), eager, 100)
+            .collect_garbage(backend.as_ref(), eager, 100, &mut GcCursor::default())
             .await
-            .unwrap(),
+            .unwrap()
+            .deleted,
         1
     );
     assert!(
@@ -172,18 +180,20 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
 #[tokio::test]
 async fn garbage_is_collected_oldest_first_in_bounded_steps_and_discards_drop_their_intent() {
     use kura_backend::BlobStore;
-    use kura_index::GcPolicy;
+    use kura_index::{BlobHome, GcCursor, GcPolicy};
     let dir = tempfile::tempdir().unwrap();
     let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
     let index = Index::new(backend.clone(), 1);
+    index.create_bucket("b", "o", "us-east-1").await.unwrap();
+    let home = BlobHome::Object { key: "k" };
     let mut ids = Vec::new();
     for _ in 0..5 {
         let mut writer = backend.create_blob().await.unwrap();
-        index.track_new_blob(writer.id()).unwrap();
+        index.track_new_blob("b", home, writer.id()).await.unwrap();
         writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
         let blob = writer.commit().await.unwrap();
         // A failed write: the blob is discarded, its intent must not linger.
-        index.discard_blob(&blob.id).unwrap();
+        index.discard_blob("b", home, &blob.id).await.unwrap();
         ids.push(blob.id);
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
@@ -193,9 +203,10 @@ async fn garbage_is_collected_oldest_first_in_bounded_steps_and_discards_drop_th
     };
     assert_eq!(
         index
-            .collect_garbage(backend.as_ref(), eager, 2)
+            .collect_garbage(backend.as_ref(), eager, 2, &mut GcCursor::default())
             .await
-            .unwrap(),
+            .unwrap()
+            .deleted,
         2
     );
     for (i, id) in ids.iter().enumerate() {
@@ -204,17 +215,19 @@ async fn garbage_is_collected_oldest_first_in_bounded_steps_and_discards_drop_th
     }
     assert_eq!(
         index
-            .collect_garbage(backend.as_ref(), eager, 100)
+            .collect_garbage(backend.as_ref(), eager, 100, &mut GcCursor::default())
             .await
-            .unwrap(),
+            .unwrap()
+            .deleted,
         3
     );
     // Nothing is left to collect: no intent outlived its discard.
     assert_eq!(
         index
-            .collect_garbage(backend.as_ref(), eager, 100)
+            .collect_garbage(backend.as_ref(), eager, 100, &mut GcCursor::default())
             .await
-            .unwrap(),
+            .unwrap()
+            .deleted,
         0
     );
 }
@@ -246,7 +259,7 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
     put("a", 60).await.unwrap();
     put("b", 40).await.unwrap();
     assert_eq!(
-        index.bucket_usage("b").unwrap(),
+        index.bucket_usage("b").await.unwrap(),
         Usage {
             objects: 2,
             bytes: 100
@@ -262,7 +275,7 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
         "one byte too many"
     );
     assert_eq!(
-        index.bucket_usage("b").unwrap(),
+        index.bucket_usage("b").await.unwrap(),
         Usage {
             objects: 2,
             bytes: 100
@@ -272,6 +285,7 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
     assert_eq!(
         index
             .object("b", "a")
+            .await
             .unwrap()
             .unwrap()
             .current()
@@ -281,7 +295,7 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
     );
     put("a", 10).await.unwrap();
     assert_eq!(
-        index.bucket_usage("b").unwrap(),
+        index.bucket_usage("b").await.unwrap(),
         Usage {
             objects: 2,
             bytes: 50
@@ -291,7 +305,7 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
     index.delete_object("b", "b").await.unwrap();
     index.delete_object("b", "missing").await.unwrap();
     assert_eq!(
-        index.bucket_usage("b").unwrap(),
+        index.bucket_usage("b").await.unwrap(),
         Usage {
             objects: 1,
             bytes: 10
@@ -301,7 +315,7 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
     index.set_quota("b", Quota::default()).await.unwrap();
     put("d", 1000).await.unwrap();
     assert_eq!(
-        index.bucket_usage("b").unwrap(),
+        index.bucket_usage("b").await.unwrap(),
         Usage {
             objects: 3,
             bytes: 1100
@@ -309,7 +323,7 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
     );
 }
 
-fn all_keys(index: &Index, bucket: &str) -> Vec<String> {
+async fn all_keys(index: &Index, bucket: &str) -> Vec<String> {
     let params = ListParams {
         prefix: "",
         delimiter: None,
@@ -318,6 +332,7 @@ fn all_keys(index: &Index, bucket: &str) -> Vec<String> {
     };
     index
         .list_objects(bucket, &params)
+        .await
         .unwrap()
         .entries
         .into_iter()
@@ -360,22 +375,23 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
                 expected.remove(&gone);
             }
             assert_eq!(
-                all_keys(&index, "b"),
+                all_keys(&index, "b").await,
                 expected.iter().cloned().collect::<Vec<_>>()
             );
         }
     }
     // Reopened (as after a crash): the reshard resumes from its cursor.
     let index = open(dir.path(), 2);
-    let stats = index.shard_stats("b").unwrap();
+    let stats = index.shard_stats("b").await.unwrap();
     assert_eq!(stats.shards, 2);
+    // The first step set the shards logging; the next two copied 50 keys each.
     assert_eq!(
         stats.reshard.as_ref().unwrap().copied,
-        150,
+        100,
         "progress survived the restart"
     );
     while !index.reshard_step("b", 64).await.unwrap().done {}
-    let stats = index.shard_stats("b").unwrap();
+    let stats = index.shard_stats("b").await.unwrap();
     assert_eq!(stats.shards, 7);
     assert!(stats.reshard.is_none());
     assert_eq!(
@@ -383,19 +399,36 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
         expected.len() as u64
     );
     assert_eq!(
-        all_keys(&index, "b"),
+        all_keys(&index, "b").await,
         expected.iter().cloned().collect::<Vec<_>>()
     );
     assert_eq!(
-        index.drop_retired(0).unwrap(),
-        1,
+        index.retired_maps().await.unwrap(),
+        2,
+        "the old shards wait"
+    );
+    let eager = kura_index::GcPolicy {
+        intent_age_ms: u64::MAX,
+        grace_ms: 0,
+    };
+    let backend = LocalBackend::open(&dir.path().join("blobs-unused")).unwrap();
+    let mut cursor = kura_index::GcCursor::default();
+    while !index
+        .collect_garbage(&backend, eager, 1000, &mut cursor)
+        .await
+        .unwrap()
+        .cycle_done
+    {}
+    assert_eq!(
+        index.retired_maps().await.unwrap(),
+        0,
         "the old layout is reclaimed"
     );
     index
         .put_object::<IndexError>("b", "after", version("cc", 1), |_| Ok(()))
         .await
         .unwrap();
-    assert!(index.object("b", "after").unwrap().is_some());
+    assert!(index.object("b", "after").await.unwrap().is_some());
 }
 
 /// Writers on other threads race the copy: new keys, overwrites and deletes
@@ -467,14 +500,14 @@ async fn concurrent_writes_are_never_lost_or_stale_across_reshards() {
         expected.extend(writer.await.unwrap());
     }
     assert_eq!(
-        all_keys(&index, "b"),
+        all_keys(&index, "b").await,
         expected.keys().cloned().collect::<Vec<_>>()
     );
     for (key, blob) in &expected {
-        let record = index.object("b", key).unwrap().unwrap();
+        let record = index.object("b", key).await.unwrap().unwrap();
         assert_eq!(&record.current().unwrap().parts[0].blob, blob, "{key}");
     }
-    let stats = index.shard_stats("b").unwrap();
+    let stats = index.shard_stats("b").await.unwrap();
     assert_eq!(stats.shards, 3);
     assert_eq!(
         stats.objects_per_shard.iter().sum::<u64>(),

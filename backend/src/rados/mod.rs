@@ -3,8 +3,10 @@
 
 mod blobs;
 mod connect;
+mod kv;
 mod sys;
 
 pub use blobs::{DEFAULT_STRIPE_SIZE, RadosBlobs};
 pub use connect::RadosConfig;
+pub use kv::RadosKv;
 pub use sys::RadosError;

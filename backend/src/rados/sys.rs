@@ -12,20 +12,27 @@
 //!   at once for the synchronous calls used here, so both types are `Send + Sync`;
 //! - every pointer passed in is to a live, correctly sized Rust buffer or a NUL-terminated
 //!   `CString` that outlives the call; lengths passed are those buffers' lengths;
-//! - a write op is created, filled and released within one function, and released on
-//!   every path.
+//! - a write or read op is created, filled, performed and released within one function,
+//!   and released on every path; every buffer, key array and `prval` it points to is a
+//!   local of that function, so it outlives the op;
+//! - an omap iterator is allocated by librados when its read op is filled, read only after
+//!   the op returned success, copied out before `rados_omap_get_end`, and ended exactly
+//!   once on every path (also when the op failed).
 //!
 //! Calls block until the cluster answers or the configured op timeout passes: callers run
 //! them on blocking threads, never on the async runtime's workers.
 
 use ceph::rados::{
-    rados_conf_read_file, rados_conf_set, rados_connect, rados_create_write_op, rados_create2,
-    rados_getxattr, rados_ioctx_create, rados_ioctx_destroy, rados_ioctx_t, rados_pool_create,
-    rados_pool_lookup, rados_read, rados_release_write_op, rados_remove, rados_shutdown,
-    rados_stat, rados_t, rados_write_op_operate, rados_write_op_setxattr,
+    rados_conf_read_file, rados_conf_set, rados_connect, rados_create_read_op,
+    rados_create_write_op, rados_create2, rados_getxattr, rados_ioctx_create, rados_ioctx_destroy,
+    rados_ioctx_t, rados_omap_get_end, rados_omap_iter_t, rados_pool_create, rados_pool_lookup,
+    rados_read, rados_read_op_operate, rados_read_op_t, rados_release_read_op,
+    rados_release_write_op, rados_remove, rados_shutdown, rados_stat, rados_t,
+    rados_write_op_create, rados_write_op_operate, rados_write_op_setxattr, rados_write_op_t,
     rados_write_op_write_full,
 };
-use std::ffi::CString;
+use libc::{c_char, c_int};
+use std::ffi::{CStr, CString};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -55,6 +62,124 @@ impl RadosError {
 }
 
 pub type Result<T> = std::result::Result<T, RadosError>;
+
+// The length-taking (`…2`) omap calls of librados.h (Pacific), which the `ceph` crate does
+// not declare: omap keys are binary, so keys are passed with their lengths.
+#[link(name = "rados")]
+unsafe extern "C" {
+    fn rados_write_op_omap_set2(
+        op: rados_write_op_t,
+        keys: *const *const c_char,
+        vals: *const *const c_char,
+        key_lens: *const usize,
+        val_lens: *const usize,
+        num: usize,
+    );
+    fn rados_write_op_omap_rm_keys2(
+        op: rados_write_op_t,
+        keys: *const *const c_char,
+        key_lens: *const usize,
+        num: usize,
+    );
+    fn rados_write_op_omap_cmp2(
+        op: rados_write_op_t,
+        key: *const c_char,
+        comparison: u8,
+        val: *const c_char,
+        key_len: usize,
+        val_len: usize,
+        prval: *mut c_int,
+    );
+    fn rados_read_op_omap_get_vals2(
+        op: rados_read_op_t,
+        start_after: *const c_char,
+        filter_prefix: *const c_char,
+        max_return: u64,
+        iter: *mut rados_omap_iter_t,
+        more: *mut u8,
+        prval: *mut c_int,
+    );
+    fn rados_read_op_omap_get_vals_by_keys2(
+        op: rados_read_op_t,
+        keys: *const *const c_char,
+        num_keys: usize,
+        key_lens: *const usize,
+        iter: *mut rados_omap_iter_t,
+        prval: *mut c_int,
+    );
+    fn rados_omap_get_next2(
+        iter: rados_omap_iter_t,
+        key: *mut *mut c_char,
+        val: *mut *mut c_char,
+        key_len: *mut usize,
+        val_len: *mut usize,
+    ) -> c_int;
+}
+
+/// `LIBRADOS_CMPXATTR_OP_EQ`.
+const CMP_EQ: u8 = 1;
+/// `LIBRADOS_CREATE_IDEMPOTENT`.
+const CREATE_IDEMPOTENT: c_int = 0;
+
+/// Omap entries as read: (key, value) in key order.
+pub type OmapEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A page of omap entries read in one operation.
+pub struct OmapPage {
+    /// The entries asked for by key that exist.
+    pub by_key: OmapEntries,
+    /// The entries after the start key.
+    pub after: OmapEntries,
+    /// Whether entries beyond `after` remain.
+    pub more: bool,
+}
+
+/// Pointer and length arrays for a list of byte strings, as librados's `…2` calls take them.
+fn pointers(items: &[&[u8]]) -> (Vec<*const c_char>, Vec<usize>) {
+    items
+        .iter()
+        .map(|item| (item.as_ptr().cast::<c_char>(), item.len()))
+        .unzip()
+}
+
+/// Copies every entry out of `iter` and ends it.
+///
+/// # Safety
+/// `iter` is an iterator filled by a read op that returned success, not yet ended.
+unsafe fn drain(iter: rados_omap_iter_t) -> Result<OmapEntries> {
+    let mut out = Vec::new();
+    loop {
+        let (mut key, mut val) = (std::ptr::null_mut(), std::ptr::null_mut());
+        let (mut key_len, mut val_len) = (0usize, 0usize);
+        // SAFETY: valid out-pointers; librados fills them from the live iterator.
+        let ret =
+            unsafe { rados_omap_get_next2(iter, &mut key, &mut val, &mut key_len, &mut val_len) };
+        if ret < 0 {
+            // SAFETY: ended once, here, on the error path.
+            unsafe { rados_omap_get_end(iter) };
+            return Err(RadosError::new("reading omap entries", i64::from(ret)));
+        }
+        if key.is_null() {
+            break;
+        }
+        // SAFETY: librados hands out `key_len`/`val_len` readable bytes, valid until the
+        // iterator ends; they are copied before that.
+        let entry = unsafe {
+            (
+                std::slice::from_raw_parts(key.cast::<u8>(), key_len).to_vec(),
+                if val_len == 0 {
+                    Vec::new()
+                } else {
+                    std::slice::from_raw_parts(val.cast::<u8>(), val_len).to_vec()
+                },
+            )
+        };
+        out.push(entry);
+    }
+    // SAFETY: ended once, here, after the last read.
+    unsafe { rados_omap_get_end(iter) };
+    Ok(out)
+}
 
 fn cstring(what: &str, text: &str) -> Result<CString> {
     CString::new(text).map_err(|_| RadosError::new(format!("{what}: NUL in {text:?}"), -22))
@@ -220,6 +345,149 @@ impl Pool {
             ret
         };
         if ret < 0 { Err(i64::from(ret)) } else { Ok(()) }
+    }
+
+    /// In one atomic operation on `oid` (created if missing): checks that every key of
+    /// `guards` holds exactly its value (a missing key compares as empty), then sets `sets`
+    /// and removes `removes`. Ok(false) when a guard failed and nothing changed. Returns
+    /// once every replica in the acting set has it.
+    pub fn omap_write(
+        &self,
+        oid: &str,
+        guards: &[(&[u8], &[u8])],
+        sets: &[(&[u8], &[u8])],
+        removes: &[&[u8]],
+    ) -> Result<bool> {
+        let object = cstring("object name", oid)?;
+        let (set_keys, set_key_lens) = pointers(&sets.iter().map(|(k, _)| *k).collect::<Vec<_>>());
+        let (set_vals, set_val_lens) = pointers(&sets.iter().map(|(_, v)| *v).collect::<Vec<_>>());
+        let (rm_keys, rm_key_lens) = pointers(removes);
+        let mut guard_rets: Vec<c_int> = vec![0; guards.len()];
+        // SAFETY: the op is created, filled with pointers into `guards`, `sets`, `removes`
+        // and the arrays above (all alive until the op is released below) and released on
+        // every path; `guard_rets` has one slot per guard.
+        let ret = unsafe {
+            let op = rados_create_write_op();
+            rados_write_op_create(op, CREATE_IDEMPOTENT, std::ptr::null());
+            for ((key, value), prval) in guards.iter().zip(guard_rets.iter_mut()) {
+                rados_write_op_omap_cmp2(
+                    op,
+                    key.as_ptr().cast(),
+                    CMP_EQ,
+                    value.as_ptr().cast(),
+                    key.len(),
+                    value.len(),
+                    prval,
+                );
+            }
+            if !sets.is_empty() {
+                rados_write_op_omap_set2(
+                    op,
+                    set_keys.as_ptr(),
+                    set_vals.as_ptr(),
+                    set_key_lens.as_ptr(),
+                    set_val_lens.as_ptr(),
+                    sets.len(),
+                );
+            }
+            if !removes.is_empty() {
+                rados_write_op_omap_rm_keys2(
+                    op,
+                    rm_keys.as_ptr(),
+                    rm_key_lens.as_ptr(),
+                    removes.len(),
+                );
+            }
+            let ret =
+                rados_write_op_operate(op, self.ioctx, object.as_ptr(), std::ptr::null_mut(), 0);
+            rados_release_write_op(op);
+            ret
+        };
+        match i64::from(ret) {
+            r if r >= 0 => Ok(true),
+            r if r == -i64::from(libc::ECANCELED) => Ok(false),
+            r => Err(RadosError::new(format!("writing omap of {oid}"), r)),
+        }
+    }
+
+    /// In one read of `oid`'s omap: the entries of `keys` that exist, and up to `max`
+    /// entries with keys after `start_after` that start with `prefix`. A missing object has
+    /// no entries.
+    pub fn omap_read(
+        &self,
+        oid: &str,
+        keys: &[&[u8]],
+        start_after: &CStr,
+        prefix: &CStr,
+        max: u64,
+    ) -> Result<OmapPage> {
+        let object = cstring("object name", oid)?;
+        let (key_ptrs, key_lens) = pointers(keys);
+        let (mut by_key_iter, mut after_iter): (rados_omap_iter_t, rados_omap_iter_t) =
+            (std::ptr::null_mut(), std::ptr::null_mut());
+        let (mut by_key_ret, mut after_ret, mut more): (c_int, c_int, u8) = (0, 0, 0);
+        // SAFETY: the op is created, filled with pointers to `keys`, the arrays above, the
+        // C strings and the out-slots (all alive until it is released below), performed and
+        // released; the iterators it allocates are drained or ended below on every path.
+        let ret = unsafe {
+            let op = rados_create_read_op();
+            if !keys.is_empty() {
+                rados_read_op_omap_get_vals_by_keys2(
+                    op,
+                    key_ptrs.as_ptr(),
+                    keys.len(),
+                    key_lens.as_ptr(),
+                    &mut by_key_iter,
+                    &mut by_key_ret,
+                );
+            }
+            if max > 0 {
+                rados_read_op_omap_get_vals2(
+                    op,
+                    start_after.as_ptr(),
+                    prefix.as_ptr(),
+                    max,
+                    &mut after_iter,
+                    &mut more,
+                    &mut after_ret,
+                );
+            }
+            let ret = rados_read_op_operate(op, self.ioctx, object.as_ptr(), 0);
+            rados_release_read_op(op);
+            ret
+        };
+        let failed = [ret, by_key_ret, after_ret].into_iter().find(|r| *r < 0);
+        if let Some(err) = failed {
+            for iter in [by_key_iter, after_iter] {
+                if !iter.is_null() {
+                    // SAFETY: each allocated iterator is ended once, on this failure path.
+                    unsafe { rados_omap_get_end(iter) };
+                }
+            }
+            return match i64::from(err) {
+                r if r == -i64::from(libc::ENOENT) => Ok(OmapPage {
+                    by_key: Vec::new(),
+                    after: Vec::new(),
+                    more: false,
+                }),
+                r => Err(RadosError::new(format!("reading omap of {oid}"), r)),
+            };
+        }
+        let drain_some = |iter: rados_omap_iter_t| {
+            if iter.is_null() {
+                Ok(Vec::new())
+            } else {
+                // SAFETY: the op succeeded; each iterator is drained (and ended) once.
+                unsafe { drain(iter) }
+            }
+        };
+        let by_key = drain_some(by_key_iter);
+        let after = drain_some(after_iter);
+        Ok(OmapPage {
+            by_key: by_key?,
+            after: after?,
+            more: more != 0,
+        })
     }
 
     /// Up to `len` bytes of `oid` from `offset` (fewer at the object's end).

@@ -9,6 +9,21 @@ pub trait SecretStore: Send + Sync {
     fn lookup(&self, access_key: &str) -> Option<KeyOwner>;
 }
 
+/// The one access key a request claims, and what looking it up gave (None: unknown or
+/// revoked): looked up before the signature is checked, since the lookup is I/O.
+pub struct ResolvedKey {
+    pub access_key: String,
+    pub owner: Option<KeyOwner>,
+}
+
+impl SecretStore for ResolvedKey {
+    fn lookup(&self, access_key: &str) -> Option<KeyOwner> {
+        (access_key == self.access_key)
+            .then(|| self.owner.clone())
+            .flatten()
+    }
+}
+
 /// What one lookup of an access key gives: its secret to check signatures with, and the
 /// user the request then acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]

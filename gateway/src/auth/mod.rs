@@ -12,8 +12,33 @@ use time::OffsetDateTime;
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 pub(crate) use chunked::{ChunkedDecoder, Trailers, malformed_trailer};
-pub use context::{Authenticated, ChunkSigningContext, KeyOwner, PayloadMode, SecretStore};
+pub use context::{
+    Authenticated, ChunkSigningContext, KeyOwner, PayloadMode, ResolvedKey, SecretStore,
+};
 use context::{CONTENT_SHA256, UNSIGNED_PAYLOAD};
+
+/// The access key a request says it is signed with (SigV4 or SigV2, header or query),
+/// so that it can be looked up before [`authenticate`] checks the signature with it.
+pub fn claimed_access_key(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    let from_credential = |credential: &str| credential.rsplitn(5, '/').last().map(str::to_owned);
+    if let Some(value) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return match value.strip_prefix("AWS ") {
+            Some(v2) => v2.trim().split(':').next().map(str::to_owned),
+            None => {
+                let at = value.find("Credential=")? + "Credential=".len();
+                from_credential(value[at..].split([',', ' ']).next()?)
+            }
+        };
+    }
+    let query = sigv4::Query::parse(uri.query().unwrap_or(""));
+    match query.get("X-Amz-Credential") {
+        Some(credential) => from_credential(credential),
+        None => query.get("AWSAccessKeyId").map(str::to_owned),
+    }
+}
 
 /// Verify a request's SigV4 signature (Authorization header or presigned query). A request
 /// with no authentication at all is refused with AccessDenied (anonymous access is not

@@ -4,14 +4,16 @@
 use super::worker::{Progress, Worker};
 use crate::metrics::METRICS;
 use kura_backend::BlobStore;
-use kura_index::{GcPolicy, Index};
+use kura_index::{GcCursor, GcPolicy, Index};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Blobs deleted per step at most.
 const STEP: usize = 256;
-/// The wait once nothing is due.
+/// The wait once every map was looked at.
 const IDLE_PAUSE: Duration = Duration::from_secs(1);
+/// The wait before looking at the next buckets' maps.
+const NEXT_BUCKETS_PAUSE: Duration = Duration::from_millis(20);
 
 pub const GC_POLICY: GcPolicy = GcPolicy {
     // A blob being written for longer than this without being committed is abandoned.
@@ -24,6 +26,7 @@ pub struct GcWorker {
     index: Arc<Index>,
     blobs: Arc<dyn BlobStore>,
     policy: GcPolicy,
+    cursor: GcCursor,
     deleted: u64,
     busy: bool,
 }
@@ -34,6 +37,7 @@ impl GcWorker {
             index,
             blobs,
             policy,
+            cursor: GcCursor::default(),
             deleted: 0,
             busy: false,
         }
@@ -46,19 +50,21 @@ impl Worker for GcWorker {
     }
 
     async fn step(&mut self) -> Result<Duration, String> {
-        let deleted = self
+        let step = self
             .index
-            .collect_garbage(self.blobs.as_ref(), self.policy, STEP)
+            .collect_garbage(self.blobs.as_ref(), self.policy, STEP, &mut self.cursor)
             .await
             .map_err(|e| e.to_string())?;
-        METRICS.gc_blobs_deleted.inc_by(deleted as u64);
-        self.deleted += deleted as u64;
+        METRICS.gc_blobs_deleted.inc_by(step.deleted as u64);
+        self.deleted += step.deleted as u64;
         // A full batch means more may be due: go on at once.
-        self.busy = deleted == STEP;
+        self.busy = step.deleted == STEP;
         Ok(if self.busy {
             Duration::ZERO
-        } else {
+        } else if step.cycle_done {
             IDLE_PAUSE
+        } else {
+            NEXT_BUCKETS_PAUSE
         })
     }
 

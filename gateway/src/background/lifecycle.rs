@@ -39,9 +39,9 @@ impl LifecycleWorker {
     }
 
     /// A bucket whose pass goes on, or whose last pass began a day ago or more.
-    fn due(&self, now_ms: u64) -> kura_index::Result<Option<BucketRecord>> {
+    async fn due(&self, now_ms: u64) -> kura_index::Result<Option<BucketRecord>> {
         let day_ms = self.day.as_millis() as u64;
-        Ok(self.index.list_buckets()?.into_iter().find(|b| {
+        Ok(self.index.list_buckets().await?.into_iter().find(|b| {
             b.lifecycle
                 .as_ref()
                 .is_some_and(|rules| rules.iter().any(|r| r.enabled))
@@ -73,7 +73,7 @@ impl LifecycleWorker {
                     after: after.as_deref(),
                     max: PAGE,
                 };
-                let page = self.index.list_objects(&bucket.name, &params)?;
+                let page = self.index.list_objects(&bucket.name, &params).await?;
                 for (key, version) in &page.entries {
                     let due =
                         expiry(rules, key, version, self.day).is_some_and(|(at, _)| at <= now_ms);
@@ -101,7 +101,7 @@ impl LifecycleWorker {
                     max: PAGE,
                     ..Default::default()
                 };
-                let page = self.index.list_uploads(&bucket.name, &params)?;
+                let page = self.index.list_uploads(&bucket.name, &params).await?;
                 for (key, upload) in &page.entries {
                     let due = rules.iter().filter(|r| r.enabled).any(|r| {
                         r.abort_incomplete_days.is_some_and(|days| {
@@ -146,7 +146,9 @@ impl LifecycleWorker {
             );
         }
         self.index
-            .update_bucket(&bucket.name, |record| record.lifecycle_pass = Some(pass))
+            .update_bucket(&bucket.name, |record| {
+                record.lifecycle_pass = Some(pass.clone())
+            })
             .await?;
         Ok(())
     }
@@ -159,7 +161,7 @@ impl Worker for LifecycleWorker {
 
     async fn step(&mut self) -> Result<Duration, String> {
         let now_ms = self.index.now_ms();
-        let Some(bucket) = self.due(now_ms).map_err(|e| e.to_string())? else {
+        let Some(bucket) = self.due(now_ms).await.map_err(|e| e.to_string())? else {
             self.current = None;
             return Ok(IDLE_PAUSE);
         };

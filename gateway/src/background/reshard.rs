@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 
 /// How often buckets are checked when there is nothing to copy.
 const IDLE_PAUSE: Duration = Duration::from_millis(250);
-/// Old layouts stay readable this long after a switch, for listings under way.
-const RETIRED_GRACE_MS: u64 = 60_000;
 pub const MAX_SHARDS: u32 = 1024;
 
 /// When buckets are resharded, and how hard the worker may work.
@@ -94,7 +92,7 @@ async fn round(index: &Index, max_objects_per_shard: u64) -> Round {
         resharding: Vec::new(),
         failed: None,
     };
-    for bucket in index.resharding().unwrap_or_default() {
+    for bucket in index.resharding().await.unwrap_or_default() {
         let step = index.reshard_step(&bucket.name, RESHARD_STEP_KEYS).await;
         if let Ok(step) = &step {
             METRICS.reshard_entries_copied.inc_by(step.copied);
@@ -122,15 +120,12 @@ async fn round(index: &Index, max_objects_per_shard: u64) -> Round {
             }
         }
     }
-    if let Err(err) = index.drop_retired(RETIRED_GRACE_MS) {
-        tracing::warn!(%err, "dropping retired shard layouts failed");
-    }
     done
 }
 
 async fn plan(index: &Index, max_objects_per_shard: u64) -> kura_index::Result<()> {
-    for usage in index.usage()? {
-        let bucket = index.bucket(&usage.bucket)?;
+    for usage in index.usage().await? {
+        let bucket = index.bucket(&usage.bucket).await?;
         if bucket.reshard.is_some()
             || usage.objects <= max_objects_per_shard * u64::from(bucket.layout.shards)
         {

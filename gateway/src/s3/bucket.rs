@@ -24,7 +24,7 @@ pub async fn list_buckets(
     let after = query.continuation_token.as_ref().map(|t| t.after.as_str());
     let prefix = query.prefix.as_deref().unwrap_or("");
     // Buckets come in name order; a page starts after the token's name.
-    let mut matching = state.index.list_buckets()?.into_iter().filter(|b| {
+    let mut matching = state.index.list_buckets().await?.into_iter().filter(|b| {
         allowed(user, "s3:ListBucket", Some(b))
             && b.name.starts_with(prefix)
             && after.is_none_or(|after| b.name.as_str() > after)
@@ -118,7 +118,7 @@ pub async fn head_bucket(req: S3Request) -> S3Result<S3Response> {
 
 pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<S3Response> {
     // As AWS does: incomplete multipart uploads do not keep a bucket from being deleted.
-    if !state.index.has_objects(&req.bucket)? {
+    if !state.index.has_objects(&req.bucket).await? {
         state.index.abort_all_uploads(&req.bucket).await?;
     }
     state.index.delete_bucket(&req.bucket).await?;

@@ -7,7 +7,7 @@ use super::multipart::record_part;
 use super::put::{DEFAULT_CHECKSUM, checksum_headers, simple_version};
 use super::request::S3Request;
 use super::response::{S3Response, quoted, xml_ok};
-use super::store::{MAX_SINGLE_UPLOAD, discard, write_blob};
+use super::store::{Destination, MAX_SINGLE_UPLOAD, or_discard, write_blob};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::params::CopySource;
@@ -26,7 +26,7 @@ use std::ops::Range;
 /// `x-amz-copy-source-if-*` conditions, and its data key if it is encrypted (an SSE-C
 /// source needs its key in the `x-amz-copy-source-server-side-encryption-customer-*`
 /// headers). Authorization has already allowed reading it.
-fn load_source(
+async fn load_source(
     state: &S3State,
     req: &S3Request,
     source: &CopySource,
@@ -36,7 +36,8 @@ fn load_source(
     }
     let version = state
         .index
-        .object(&source.bucket, &source.key)?
+        .object(&source.bucket, &source.key)
+        .await?
         .and_then(|r| r.current().cloned())
         .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", source.key.clone()))?;
     let customer = CustomerKey::copy_source(req.headers())?;
@@ -58,6 +59,7 @@ fn load_source(
 /// `key`), computing its MD5 and checksum.
 async fn copy_range(
     state: &S3State,
+    dest: Destination<'_>,
     (source, source_key): (&ObjectVersion, Option<DataKey>),
     range: Range<u64>,
     algorithm: Option<ChecksumAlgorithm>,
@@ -68,6 +70,7 @@ async fn copy_range(
     let data = object_stream(state.blobs.clone(), source, range, source_key);
     let blob = write_blob(
         state,
+        dest,
         data,
         MAX_SINGLE_UPLOAD,
         |chunk| {
@@ -114,7 +117,7 @@ pub async fn copy_object(
             );
         }
     };
-    let (version, source_key) = load_source(state, &req, source)?;
+    let (version, source_key) = load_source(state, &req, source).await?;
     let algorithm = requested_algorithm(&req)?;
     let sealing = sse::for_write(req.headers(), req.access.bucket()?, &state.master_key)?;
     let changes_something = replace || algorithm.is_some() || sealing.is_some();
@@ -163,8 +166,10 @@ pub async fn copy_object(
         })
         .unwrap_or(DEFAULT_CHECKSUM);
     let source = (&version, source_key);
+    let dest = Destination::object(&req.bucket, &req.key);
     let (blob, md5, checksum) = copy_range(
         state,
+        dest,
         source,
         0..version.size,
         Some(algorithm),
@@ -177,11 +182,11 @@ pub async fn copy_object(
         kind: "FULL_OBJECT".into(),
     });
     let version = simple_version(&blob, md5, meta, checksum, req.user());
-    let stored = state
+    let put = state
         .index
         .put_object::<S3Error>(&req.bucket, &req.key, version, |_| Ok(()))
-        .await
-        .inspect_err(|_| discard(state, &blob))?;
+        .await;
+    let stored = or_discard(state, dest, &blob, put).await?;
     let fields = stored.checksum.as_ref().map(ChecksumFields::from);
     let doc = xml::CopyResult {
         xmlns: NS,
@@ -233,11 +238,11 @@ pub async fn upload_part_copy(
     number: u32,
     source: &CopySource,
 ) -> S3Result<S3Response> {
-    let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
+    let upload = state.index.upload(&req.bucket, &req.key, upload_id).await?;
     // The part is sealed with the upload's data key (for SSE-C, the request names it).
     let customer = CustomerKey::from_headers(req.headers())?;
     let key = sse::key_for(upload.meta.encryption.as_ref(), customer, &state.master_key)?;
-    let (version, source_key) = load_source(state, &req, source)?;
+    let (version, source_key) = load_source(state, &req, source).await?;
     let range = copy_source_range(req.header("x-amz-copy-source-range"), version.size)?;
     if range.end - range.start > MAX_SINGLE_UPLOAD {
         return Err(super::store::too_large(MAX_SINGLE_UPLOAD));
@@ -247,7 +252,9 @@ pub async fn upload_part_copy(
         .as_deref()
         .and_then(ChecksumAlgorithm::parse);
     let source = (&version, source_key);
-    let (blob, md5, checksum) = copy_range(state, source, range, algorithm, key.as_ref()).await?;
+    let dest = Destination::part(&req.bucket, upload_id, number);
+    let (blob, md5, checksum) =
+        copy_range(state, dest, source, range, algorithm, key.as_ref()).await?;
     let part = record_part(
         state,
         &req,

@@ -54,7 +54,7 @@ pub async fn put_bucket_cors(state: &S3State, mut req: S3Request) -> S3Result<S3
     cors::validate(&rules)?;
     state
         .index
-        .update_bucket(&req.bucket, |record| record.cors = Some(rules))
+        .update_bucket(&req.bucket, |record| record.cors = Some(rules.clone()))
         .await?;
     Ok(empty(StatusCode::OK))
 }

@@ -66,7 +66,7 @@ pub async fn put_bucket_encryption(state: &S3State, mut req: S3Request) -> S3Res
     state
         .index
         .update_bucket(&req.bucket, |record| {
-            record.default_encryption = Some(default)
+            record.default_encryption = Some(default.clone())
         })
         .await?;
     Ok(empty(StatusCode::OK))

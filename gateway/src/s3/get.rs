@@ -27,7 +27,7 @@ pub async fn get_object(
     read: &ObjectRead,
     head: bool,
 ) -> S3Result<S3Response> {
-    let version = current_version(state, &req, read.version_id.as_deref())?;
+    let version = current_version(state, &req, read.version_id.as_deref()).await?;
     let customer = CustomerKey::from_headers(req.headers())?;
     let key = sse::key_for(
         version.meta.encryption.as_ref(),
@@ -99,7 +99,7 @@ pub async fn get_object(
     Ok(response.status(status).body(body).expect("valid headers"))
 }
 
-pub(super) fn current_version(
+pub(super) async fn current_version(
     state: &S3State,
     req: &S3Request,
     version_id: Option<&str>,
@@ -116,7 +116,8 @@ pub(super) fn current_version(
     }
     state
         .index
-        .object(&req.bucket, &req.key)?
+        .object(&req.bucket, &req.key)
+        .await?
         .and_then(|r| r.current().cloned())
         .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", req.key.clone()))
 }
@@ -271,7 +272,7 @@ pub async fn get_object_acl(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    let version = current_version(state, &req, version_id)?;
+    let version = current_version(state, &req, version_id).await?;
     bucket::acl_response(&version.owner)
 }
 
@@ -280,7 +281,7 @@ pub async fn put_object_acl(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    current_version(state, &req, version_id)?;
+    current_version(state, &req, version_id).await?;
     bucket::put_acl(&req)
 }
 

@@ -27,7 +27,7 @@ pub async fn put_configuration(state: &S3State, mut req: S3Request) -> S3Result<
     let rules = rules_from_xml(config)?;
     state
         .index
-        .update_bucket(&req.bucket, |record| record.lifecycle = Some(rules))
+        .update_bucket(&req.bucket, |record| record.lifecycle = Some(rules.clone()))
         .await?;
     Ok(empty(StatusCode::OK))
 }

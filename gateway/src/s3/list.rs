@@ -39,7 +39,8 @@ pub async fn list_objects(
         &req.bucket,
         list,
         Some(marker).filter(|m| !m.is_empty()),
-    )?;
+    )
+    .await?;
     // AWS gives NextMarker only with a delimiter; without one, clients use the last key.
     let next_marker = (page.truncated && list.delimiter.is_some())
         .then(|| page.last().map(|l| list.show(l)))
@@ -61,7 +62,7 @@ pub async fn list_objects_v2(
     fetch_owner: bool,
 ) -> S3Result<S3Response> {
     let after = token.map(|t| t.after.as_str()).or(start_after.as_deref());
-    let page = current_objects(state, &req.bucket, list, after)?;
+    let page = current_objects(state, &req.bucket, list, after).await?;
     let result = xml::ListBucketResult {
         continuation_token: token.map(|t| t.raw.clone()),
         next_continuation_token: page
@@ -77,7 +78,7 @@ pub async fn list_objects_v2(
 
 /// A page of current objects. A page of none is never truncated: AWS answers
 /// `max-keys=0` with IsTruncated false whatever the bucket holds.
-fn current_objects(
+async fn current_objects(
     state: &S3State,
     bucket: &str,
     list: &ListQuery,
@@ -90,7 +91,10 @@ fn current_objects(
             truncated: false,
         });
     }
-    Ok(state.index.list_objects(bucket, &list.params(after))?)
+    Ok(state
+        .index
+        .list_objects(bucket, &list.params(after))
+        .await?)
 }
 
 /// The parts of a ListObjects (v1 or v2) answer both versions share.
@@ -130,10 +134,13 @@ pub async fn list_object_versions(
     key_marker: &str,
     version_id_marker: String,
 ) -> S3Result<S3Response> {
-    let page = state.index.list_versions(
-        &req.bucket,
-        &list.params(Some(key_marker).filter(|m| !m.is_empty())),
-    )?;
+    let page = state
+        .index
+        .list_versions(
+            &req.bucket,
+            &list.params(Some(key_marker).filter(|m| !m.is_empty())),
+        )
+        .await?;
     let mut items = Vec::new();
     for (key, record) in &page.entries {
         for (i, version) in record.versions.iter().enumerate() {

@@ -5,7 +5,7 @@ use super::conditions::WriteConditions;
 use super::meta;
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, quoted, unquote, xml_ok};
-use super::store::{MAX_SINGLE_UPLOAD, declared_size, discard, write_blob};
+use super::store::{Destination, MAX_SINGLE_UPLOAD, declared_size, or_discard, write_body};
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType, combine_parts};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::owner::owner;
@@ -76,6 +76,7 @@ pub async fn create_multipart_upload(state: &S3State, req: S3Request) -> S3Resul
         meta,
         checksum_algorithm: algorithm.map(|a| a.as_str().to_owned()),
         checksum_type: kind.map(|k| k.as_str().to_owned()),
+        completing_ms: None,
     };
     state.index.create_upload(&req.bucket, &upload).await?;
     let doc = xml::InitiateMultipartUploadResult {
@@ -106,7 +107,7 @@ pub async fn upload_part(
     upload_id: &str,
     number: u32,
 ) -> S3Result<S3Response> {
-    let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
+    let upload = state.index.upload(&req.bucket, &req.key, upload_id).await?;
     let customer = CustomerKey::from_headers(req.headers())?;
     let key = sse::key_for(upload.meta.encryption.as_ref(), customer, &state.master_key)?;
     declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
@@ -115,7 +116,8 @@ pub async fn upload_part(
         .as_deref()
         .and_then(ChecksumAlgorithm::parse);
     let mut body = req.take_body(algorithm)?;
-    let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}, key.as_ref()).await?;
+    let dest = Destination::part(&req.bucket, upload_id, number);
+    let blob = write_body(state, dest, &mut body, key.as_ref()).await?;
     let digests = body.digests().expect("a fully read body has digests");
     let part = record_part(
         state,
@@ -159,11 +161,13 @@ pub async fn record_part(
         checksum: checksum.map(|c| c.value.clone()),
         last_modified_ms: state.index.now_ms(),
     };
-    state
+    let recorded = state
         .index
         .put_part(&req.bucket, &req.key, upload_id, &part)
         .await
-        .inspect_err(|_| discard(state, blob))?;
+        .map_err(S3Error::from);
+    let dest = Destination::part(&req.bucket, upload_id, number);
+    or_discard(state, dest, blob, recorded).await?;
     Ok(part)
 }
 
@@ -204,7 +208,8 @@ pub async fn complete_multipart_upload(
         // Sent again after it succeeded (a retry whose answer was lost): the same answer.
         Err(err) if err.code == ErrorCode::NoSuchUpload => state
             .index
-            .object(&req.bucket, &req.key)?
+            .object(&req.bucket, &req.key)
+            .await?
             .and_then(|record| record.current().cloned())
             .filter(|current| current.upload_id.as_deref() == Some(upload_id))
             .ok_or(err)?,
@@ -381,8 +386,11 @@ pub async fn list_parts(
     marker: u32,
     max: usize,
 ) -> S3Result<S3Response> {
-    let upload = state.index.upload(&req.bucket, &req.key, upload_id)?;
-    let (parts, truncated) = state.index.parts(&req.bucket, upload_id, marker, max)?;
+    let upload = state.index.upload(&req.bucket, &req.key, upload_id).await?;
+    let (parts, truncated) = state
+        .index
+        .parts(&req.bucket, upload_id, marker, max)
+        .await?;
     let algorithm = upload.checksum_algorithm.clone();
     let doc = xml::ListPartsResult {
         xmlns: NS,
@@ -428,7 +436,7 @@ pub async fn list_multipart_uploads(
         upload_id_marker,
         max: common.max,
     };
-    let page = state.index.list_uploads(&req.bucket, &params)?;
+    let page = state.index.list_uploads(&req.bucket, &params).await?;
     let (next_key, next_id) = match (page.truncated, page.entries.last(), page.prefixes.last()) {
         (false, _, _) => (None, None),
         (true, Some((key, upload)), prefix) if prefix.is_none_or(|p| p.as_str() < key.as_str()) => {

@@ -4,7 +4,7 @@ use super::conditions::WriteConditions;
 use super::meta;
 use super::request::S3Request;
 use super::response::{S3Response, quoted};
-use super::store::{MAX_SINGLE_UPLOAD, declared_size, discard, write_blob};
+use super::store::{Destination, MAX_SINGLE_UPLOAD, declared_size, or_discard, write_body};
 use crate::body::BodyDigests;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::S3Result;
@@ -21,13 +21,14 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let meta = meta::check_write_headers(req.headers())?;
     let conditions = WriteConditions::from_headers(req.headers())?;
     // Fail fast before the body is read; checked again, atomically, at commit.
-    let record = state.index.object(&req.bucket, &req.key)?;
+    let record = state.index.object(&req.bucket, &req.key).await?;
     let current = record.as_ref().and_then(|r| r.current());
     conditions.check(current)?;
     let size = declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
     state
         .index
-        .check_room(&bucket, current, size.unwrap_or_default())?;
+        .check_room(&bucket, current, size.unwrap_or_default())
+        .await?;
 
     let mut meta = meta;
     let (key, encryption) = sse::for_write(req.headers(), &bucket, &state.master_key)?.unzip();
@@ -35,7 +36,8 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
 
     let want = (!names_checksum(req.headers())).then_some(DEFAULT_CHECKSUM);
     let mut body = req.take_body(want)?;
-    let blob = write_blob(state, &mut body, MAX_SINGLE_UPLOAD, |_| {}, key.as_ref()).await?;
+    let dest = Destination::object(&req.bucket, &req.key);
+    let blob = write_body(state, dest, &mut body, key.as_ref()).await?;
     let digests = body.digests().expect("a fully read body has digests");
     let version = simple_version(
         &blob,
@@ -44,13 +46,13 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
         full_object_checksum(&digests),
         req.user(),
     );
-    let stored = state
+    let put = state
         .index
         .put_object(&req.bucket, &req.key, version, |current| {
             conditions.check(current)
         })
-        .await
-        .inspect_err(|_| discard(state, &blob))?;
+        .await;
+    let stored = or_discard(state, dest, &blob, put).await?;
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header("etag", quoted(&stored.etag));

@@ -7,6 +7,31 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::HeaderMap;
 use kura_backend::BlobInfo;
+use kura_index::BlobHome;
+
+/// Where a new blob's entry will be written: the index tracks the blob there until the
+/// entry references it, so that a writer that dies leaves nothing uncollected.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    pub bucket: &'a str,
+    pub home: BlobHome<'a>,
+}
+
+impl<'a> Destination<'a> {
+    pub fn object(bucket: &'a str, key: &'a str) -> Self {
+        Destination {
+            bucket,
+            home: BlobHome::Object { key },
+        }
+    }
+
+    pub fn part(bucket: &'a str, upload_id: &'a str, number: u32) -> Self {
+        Destination {
+            bucket,
+            home: BlobHome::Part { upload_id, number },
+        }
+    }
+}
 
 /// AWS's limit for one PutObject, one part, and one CopyObject source.
 pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
@@ -17,6 +42,7 @@ pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
 /// On any failure the blob is discarded and the error returned.
 pub async fn write_blob<S>(
     state: &S3State,
+    dest: Destination<'_>,
     mut data: S,
     max: u64,
     mut observe: impl FnMut(&Bytes),
@@ -27,7 +53,10 @@ where
 {
     let mut writer = state.blobs.create_blob().await?;
     let id = writer.id().to_owned();
-    state.index.track_new_blob(&id)?;
+    state
+        .index
+        .track_new_blob(dest.bucket, dest.home, &id)
+        .await?;
     let mut sealer = seal.map(|key| Sealer::new(key, &id));
     let written = async {
         let mut len = 0u64;
@@ -55,11 +84,24 @@ where
     }
     .await;
     if written.is_err()
-        && let Err(err) = state.index.discard_blob(&id)
+        && let Err(err) = state.index.discard_blob(dest.bucket, dest.home, &id).await
     {
         tracing::warn!(%err, blob = id, "could not queue a failed blob for collection");
     }
     written
+}
+
+/// Streams a request body (at most one PutObject's or part's size) into a new blob.
+pub async fn write_body<S>(
+    state: &S3State,
+    dest: Destination<'_>,
+    body: S,
+    seal: Option<&DataKey>,
+) -> S3Result<BlobInfo>
+where
+    S: Stream<Item = S3Result<Bytes>> + Unpin,
+{
+    write_blob(state, dest, body, MAX_SINGLE_UPLOAD, |_| {}, seal).await
 }
 
 pub fn too_large(max: u64) -> S3Error {
@@ -97,9 +139,21 @@ pub fn declared_size(headers: &HeaderMap, max: u64) -> S3Result<Option<u64>> {
     Ok(Some(size))
 }
 
-/// Forgets a committed blob that ended up unused (a write lost its precondition).
-pub fn discard(state: &S3State, blob: &BlobInfo) {
-    if let Err(err) = state.index.discard_blob(&blob.id) {
+/// Passes `result` on; when it failed, the committed blob written for it is queued for
+/// collection first (a write that lost its precondition leaves its blob unused).
+pub async fn or_discard<T>(
+    state: &S3State,
+    dest: Destination<'_>,
+    blob: &BlobInfo,
+    result: S3Result<T>,
+) -> S3Result<T> {
+    if result.is_err()
+        && let Err(err) = state
+            .index
+            .discard_blob(dest.bucket, dest.home, &blob.id)
+            .await
+    {
         tracing::warn!(%err, blob = blob.id, "could not queue an unused blob for collection");
     }
+    result
 }

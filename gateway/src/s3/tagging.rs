@@ -53,7 +53,7 @@ pub async fn get_object_tagging(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    document(&current_version(state, &req, version_id)?.meta.tags)
+    document(&current_version(state, &req, version_id).await?.meta.tags)
 }
 
 pub async fn put_object_tagging(
@@ -61,7 +61,7 @@ pub async fn put_object_tagging(
     mut req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    current_version(state, &req, version_id)?;
+    current_version(state, &req, version_id).await?;
     let tags = requested(&mut req, MAX_OBJECT_TAGS).await?;
     set_object_tags(state, &req, tags).await?;
     Ok(empty(StatusCode::OK))
@@ -72,7 +72,7 @@ pub async fn delete_object_tagging(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    current_version(state, &req, version_id)?;
+    current_version(state, &req, version_id).await?;
     set_object_tags(state, &req, Tags::new()).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -81,7 +81,7 @@ async fn set_object_tags(state: &S3State, req: &S3Request, tags: Tags) -> S3Resu
     state
         .index
         .update_current(&req.bucket, &req.key, |version| {
-            version.meta.tags = tags;
+            version.meta.tags = tags.clone();
             Ok::<_, S3Error>(())
         })
         .await?
@@ -101,7 +101,7 @@ pub async fn put_bucket_tagging(state: &S3State, mut req: S3Request) -> S3Result
     let tags = requested(&mut req, MAX_BUCKET_TAGS).await?;
     state
         .index
-        .update_bucket(&req.bucket, |record| record.tags = tags)
+        .update_bucket(&req.bucket, |record| record.tags = tags.clone())
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -1,0 +1,247 @@
+//! A map's own records, kept beside its entries so that an entry, the counters that count
+//! it, the blobs it stops referencing and the reshard log all change in ONE atomic write:
+//!
+//! - the header (`\xffh`): the map's state and counters, guarded by every write;
+//! - garbage (`\xffg` + due ms + blob): blobs no longer referenced, deleted after a grace;
+//! - intents (`\xffi` + blob): blobs being written, collected if never committed;
+//! - the reshard log (`\xffl` + stamp): keys changed while the map is being resharded.
+//!
+//! Their keys start with 0xFF, a byte no UTF-8 string holds, so they sort after every
+//! entry (S3 keys, upload keys) and scans of entries stop at [`ENTRIES_END`].
+
+use crate::model::{Stamp, decode, encode};
+use crate::{Index, IndexError, Result};
+use kura_backend::Write;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub(crate) const HEADER: &[u8] = b"\xffh";
+pub(crate) const GARBAGE: &[u8] = b"\xffg";
+pub(crate) const INTENT: &[u8] = b"\xffi";
+pub(crate) const LOG: &[u8] = b"\xffl";
+/// Entries sort before this; a map's own records after it.
+pub(crate) const ENTRIES_END: &[u8] = b"\xff";
+
+/// How long a map may stay closed by a bucket deletion that never finished (its gateway
+/// died) before a writer reopens it.
+const CLOSED_TOO_LONG_MS: u64 = 30_000;
+/// How long a write keeps trying to land before it gives up as unavailable.
+const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A map's state and counters. A map without a header is open and empty.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Header {
+    pub state: MapState,
+    /// Keys held (object records; for an uploads map, open uploads).
+    pub entries: u64,
+    /// Current objects and their bytes.
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum MapState {
+    #[default]
+    Open,
+    /// Being resharded: every change also logs its key.
+    Logging,
+    /// Held off while a reshard switches layouts.
+    Frozen,
+    /// Being closed by a bucket deletion (since then).
+    Closing { since_ms: u64 },
+    /// No longer the bucket's: writers reload the bucket and go elsewhere.
+    Retired,
+    /// A reshard target being filled by the lease holder of this epoch. Writers only meet
+    /// it once the bucket has switched to it and its opener died: they open it.
+    Filling { epoch: u64 },
+}
+
+/// What to do about a map's state before writing to it.
+pub(crate) enum Admit {
+    Write,
+    /// Wait and look again (a reshard switching, a deletion under way).
+    Wait,
+    /// The map was left closed by a deletion, or unopened by a reshard, whose gateway
+    /// died: open it first.
+    Reopen,
+}
+
+impl Header {
+    pub(crate) fn decode(raw: Option<&[u8]>) -> Result<Header> {
+        raw.map(decode).transpose().map(Option::unwrap_or_default)
+    }
+
+    pub(crate) fn admit(&self, now_ms: u64) -> Admit {
+        match self.state {
+            MapState::Open | MapState::Logging => Admit::Write,
+            MapState::Closing { since_ms }
+                if now_ms.saturating_sub(since_ms) > CLOSED_TOO_LONG_MS =>
+            {
+                Admit::Reopen
+            }
+            MapState::Filling { .. } => Admit::Reopen,
+            MapState::Frozen | MapState::Closing { .. } | MapState::Retired => Admit::Wait,
+        }
+    }
+
+    /// The header after `entries`, `objects` and `bytes` changed by these amounts.
+    pub(crate) fn counted(mut self, entries: i64, objects: i64, bytes: i64) -> Header {
+        self.entries = self.entries.saturating_add_signed(entries);
+        self.objects = self.objects.saturating_add_signed(objects);
+        self.bytes = self.bytes.saturating_add_signed(bytes);
+        self
+    }
+}
+
+/// Adds to `write` the header as read (`raw`) as a guard and `new` as its value.
+pub(crate) fn guard_header(write: &mut Write, raw: Option<Vec<u8>>, new: &Header) {
+    write.expect(HEADER, raw);
+    write.put(HEADER, encode(new));
+}
+
+/// The key of blob `blob`'s garbage record, due from `since_ms` on.
+pub(crate) fn garbage_key(since_ms: u64, blob: &str) -> Vec<u8> {
+    [GARBAGE, &since_ms.to_be_bytes(), blob.as_bytes()].concat()
+}
+
+/// The blob and time of a garbage record's key.
+pub(crate) fn parse_garbage_key(key: &[u8]) -> Option<(u64, String)> {
+    let rest = key.strip_prefix(GARBAGE)?;
+    let (since, blob) = rest.split_first_chunk::<8>()?;
+    Some((
+        u64::from_be_bytes(*since),
+        String::from_utf8(blob.to_vec()).ok()?,
+    ))
+}
+
+pub(crate) fn intent_key(blob: &str) -> Vec<u8> {
+    [INTENT, blob.as_bytes()].concat()
+}
+
+pub(crate) fn log_key(stamp: Stamp) -> Vec<u8> {
+    [LOG, &stamp.ms.to_be_bytes(), &stamp.seq.to_be_bytes()].concat()
+}
+
+/// Paces the attempts of a write that keeps meeting a failed guard or a held-off map,
+/// and gives up at the deadline.
+pub(crate) struct Retry {
+    started: std::time::Instant,
+    attempts: u32,
+}
+
+impl Retry {
+    pub(crate) fn new() -> Self {
+        Retry {
+            started: std::time::Instant::now(),
+            attempts: 0,
+        }
+    }
+
+    /// Waits before the next attempt: not at all the first time (a failed guard means
+    /// someone else just wrote; reading again is enough), then a few milliseconds,
+    /// spread so that competing writers do not meet again.
+    pub(crate) async fn pause(&mut self) -> Result<()> {
+        self.attempts += 1;
+        if self.started.elapsed() > WRITE_DEADLINE {
+            return Err(IndexError::Busy);
+        }
+        if self.attempts > 1 {
+            let spread = u64::from(self.attempts.min(10)) + u64::from(jitter() % 4);
+            tokio::time::sleep(Duration::from_millis(spread)).await;
+        }
+        Ok(())
+    }
+}
+
+/// A few bits that differ between callers and calls.
+fn jitter() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() >> 10)
+        .unwrap_or(0)
+}
+
+impl Index {
+    /// Reads `keys` of `map` and its header in one round trip: (the keys' raw values, the
+    /// raw header).
+    pub(crate) async fn read_with_header(
+        &self,
+        map: &str,
+        keys: &[Vec<u8>],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Option<Vec<u8>>)> {
+        let mut wanted = keys.to_vec();
+        wanted.push(HEADER.to_vec());
+        let mut values = self.kv.get_many(map, &wanted).await?;
+        let header = values.pop().flatten();
+        Ok((values, header))
+    }
+
+    pub(crate) async fn header(&self, map: &str) -> Result<(Header, Option<Vec<u8>>)> {
+        let raw = self.kv.get(map, HEADER).await?;
+        Ok((Header::decode(raw.as_deref())?, raw))
+    }
+
+    /// Moves `map` to `state` if its state is one `from` accepts; returns the state it
+    /// ends in.
+    pub(crate) async fn set_state(
+        &self,
+        map: &str,
+        from: impl Fn(&MapState) -> bool,
+        state: MapState,
+    ) -> Result<MapState> {
+        let mut retry = Retry::new();
+        loop {
+            retry.pause().await?;
+            let (header, raw) = self.header(map).await?;
+            if !from(&header.state) {
+                return Ok(header.state);
+            }
+            let mut write = Write::default();
+            guard_header(&mut write, raw, &Header { state, ..header });
+            if self.kv.write(map, write).await?.applied() {
+                return Ok(state);
+            }
+        }
+    }
+
+    /// Opens a map a deletion closed and never finished with, or a reshard switched to and
+    /// never opened.
+    pub(crate) async fn reopen(&self, map: &str) -> Result<()> {
+        let (header, raw) = self.header(map).await?;
+        if matches!(header.admit(self.now_ms()), Admit::Reopen) {
+            let mut write = Write::default();
+            let open = Header {
+                state: MapState::Open,
+                ..header
+            };
+            guard_header(&mut write, raw, &open);
+            // A failed guard means someone else moved it on: nothing to do.
+            let _ = self.kv.write(map, write).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_records_sort_after_every_entry() {
+        for key in [&b"zzz"[..], "\u{10ffff}".as_bytes(), b""] {
+            assert!(key < ENTRIES_END);
+        }
+        for own in [HEADER, GARBAGE, INTENT, LOG] {
+            assert!(own > ENTRIES_END);
+        }
+    }
+
+    #[test]
+    fn garbage_keys_sort_by_time_and_parse_back() {
+        let early = garbage_key(5, "bbb");
+        let late = garbage_key(256, "aaa");
+        assert!(early < late);
+        assert_eq!(parse_garbage_key(&late), Some((256, "aaa".to_owned())));
+        assert_eq!(parse_garbage_key(b"\xffg123"), None);
+    }
+}
