@@ -157,7 +157,7 @@ async fn local_backend_keeps_the_contract() {
 #[cfg(feature = "rados")]
 mod rados {
     use super::*;
-    use kura_backend::rados::{RadosBlobs, RadosConfig};
+    use kura_backend::rados::RadosConfig;
     use std::process::Command;
     use std::time::Duration;
 
@@ -173,6 +173,7 @@ mod rados {
             conf: conf.into(),
             user: "admin".into(),
             pool_prefix: "kura".into(),
+            namespace: String::new(),
             op_timeout: Duration::from_secs(10),
         }
     }
@@ -190,7 +191,7 @@ mod rados {
     #[tokio::test]
     async fn rados_blobs_keep_the_contract() {
         let config = config();
-        let store = RadosBlobs::open(&config, STRIPE).unwrap();
+        let (store, _) = kura_backend::rados::open(&config, STRIPE).unwrap();
         contract(Harness {
             store: Box::new(store),
             // Rewrites a stripe's data with the rados tool, as bit rot would change it.

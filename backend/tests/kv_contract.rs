@@ -274,7 +274,7 @@ async fn local_maps_keep_the_contract() {
 #[cfg(feature = "rados")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rados_maps_keep_the_contract() {
-    use kura_backend::rados::{RadosConfig, RadosKv};
+    use kura_backend::rados::{DEFAULT_STRIPE_SIZE, RadosConfig};
     let conf = std::env::var("KURA_TEST_CEPH_CONF").expect(
         "the RADOS tests need a cluster: `scripts/ceph-cluster start DIR`, then \
          KURA_TEST_CEPH_CONF=DIR/ceph.conf (scripts/test does both)",
@@ -283,7 +283,9 @@ async fn rados_maps_keep_the_contract() {
         conf: conf.into(),
         user: "admin".into(),
         pool_prefix: "kura".into(),
+        namespace: String::new(),
         op_timeout: std::time::Duration::from_secs(10),
     };
-    contract(Arc::new(RadosKv::open(&config).unwrap())).await;
+    let (_, kv) = kura_backend::rados::open(&config, DEFAULT_STRIPE_SIZE).unwrap();
+    contract(Arc::new(kv)).await;
 }

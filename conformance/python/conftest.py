@@ -24,6 +24,12 @@ KuraServer API: .endpoint .ops_endpoint .access_key .secret_key .region
 the S3 port: botocore only uses aws-chunked trailer checksums over https),
 .client(tls=True), .env(tls=True).
 
+The backend under test is the local one, or RADOS with KURA_TEST_BACKEND=rados and
+KURA_TEST_CEPH_CONF=<ceph.conf> (scripts/test runs the suite both ways): each server then
+keeps its data in a RADOS namespace of its own in the shared pools, so servers never see
+each other's buckets and a restarted server finds its own. Tests that look at the local
+data directory itself are marked `local_only` and are not collected for RADOS.
+
 The test process itself never reads the user's AWS configuration: all AWS_*
 variables are removed from os.environ at import and AWS_CONFIG_FILE /
 AWS_SHARED_CREDENTIALS_FILE point to empty files.
@@ -52,6 +58,8 @@ TEST_ACCESS_KEY = "KURATESTACCESSKEY001"
 TEST_SECRET_KEY = "kura-test-secret-key-0123456789abcdefABCDEF"
 TEST_REGION = "us-east-1"
 READY_TIMEOUT = 30.0
+BACKEND = os.environ.get("KURA_TEST_BACKEND", "local")
+CEPH_CONF = os.environ.get("KURA_TEST_CEPH_CONF", "")
 STOP_TIMEOUT = 20.0
 
 # --------------------------------------------------------------------------
@@ -199,6 +207,7 @@ class KuraServer:
         secret_key: str = TEST_SECRET_KEY,
         extra_args: "list[str] | None" = None,
         extra_env: "dict[str, str] | None" = None,
+        namespace: "str | None" = None,
     ):
         self.kura_bin = Path(kura_bin) if kura_bin else resolve_kura_bin()
         self._own_base = base_dir is None
@@ -221,6 +230,9 @@ class KuraServer:
         self.proc: "subprocess.Popen | None" = None
         self._log_fh = None
         self._tls: "TlsProxy | None" = None
+        # RADOS: this server's own namespace (kept across restarts), or another
+        # server's, for several gateways on the same data.
+        self.namespace = namespace or f"t{uuid.uuid4().hex[:16]}"
 
     # ---------------------------------------------------------------- props
     @property
@@ -266,6 +278,9 @@ class KuraServer:
         ]
         if self.domain:
             cmd += ["--domain", self.domain]
+        if BACKEND == "rados":
+            cmd += ["--backend", "rados", "--ceph-conf", CEPH_CONF,
+                    "--ceph-namespace", self.namespace]
         return cmd + self.extra_args
 
     def _server_env(self) -> "dict[str, str]":
@@ -603,6 +618,24 @@ def aws_chunked_unsigned(chunks: "list[bytes]", trailer: "dict[str, str] | None"
         out += f"{k}:{v}\r\n".encode()
     out += b"\r\n"
     return bytes(out)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "local_only: looks at the local backend's data directory itself")
+    config.addinivalue_line(
+        "markers", "rados_only: needs a Ceph cluster (several gateways, lost racks)")
+    if BACKEND not in ("local", "rados"):
+        raise pytest.UsageError(f"KURA_TEST_BACKEND must be local or rados, not {BACKEND!r}")
+    if BACKEND == "rados" and not Path(CEPH_CONF).is_file():
+        raise pytest.UsageError(
+            "KURA_TEST_BACKEND=rados needs KURA_TEST_CEPH_CONF=<ceph.conf of a running cluster> "
+            "(scripts/ceph-cluster start DIR prints it)")
+
+
+def pytest_collection_modifyitems(config, items):
+    unwanted = "local_only" if BACKEND == "rados" else "rados_only"
+    items[:] = [item for item in items if item.get_closest_marker(unwanted) is None]
 
 
 def _server_factory(kura_bin, **kwargs) -> KuraServer:

@@ -228,6 +228,7 @@ def test_reshard_is_counted_and_timed(fresh_server):
         value(after, "kura_reshard_switch_pause_seconds_count")
 
 
+@pytest.mark.local_only  # damages a blob file; RADOS bit rot is test_rados_faults.py's
 def test_blob_checksum_failures_are_counted(fresh_server):
     s3 = fresh_server.client()
     s3.create_bucket(Bucket="rot")

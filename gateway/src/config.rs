@@ -1,15 +1,46 @@
 //! `kura serve` settings.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use kura_index::DEFAULT_RESHARD_SHARE;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Directory holding objects, the index and the generated root credentials.
+    /// Where objects and the index live: `local` (the data directory, one machine) or
+    /// `rados` (Ceph RADOS pools, which any number of gateways serve together; needs a
+    /// build with `--features rados`).
+    #[arg(long, env = "KURA_BACKEND", value_enum, default_value_t = BackendKind::Local)]
+    pub backend: BackendKind,
+
+    /// Directory holding objects, the index and the generated root credentials
+    /// (`--backend local`).
     #[arg(long, env = "KURA_DATA_DIR", default_value = "./kura-data")]
     pub data_dir: PathBuf,
+
+    /// The ceph.conf naming the cluster's monitors and the keyring (`--backend rados`).
+    #[arg(long, env = "KURA_CEPH_CONF", value_name = "FILE")]
+    pub ceph_conf: Option<PathBuf>,
+
+    /// The cephx client Kura connects as, without `client.` (`--backend rados`).
+    #[arg(long, env = "KURA_CEPH_USER", default_value = "admin")]
+    pub ceph_user: String,
+
+    /// Kura uses the pools `<prefix>-meta`, `<prefix>-index` and `<prefix>-data`, and
+    /// creates missing ones with the cluster's defaults (`--backend rados`).
+    #[arg(long, env = "KURA_CEPH_POOL_PREFIX", default_value = "kura")]
+    pub ceph_pool_prefix: String,
+
+    /// The RADOS namespace within those pools that Kura keeps its objects in, so that
+    /// independent Kura deployments can share pools (`--backend rados`).
+    #[arg(long, env = "KURA_CEPH_NAMESPACE", default_value = "")]
+    pub ceph_namespace: String,
+
+    /// Seconds a RADOS operation may take before it fails: requests then answer 503
+    /// ServiceUnavailable (SDKs retry it) instead of waiting for a cluster that cannot
+    /// serve (`--backend rados`).
+    #[arg(long, env = "KURA_CEPH_OP_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub ceph_op_timeout: u64,
 
     /// Address of the S3 API listener.
     #[arg(long, env = "KURA_S3_ADDR", default_value = "127.0.0.1:9000")]
@@ -51,10 +82,37 @@ pub struct ServeArgs {
     #[arg(long, env = "KURA_LIFECYCLE_DAY_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub lifecycle_day_seconds: u64,
 
+    /// Seconds the data of a replaced or deleted object stays stored, for reads already
+    /// under way, before garbage collection deletes it.
+    #[arg(long, env = "KURA_GC_GRACE_SECONDS", default_value_t = 600)]
+    pub gc_grace_seconds: u64,
+
+    /// Seconds after which data a writer began and never committed (its gateway died
+    /// mid-upload) is deleted. Longer than any upload of one object or part can take.
+    #[arg(long, env = "KURA_GC_ABANDONED_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub gc_abandoned_seconds: u64,
+
     /// File holding the SSE-S3 master key (32 bytes, base64), e.g. a mounted Secret. The key
     /// may also come from $KURA_SSE_MASTER_KEY; with neither, one is generated on first start
     /// into <data-dir>/sse-master-key. It wraps the data key of every SSE-S3 object: losing
     /// it loses them, so keep a copy apart from the data.
     #[arg(long, env = "KURA_SSE_MASTER_KEY_FILE", value_name = "FILE")]
     pub sse_master_key_file: Option<PathBuf>,
+}
+
+/// Where `kura serve` keeps objects and the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    Local,
+    Rados,
+}
+
+impl ServeArgs {
+    /// When garbage collection deletes data, from `--gc-*`.
+    pub fn gc_policy(&self) -> kura_index::GcPolicy {
+        kura_index::GcPolicy {
+            intent_age_ms: self.gc_abandoned_seconds.saturating_mul(1000),
+            grace_ms: self.gc_grace_seconds.saturating_mul(1000),
+        }
+    }
 }

@@ -28,6 +28,7 @@ pub mod server;
 pub mod service;
 pub mod sse;
 pub mod state;
+pub mod storage;
 pub mod tags;
 pub mod timefmt;
 pub mod xml;

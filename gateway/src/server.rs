@@ -1,9 +1,7 @@
 //! `kura serve`: opens storage, starts the ops thread and the S3 listener,
 //! runs background work, and shuts down gracefully on SIGTERM/SIGINT.
 
-use crate::background::{
-    GC_POLICY, GcWorker, LifecycleWorker, ReshardPolicy, ReshardWorker, Runner,
-};
+use crate::background::{GcWorker, LifecycleWorker, ReshardPolicy, ReshardWorker, Runner};
 use crate::config::ServeArgs;
 use crate::credentials::{self, Origin, RootCredentials};
 use crate::identity::Identities;
@@ -12,43 +10,50 @@ use crate::ops;
 use crate::service;
 use crate::sse::MasterKey;
 use crate::state::S3State;
+use crate::storage::Storage;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use kura_backend::LocalBackend;
-use kura_index::Index;
+use kura_backend::BackendError;
+use kura_index::IndexError;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The wait before trying again to open a storage that cannot serve yet.
+const STORAGE_RETRY: Duration = Duration::from_secs(2);
 
 /// Runs `kura serve` until SIGTERM or SIGINT.
 pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(&args.data_dir)?;
-    let (creds, origin) = RootCredentials::load_or_create(&args.data_dir)?;
-    let master_key = credentials::load_or_create_master_key(
-        &args.data_dir,
-        args.sse_master_key_file.as_deref(),
-    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kura-s3")
         .build()?;
-    let backend = Arc::new(LocalBackend::open(&args.data_dir)?);
-    let index = Arc::new(Index::new(backend.clone(), args.initial_shards));
-    runtime.block_on(index.prepare(backend.as_ref()))?;
-
+    // Probes answer from the start: live, and not ready until the storage is.
     let readiness = Arc::new(Readiness::default());
     let usage = Arc::new(UsageSnapshot::default());
     let ops = ops::spawn(args.ops_addr, readiness.clone(), usage.clone())?;
+    let storage = runtime.block_on(open_storage(&args))?;
+    let index = storage.index.clone();
+    let backend = storage.blobs.clone();
+    let home = storage.secrets(&args);
+    let (creds, origin) = runtime.block_on(RootCredentials::load_or_create(home))?;
+    let master_key = runtime.block_on(credentials::load_or_create_master_key(
+        home,
+        args.sse_master_key_file.as_deref(),
+    ))?;
 
     let listener = runtime.block_on(tokio::net::TcpListener::bind(args.s3_addr))?;
-    print_banner(&args, &creds, &origin);
+    print_banner(&args, &storage, &creds, &origin);
 
     let identities = Arc::new(Identities::new(index.clone(), creds));
     let mut background = Runner::default();
-    background.spawn(GcWorker::new(index.clone(), backend.clone(), GC_POLICY))?;
+    background.spawn(GcWorker::new(
+        index.clone(),
+        backend.clone(),
+        args.gc_policy(),
+    ))?;
     let policy = ReshardPolicy {
         max_objects_per_shard: args.max_objects_per_shard,
         share: args.reshard_share,
@@ -85,6 +90,35 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(state.index.sync())?;
     ops.stop();
     result
+}
+
+/// Opens the storage and brings its index to this build's format, waiting for a cluster
+/// that cannot serve yet (a gateway started before its cluster is not a failed one).
+async fn open_storage(args: &ServeArgs) -> Result<Storage, Box<dyn std::error::Error>> {
+    let unavailable = |err: &(dyn std::error::Error + 'static)| {
+        matches!(
+            err.downcast_ref::<BackendError>(),
+            Some(BackendError::Unavailable(_))
+        ) || matches!(
+            err.downcast_ref::<IndexError>(),
+            Some(IndexError::Backend(BackendError::Unavailable(_)))
+        )
+    };
+    loop {
+        // Connecting blocks (librados): off the runtime's other work.
+        let opened = match tokio::task::block_in_place(|| Storage::open(args)) {
+            Ok(storage) => match storage.index.prepare(storage.blobs.as_ref()).await {
+                Ok(()) => return Ok(storage),
+                Err(err) => Box::<dyn std::error::Error>::from(err),
+            },
+            Err(err) => err,
+        };
+        if !unavailable(opened.as_ref()) {
+            return Err(opened);
+        }
+        tracing::warn!(err = %opened, "the storage cannot serve yet: trying again");
+        tokio::time::sleep(STORAGE_RETRY).await;
+    }
 }
 
 async fn accept(
@@ -140,7 +174,8 @@ async fn shutdown_signal() {
     }
 }
 
-fn print_banner(args: &ServeArgs, creds: &RootCredentials, origin: &Origin) {
+fn print_banner(args: &ServeArgs, storage: &Storage, creds: &RootCredentials, origin: &Origin) {
+    let saved = storage.secrets(args).describe(credentials::ROOT_FILE);
     let endpoint = format!("http://{}", args.s3_addr);
     println!(
         "Kura {} serving S3 at {endpoint} (region {})",
@@ -151,13 +186,10 @@ fn print_banner(args: &ServeArgs, creds: &RootCredentials, origin: &Origin) {
         "ops listener: http://{}/healthz  /readyz  /metrics",
         args.ops_addr
     );
-    println!("data directory: {}", args.data_dir.display());
+    println!("{}", storage.description);
     match origin {
         Origin::Generated => {
-            println!(
-                "\nRoot credentials were generated and saved in {}.",
-                args.data_dir.join("root-credentials.json").display()
-            );
+            println!("\nRoot credentials were generated and saved in {saved}.");
             println!(
                 "They are shown only this once. To use Kura from the aws CLI or an AWS SDK:\n"
             );
@@ -167,11 +199,7 @@ fn print_banner(args: &ServeArgs, creds: &RootCredentials, origin: &Origin) {
             println!("  export AWS_REGION={}", args.region);
             println!("  aws s3 mb s3://my-bucket && aws s3 ls\n");
         }
-        Origin::Stored => println!(
-            "root access key {} (secret in {})",
-            creds.access_key,
-            args.data_dir.join("root-credentials.json").display()
-        ),
+        Origin::Stored => println!("root access key {} (secret in {saved})", creds.access_key),
         Origin::Environment => println!(
             "root access key {} (from KURA_ROOT_ACCESS_KEY)",
             creds.access_key

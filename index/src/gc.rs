@@ -189,7 +189,8 @@ impl Index {
         limit: usize,
     ) -> Result<(usize, bool)> {
         let now = self.now_ms();
-        let due_before = garbage_key(now.saturating_sub(policy.grace_ms), "");
+        // Due: queued at least `grace_ms` ago (at `now - grace_ms` itself included).
+        let due_before = garbage_key((now + 1).saturating_sub(policy.grace_ms), "");
         let garbage = self
             .kv
             .scan(map, &Scan::prefix(GARBAGE.to_vec(), limit + 1))

@@ -16,6 +16,9 @@ pub struct Index {
     /// Names this process among the gateways sharing the maps (reshard leases, bucket
     /// ids).
     pub(crate) instance: String,
+    /// The multipart uploads this process is completing now: a completion marked by this
+    /// gateway's name and not in here was begun by an earlier run of it, which died.
+    pub(crate) completing: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Index {
@@ -26,8 +29,9 @@ impl Index {
     }
 
     /// The index of a backend several gateways share; `instance` names this gateway
-    /// among them (a reshard lease it held before a restart lapses before another
-    /// gateway, or this one, takes it over).
+    /// among them, the same across its restarts and different from every other gateway
+    /// running at the same time (e.g. host and port): a restarted gateway takes over at
+    /// once what it left half done (its reshard lease, its uploads' completions).
     pub fn shared(kv: Arc<dyn KvStore>, initial_shards: u32, instance: String) -> Self {
         Index {
             kv,
@@ -35,6 +39,7 @@ impl Index {
             clock: Clock::default(),
             initial_shards: initial_shards.max(1),
             instance,
+            completing: Default::default(),
         }
     }
 

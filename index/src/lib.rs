@@ -16,6 +16,7 @@ mod model;
 mod objects;
 mod pacing;
 mod reshard;
+mod settings;
 mod shard;
 mod uploads;
 mod usage;
@@ -26,10 +27,10 @@ pub use identity::{KeyRecord, UserRecord};
 pub use index::Index;
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    BucketRecord, CorsRule, DefaultEncryption, Encryption, Lease, LifecycleFilter, LifecyclePass,
-    LifecycleRule, LifecycleTransition, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord,
-    PartRef, PassCursor, Quota, Reshard, ReshardPhase, ShardLayout, Stamp, StoredChecksum,
-    UploadRecord, Usage,
+    BucketRecord, Completion, CorsRule, DefaultEncryption, Encryption, Lease, LifecycleFilter,
+    LifecyclePass, LifecycleRule, LifecycleTransition, ObjectMeta, ObjectRecord, ObjectVersion,
+    PartRecord, PartRef, PassCursor, Quota, Reshard, ReshardPhase, ShardLayout, Stamp,
+    StoredChecksum, UploadRecord, Usage,
 };
 pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, reshard_pause};
 pub use reshard::{ReshardStep, ShardStats};

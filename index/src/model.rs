@@ -428,10 +428,19 @@ pub struct UploadRecord {
     /// The checksum algorithm and type chosen at creation, if any.
     pub checksum_algorithm: Option<String>,
     pub checksum_type: Option<String>,
-    /// Set when a CompleteMultipartUpload began (Unix ms): the upload takes no more parts,
-    /// and is finished or cleaned up by whoever comes next if its completer died.
+    /// Set while a CompleteMultipartUpload runs: the upload takes no more parts. A
+    /// completion whose gateway died is finished, undone or cleaned up by whoever meets
+    /// the upload next (see `uploads.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completing_ms: Option<u64>,
+    pub completing: Option<Completion>,
+}
+
+/// A CompleteMultipartUpload under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completion {
+    pub since_ms: u64,
+    /// The gateway running it.
+    pub by: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

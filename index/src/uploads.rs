@@ -1,12 +1,19 @@
 //! Multipart uploads: a bucket's uploads and their parts live in one map (`u/<id>`), so a
 //! part is recorded in one write guarded by its upload. Completing an upload spans two
-//! maps, in three guarded steps: the upload is marked completing (it takes no more
-//! parts), the object entry is written to its shard, the upload's records are removed.
-//! A completion whose gateway died between the steps is cleaned up by whoever meets the
-//! upload later: finished if the entry landed, else its parts go to garbage collection.
+//! maps, in three guarded steps: the upload is marked completing by this gateway (it takes
+//! no more parts, nobody else completes or aborts it), the object entry is written to its
+//! shard, the upload's records are removed.
+//!
+//! A completion whose gateway died between the steps is settled by whoever meets the
+//! upload next: at once when that is the same gateway restarted (it knows its earlier run
+//! is gone), else once the completion is old enough that its gateway must be. If the entry
+//! landed, the completion is finished; if nothing was written to the key since it began,
+//! the upload is open again (the client was never told it completed); if the key was
+//! written since, whether the entry landed first cannot be told, so the upload is removed
+//! and its parts collected, never left to be completed over data that replaced it.
 
 use crate::listing::{ListPage, ListParams, Merged, list_sorted, successor};
-use crate::model::{ObjectVersion, PartRecord, UploadRecord, decode, encode};
+use crate::model::{Completion, ObjectVersion, PartRecord, UploadRecord, decode, encode};
 use crate::objects::Decision;
 use crate::shard::{MapState, Retry, garbage_key, guard_header, intent_key};
 use crate::{Index, IndexError, Result};
@@ -30,8 +37,20 @@ pub struct CompletedPart {
     pub etag: String,
 }
 
-/// A completion older than this lost its gateway.
+/// A completion by another gateway older than this lost its gateway.
 const COMPLETION_ABANDONED_MS: u64 = 5 * 60 * 1000;
+
+/// What meeting a marked completion came to.
+enum Settled {
+    /// Its entry is current: this version.
+    Finished(Box<ObjectVersion>),
+    /// It never landed: the upload takes parts again.
+    Reopened,
+    /// Whether it landed cannot be told: the upload is gone.
+    Removed,
+    /// Its gateway may still be running it.
+    UnderWay,
+}
 
 const PARTS: &[u8] = b"\xffp";
 
@@ -108,8 +127,11 @@ impl Index {
         loop {
             retry.pause().await?;
             let found = self.find_upload(bucket, key, upload_id).await?;
-            if found.upload.completing_ms.is_some() {
-                return Err(IndexError::NoSuchUpload);
+            if found.upload.completing.is_some() {
+                match self.settle_completion(bucket, key, found).await? {
+                    Settled::Reopened => continue,
+                    _ => return Err(IndexError::NoSuchUpload),
+                }
             }
             let pkey = part_key(upload_id, part.number);
             let old = self.kv.get(&found.map, &pkey).await?;
@@ -180,18 +202,25 @@ impl Index {
         build: impl FnOnce(&UploadRecord, &[PartRecord]) -> std::result::Result<ObjectVersion, E>,
         mut check: impl FnMut(Option<&ObjectVersion>) -> std::result::Result<(), E>,
     ) -> std::result::Result<ObjectVersion, E> {
-        let found = self.find_upload(bucket, key, upload_id).await?;
-        if found.upload.completing_ms.is_some() {
-            return match self.settle_completion(bucket, key, found).await? {
-                Some(version) => Ok(version),
-                None => Err(IndexError::NoSuchUpload.into()),
-            };
+        let mut found = self.find_upload(bucket, key, upload_id).await?;
+        if found.upload.completing.is_some() {
+            match self.settle_completion(bucket, key, found).await? {
+                Settled::Finished(version) => return Ok(*version),
+                Settled::Reopened => found = self.find_upload(bucket, key, upload_id).await?,
+                Settled::Removed | Settled::UnderWay => {
+                    return Err(IndexError::NoSuchUpload.into());
+                }
+            }
         }
+        let _running = Running::begin(self, upload_id);
         let (parts, _) = self.parts_in(&found.map, upload_id, 0, usize::MAX).await?;
         let version = build(&found.upload, &parts)?;
         // Step 1: no more parts, and nobody else completes it.
         let mut completing = found.upload.clone();
-        completing.completing_ms = Some(self.now_ms());
+        completing.completing = Some(Completion {
+            since_ms: self.now_ms(),
+            by: self.instance.clone(),
+        });
         let ukey = upload_key(key, upload_id);
         let mut write = Write::default();
         write
@@ -243,39 +272,57 @@ impl Index {
         Ok(written)
     }
 
-    /// Finishes or cleans up a completion whose completer is gone (or answers a retry of
-    /// one that finished): the version it made, if its entry is current.
-    async fn settle_completion(
-        &self,
-        bucket: &str,
-        key: &str,
-        found: Found,
-    ) -> Result<Option<ObjectVersion>> {
+    /// Settles a marked completion met by another request (see the module's comment).
+    async fn settle_completion(&self, bucket: &str, key: &str, found: Found) -> Result<Settled> {
+        let Some(completion) = found.upload.completing.clone() else {
+            return Ok(Settled::Reopened);
+        };
         let upload_id = found.upload.upload_id.clone();
+        let ours = completion.by == self.instance;
+        let running_here = self.running(&upload_id);
+        let abandoned = (ours && !running_here)
+            || (!ours
+                && self.now_ms().saturating_sub(completion.since_ms) >= COMPLETION_ABANDONED_MS);
+        if !abandoned {
+            return Ok(Settled::UnderWay);
+        }
         let current = self
             .object(bucket, key)
             .await?
-            .and_then(|r| r.current().cloned())
-            .filter(|v| v.upload_id.as_deref() == Some(upload_id.as_str()));
-        let started = found.upload.completing_ms.unwrap_or(0);
-        if current.is_none() && self.now_ms().saturating_sub(started) < COMPLETION_ABANDONED_MS {
-            // Still under way elsewhere.
-            return Err(IndexError::NoSuchUpload);
-        }
+            .and_then(|r| r.current().cloned());
         let (parts, _) = self.parts_in(&found.map, &upload_id, 0, usize::MAX).await?;
-        let used = current
-            .as_ref()
-            .map(|v| v.parts.clone())
-            .unwrap_or_default();
-        self.remove_upload(&found, &parts, |blob| !used.iter().any(|p| p.blob == blob))
-            .await?;
+        let settled = match current {
+            Some(done) if done.upload_id.as_deref() == Some(upload_id.as_str()) => {
+                let used = done.parts.clone();
+                self.remove_upload(&found, &parts, |blob| !used.iter().any(|p| p.blob == blob))
+                    .await?;
+                Settled::Finished(Box::new(done))
+            }
+            Some(since) if since.stamp.ms >= completion.since_ms => {
+                self.remove_upload(&found, &parts, |_| true).await?;
+                Settled::Removed
+            }
+            // Nothing written to the key since it began (nor, as its gateway is gone,
+            // to be written): the completion never happened.
+            _ => {
+                self.reopen_upload(&found).await?;
+                Settled::Reopened
+            }
+        };
         self.sync().await?;
-        Ok(current)
+        Ok(settled)
+    }
+
+    fn running(&self, upload_id: &str) -> bool {
+        self.completing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(upload_id)
     }
 
     async fn reopen_upload(&self, marked: &Found) -> Result<()> {
         let mut open = marked.upload.clone();
-        open.completing_ms = None;
+        open.completing = None;
         let ukey = upload_key(&open.key, &open.upload_id);
         let mut write = Write::default();
         write
@@ -326,10 +373,12 @@ impl Index {
 
     /// Removes an upload and collects its parts.
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
-        let found = self.find_upload(bucket, key, upload_id).await?;
-        if found.upload.completing_ms.is_some() {
-            self.settle_completion(bucket, key, found).await?;
-            return Err(IndexError::NoSuchUpload);
+        let mut found = self.find_upload(bucket, key, upload_id).await?;
+        if found.upload.completing.is_some() {
+            match self.settle_completion(bucket, key, found).await? {
+                Settled::Reopened => found = self.find_upload(bucket, key, upload_id).await?,
+                _ => return Err(IndexError::NoSuchUpload),
+            }
         }
         let (parts, _) = self.parts_in(&found.map, upload_id, 0, usize::MAX).await?;
         self.remove_upload(&found, &parts, |_| true).await?;
@@ -394,5 +443,35 @@ impl Index {
             Ok(Some((upload.key.clone(), upload)))
         })
         .await
+    }
+}
+
+/// Marks an upload as being completed by this process, until dropped.
+struct Running<'a> {
+    index: &'a Index,
+    upload_id: String,
+}
+
+impl<'a> Running<'a> {
+    fn begin(index: &'a Index, upload_id: &str) -> Self {
+        index
+            .completing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(upload_id.to_owned());
+        Running {
+            index,
+            upload_id: upload_id.to_owned(),
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.index
+            .completing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.upload_id);
     }
 }

@@ -5,7 +5,6 @@
 //! block read is checked against its sum, so damaged bytes are never served, even before
 //! Ceph's own scrubbing finds them.
 
-use super::connect::RadosConfig;
 use super::sys::Pool;
 use crate::blob::{BlockSums, block_count, blocking, blocking_stream};
 use crate::{BLOCK_SIZE, BackendError, BlobInfo, BlobStore, BlobStream, BlobWriter, Result};
@@ -30,16 +29,14 @@ pub struct RadosBlobs {
 }
 
 impl RadosBlobs {
-    /// Connects and opens (or creates) the data pool. `stripe_size` is a multiple of the
-    /// 64 KiB checksum block.
-    pub fn open(config: &RadosConfig, stripe_size: u64) -> Result<Self> {
+    /// Blobs in `pool` (the data pool). `stripe_size` is a multiple of the 64 KiB
+    /// checksum block.
+    pub(crate) fn new(pool: Pool, stripe_size: u64) -> Result<Self> {
         if stripe_size == 0 || !stripe_size.is_multiple_of(BLOCK_SIZE) {
             return Err(BackendError::Io(std::io::Error::other(format!(
                 "the stripe size must be a multiple of {BLOCK_SIZE} bytes"
             ))));
         }
-        let cluster = config.connect()?;
-        let pool = config.pool(&cluster, "data")?;
         Ok(RadosBlobs {
             pool: Arc::new(pool),
             stripe: stripe_size,

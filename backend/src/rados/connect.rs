@@ -16,6 +16,9 @@ pub struct RadosConfig {
     pub user: String,
     /// Kura's pools are `<prefix>-meta`, `<prefix>-index` and `<prefix>-data`.
     pub pool_prefix: String,
+    /// The RADOS namespace Kura's objects live in within those pools (empty: the
+    /// default), so that independent deployments can share pools.
+    pub namespace: String,
     /// Every monitor and OSD operation fails after this long instead of waiting.
     pub op_timeout: Duration,
 }
@@ -36,7 +39,7 @@ impl RadosConfig {
             );
             cluster.create_pool(&name)?;
         }
-        cluster.pool(&name)
+        cluster.pool(&name, &self.namespace)
     }
 }
 

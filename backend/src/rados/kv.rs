@@ -8,7 +8,6 @@
 //! absent. Keys are stored escaped so that they hold no NUL byte, because librados takes
 //! a scan's start and prefix as C strings; the escape keeps their order and prefixes.
 
-use super::connect::RadosConfig;
 use super::sys::Pool;
 use crate::blob::blocking;
 use crate::{KvStore, Outcome, Page, Result, Scan, Write, key_after};
@@ -26,13 +25,12 @@ pub struct RadosKv {
 }
 
 impl RadosKv {
-    /// Connects and opens (or creates) the meta and index pools.
-    pub fn open(config: &RadosConfig) -> Result<Self> {
-        let cluster = config.connect()?;
-        Ok(RadosKv {
-            meta: Arc::new(config.pool(&cluster, "meta")?),
-            index: Arc::new(config.pool(&cluster, "index")?),
-        })
+    /// Maps in the meta and index pools.
+    pub(crate) fn new(meta: Pool, index: Pool) -> Self {
+        RadosKv {
+            meta: Arc::new(meta),
+            index: Arc::new(index),
+        }
     }
 
     fn pool(&self, map: &str) -> Arc<Pool> {

@@ -25,11 +25,11 @@
 use ceph::rados::{
     rados_conf_read_file, rados_conf_set, rados_connect, rados_create_read_op,
     rados_create_write_op, rados_create2, rados_getxattr, rados_ioctx_create, rados_ioctx_destroy,
-    rados_ioctx_t, rados_omap_get_end, rados_omap_iter_t, rados_pool_create, rados_pool_lookup,
-    rados_read, rados_read_op_operate, rados_read_op_t, rados_release_read_op,
-    rados_release_write_op, rados_remove, rados_shutdown, rados_stat, rados_t,
-    rados_write_op_create, rados_write_op_operate, rados_write_op_setxattr, rados_write_op_t,
-    rados_write_op_write_full,
+    rados_ioctx_set_namespace, rados_ioctx_t, rados_omap_get_end, rados_omap_iter_t,
+    rados_pool_create, rados_pool_lookup, rados_read, rados_read_op_operate, rados_read_op_t,
+    rados_release_read_op, rados_release_write_op, rados_remove, rados_shutdown, rados_stat,
+    rados_t, rados_write_op_create, rados_write_op_operate, rados_write_op_setxattr,
+    rados_write_op_t, rados_write_op_write_full,
 };
 use libc::{c_char, c_int};
 use std::ffi::{CStr, CString};
@@ -267,13 +267,18 @@ impl Cluster {
         }
     }
 
-    /// A handle on an existing pool.
-    pub fn pool(self: &Arc<Self>, pool: &str) -> Result<Pool> {
+    /// A handle on the objects of namespace `namespace` (empty: the default one) of an
+    /// existing pool.
+    pub fn pool(self: &Arc<Self>, pool: &str, namespace: &str) -> Result<Pool> {
         let name = cstring("pool name", pool)?;
+        let space = cstring("namespace", namespace)?;
         let mut ioctx: rados_ioctx_t = std::ptr::null_mut();
         // SAFETY: a connected handle, a NUL-terminated name and a valid out-pointer.
         let ret = unsafe { rados_ioctx_create(self.handle, name.as_ptr(), &mut ioctx) };
         check(|| format!("opening pool {pool}"), i64::from(ret))?;
+        // SAFETY: a created ioctx (not yet shared) and a NUL-terminated name, which
+        // librados copies.
+        unsafe { rados_ioctx_set_namespace(ioctx, space.as_ptr()) };
         Ok(Pool {
             _cluster: self.clone(),
             ioctx,

@@ -15,13 +15,6 @@ const IDLE_PAUSE: Duration = Duration::from_secs(1);
 /// The wait before looking at the next buckets' maps.
 const NEXT_BUCKETS_PAUSE: Duration = Duration::from_millis(20);
 
-pub const GC_POLICY: GcPolicy = GcPolicy {
-    // A blob being written for longer than this without being committed is abandoned.
-    intent_age_ms: 24 * 3600 * 1000,
-    // Replaced objects' data stays readable this long for GETs already under way.
-    grace_ms: 10 * 60 * 1000,
-};
-
 pub struct GcWorker {
     index: Arc<Index>,
     blobs: Arc<dyn BlobStore>,

@@ -8,7 +8,7 @@ mod reshard;
 mod runner;
 mod worker;
 
-pub use gc::{GC_POLICY, GcWorker};
+pub use gc::GcWorker;
 pub use lifecycle::LifecycleWorker;
 pub use reshard::{MAX_SHARDS, ReshardPolicy, ReshardWorker};
 pub use runner::{ERROR_PAUSE, Runner, WorkerStatus, Workers};

@@ -76,7 +76,7 @@ pub async fn create_multipart_upload(state: &S3State, req: S3Request) -> S3Resul
         meta,
         checksum_algorithm: algorithm.map(|a| a.as_str().to_owned()),
         checksum_type: kind.map(|k| k.as_str().to_owned()),
-        completing_ms: None,
+        completing: None,
     };
     state.index.create_upload(&req.bucket, &upload).await?;
     let doc = xml::InitiateMultipartUploadResult {
