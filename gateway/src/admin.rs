@@ -353,7 +353,7 @@ async fn create_bucket(state: &S3State, new: NewBucket) -> AdminResult {
     }
     let bucket = state
         .index
-        .create_bucket(&new.name, &new.owner, &state.region)
+        .create_bucket(&new.name, &new.owner, &state.region, |_| {})
         .await?;
     Ok((StatusCode::CREATED, bucket_json(state, &bucket)?))
 }

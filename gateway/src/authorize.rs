@@ -206,12 +206,12 @@ mod tests {
             index.create_user(user).await.unwrap();
         }
         index
-            .create_bucket("owned", OWNER, "us-east-1")
+            .create_bucket("owned", OWNER, "us-east-1", |_| {})
             .await
             .unwrap();
         index.set_grant("owned", GRANTEE, true).await.unwrap();
         index
-            .create_bucket("others", "carol", "us-east-1")
+            .create_bucket("others", "carol", "us-east-1", |_| {})
             .await
             .unwrap();
         let root = RootCredentials {

@@ -7,12 +7,14 @@ use crate::{Index, IndexError, Result};
 use kura_backend::Batch;
 
 impl Index {
-    /// Creates a bucket, or fails with `BucketExists` naming the current owner.
+    /// Creates a bucket, or fails with `BucketExists` naming the current owner. `configure`
+    /// sets the new record's settings (ACL, ownership, …) in the same write.
     pub async fn create_bucket(
         &self,
         name: &str,
         owner: &str,
         region: &str,
+        configure: impl FnOnce(&mut BucketRecord),
     ) -> Result<BucketRecord> {
         let record = {
             let _guard = self.locks.buckets();
@@ -21,7 +23,7 @@ impl Index {
                     owner: existing.owner,
                 });
             }
-            let record = BucketRecord {
+            let mut record = BucketRecord {
                 name: name.to_owned(),
                 owner: owner.to_owned(),
                 created_ms: self.now_ms(),
@@ -39,7 +41,12 @@ impl Index {
                 default_encryption: None,
                 lifecycle: None,
                 lifecycle_pass: None,
+                policy: None,
+                acl: None,
+                ownership: None,
+                public_access_block: None,
             };
+            configure(&mut record);
             let mut batch = Batch::default();
             batch.put(BUCKETS, name.as_bytes(), encode(&record));
             self.kv.apply(batch)?;

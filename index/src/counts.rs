@@ -141,7 +141,10 @@ mod tests {
     async fn layouts_from_before_counting_are_scanned_until_resharded() {
         let dir = tempfile::tempdir().unwrap();
         let index = Index::new(Arc::new(LocalBackend::open(dir.path()).unwrap()), 2);
-        index.create_bucket("b", "o", "us-east-1").await.unwrap();
+        index
+            .create_bucket("b", "o", "us-east-1", |_| {})
+            .await
+            .unwrap();
         // Rewrite the record as an older build stored it.
         let mut old = serde_json::to_value(index.bucket("b").unwrap()).unwrap();
         old["layout"].as_object_mut().unwrap().remove("counted");

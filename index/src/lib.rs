@@ -25,9 +25,10 @@ pub use identity::{KeyRecord, UserRecord};
 pub use index::Index;
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    BucketRecord, CorsRule, Covered, DefaultEncryption, Encryption, LifecycleFilter, LifecyclePass,
-    LifecycleRule, LifecycleTransition, ObjectMeta, ObjectRecord, ObjectVersion, PartRecord,
-    PartRef, PassCursor, Quota, Reshard, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
+    Acl, AclGrant, AclGrantee, BucketRecord, CorsRule, Covered, DefaultEncryption, Encryption,
+    LifecycleFilter, LifecyclePass, LifecycleRule, LifecycleTransition, ObjectMeta, ObjectRecord,
+    ObjectVersion, PartRecord, PartRef, PassCursor, PublicAccessBlock, Quota, Reshard, ShardLayout,
+    Stamp, StoredChecksum, UploadRecord, Usage,
 };
 pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, reshard_pause};
 pub use reshard::{ReshardStep, ShardStats};

@@ -72,7 +72,7 @@ pub async fn create_bucket(state: &S3State, mut req: S3Request) -> S3Result<S3Re
     }
     match state
         .index
-        .create_bucket(&req.bucket, req.user(), &state.region)
+        .create_bucket(&req.bucket, req.user(), &state.region, |_| {})
         .await
     {
         Ok(_) => {}
