@@ -4,13 +4,21 @@
 //! exhaustive match: a new endpoint cannot compile without one). [`authorize`] decides once,
 //! before dispatch, and hands the handler an [`Access`]: the bucket records the request may
 //! touch. Handlers cannot be reached without one, since only this module makes an `Access`.
-//! Bucket policies, ACLs and public access blocks plug into [`allowed`].
+//!
+//! The decision ([`decide`]) is AWS's: an explicit Deny in the bucket policy wins; then
+//! anything that allows (the owner's rights, the `grants` the admin API gives, an ACL grant,
+//! a policy Allow) allows; else AccessDenied. The public access block filters public ACL
+//! grants and public policies out; Object Ownership decides whether ACLs count at all.
 
-use crate::error::{ErrorCode, S3Result};
+use crate::acl::{self, Permission as AclPermission, Target};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::identity::ROOT_USER;
+use crate::owner::canonical_id;
+use crate::policy::{self, Decision, Policy, Subject};
+use crate::requester::Requester;
 use crate::router::{Endpoint, Route};
 use crate::state::S3State;
-use kura_index::BucketRecord;
+use kura_index::{BucketRecord, ObjectVersion};
 
 /// What an operation acts on, which decides the resource it is authorized against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +59,20 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         Endpoint::GetBucketVersioning => needs("s3:GetBucketVersioning", Bucket),
         Endpoint::GetBucketAcl => needs("s3:GetBucketAcl", Bucket),
         Endpoint::PutBucketAcl => needs("s3:PutBucketAcl", Bucket),
+        Endpoint::GetBucketPolicy => needs("s3:GetBucketPolicy", Bucket),
+        Endpoint::PutBucketPolicy => needs("s3:PutBucketPolicy", Bucket),
+        Endpoint::DeleteBucketPolicy => needs("s3:DeleteBucketPolicy", Bucket),
+        Endpoint::GetBucketPolicyStatus => needs("s3:GetBucketPolicyStatus", Bucket),
+        Endpoint::GetBucketOwnershipControls => needs("s3:GetBucketOwnershipControls", Bucket),
+        // AWS authorizes DeleteBucketOwnershipControls with s3:PutBucketOwnershipControls.
+        Endpoint::PutBucketOwnershipControls | Endpoint::DeleteBucketOwnershipControls => {
+            needs("s3:PutBucketOwnershipControls", Bucket)
+        }
+        Endpoint::GetPublicAccessBlock => needs("s3:GetBucketPublicAccessBlock", Bucket),
+        // AWS authorizes DeletePublicAccessBlock with s3:PutBucketPublicAccessBlock.
+        Endpoint::PutPublicAccessBlock | Endpoint::DeletePublicAccessBlock => {
+            needs("s3:PutBucketPublicAccessBlock", Bucket)
+        }
         Endpoint::GetBucketTagging => needs("s3:GetBucketTagging", Bucket),
         Endpoint::GetBucketCors => needs("s3:GetBucketCORS", Bucket),
         Endpoint::GetBucketEncryption => needs("s3:GetEncryptionConfiguration", Bucket),
@@ -92,8 +114,14 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
             Some(_) => needs("s3:DeleteObjectVersion", Object),
             None => needs("s3:DeleteObject", Object),
         },
-        Endpoint::GetObjectAcl { .. } => needs("s3:GetObjectAcl", Object),
-        Endpoint::PutObjectAcl { .. } => needs("s3:PutObjectAcl", Object),
+        Endpoint::GetObjectAcl { version_id } => match version_id {
+            Some(_) => needs("s3:GetObjectVersionAcl", Object),
+            None => needs("s3:GetObjectAcl", Object),
+        },
+        Endpoint::PutObjectAcl { version_id } => match version_id {
+            Some(_) => needs("s3:PutObjectVersionAcl", Object),
+            None => needs("s3:PutObjectAcl", Object),
+        },
         Endpoint::GetObjectAttributes { version_id } => match version_id {
             Some(_) => needs("s3:GetObjectVersionAttributes", Object),
             None => needs("s3:GetObjectAttributes", Object),
@@ -137,27 +165,52 @@ impl Access {
     }
 }
 
-/// Decides whether `user` may make the request `route` describes: NoSuchBucket when its
+/// Decides whether the request `route` describes may be made: NoSuchBucket when its
 /// bucket (or a copy's source bucket) does not exist, AccessDenied when not allowed.
-pub fn authorize(state: &S3State, user: &str, route: &Route) -> S3Result<Access> {
+pub fn authorize(state: &S3State, requester: &Requester, route: &Route) -> S3Result<Access> {
     let needed = permission(&route.endpoint);
+    let user = requester.auth.user();
     let bucket = match (needed.scope, route.bucket.as_deref()) {
         (Scope::Service | Scope::NewBucket, _) | (_, None) => None,
         (Scope::Bucket | Scope::Object | Scope::Public, Some(name)) => {
             Some(state.index.bucket(name)?)
         }
     };
-    if needed.scope != Scope::Public && !allowed(user, needed.action, bucket.as_ref()) {
+    let allowed = match (needed.scope, &bucket) {
+        (Scope::Public, _) => true,
+        // Listing one's buckets and creating buckets take an account: not anonymous.
+        (Scope::Service | Scope::NewBucket, _) | (_, None) => user.is_some(),
+        (Scope::Bucket | Scope::Object, Some(record)) => {
+            expected_owner(requester, "x-amz-expected-bucket-owner", record)?;
+            let key = (needed.scope == Scope::Object)
+                .then_some(route.key.as_deref())
+                .flatten();
+            let object = match key {
+                Some(key) => version(state, record, key, object_version(&route.endpoint))?,
+                None => None,
+            };
+            decide(record, key, object.as_ref(), requester, needed.action)
+        }
+    };
+    if !allowed {
         return Err(ErrorCode::AccessDenied.into());
     }
     let source = match &route.endpoint {
         Endpoint::CopyObject { source } | Endpoint::UploadPartCopy { source, .. } => {
             let record = state.index.bucket(&source.bucket)?;
+            expected_owner(requester, "x-amz-source-expected-bucket-owner", &record)?;
             let action = match source.version_id {
                 Some(_) => "s3:GetObjectVersion",
                 None => "s3:GetObject",
             };
-            if !allowed(user, action, Some(&record)) {
+            let object = version(state, &record, &source.key, source.version_id.as_deref())?;
+            if !decide(
+                &record,
+                Some(&source.key),
+                object.as_ref(),
+                requester,
+                action,
+            ) {
                 return Err(ErrorCode::AccessDenied.into());
             }
             Some(record)
@@ -167,30 +220,182 @@ pub fn authorize(state: &S3State, user: &str, route: &Route) -> S3Result<Access>
     Ok(Access { bucket, source })
 }
 
+/// The version an object operation names, for the object-level checks.
+fn object_version(endpoint: &Endpoint) -> Option<&str> {
+    match endpoint {
+        Endpoint::GetObject { read } | Endpoint::HeadObject { read } => read.version_id.as_deref(),
+        Endpoint::GetObjectAcl { version_id }
+        | Endpoint::PutObjectAcl { version_id }
+        | Endpoint::GetObjectAttributes { version_id }
+        | Endpoint::GetObjectTagging { version_id } => version_id.as_deref(),
+        _ => None,
+    }
+}
+
+fn version(
+    state: &S3State,
+    bucket: &BucketRecord,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result<Option<ObjectVersion>> {
+    let Some(record) = state.index.object(&bucket.name, key)? else {
+        return Ok(None);
+    };
+    Ok(match version_id {
+        Some(id) => record.versions.into_iter().find(|v| v.version_id == id),
+        None => record.current().cloned(),
+    })
+}
+
+/// `x-amz-expected-bucket-owner` (and its copy-source twin): when given, the bucket must
+/// belong to that account (canonical id or user name), else AccessDenied as AWS answers.
+fn expected_owner(requester: &Requester, header: &str, bucket: &BucketRecord) -> S3Result<()> {
+    match requester.headers.get(header).map(|v| v.to_str()) {
+        None => Ok(()),
+        Some(Ok(expected))
+            if expected == bucket.owner || expected == canonical_id(&bucket.owner) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(S3Error::new(
+            ErrorCode::AccessDenied,
+            "The bucket is not owned by the expected account.",
+        )),
+    }
+}
+
+/// The bucket policy in force, if the bucket has one that still parses.
+fn bucket_policy(bucket: &BucketRecord) -> Option<Policy> {
+    let text = bucket.policy.as_deref()?;
+    match Policy::parse(text.as_bytes(), &bucket.name) {
+        Ok(policy) => Some(policy),
+        Err(err) => {
+            tracing::error!(bucket = bucket.name, %err, "stored bucket policy does not parse; ignored");
+            None
+        }
+    }
+}
+
+/// AWS's evaluation for one action on a bucket (`key` None) or on an object in it
+/// (`object`: its current or named version, if it exists).
+pub fn decide(
+    bucket: &BucketRecord,
+    key: Option<&str>,
+    object: Option<&ObjectVersion>,
+    requester: &Requester,
+    action: &str,
+) -> bool {
+    let user = requester.auth.user();
+    if user == Some(ROOT_USER) {
+        return true;
+    }
+    let is_owner = user == Some(bucket.owner.as_str());
+    let block = bucket.public_access_block.unwrap_or_default();
+    if let Some(policy) = bucket_policy(bucket) {
+        let resource = match key {
+            Some(key) => format!("arn:aws:s3:::{}/{key}", bucket.name),
+            None => format!("arn:aws:s3:::{}", bucket.name),
+        };
+        let subject = Subject {
+            user,
+            action,
+            resource: &resource,
+        };
+        let tags = object.map(|o| o.meta.tags.as_slice());
+        let context = Requester {
+            object_tags: tags,
+            ..*requester
+        };
+        match policy::evaluate(&policy, &subject, &context) {
+            // The owner can always manage the policy: a policy cannot lock its owner out.
+            Decision::Deny if is_owner && action.ends_with("BucketPolicy") => return true,
+            Decision::Deny => return false,
+            // RestrictPublicBuckets: a public policy grants only to the bucket's owner.
+            Decision::Allow
+                if !(block.restrict_public_buckets && policy.is_public()) || is_owner =>
+            {
+                return true;
+            }
+            _ => {}
+        }
+    }
+    if let Some(user) = user
+        && bucket.grants.iter().any(|g| g == user)
+        && action != "s3:DeleteBucket"
+    {
+        return true;
+    }
+    if acl::disabled(bucket) {
+        return is_owner;
+    }
+    match acl::needed(action) {
+        // Bucket configuration: the owner's alone.
+        None => is_owner,
+        Some((Target::Bucket, permission)) => {
+            (is_owner && matches!(permission, AclPermission::ReadAcp | AclPermission::WriteAcp))
+                || acl_allows(
+                    bucket.acl.as_ref(),
+                    &bucket.owner,
+                    user,
+                    permission,
+                    block.ignore_public_acls,
+                )
+        }
+        Some((Target::Object, permission)) => match object {
+            // A missing object: whoever may list the bucket learns it is missing.
+            None => acl_allows(
+                bucket.acl.as_ref(),
+                &bucket.owner,
+                user,
+                AclPermission::Read,
+                block.ignore_public_acls,
+            ),
+            Some(object) => {
+                let owner = object.owner.as_str();
+                let acp = matches!(permission, AclPermission::ReadAcp | AclPermission::WriteAcp);
+                (user == Some(owner) && acp)
+                    || acl_allows(
+                        object.meta.acl.as_ref(),
+                        owner,
+                        user,
+                        permission,
+                        block.ignore_public_acls,
+                    )
+            }
+        },
+    }
+}
+
+fn acl_allows(
+    acl: Option<&kura_index::Acl>,
+    owner: &str,
+    user: Option<&str>,
+    permission: AclPermission,
+    ignore_public: bool,
+) -> bool {
+    acl::allows(&acl::effective(acl, owner), user, permission, ignore_public)
+}
+
 /// The admin API is the administrator's alone.
 pub fn admin(user: &str) -> bool {
     user == ROOT_USER
 }
 
-/// The rules: the administrator may do anything; any user may list their buckets and
-/// create buckets; a bucket is its owner's, and its grantees may do everything with it
-/// but delete it.
-pub fn allowed(user: &str, action: &str, bucket: Option<&BucketRecord>) -> bool {
-    if user == ROOT_USER {
-        return true;
-    }
-    match bucket {
-        None => matches!(action, "s3:ListAllMyBuckets" | "s3:CreateBucket"),
-        Some(bucket) if bucket.owner == user => true,
-        Some(bucket) => bucket.grants.iter().any(|u| u == user) && action != "s3:DeleteBucket",
-    }
+/// Whether ListBuckets shows `bucket` to `user`: their own, those granted to them, and
+/// every bucket to the administrator.
+pub fn lists(user: &str, bucket: &BucketRecord) -> bool {
+    user == ROOT_USER || bucket.owner == user || bucket.grants.iter().any(|g| g == user)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Authenticated;
     use crate::credentials::RootCredentials;
     use crate::identity::Identities;
+    use crate::query::Query;
+    use crate::requester::Client;
+    use http::HeaderMap;
     use kura_index::{Index, IndexError};
     use std::sync::Arc;
     use strum::IntoEnumIterator;
@@ -227,7 +432,48 @@ mod tests {
             master_key: crate::sse::MasterKey::new([7; 32]),
             region: "us-east-1".into(),
             domain: None,
+            bucket_defaults: Default::default(),
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// Who signs a test request: a user's header signature, or nobody.
+    fn signed_by(user: Option<&str>) -> Authenticated {
+        match user {
+            Some(user) => Authenticated {
+                access_key: "AK".into(),
+                user: user.into(),
+                payload: crate::auth::PayloadMode::Unsigned,
+                via: crate::auth::Via::Header { v4: true },
+            },
+            None => Authenticated::anonymous(),
+        }
+    }
+
+    /// Authorizes `route` for `user` (None: anonymous) with these request headers.
+    fn ask(
+        state: &S3State,
+        user: Option<&str>,
+        route: &Route,
+        headers: &HeaderMap,
+    ) -> S3Result<Access> {
+        let auth = signed_by(user);
+        let query = Query::default();
+        let requester = Requester {
+            auth: &auth,
+            headers,
+            query: &query,
+            client: Client {
+                ip: Some("192.0.2.1".parse().unwrap()),
+                secure: false,
+            },
+            object_tags: None,
+        };
+        authorize(state, &requester, route)
+    }
+
+    fn as_user(state: &S3State, user: &str, route: &Route) -> S3Result<Access> {
+        ask(state, Some(user), route, &HeaderMap::new())
     }
 
     /// A request for `endpoint` on `bucket` (a key where the endpoint acts on objects);
@@ -268,7 +514,7 @@ mod tests {
                 "{name}"
             );
             let on_owned = route(&endpoint, "owned", "owned");
-            let decide = |user: &str, route: &Route| code(authorize(&state, user, route));
+            let decide = |user: &str, route: &Route| code(as_user(&state, user, route));
             assert_eq!(decide(OWNER, &on_owned), None, "{name}: owner");
             assert_eq!(decide(ROOT_USER, &on_owned), None, "{name}: root");
             let everyone = matches!(
@@ -276,6 +522,16 @@ mod tests {
                 Scope::Service | Scope::NewBucket | Scope::Public
             );
             let stranger = decide(STRANGER, &on_owned);
+            let anonymous = code(ask(&state, None, &on_owned, &HeaderMap::new()));
+            if needed.scope == Scope::Public {
+                assert_eq!(anonymous, None, "{name}: anyone");
+            } else {
+                assert_eq!(
+                    anonymous,
+                    Some(ErrorCode::AccessDenied),
+                    "{name}: anonymous"
+                );
+            }
             if everyone {
                 assert_eq!(stranger, None, "{name}: any user");
             } else {
@@ -308,24 +564,157 @@ mod tests {
                 assert_eq!(decide(OWNER, &from_missing), Some(ErrorCode::NoSuchBucket));
             }
         }
-        assert_eq!(seen, 43, "every variant iterated");
+        assert_eq!(seen, 53, "every variant iterated");
     }
 
     #[tokio::test]
     async fn handlers_get_the_bucket_they_were_allowed() {
         let dir = tempfile::tempdir().unwrap();
         let state = state(dir.path()).await;
-        let access =
-            authorize(&state, GRANTEE, &route(&Endpoint::HeadBucket, "owned", "")).unwrap();
+        let access = as_user(&state, GRANTEE, &route(&Endpoint::HeadBucket, "owned", "")).unwrap();
         assert_eq!(access.bucket().unwrap().owner, OWNER);
         let copy = Endpoint::CopyObject {
             source: Default::default(),
         };
-        let access = authorize(&state, ROOT_USER, &route(&copy, "owned", "others")).unwrap();
+        let access = as_user(&state, ROOT_USER, &route(&copy, "owned", "others")).unwrap();
         assert_eq!(access.source_bucket().unwrap().owner, "carol");
         assert!(matches!(
             state.index.bucket("missing"),
             Err(IndexError::NoSuchBucket)
         ));
+    }
+
+    fn get(bucket: &str) -> Route {
+        route(
+            &Endpoint::GetObject {
+                read: Default::default(),
+            },
+            bucket,
+            "",
+        )
+    }
+
+    #[tokio::test]
+    async fn a_policy_allows_denies_and_never_locks_its_owner_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path()).await;
+        let policy = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam:::user/eve"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::owned/*"},
+            {"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::owned","arn:aws:s3:::owned/*"],
+             "Condition":{"StringEquals":{"s3:x-amz-acl":"public-read"}}}]}"#;
+        state
+            .index
+            .update_bucket("owned", |b| b.policy = Some(policy.into()))
+            .await
+            .unwrap();
+        let none = HeaderMap::new();
+        assert_eq!(
+            code(ask(&state, Some(STRANGER), &get("owned"), &none)),
+            None
+        );
+        assert_eq!(
+            code(ask(&state, Some("carol"), &get("owned"), &none)),
+            Some(ErrorCode::AccessDenied),
+            "implicit deny"
+        );
+        let mut public = HeaderMap::new();
+        public.insert("x-amz-acl", "public-read".parse().unwrap());
+        let put = route(&Endpoint::PutObject, "owned", "");
+        assert_eq!(
+            code(ask(&state, Some(OWNER), &put, &public)),
+            Some(ErrorCode::AccessDenied),
+            "explicit deny beats the owner's rights"
+        );
+        assert_eq!(code(ask(&state, Some(OWNER), &put, &none)), None);
+        let delete_policy = route(&Endpoint::DeleteBucketPolicy, "owned", "");
+        assert_eq!(
+            code(ask(&state, Some(OWNER), &delete_policy, &public)),
+            None
+        );
+        assert_eq!(code(ask(&state, Some(ROOT_USER), &put, &public)), None);
+    }
+
+    #[tokio::test]
+    async fn public_acls_and_the_public_access_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path()).await;
+        let list = route(
+            &Endpoint::ListObjects {
+                list: Default::default(),
+                marker: String::new(),
+            },
+            "owned",
+            "",
+        );
+        let none = HeaderMap::new();
+        assert_eq!(
+            code(ask(&state, None, &list, &none)),
+            Some(ErrorCode::AccessDenied)
+        );
+        let public = acl::canned("public-read", OWNER, OWNER).unwrap();
+        state
+            .index
+            .update_bucket("owned", |b| b.acl = Some(public))
+            .await
+            .unwrap();
+        assert_eq!(code(ask(&state, None, &list, &none)), None);
+        assert_eq!(
+            code(ask(
+                &state,
+                None,
+                &route(&Endpoint::PutObject, "owned", ""),
+                &none
+            )),
+            Some(ErrorCode::AccessDenied)
+        );
+        state
+            .index
+            .update_bucket("owned", |b| {
+                b.public_access_block = Some(kura_index::PublicAccessBlock {
+                    ignore_public_acls: true,
+                    ..Default::default()
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            code(ask(&state, None, &list, &none)),
+            Some(ErrorCode::AccessDenied),
+            "IgnorePublicAcls"
+        );
+        state
+            .index
+            .update_bucket("owned", |b| {
+                b.ownership = Some(acl::BUCKET_OWNER_ENFORCED.into());
+                b.public_access_block = None;
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            code(ask(&state, None, &list, &none)),
+            Some(ErrorCode::AccessDenied),
+            "ACLs disabled"
+        );
+        assert_eq!(code(ask(&state, Some(OWNER), &list, &none)), None);
+    }
+
+    #[tokio::test]
+    async fn the_expected_bucket_owner_must_own_the_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path()).await;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-amz-expected-bucket-owner",
+            canonical_id(OWNER).parse().unwrap(),
+        );
+        assert_eq!(
+            code(ask(&state, Some(OWNER), &get("owned"), &headers)),
+            None
+        );
+        headers.insert("x-amz-expected-bucket-owner", "carol".parse().unwrap());
+        assert_eq!(
+            code(ask(&state, Some(OWNER), &get("owned"), &headers)),
+            Some(ErrorCode::AccessDenied)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `kura serve` settings.
 
-use clap::Args;
+use crate::policy::condition::Cidr;
+use clap::{Args, ValueEnum};
 use kura_index::DEFAULT_RESHARD_SHARE;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,4 +58,36 @@ pub struct ServeArgs {
     /// it loses them, so keep a copy apart from the data.
     #[arg(long, env = "KURA_SSE_MASTER_KEY_FILE", value_name = "FILE")]
     pub sse_master_key_file: Option<PathBuf>,
+
+    /// How new buckets start: `object-writer` (ACLs enabled, no public access block, as RGW
+    /// and AWS before 2023 create them) or `aws-2023` (Object Ownership BucketOwnerEnforced,
+    /// ACLs disabled, and all four public access block settings on, as AWS creates buckets
+    /// since April 2023). A CreateBucket's own `x-amz-object-ownership` wins.
+    #[arg(
+        long,
+        env = "KURA_NEW_BUCKET_DEFAULTS",
+        value_enum,
+        default_value = "object-writer"
+    )]
+    pub new_bucket_defaults: BucketDefaults,
+
+    /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed (addresses or
+    /// CIDR ranges, comma-separated), e.g. the TLS-terminating ingress: bucket policies then
+    /// see the client's address (`aws:SourceIp`) and TLS (`aws:SecureTransport`). Anyone
+    /// else's such headers are ignored.
+    #[arg(long, env = "KURA_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// The settings new buckets get.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum BucketDefaults {
+    #[default]
+    ObjectWriter,
+    #[value(name = "aws-2023")]
+    Aws2023,
+}
+
+fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    Cidr::parse(text.trim()).ok_or_else(|| format!("'{text}' is not an address or CIDR range"))
 }

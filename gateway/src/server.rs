@@ -67,6 +67,8 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         domain: args.domain.clone(),
         lifecycle_day,
         master_key: MasterKey::new(master_key),
+        bucket_defaults: args.new_bucket_defaults,
+        trusted_proxies: args.trusted_proxies.clone(),
     });
     let result = runtime.block_on(async {
         readiness.set(true);
@@ -91,7 +93,7 @@ async fn accept(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(conn) => conn,
                     Err(err) => {
                         tracing::warn!(%err, "accept failed");
@@ -101,7 +103,7 @@ async fn accept(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let service = hyper::service::service_fn(move |req| service::handle(state.clone(), req));
+                let service = hyper::service::service_fn(move |req| service::handle(state.clone(), Some(peer), req));
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {

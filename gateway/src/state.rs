@@ -3,8 +3,10 @@
 
 use crate::auth;
 use crate::background::Workers;
+use crate::config::BucketDefaults;
 use crate::error::S3Result;
 use crate::identity::Identities;
+use crate::policy::condition::Cidr;
 use crate::sse::MasterKey;
 use kura_backend::BlobStore;
 use kura_index::Index;
@@ -23,6 +25,10 @@ pub struct S3State {
     pub lifecycle_day: std::time::Duration,
     /// Wraps the data keys of SSE-S3 objects.
     pub master_key: MasterKey,
+    /// The ownership and public access block new buckets get.
+    pub bucket_defaults: BucketDefaults,
+    /// Proxies whose `X-Forwarded-*` headers describe the client.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl S3State {

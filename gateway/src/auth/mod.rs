@@ -12,12 +12,12 @@ use time::OffsetDateTime;
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 pub(crate) use chunked::{ChunkedDecoder, Trailers, malformed_trailer};
-pub use context::{Authenticated, ChunkSigningContext, KeyOwner, PayloadMode, SecretStore};
+pub use context::{Authenticated, ChunkSigningContext, KeyOwner, PayloadMode, SecretStore, Via};
 use context::{CONTENT_SHA256, UNSIGNED_PAYLOAD};
 
 /// Verify a request's SigV4 signature (Authorization header or presigned query). A request
-/// with no authentication at all is refused with AccessDenied (anonymous access is not
-/// supported); every other failure carries the code and message AWS uses.
+/// with no authentication at all is anonymous (authorization decides what it may do); every
+/// failure carries the code and message AWS uses.
 pub fn authenticate(
     method: &Method,
     uri: &Uri,
@@ -52,6 +52,7 @@ pub fn authenticate(
                     access_key,
                     user,
                     payload: PayloadMode::Unsigned,
+                    via: Via::Header { v4: false },
                 });
             }
             // The mechanism is checked first: a SigV2 client sends no x-amz-content-sha256.
@@ -60,7 +61,7 @@ pub fn authenticate(
             let mode = PayloadHash::parse(hash)?;
             let signed =
                 sigv4::verify_header(&request, &authorization, hash, secrets, region, now)?;
-            Ok(mode.into_authenticated(signed))
+            Ok(mode.into_authenticated(signed, Via::Header { v4: true }))
         }
         (None, true) => {
             let hash = query
@@ -69,7 +70,7 @@ pub fn authenticate(
                 .unwrap_or(UNSIGNED_PAYLOAD);
             let mode = PayloadHash::parse(hash)?;
             let signed = sigv4::verify_presigned(&request, hash, secrets, region, now)?;
-            Ok(mode.into_authenticated(signed))
+            Ok(mode.into_authenticated(signed, Via::Query { v4: true }))
         }
         (None, false) if query.is_presigned_v2() => {
             let (access_key, user) =
@@ -78,9 +79,10 @@ pub fn authenticate(
                 access_key,
                 user,
                 payload: PayloadMode::Unsigned,
+                via: Via::Query { v4: false },
             })
         }
-        (None, false) => Err(S3Error::from(ErrorCode::AccessDenied)),
+        (None, false) => Ok(Authenticated::anonymous()),
     }
 }
 
@@ -126,7 +128,7 @@ impl PayloadHash {
         }
     }
 
-    fn into_authenticated(self, signed: sigv4::Signed) -> Authenticated {
+    fn into_authenticated(self, signed: sigv4::Signed, via: Via) -> Authenticated {
         let payload = match self {
             Self::Unsigned => PayloadMode::Unsigned,
             Self::Sha256(hash) => PayloadMode::Sha256(hash),
@@ -145,6 +147,7 @@ impl PayloadHash {
             access_key: signed.access_key,
             user: signed.user,
             payload,
+            via,
         }
     }
 }
@@ -605,10 +608,9 @@ mod tests {
     #[test]
     fn header_auth_errors() {
         let good = get_object_headers();
-        assert_eq!(
-            code(auth(Method::GET, "/test.txt", &HeaderMap::new())),
-            ErrorCode::AccessDenied
-        );
+        let anonymous = auth(Method::GET, "/test.txt", &HeaderMap::new()).unwrap();
+        assert_eq!(anonymous.via, Via::Anonymous);
+        assert_eq!(anonymous.user(), None);
 
         let mut tampered = good.clone();
         tampered.insert("range", "bytes=0-99".parse().unwrap());

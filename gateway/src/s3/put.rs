@@ -5,6 +5,7 @@ use super::meta;
 use super::request::S3Request;
 use super::response::{S3Response, quoted};
 use super::store::{MAX_SINGLE_UPLOAD, declared_size, discard, write_blob};
+use crate::acl;
 use crate::body::BodyDigests;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::S3Result;
@@ -30,6 +31,8 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
         .check_room(&bucket, current, size.unwrap_or_default())?;
 
     let mut meta = meta;
+    let (owner, acl) = acl::for_new_object(&state.index, req.headers(), &bucket, req.user())?;
+    meta.acl = acl;
     let (key, encryption) = sse::for_write(req.headers(), &bucket, &state.master_key)?.unzip();
     meta.encryption = encryption;
 
@@ -42,7 +45,7 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
         digests.md5,
         meta,
         full_object_checksum(&digests),
-        req.user(),
+        &owner,
     );
     let stored = state
         .index
