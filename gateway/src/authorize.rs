@@ -34,6 +34,9 @@ pub enum Scope {
     /// Anyone, without credentials, on an existing bucket: what may follow is decided by
     /// the bucket's own rules (CORS preflight).
     Public,
+    /// Objects of an existing bucket that the request's body names (DeleteObjects): each
+    /// is decided by [`decide`] as the handler reads them, as AWS authorizes them.
+    Objects,
 }
 
 /// The IAM action an endpoint needs (as AWS names it) and what it acts on.
@@ -49,7 +52,7 @@ const fn needs(action: &'static str, scope: Scope) -> Permission {
 
 /// The permission each operation needs, as AWS's authorization reference lists it.
 pub fn permission(endpoint: &Endpoint) -> Permission {
-    use Scope::{Bucket, NewBucket, Object, Public, Service};
+    use Scope::{Bucket, NewBucket, Object, Objects, Public, Service};
     match endpoint {
         Endpoint::ListBuckets { .. } => needs("s3:ListAllMyBuckets", Service),
         Endpoint::CreateBucket => needs("s3:CreateBucket", NewBucket),
@@ -98,8 +101,7 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         }
         Endpoint::ListObjectVersions { .. } => needs("s3:ListBucketVersions", Bucket),
         Endpoint::ListMultipartUploads { .. } => needs("s3:ListBucketMultipartUploads", Bucket),
-        // Authorized per key by AWS; every key of one request is in the same bucket.
-        Endpoint::DeleteObjects => needs("s3:DeleteObject", Bucket),
+        Endpoint::DeleteObjects => needs("s3:DeleteObject", Objects),
         Endpoint::PutObject
         | Endpoint::CopyObject { .. }
         | Endpoint::CreateMultipartUpload
@@ -169,15 +171,19 @@ impl Access {
 /// bucket (or a copy's source bucket) does not exist, AccessDenied when not allowed.
 pub fn authorize(state: &S3State, requester: &Requester, route: &Route) -> S3Result<Access> {
     let needed = permission(&route.endpoint);
-    let user = requester.auth.user();
+    let user = requester.user;
     let bucket = match (needed.scope, route.bucket.as_deref()) {
         (Scope::Service | Scope::NewBucket, _) | (_, None) => None,
-        (Scope::Bucket | Scope::Object | Scope::Public, Some(name)) => {
+        (Scope::Bucket | Scope::Object | Scope::Objects | Scope::Public, Some(name)) => {
             Some(state.index.bucket(name)?)
         }
     };
     let allowed = match (needed.scope, &bucket) {
         (Scope::Public, _) => true,
+        (Scope::Objects, Some(record)) => {
+            expected_owner(requester, "x-amz-expected-bucket-owner", record)?;
+            true
+        }
         // Listing one's buckets and creating buckets take an account: not anonymous.
         (Scope::Service | Scope::NewBucket, _) | (_, None) => user.is_some(),
         (Scope::Bucket | Scope::Object, Some(record)) => {
@@ -285,7 +291,7 @@ pub fn decide(
     requester: &Requester,
     action: &str,
 ) -> bool {
-    let user = requester.auth.user();
+    let user = requester.user;
     if user == Some(ROOT_USER) {
         return true;
     }
@@ -460,7 +466,8 @@ mod tests {
         let auth = signed_by(user);
         let query = Query::default();
         let requester = Requester {
-            auth: &auth,
+            user: auth.user(),
+            via: auth.via,
             headers,
             query: &query,
             client: Client {
@@ -523,6 +530,36 @@ mod tests {
             );
             let stranger = decide(STRANGER, &on_owned);
             let anonymous = code(ask(&state, None, &on_owned, &HeaderMap::new()));
+            if needed.scope == Scope::Objects {
+                // Each key is decided as the handler reads them.
+                let bucket = state.index.bucket("owned").unwrap();
+                let (auth, query, headers) = (
+                    signed_by(Some(STRANGER)),
+                    Query::default(),
+                    HeaderMap::new(),
+                );
+                let client = Client {
+                    ip: None,
+                    secure: false,
+                };
+                let requester = |user| Requester {
+                    user,
+                    via: auth.via,
+                    headers: &headers,
+                    query: &query,
+                    client,
+                    object_tags: None,
+                };
+                let may =
+                    |user| super::decide(&bucket, Some("k"), None, &requester(user), needed.action);
+                assert!(
+                    may(Some(OWNER)) && may(Some(GRANTEE)) && may(Some(ROOT_USER)),
+                    "{name}"
+                );
+                assert!(!may(Some(STRANGER)) && !may(None), "{name}");
+                assert_eq!(anonymous, None, "{name}: decided per key");
+                continue;
+            }
             if needed.scope == Scope::Public {
                 assert_eq!(anonymous, None, "{name}: anyone");
             } else {

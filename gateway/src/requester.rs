@@ -2,7 +2,7 @@
 //! whether it came over TLS, and the request's policy condition keys (`aws:SourceIp`,
 //! `s3:prefix`, `s3:x-amz-acl`, …) as bucket policies read them.
 
-use crate::auth::Authenticated;
+use crate::auth::Via;
 use crate::owner::canonical_id;
 use crate::policy::Context;
 use crate::policy::condition::Cidr;
@@ -42,8 +42,11 @@ impl Client {
 }
 
 /// A request as policies see it.
+#[derive(Clone, Copy)]
 pub struct Requester<'a> {
-    pub auth: &'a Authenticated,
+    /// The user; None for an anonymous request.
+    pub user: Option<&'a str>,
+    pub via: Via,
     pub headers: &'a HeaderMap,
     pub query: &'a Query,
     pub client: Client,
@@ -71,7 +74,7 @@ impl Context for Requester<'_> {
     fn values(&self, key: &str) -> Vec<String> {
         let one = |v: Option<&str>| v.map(|v| vec![v.to_owned()]).unwrap_or_default();
         let header = |name: &str| self.headers.get(name).and_then(|v| v.to_str().ok());
-        let user = self.auth.user();
+        let user = self.user;
         match key {
             "aws:securetransport" => vec![self.client.secure.to_string()],
             "aws:sourceip" => self
@@ -88,8 +91,8 @@ impl Context for Requester<'_> {
             "aws:useragent" => one(header("user-agent")),
             "s3:prefix" | "s3:delimiter" | "s3:max-keys" => one(self.query.get(&key[3..])),
             "s3:versionid" => one(self.query.get("versionId")),
-            "s3:authtype" => one(self.auth.via.auth_type()),
-            "s3:signatureversion" => one(self.auth.via.signature_version()),
+            "s3:authtype" => one(self.via.auth_type()),
+            "s3:signatureversion" => one(self.via.signature_version()),
             "s3:requestobjecttagkeys" => self.request_tags().into_iter().map(|(k, _)| k).collect(),
             _ => {
                 if let Some(tag) = key.strip_prefix("s3:existingobjecttag/") {
@@ -156,14 +159,14 @@ mod tests {
 
     #[test]
     fn condition_keys_from_the_request() {
-        let auth = Authenticated::anonymous();
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-acl", "public-read".parse().unwrap());
         headers.insert("x-amz-tagging", "Project=X&team=blue".parse().unwrap());
         let query = Query::parse(Some("prefix=docs%2F&max-keys=5"));
         let tags = vec![("Class".to_owned(), "public".to_owned())];
         let requester = Requester {
-            auth: &auth,
+            user: None,
+            via: Via::Anonymous,
             headers: &headers,
             query: &query,
             client: Client {

@@ -199,7 +199,8 @@ async fn dispatch(
         return failed(ErrorCode::KeyTooLongError.into());
     }
     let requester = Requester {
-        auth: &auth,
+        user: auth.user(),
+        via: auth.via,
         headers: &parts.headers,
         query: &query,
         client,
@@ -215,7 +216,7 @@ async fn dispatch(
         access,
         route.bucket.unwrap_or_default(),
         route.key.unwrap_or_default(),
-        auth,
+        (auth, client),
         body,
     );
     Handled::new(name, bucket, s3::run(state, route.endpoint, req).await)
