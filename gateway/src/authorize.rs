@@ -34,8 +34,9 @@ pub enum Scope {
     /// Anyone, without credentials, on an existing bucket: what may follow is decided by
     /// the bucket's own rules (CORS preflight).
     Public,
-    /// Objects of an existing bucket that the request's body names (DeleteObjects): each
-    /// is decided by [`decide`] as the handler reads them, as AWS authorizes them.
+    /// Objects of an existing bucket that the request's body names (DeleteObjects, and
+    /// PostObject whose form also says who signed it): each is decided by [`decide`] as
+    /// the handler reads them, as AWS authorizes them.
     Objects,
 }
 
@@ -102,6 +103,7 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         Endpoint::ListObjectVersions { .. } => needs("s3:ListBucketVersions", Bucket),
         Endpoint::ListMultipartUploads { .. } => needs("s3:ListBucketMultipartUploads", Bucket),
         Endpoint::DeleteObjects => needs("s3:DeleteObject", Objects),
+        Endpoint::PostObject => needs("s3:PutObject", Objects),
         Endpoint::PutObject
         | Endpoint::CopyObject { .. }
         | Endpoint::CreateMultipartUpload
@@ -601,7 +603,7 @@ mod tests {
                 assert_eq!(decide(OWNER, &from_missing), Some(ErrorCode::NoSuchBucket));
             }
         }
-        assert_eq!(seen, 53, "every variant iterated");
+        assert_eq!(seen, 54, "every variant iterated");
     }
 
     #[tokio::test]

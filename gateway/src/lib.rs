@@ -22,6 +22,7 @@ pub mod ops;
 pub mod owner;
 pub mod params;
 pub mod policy;
+pub mod post_policy;
 pub mod query;
 pub mod requester;
 pub mod router;

@@ -69,6 +69,8 @@ pub enum Endpoint {
         upload_id_marker: Option<String>,
     },
     DeleteObjects,
+    /// A browser's form upload (`POST` on a bucket, multipart/form-data).
+    PostObject,
     PutObject,
     CopyObject {
         source: CopySource,
@@ -163,6 +165,7 @@ impl Endpoint {
             Endpoint::ListObjectVersions { .. } => "ListObjectVersions",
             Endpoint::ListMultipartUploads { .. } => "ListMultipartUploads",
             Endpoint::DeleteObjects => "DeleteObjects",
+            Endpoint::PostObject => "PostObject",
             Endpoint::PutObject => "PutObject",
             Endpoint::CopyObject { .. } => "CopyObject",
             Endpoint::GetObject { .. } => "GetObject",
@@ -367,6 +370,7 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
         Method::PUT => Endpoint::CreateBucket,
         Method::DELETE => Endpoint::DeleteBucket,
         Method::POST if query.has("delete") => Endpoint::DeleteObjects,
+        Method::POST => Endpoint::PostObject,
         _ => return Err(not_allowed()),
     })
 }

@@ -266,6 +266,17 @@ pub struct GranteeRequest {
     pub uri: Option<String>,
 }
 
+/// The answer to a browser POST upload with `success_action_status` 201.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PostResponse {
+    pub location: String,
+    pub bucket: String,
+    pub key: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PolicyStatus {

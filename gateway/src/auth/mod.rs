@@ -86,6 +86,68 @@ pub fn authenticate(
     }
 }
 
+/// The signature fields of a browser POST form (lower-case names), as given.
+pub struct FormSignature<'a> {
+    pub policy: Option<&'a str>,
+    /// SigV4: `x-amz-algorithm`, `x-amz-credential`, `x-amz-date`, `x-amz-signature`.
+    pub algorithm: Option<&'a str>,
+    pub credential: Option<&'a str>,
+    pub amz_date: Option<&'a str>,
+    pub signature_v4: Option<&'a str>,
+    /// V2: `AWSAccessKeyId`, `signature`.
+    pub access_key_v2: Option<&'a str>,
+    pub signature_v2: Option<&'a str>,
+}
+
+/// Who signed a browser POST form: the user whose key signed its policy document (SigV4 or
+/// V2), or anonymous when it carries no credentials at all.
+pub fn authenticate_form(
+    form: &FormSignature,
+    secrets: &dyn SecretStore,
+    region: &str,
+) -> S3Result<Authenticated> {
+    let missing = |what: &str| {
+        S3Error::new(
+            ErrorCode::InvalidArgument,
+            format!("Bucket POST must contain a field named '{what}'.  If it is specified, please check the order of the fields."),
+        )
+        .with("ArgumentName", what.to_owned())
+    };
+    let (access_key, user, v4) = match (form.algorithm, form.access_key_v2) {
+        (Some(algorithm), _) => {
+            if algorithm != "AWS4-HMAC-SHA256" {
+                return Err(S3Error::new(
+                    ErrorCode::InvalidArgument,
+                    "x-amz-algorithm only supports \"AWS4-HMAC-SHA256\"",
+                )
+                .with("ArgumentName", "x-amz-algorithm"));
+            }
+            let credential = form.credential.ok_or_else(|| missing("x-amz-credential"))?;
+            let date = form.amz_date.ok_or_else(|| missing("x-amz-date"))?;
+            let signature = form
+                .signature_v4
+                .ok_or_else(|| missing("x-amz-signature"))?;
+            let policy = form.policy.ok_or_else(|| missing("policy"))?;
+            let (key, user) =
+                sigv4::verify_form(credential, date, policy, signature, secrets, region)?;
+            (key, user, true)
+        }
+        (None, Some(access_key)) => {
+            let signature = form.signature_v2.ok_or_else(|| missing("signature"))?;
+            let policy = form.policy.ok_or_else(|| missing("policy"))?;
+            let (key, user) = sigv2::verify_form(access_key, policy, signature, secrets)?;
+            (key, user, false)
+        }
+        (None, None) => return Ok(Authenticated::anonymous()),
+    };
+    Ok(Authenticated {
+        access_key,
+        user,
+        payload: PayloadMode::Unsigned,
+        via: Via::Form { v4 },
+    })
+}
+
 fn header_payload_hash(headers: &HeaderMap) -> S3Result<&str> {
     let missing = || {
         S3Error::new(

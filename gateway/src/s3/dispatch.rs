@@ -4,7 +4,7 @@ use super::request::S3Request;
 use super::response::S3Response;
 use super::{
     acl, attributes, bucket, copy, cors, delete, encryption, get, lifecycle, list, multipart,
-    ownership, policy, public_access, put, tagging,
+    ownership, policy, post, public_access, put, tagging,
 };
 use crate::error::S3Result;
 use crate::router::Endpoint;
@@ -74,6 +74,7 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
             multipart::list_multipart_uploads(state, req, &list, markers).await
         }
         Endpoint::DeleteObjects => delete::delete_objects(state, req).await,
+        Endpoint::PostObject => post::post_object(state, req).await,
         Endpoint::PutObject => put::put_object(state, req).await,
         Endpoint::CopyObject { source } => copy::copy_object(state, req, &source).await,
         Endpoint::GetObject { read } => get::get_object(state, req, &read, false).await,

@@ -17,6 +17,7 @@ mod meta;
 mod multipart;
 mod ownership;
 mod policy;
+mod post;
 mod public_access;
 mod put;
 mod request;
