@@ -58,6 +58,20 @@ def test_sigv4_form_with_conditions_metadata_and_acl(server, s3, signer, bucket)
     assert anon.get_object(Bucket=bucket, Key="uploads/photo.jpg")["Body"].read() == b"form data"
 
 
+def test_tagging_field(s3, signer, bucket):
+    tagging = "<Tagging><TagSet><Tag><Key>team</Key><Value>blue</Value></Tag></TagSet></Tagging>"
+    presigned = signer.generate_presigned_post(bucket, "tagged", Fields={"tagging": tagging},
+                                               Conditions=[{"tagging": tagging}])
+    assert post(presigned).status_code == 204
+    assert s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"] == [{"Key": "team", "Value": "blue"}]
+    bad = "<Tagging><TagSet><Tag><Key>team</Key></Tag>"
+    presigned = signer.generate_presigned_post(bucket, "badly-tagged", Fields={"tagging": bad},
+                                               Conditions=[{"tagging": bad}])
+    assert_s3_error_response(post(presigned), "MalformedXML", 400)
+    with s3_error("NoSuchKey", 404):
+        s3.get_object(Bucket=bucket, Key="badly-tagged")
+
+
 def test_status_and_redirect(signer, bucket):
     plain = signer.generate_presigned_post(bucket, "a.txt")
     r = post(plain)

@@ -16,6 +16,7 @@ use crate::query::Query;
 use crate::requester::Requester;
 use crate::sse;
 use crate::state::S3State;
+use crate::tags::{self, MAX_OBJECT_TAGS};
 use crate::xml;
 use axum::body::Body;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
@@ -127,6 +128,9 @@ pub async fn post_object(state: &S3State, mut req: S3Request) -> S3Result<S3Resp
         return Err(ErrorCode::AccessDenied.into());
     }
     let mut meta = meta::check_write_headers(&headers)?;
+    if let Some(tagging) = field("tagging") {
+        meta.tags = tags::from_document(tagging.as_bytes(), MAX_OBJECT_TAGS)?;
+    }
     let (owner, acl) = acl::for_new_object(&state.index, &headers, &bucket, &signer.user)?;
     meta.acl = acl;
     let (data_key, encryption) = sse::for_write(&headers, &bucket, &state.master_key)?.unzip();
