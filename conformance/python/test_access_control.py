@@ -506,3 +506,23 @@ def test_delete_objects_is_authorized_key_by_key(main, alt, mbucket):
     assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("obj", "AccessDenied")]
     denied(s3.delete_object, Bucket=mbucket, Key="obj")
     assert s3.get_object(Bucket=mbucket, Key="obj")["Body"].read() == b"secret"
+
+
+def test_admin_shows_policy_acl_and_public_status(server, kura_bin, main, mbucket):
+    s3 = main["client"]
+    s3.put_bucket_acl(Bucket=mbucket, ACL="public-read")
+    s3.put_bucket_policy(Bucket=mbucket, Policy=json.dumps(read_only_for(mbucket, "someone")))
+    s3.put_public_access_block(Bucket=mbucket, PublicAccessBlockConfiguration={"BlockPublicPolicy": True})
+    r = server.signed_request("GET", f"/_kura/admin/v1/buckets/{mbucket}")
+    access = r.json()["access"]
+    assert access["public"] is True and access["public_by_acl"] is True
+    assert access["public_by_policy"] is False
+    assert access["object_ownership"] == "ObjectWriter"
+    assert access["public_access_block"]["block_public_policy"] is True
+    assert {"grantee": {"group": ALL_USERS}, "permission": "READ"} in access["acl"]
+    assert access["policy"]["Statement"][0]["Sid"] == "ReadOnly"
+    env = {"PATH": "/usr/bin:/bin", "KURA_ADMIN_ENDPOINT": server.endpoint,
+           "KURA_ADMIN_ACCESS_KEY": server.access_key, "KURA_ADMIN_SECRET_KEY": server.secret_key}
+    out = run([str(kura_bin), "admin", "bucket", "info", mbucket], env).stdout
+    assert "public:      yes (ACL)" in out, out
+    assert "AllUsers READ" in out and "1 statement(s)" in out and "block_public_policy" in out, out

@@ -3,6 +3,7 @@
 //! so the prefix cannot shadow a path-style request). Calls are signed with
 //! SigV4 like S3 requests, and only the administrator (root) may make them.
 
+use crate::acl;
 use crate::auth;
 use crate::authorize;
 use crate::background::MAX_SHARDS;
@@ -17,7 +18,7 @@ use crate::timefmt::iso8601;
 use axum::body::Body;
 use futures::StreamExt;
 use http::{Method, StatusCode, header};
-use kura_index::{BucketRecord, IndexError, KeyRecord, ListParams, Quota, UserRecord};
+use kura_index::{AclGrantee, BucketRecord, IndexError, KeyRecord, ListParams, Quota, UserRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -335,6 +336,7 @@ fn bucket_json(state: &S3State, bucket: &BucketRecord) -> Result<Value, AdminErr
         "quota": { "max_objects": bucket.quota.max_objects, "max_bytes": bucket.quota.max_bytes },
         "grants": bucket.grants,
         "usage": { "objects": usage.objects, "bytes": usage.bytes },
+        "access": access_json(bucket),
         // The last (or current) pass of the lifecycle rules.
         "lifecycle": bucket.lifecycle_pass.as_ref().map(|pass| json!({
             "last_run": iso8601(pass.started_ms),
@@ -344,6 +346,41 @@ fn bucket_json(state: &S3State, bucket: &BucketRecord) -> Result<Value, AdminErr
             "uploads_aborted": pass.uploads_aborted,
         })),
     }))
+}
+
+/// Who may reach a bucket besides its owner: public status, Object Ownership, the public
+/// access block, the ACL's grants and the bucket policy.
+fn access_json(bucket: &BucketRecord) -> Value {
+    let public = authorize::PublicStatus::of(bucket);
+    let grants: Vec<Value> = acl::effective(bucket.acl.as_ref(), &bucket.owner)
+        .grants
+        .iter()
+        .map(|g| {
+            let grantee = match &g.grantee {
+                AclGrantee::User(user) => json!({ "user": user }),
+                AclGrantee::Group(uri) => json!({ "group": uri }),
+            };
+            json!({ "grantee": grantee, "permission": g.permission })
+        })
+        .collect();
+    let policy = bucket
+        .policy
+        .as_deref()
+        .map(|text| serde_json::from_str::<Value>(text).unwrap_or_else(|_| json!(text)));
+    json!({
+        "public": public.is_public(),
+        "public_by_policy": public.by_policy,
+        "public_by_acl": public.by_acl,
+        "object_ownership": acl::ownership(bucket),
+        "public_access_block": bucket.public_access_block.map(|b| json!({
+            "block_public_acls": b.block_public_acls,
+            "ignore_public_acls": b.ignore_public_acls,
+            "block_public_policy": b.block_public_policy,
+            "restrict_public_buckets": b.restrict_public_buckets,
+        })),
+        "acl": grants,
+        "policy": policy,
+    })
 }
 
 async fn create_bucket(state: &S3State, new: NewBucket) -> AdminResult {

@@ -384,6 +384,27 @@ fn acl_allows(
     acl::allows(&acl::effective(acl, owner), user, permission, ignore_public)
 }
 
+/// Whether a bucket grants to the public, and how: its policy (see `Policy::is_public`) or
+/// its ACL (grants to AllUsers or AuthenticatedUsers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicStatus {
+    pub by_policy: bool,
+    pub by_acl: bool,
+}
+
+impl PublicStatus {
+    pub fn of(bucket: &BucketRecord) -> Self {
+        PublicStatus {
+            by_policy: bucket_policy(bucket).is_some_and(|p| p.is_public()),
+            by_acl: bucket.acl.as_ref().is_some_and(acl::is_public),
+        }
+    }
+
+    pub fn is_public(self) -> bool {
+        self.by_policy || self.by_acl
+    }
+}
+
 /// The admin API is the administrator's alone.
 pub fn admin(user: &str) -> bool {
     user == ROOT_USER

@@ -2,7 +2,7 @@
 
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, xml_ok};
-use crate::acl;
+use crate::authorize::PublicStatus;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::policy::{MAX_POLICY_BYTES, Policy};
 use crate::state::S3State;
@@ -62,13 +62,7 @@ pub async fn delete_bucket_policy(state: &S3State, req: S3Request) -> S3Result<S
 /// IsPublic: whether the bucket's policy or its ACL grants to the public (as RGW answers,
 /// which s3-tests check: a bucket without a policy is simply not public by policy).
 pub async fn get_bucket_policy_status(req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.access.bucket()?;
-    let policy_public = match &bucket.policy {
-        Some(text) => Policy::parse(text.as_bytes(), &bucket.name)?.is_public(),
-        None => false,
-    };
-    let acl_public = bucket.acl.as_ref().is_some_and(acl::is_public);
-    let is_public = policy_public || acl_public;
+    let is_public = PublicStatus::of(req.access.bucket()?).is_public();
     xml_ok(xml::to_xml(
         "PolicyStatus",
         &xml::PolicyStatus {
