@@ -12,6 +12,7 @@ use crate::error::S3Error;
 use crate::identity::ROOT_USER;
 use crate::metrics::METRICS;
 use crate::names::validate_bucket_name;
+use crate::policy::Policy;
 use crate::query::Query;
 use crate::state::S3State;
 use crate::timefmt::iso8601;
@@ -177,6 +178,8 @@ async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> Admi
         (Method::DELETE, ["buckets", name, "grants", user]) => {
             set_grant(state, name, user, false).await
         }
+        (Method::PUT, ["buckets", name, "policy"]) => set_policy(state, name, Some(&body)).await,
+        (Method::DELETE, ["buckets", name, "policy"]) => set_policy(state, name, None).await,
         (Method::GET, ["usage"]) => usage(state),
         (Method::GET, ["workers"]) => Ok((StatusCode::OK, workers_json(state))),
         (Method::POST, ["buckets", name, "reshard"]) => {
@@ -381,6 +384,26 @@ fn access_json(bucket: &BucketRecord) -> Value {
         "acl": grants,
         "policy": policy,
     })
+}
+
+/// Sets (or, with None, removes) a bucket's policy, checked as PutBucketPolicy checks it
+/// (`MalformedPolicy`), whatever the bucket's public access block says: the administrator
+/// decides.
+async fn set_policy(state: &S3State, name: &str, body: Option<&[u8]>) -> AdminResult {
+    let text = match body {
+        Some(body) => {
+            Policy::parse(body, name)?;
+            let text = String::from_utf8(body.to_vec())
+                .map_err(|_| AdminError::invalid("The policy is not UTF-8."))?;
+            Some(text)
+        }
+        None => None,
+    };
+    let record = state
+        .index
+        .update_bucket(name, |record| record.policy = text)
+        .await?;
+    Ok((StatusCode::OK, bucket_json(state, &record)?))
 }
 
 async fn create_bucket(state: &S3State, new: NewBucket) -> AdminResult {

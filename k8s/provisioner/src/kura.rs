@@ -29,6 +29,15 @@ pub struct BucketInfo {
     pub quota: Quota,
     #[serde(default)]
     pub grants: Vec<String>,
+    #[serde(default)]
+    pub access: BucketAccess,
+}
+
+/// Who may reach the bucket, as far as a claim cares: its policy.
+#[derive(Debug, Default, Deserialize)]
+pub struct BucketAccess {
+    #[serde(default)]
+    pub policy: Option<Value>,
 }
 
 fn unexpected(what: &str) -> AdminError {
@@ -154,6 +163,19 @@ impl Kura {
                 None,
                 None,
             )
+            .await
+            .map(drop)
+    }
+
+    /// Sets the bucket's policy, or removes it (None).
+    pub async fn set_policy(&self, bucket: &str, policy: Option<&Value>) -> Result<(), AdminError> {
+        let method = if policy.is_some() {
+            Method::PUT
+        } else {
+            Method::DELETE
+        };
+        self.client
+            .call(method, &["buckets", bucket, "policy"], None, policy)
             .await
             .map(drop)
     }
