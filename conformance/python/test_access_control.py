@@ -85,7 +85,7 @@ def test_anonymous_is_denied_on_private_and_allowed_by_public_read(server, main,
     denied(anon.create_bucket, Bucket=unique_bucket_name())
 
 
-def test_public_bucket_acls_for_anonymous(main, anon, mbucket):
+def test_public_bucket_acls_for_anonymous(server, main, anon, mbucket):
     s3 = main["client"]
     s3.put_bucket_acl(Bucket=mbucket, ACL="public-read")
     assert s3.get_bucket_policy_status(Bucket=mbucket)["PolicyStatus"]["IsPublic"] is True
@@ -96,9 +96,26 @@ def test_public_bucket_acls_for_anonymous(main, anon, mbucket):
     denied(anon.put_object, Bucket=mbucket, Key="new", Body=b"x")
     s3.put_bucket_acl(Bucket=mbucket, ACL="public-read-write")
     anon.put_object(Bucket=mbucket, Key="dropped", Body=b"from anyone")
-    assert s3.list_objects_v2(Bucket=mbucket, Prefix="dropped")["KeyCount"] == 1
+    # What anonymous wrote is anonymous's: only the administrator reads it unless granted.
+    assert server.client().get_object(Bucket=mbucket, Key="dropped")["Body"].read() == b"from anyone"
+    anon.put_object(Bucket=mbucket, Key="shared", Body=b"for the owner", ACL="bucket-owner-read")
+    assert s3.get_object(Bucket=mbucket, Key="shared")["Body"].read() == b"for the owner"
     s3.put_bucket_acl(Bucket=mbucket, ACL="private")
     denied(anon.list_objects_v2, Bucket=mbucket)
+
+
+def test_anonymous_uploads_over_tls_with_checksum_trailers(server, main, mbucket):
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    main["client"].put_bucket_acl(Bucket=mbucket, ACL="public-read-write")
+    # Over https botocore sends unsigned aws-chunked bodies with a checksum trailer.
+    anon = boto3.session.Session().client(
+        "s3", endpoint_url=server.https_endpoint, region_name=server.region,
+        verify=server.ca_file, config=Config(signature_version=UNSIGNED))
+    anon.put_object(Bucket=mbucket, Key="chunked", Body=b"x" * 70000, ACL="bucket-owner-read")
+    assert main["client"].get_object(Bucket=mbucket, Key="chunked")["Body"].read() == b"x" * 70000
 
 
 def test_missing_key_is_404_only_to_those_who_may_list(main, alt, anon, mbucket):
@@ -203,7 +220,7 @@ def test_bad_acls_change_nothing(server, main, mbucket):
     assert s3.get_bucket_acl(Bucket=mbucket)["Grants"] == before
 
 
-def test_aws_cli_acl_commands(server, main, mbucket, tmp_path):
+def test_aws_cli_access_commands(server, main, mbucket, tmp_path):
     require_tool("aws")
     env = server.env()
     env.update(AWS_ACCESS_KEY_ID=main["ak"], AWS_SECRET_ACCESS_KEY=main["sk"])
@@ -215,6 +232,31 @@ def test_aws_cli_acl_commands(server, main, mbucket, tmp_path):
     assert requests.get(f"{server.endpoint}/{mbucket}/cli.txt").status_code == 403
     out = run(["aws", "s3api", "get-bucket-acl", "--bucket", mbucket], env)
     assert json.loads(out.stdout)["Owner"]["DisplayName"] == main["name"]
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{mbucket}/cli.txt"}]})
+    run(["aws", "s3api", "put-bucket-policy", "--bucket", mbucket, "--policy", policy], env)
+    assert json.loads(json.loads(run(["aws", "s3api", "get-bucket-policy", "--bucket", mbucket], env)
+                                 .stdout)["Policy"]) == json.loads(policy)
+    status = json.loads(run(["aws", "s3api", "get-bucket-policy-status", "--bucket", mbucket], env).stdout)
+    assert status["PolicyStatus"]["IsPublic"] is True
+    assert requests.get(f"{server.endpoint}/{mbucket}/cli.txt").text == "cli"
+    bad = run(["aws", "s3api", "put-bucket-policy", "--bucket", mbucket, "--policy", "{"], env, check=False)
+    assert bad.returncode != 0 and "MalformedPolicy" in bad.stderr, bad.stderr
+    run(["aws", "s3api", "delete-bucket-policy", "--bucket", mbucket], env)
+    run(["aws", "s3api", "put-public-access-block", "--bucket", mbucket, "--public-access-block-configuration",
+         "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true"], env)
+    block = json.loads(run(["aws", "s3api", "get-public-access-block", "--bucket", mbucket], env).stdout)
+    assert all(block["PublicAccessBlockConfiguration"].values()), block
+    denied_put = run(["aws", "s3api", "put-bucket-policy", "--bucket", mbucket, "--policy", policy], env,
+                     check=False)
+    assert denied_put.returncode != 0 and "AccessDenied" in denied_put.stderr, denied_put.stderr
+    run(["aws", "s3api", "delete-public-access-block", "--bucket", mbucket], env)
+    run(["aws", "s3api", "put-bucket-ownership-controls", "--bucket", mbucket, "--ownership-controls",
+         "Rules=[{ObjectOwnership=BucketOwnerPreferred}]"], env)
+    controls = json.loads(run(["aws", "s3api", "get-bucket-ownership-controls", "--bucket", mbucket], env).stdout)
+    assert controls["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerPreferred"}]
+    run(["aws", "s3api", "delete-bucket-ownership-controls", "--bucket", mbucket], env)
 
 
 # ------------------------------------------------------------------ bucket policies

@@ -193,9 +193,15 @@ pub fn authorize(state: &S3State, requester: &Requester, route: &Route) -> S3Res
             let key = (needed.scope == Scope::Object)
                 .then_some(route.key.as_deref())
                 .flatten();
+            // The object matters to its own ACL and to policies (s3:ExistingObjectTag);
+            // writes that only need the bucket's ACL skip reading it.
+            let reads_object = matches!(acl::needed(needed.action), Some((Target::Object, _)))
+                || record.policy.is_some();
             let object = match key {
-                Some(key) => version(state, record, key, object_version(&route.endpoint))?,
-                None => None,
+                Some(key) if reads_object => {
+                    version(state, record, key, object_version(&route.endpoint))?
+                }
+                _ => None,
             };
             decide(record, key, object.as_ref(), requester, needed.action)
         }

@@ -82,8 +82,33 @@ pub fn authenticate(
                 via: Via::Query { v4: false },
             })
         }
-        (None, false) => Ok(Authenticated::anonymous()),
+        (None, false) => anonymous(headers),
     }
+}
+
+/// A request without credentials. Its body is still read as `x-amz-content-sha256` says
+/// (clients send unsigned aws-chunked bodies with checksum trailers, or a SHA-256 to check);
+/// signed chunks cannot come without a signature.
+fn anonymous(headers: &HeaderMap) -> S3Result<Authenticated> {
+    let mut auth = Authenticated::anonymous();
+    let Some(value) = headers.get(CONTENT_SHA256) else {
+        return Ok(auth);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| invalid_payload_hash("(not ASCII)"))?;
+    auth.payload = match PayloadHash::parse(value)? {
+        PayloadHash::Unsigned => PayloadMode::Unsigned,
+        PayloadHash::Sha256(hash) => PayloadMode::Sha256(hash),
+        PayloadHash::StreamingUnsignedTrailer => PayloadMode::StreamingUnsignedTrailer,
+        PayloadHash::StreamingSigned { .. } => {
+            return Err(S3Error::new(
+                ErrorCode::AccessDenied,
+                "Signed aws-chunked bodies need a signed request.",
+            ));
+        }
+    };
+    Ok(auth)
 }
 
 /// The signature fields of a browser POST form (lower-case names), as given.
@@ -673,6 +698,23 @@ mod tests {
         let anonymous = auth(Method::GET, "/test.txt", &HeaderMap::new()).unwrap();
         assert_eq!(anonymous.via, Via::Anonymous);
         assert_eq!(anonymous.user(), None);
+        let trailer = headers(&[("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")]);
+        let anonymous = auth(Method::PUT, "/test.txt", &trailer).unwrap();
+        assert!(matches!(
+            anonymous.payload,
+            PayloadMode::StreamingUnsignedTrailer
+        ));
+        let signed_chunks =
+            headers(&[("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")]);
+        assert_eq!(
+            code(auth(Method::PUT, "/test.txt", &signed_chunks)),
+            ErrorCode::AccessDenied
+        );
+        let nonsense = headers(&[("x-amz-content-sha256", "nonsense")]);
+        assert_eq!(
+            code(auth(Method::PUT, "/test.txt", &nonsense)),
+            ErrorCode::InvalidArgument
+        );
 
         let mut tampered = good.clone();
         tampered.insert("range", "bytes=0-99".parse().unwrap());
