@@ -72,6 +72,20 @@ def test_tagging_field(s3, signer, bucket):
         s3.get_object(Bucket=bucket, Key="badly-tagged")
 
 
+def test_sse_c_fields(s3, signer, bucket):
+    key = bytes(range(32))
+    sse = {"x-amz-server-side-encryption-customer-algorithm": "AES256",
+           "x-amz-server-side-encryption-customer-key": base64.b64encode(key).decode(),
+           "x-amz-server-side-encryption-customer-key-MD5": base64.b64encode(hashlib.md5(key).digest()).decode()}
+    presigned = signer.generate_presigned_post(bucket, "sealed", Fields=sse,
+                                               Conditions=[{k: v} for k, v in sse.items()])
+    assert post(presigned).status_code == 204
+    with s3_error("InvalidRequest", 400):
+        s3.get_object(Bucket=bucket, Key="sealed")
+    got = s3.get_object(Bucket=bucket, Key="sealed", SSECustomerAlgorithm="AES256", SSECustomerKey=key)
+    assert got["Body"].read() == b"form data"
+
+
 def test_status_and_redirect(signer, bucket):
     plain = signer.generate_presigned_post(bucket, "a.txt")
     r = post(plain)
