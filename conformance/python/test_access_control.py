@@ -457,6 +457,15 @@ def test_aws_2023_defaults_flag(make_server):
                      "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
     with s3_error("InvalidBucketAclWithObjectOwnership", 400):
         s3.create_bucket(Bucket=unique_bucket_name(), ACL="public-read")
+    # Buckets the administrator makes for a user start the same way.
+    user, _, _ = create_user(srv)
+    made = unique_bucket_name("adm")
+    r = srv.signed_request("POST", "/_kura/admin/v1/buckets", body=json.dumps({"name": made, "owner": user}).encode(),
+                           headers={"Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+    access = r.json()["access"]
+    assert access["object_ownership"] == "BucketOwnerEnforced"
+    assert access["public_access_block"]["restrict_public_buckets"] is True
 
 
 # ------------------------------------------------------------------ public access block

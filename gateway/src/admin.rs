@@ -411,9 +411,14 @@ async fn create_bucket(state: &S3State, new: NewBucket) -> AdminResult {
     if new.owner != ROOT_USER {
         state.index.user(&new.owner)?;
     }
+    // Buckets made here start like those made through S3 (--new-bucket-defaults).
+    let defaults = state.bucket_defaults;
     let bucket = state
         .index
-        .create_bucket(&new.name, &new.owner, &state.region, |_| {})
+        .create_bucket(&new.name, &new.owner, &state.region, |record| {
+            record.ownership = defaults.ownership().map(str::to_owned);
+            record.public_access_block = defaults.public_access_block();
+        })
         .await?;
     Ok((StatusCode::CREATED, bucket_json(state, &bucket)?))
 }

@@ -2,7 +2,7 @@
 
 use crate::policy::condition::Cidr;
 use clap::{Args, ValueEnum};
-use kura_index::DEFAULT_RESHARD_SHARE;
+use kura_index::{DEFAULT_RESHARD_SHARE, PublicAccessBlock};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -86,6 +86,26 @@ pub enum BucketDefaults {
     ObjectWriter,
     #[value(name = "aws-2023")]
     Aws2023,
+}
+
+impl BucketDefaults {
+    /// The Object Ownership a new bucket starts with (None: no ownership controls).
+    pub fn ownership(self) -> Option<&'static str> {
+        match self {
+            BucketDefaults::ObjectWriter => None,
+            BucketDefaults::Aws2023 => Some(crate::acl::BUCKET_OWNER_ENFORCED),
+        }
+    }
+
+    /// The public access block a new bucket starts with.
+    pub fn public_access_block(self) -> Option<PublicAccessBlock> {
+        (self == BucketDefaults::Aws2023).then_some(PublicAccessBlock {
+            block_public_acls: true,
+            ignore_public_acls: true,
+            block_public_policy: true,
+            restrict_public_buckets: true,
+        })
+    }
 }
 
 fn parse_cidr(text: &str) -> Result<Cidr, String> {

@@ -6,7 +6,6 @@ use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, xml_ok};
 use crate::acl;
 use crate::authorize;
-use crate::config::BucketDefaults;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::names::validate_bucket_name;
 use crate::owner::owner;
@@ -15,7 +14,7 @@ use crate::state::S3State;
 use crate::timefmt::iso8601;
 use crate::xml::{self, NS};
 use http::{Response, StatusCode};
-use kura_index::{IndexError, PublicAccessBlock};
+use kura_index::IndexError;
 
 pub async fn list_buckets(
     state: &S3State,
@@ -66,24 +65,18 @@ pub async fn list_buckets(
 pub async fn create_bucket(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
     validate_bucket_name(&req.bucket)?;
     let user = req.user().to_owned();
-    let aws_2023 = state.bucket_defaults == BucketDefaults::Aws2023;
+    let defaults = state.bucket_defaults;
     let ownership = match req.header("x-amz-object-ownership") {
         Some(value) => Some(ownership::parse_ownership(value)?),
-        None => aws_2023.then(|| acl::BUCKET_OWNER_ENFORCED.to_owned()),
+        None => defaults.ownership().map(str::to_owned),
     };
     let requested = acl::from_headers(&state.index, req.headers())?;
     let acl = requested.map(|r| r.acl(&user, &user)).transpose()?;
     if let Some(ownership) = &ownership {
         ownership::check_acl_fits(acl.as_ref(), &user, ownership)?;
     }
-    // AWS's 2023 defaults: all four settings of the public access block on.
-    let block = aws_2023.then_some(PublicAccessBlock {
-        block_public_acls: true,
-        ignore_public_acls: true,
-        block_public_policy: true,
-        restrict_public_buckets: true,
-    });
-    if block.is_some() && acl.as_ref().is_some_and(acl::is_public) {
+    let block = defaults.public_access_block();
+    if block.is_some_and(|b| b.block_public_acls) && acl.as_ref().is_some_and(acl::is_public) {
         return Err(S3Error::new(
             ErrorCode::AccessDenied,
             "New buckets block public ACLs on this server.",
