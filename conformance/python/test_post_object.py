@@ -183,6 +183,9 @@ def test_who_may_post(server, s3, bucket):
     assert post(plain, body=b"from anyone").status_code == 204
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
     assert s3.get_object(Bucket=bucket, Key="anon.txt")["Body"].read() == b"from anyone"
+    huge = requests.post(f"{server.endpoint}/{bucket}", files={"key": (None, "k" * 200_000), "file": ("f", b"x")},
+                         timeout=30)
+    assert_s3_error_response(huge, "MaxPostPreDataLengthExceeded", 400)
     r = requests.post(f"{server.endpoint}/{bucket}", data=b"not a form",
                       headers={"Content-Type": "text/plain"}, timeout=30)
     assert_s3_error_response(r, "PreconditionFailed", 412)

@@ -75,11 +75,8 @@ pub async fn post_object(state: &S3State, mut req: S3Request) -> S3Result<S3Resp
         if name == "file" {
             break field;
         }
-        let value = field.text().await.map_err(malformed)?;
-        size += name.len() + value.len();
-        if size > MAX_FIELDS_BYTES {
-            return Err(ErrorCode::MaxPostPreDataLengthExceeded.into());
-        }
+        size += name.len();
+        let value = read_field(field, &mut size).await?;
         fields.push((name, value));
     };
     let field = |name: &str| {
@@ -179,6 +176,25 @@ fn encode(text: &str) -> String {
         .remove(b'.')
         .remove(b'~');
     percent_encoding::utf8_percent_encode(text, SET).to_string()
+}
+
+/// A field's text, read a chunk at a time so that `size` (all fields so far) never grows
+/// past the limit, however large a field claims to be.
+async fn read_field(mut field: multer::Field<'static>, size: &mut usize) -> S3Result<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+        *size += chunk.len();
+        if *size > MAX_FIELDS_BYTES {
+            return Err(ErrorCode::MaxPostPreDataLengthExceeded.into());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        S3Error::new(
+            ErrorCode::InvalidArgument,
+            "Form fields must be UTF-8 text.",
+        )
+    })
 }
 
 fn malformed(err: multer::Error) -> S3Error {
