@@ -33,11 +33,22 @@ pub struct BucketInfo {
     pub access: BucketAccess,
 }
 
-/// Who may reach the bucket, as far as a claim cares: its policy.
+/// Who may reach the bucket, as far as a claim cares: its policy, and whether its public
+/// access block keeps a public policy from working.
 #[derive(Debug, Default, Deserialize)]
 pub struct BucketAccess {
     #[serde(default)]
     pub policy: Option<Value>,
+    #[serde(default)]
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PublicAccessBlock {
+    #[serde(default)]
+    pub block_public_policy: bool,
+    #[serde(default)]
+    pub restrict_public_buckets: bool,
 }
 
 fn unexpected(what: &str) -> AdminError {

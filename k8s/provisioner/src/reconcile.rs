@@ -319,6 +319,18 @@ async fn provision(
             .revoke_grant(&binding.bucket, &binding.user)
             .await?;
     }
+    let blocked = bucket
+        .access
+        .public_access_block
+        .as_ref()
+        .is_some_and(|b| b.block_public_policy || b.restrict_public_buckets);
+    if wanted.public_read && blocked {
+        return Err(invalid(
+            "InvalidClaim",
+            "publicRead: the bucket's public access block keeps public policies from working \
+             (Kura runs with --new-bucket-defaults aws-2023)",
+        ));
+    }
     let (sid, statement) = if binding.brownfield {
         let statement = wanted
             .read_only
