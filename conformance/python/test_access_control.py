@@ -409,6 +409,8 @@ def test_ownership_controls(main, alt, mbucket):
     other.put_object(Bucket=mbucket, Key="by-alt", Body=b"y")
     # ...and what alt writes is the bucket owner's.
     assert s3.get_object_acl(Bucket=mbucket, Key="by-alt")["Owner"]["ID"] == canonical_id(s3)
+    listed = s3.list_objects_v2(Bucket=mbucket, Prefix="by-alt", FetchOwner=True)["Contents"]
+    assert listed[0]["Owner"]["ID"] == canonical_id(s3)
     assert s3.get_object(Bucket=mbucket, Key="by-alt")["Body"].read() == b"y"
     s3.delete_bucket_ownership_controls(Bucket=mbucket)
     with s3_error("OwnershipControlsNotFoundError", 404):

@@ -337,6 +337,15 @@ pub fn ownership(bucket: &BucketRecord) -> &str {
     bucket.ownership.as_deref().unwrap_or(OBJECT_WRITER)
 }
 
+/// Who owns an object, as S3 shows it: with ACLs disabled, the bucket owner owns them all.
+pub fn shown_owner<'a>(bucket: &'a BucketRecord, object_owner: &'a str) -> &'a str {
+    if disabled(bucket) {
+        &bucket.owner
+    } else {
+        object_owner
+    }
+}
+
 /// Whether the bucket has ACLs disabled (BucketOwnerEnforced).
 pub fn disabled(bucket: &BucketRecord) -> bool {
     ownership(bucket) == BUCKET_OWNER_ENFORCED

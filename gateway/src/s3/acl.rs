@@ -46,13 +46,11 @@ pub async fn get_object_acl(
     let version = current_version(state, &req, version_id)?;
     let bucket = req.access.bucket()?;
     // With ACLs disabled the bucket owner owns every object, with full control.
-    if acl::disabled(bucket) {
-        return answer(&acl::effective(None, &bucket.owner), &bucket.owner);
-    }
-    answer(
-        &acl::effective(version.meta.acl.as_ref(), &version.owner),
-        &version.owner,
-    )
+    let owner = acl::shown_owner(bucket, &version.owner);
+    let stored = (!acl::disabled(bucket))
+        .then_some(version.meta.acl.as_ref())
+        .flatten();
+    answer(&acl::effective(stored, owner), owner)
 }
 
 pub async fn put_object_acl(
