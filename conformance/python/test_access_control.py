@@ -199,6 +199,19 @@ def test_grants_by_id_and_email_through_headers_and_documents(main, alt, mbucket
     s3.delete_object(Bucket=mbucket, Key="from-alt")
 
 
+def test_an_acl_without_grants_leaves_the_owner_only_its_acl(main, mbucket):
+    s3 = main["client"]
+    acl = s3.get_bucket_acl(Bucket=mbucket)
+    s3.put_bucket_acl(Bucket=mbucket, AccessControlPolicy={"Owner": acl["Owner"], "Grants": []})
+    assert s3.get_bucket_acl(Bucket=mbucket)["Grants"] == []
+    # The object keeps its own ACL; the bucket no longer lets even its owner write or list.
+    assert s3.get_object(Bucket=mbucket, Key="obj")["Body"].read() == b"secret"
+    denied(s3.put_object, Bucket=mbucket, Key="new", Body=b"x")
+    denied(s3.list_objects_v2, Bucket=mbucket)
+    s3.put_bucket_acl(Bucket=mbucket, AccessControlPolicy={"Owner": acl["Owner"], "Grants": acl["Grants"]})
+    s3.put_object(Bucket=mbucket, Key="new", Body=b"x")
+
+
 def test_bad_acls_change_nothing(server, main, mbucket):
     s3 = main["client"]
     before = s3.get_bucket_acl(Bucket=mbucket)["Grants"]
