@@ -259,4 +259,38 @@ mod tests {
         );
         assert_eq!(substitute("a${*}b${$}", &anonymous).unwrap(), "a*b$");
     }
+
+    /// The evaluator's table: for every operator, an Allow statement conditioned on it
+    /// allows a matching request and leaves the rest (a value that does not match, a missing
+    /// key) to an implicit deny; a Deny statement denies exactly the matching requests.
+    #[test]
+    fn every_operator_allows_denies_or_leaves_an_implicit_deny() {
+        use super::super::condition::OPERATORS;
+        for &(operator, value, yes, no) in OPERATORS {
+            for effect in ["Allow", "Deny"] {
+                let p = policy(&format!(
+                    r#"{{"Statement":{{"Effect":"{effect}","Principal":"*","Action":"s3:GetObject",
+                      "Resource":"arn:aws:s3:::b/*","Condition":{{"{operator}":{{"kura:test":"{value}"}}}}}}}}"#
+                ));
+                let with = |v: &'static str| Map(HashMap::from([("kura:test", v)]));
+                let get = |ctx: &Map| decide(&p, None, "s3:GetObject", "arn:aws:s3:::b/k", ctx);
+                let applied = if effect == "Allow" {
+                    Decision::Allow
+                } else {
+                    Decision::Deny
+                };
+                assert_eq!(get(&with(yes)), applied, "{effect} {operator} {yes}");
+                assert_eq!(
+                    get(&with(no)),
+                    Decision::NotApplicable,
+                    "{effect} {operator} {no}"
+                );
+                assert_eq!(
+                    get(&Map(HashMap::new())),
+                    Decision::NotApplicable,
+                    "{effect} {operator} missing"
+                );
+            }
+        }
+    }
 }
