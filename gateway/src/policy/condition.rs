@@ -279,64 +279,25 @@ fn same_prefix(a: u128, b: u128, prefix: u8, width: u32) -> bool {
 /// Each operator family with a policy value, a request value it matches and one it does
 /// not: the table the condition and evaluator tests both run.
 #[cfg(test)]
+#[rustfmt::skip]
 pub(crate) const OPERATORS: &[(&str, &str, &str, &str)] = &[
     // (operator, policy value, matching request value, non-matching value)
     ("StringEquals", "public-read", "public-read", "Public-Read"),
-    (
-        "StringEqualsIgnoreCase",
-        "public-read",
-        "PUBLIC-READ",
-        "private",
-    ),
-    (
-        "StringLike",
-        "home/*/docs",
-        "home/alice/docs",
-        "home/alice/pics",
-    ),
+    ("StringEqualsIgnoreCase", "public-read", "PUBLIC-READ", "private"),
+    ("StringLike", "home/*/docs", "home/alice/docs", "home/alice/pics"),
     ("NumericEquals", "10", "10.0", "11"),
     ("NumericLessThan", "10", "9", "10"),
     ("NumericLessThanEquals", "10", "10", "11"),
     ("NumericGreaterThan", "10", "11", "10"),
     ("NumericGreaterThanEquals", "10", "10", "9"),
-    (
-        "DateEquals",
-        "2026-01-01T00:00:00Z",
-        "2026-01-01T00:00:00Z",
-        "2026-01-02T00:00:00Z",
-    ),
-    (
-        "DateLessThan",
-        "2026-01-01T00:00:00Z",
-        "2025-12-31T23:59:59Z",
-        "2026-01-01T00:00:00Z",
-    ),
-    (
-        "DateLessThanEquals",
-        "2026-01-01",
-        "2026-01-01T00:00:00Z",
-        "2026-01-01T00:00:01Z",
-    ),
-    (
-        "DateGreaterThan",
-        "1767225600",
-        "2026-01-01T00:00:01Z",
-        "2026-01-01T00:00:00Z",
-    ),
-    (
-        "DateGreaterThanEquals",
-        "2026-01-01T00:00:00Z",
-        "2026-01-01T00:00:00Z",
-        "2025-01-01T00:00:00Z",
-    ),
+    ("DateEquals", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
+    ("DateLessThan", "2026-01-01T00:00:00Z", "2025-12-31T23:59:59Z", "2026-01-01T00:00:00Z"),
+    ("DateLessThanEquals", "2026-01-01", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"),
+    ("DateGreaterThan", "1767225600", "2026-01-01T00:00:01Z", "2026-01-01T00:00:00Z"),
+    ("DateGreaterThanEquals", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2025-01-01T00:00:00Z"),
     ("Bool", "true", "true", "false"),
     ("IpAddress", "192.168.0.0/24", "192.168.0.77", "192.168.1.1"),
-    (
-        "ArnLike",
-        "arn:aws:iam::*:user/a*",
-        "arn:aws:iam:::user/alice",
-        "arn:aws:iam:::user/bob",
-    ),
+    ("ArnLike", "arn:aws:iam::*:user/a*", "arn:aws:iam:::user/alice", "arn:aws:iam:::user/bob"),
 ];
 
 #[cfg(test)]
