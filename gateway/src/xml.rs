@@ -1034,6 +1034,35 @@ mod tests {
             &[b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"],
             2000,
         );
+        each::<AccessControlPolicyRequest>(
+            "AccessControlPolicy",
+            &[b"<AccessControlPolicy><Owner><ID>abc</ID></Owner><AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>abc</ID></Grantee><Permission>READ</Permission></Grant><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>WRITE</Permission></Grant></AccessControlList></AccessControlPolicy>"],
+            3000,
+        );
+        each::<OwnershipControls>(
+            "OwnershipControls",
+            &[b"<OwnershipControls><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule></OwnershipControls>"],
+            2000,
+        );
+        each::<PublicAccessBlockConfiguration>(
+            "PublicAccessBlockConfiguration",
+            &[b"<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls><IgnorePublicAcls>false</IgnorePublicAcls><BlockPublicPolicy>true</BlockPublicPolicy><RestrictPublicBuckets>false</RestrictPublicBuckets></PublicAccessBlockConfiguration>"],
+            2000,
+        );
+    }
+
+    #[test]
+    fn access_control_policies_as_boto3_sends_them() {
+        let doc = br#"<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="AmazonCustomerByEmail"><EmailAddress>a@b.c</EmailAddress></Grantee><Permission>READ_ACP</Permission></Grant></AccessControlList><Owner><DisplayName>x</DisplayName><ID>abc</ID></Owner></AccessControlPolicy>"#;
+        let policy: AccessControlPolicyRequest = from_xml("AccessControlPolicy", doc).unwrap();
+        assert_eq!(policy.owner.and_then(|o| o.id).as_deref(), Some("abc"));
+        let grants = policy.access_control_list.unwrap().grant;
+        assert_eq!(
+            grants[0].grantee.kind.as_deref(),
+            Some("AmazonCustomerByEmail")
+        );
+        assert_eq!(grants[0].grantee.email_address.as_deref(), Some("a@b.c"));
+        assert_eq!(grants[0].permission, "READ_ACP");
     }
 
     #[test]
