@@ -212,6 +212,23 @@ def test_an_acl_without_grants_leaves_the_owner_only_its_acl(main, mbucket):
     s3.put_object(Bucket=mbucket, Key="new", Body=b"x")
 
 
+@pytest.mark.parametrize("sub,body", [
+    ("publicAccessBlock", b"<PublicAccessBlockConfiguration><BlockPublicAcls>yes</BlockPublicAcls>"
+                          b"</PublicAccessBlockConfiguration>"),
+    ("publicAccessBlock", b"<PublicAccessBlockConfiguration><BlockPublicAcls>true"),
+    ("ownershipControls", b"<OwnershipControls><Rule><ObjectOwnership>Mine</ObjectOwnership></Rule>"
+                          b"</OwnershipControls>"),
+    ("ownershipControls", b"<OwnershipControls></OwnershipControls>"),
+])
+def test_bad_configuration_documents_change_nothing(server, main, mbucket, sub, body):
+    r = server.signed_request("PUT", f"/{mbucket}", query=[(sub, None)], body=body,
+                              access_key=main["ak"], secret_key=main["sk"])
+    assert_s3_error_response(r, "MalformedXML", 400)
+    r = server.signed_request("GET", f"/{mbucket}", query=[(sub, None)],
+                              access_key=main["ak"], secret_key=main["sk"])
+    assert r.status_code == 404, r.text
+
+
 def test_bad_acls_change_nothing(server, main, mbucket):
     s3 = main["client"]
     before = s3.get_bucket_acl(Bucket=mbucket)["Grants"]
