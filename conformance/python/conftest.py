@@ -1026,3 +1026,32 @@ def patterned_bytes(size: int, seed: int = 0) -> bytes:
 
 
 MiB = 1024 * 1024
+
+
+def create_user(server, name: "str | None" = None) -> "tuple[str, str, str]":
+    """A new Kura user with one access key, made through the admin API with the root
+    credentials: (name, access_key, secret_key)."""
+    import json as _json
+    import uuid as _uuid
+
+    name = name or f"u{_uuid.uuid4().hex[:10]}"
+    api = "/_kura/admin/v1"
+    json_type = {"Content-Type": "application/json"}
+    r = server.signed_request("POST", f"{api}/users", body=_json.dumps({"name": name}).encode(),
+                              headers=json_type)
+    assert r.status_code in (200, 201), r.text
+    r = server.signed_request("POST", f"{api}/users/{quote(name, safe='')}/keys", headers=json_type)
+    assert r.status_code in (200, 201), r.text
+    key = r.json()
+    return name, key["access_key"], key["secret_key"]
+
+
+def anonymous_client(server, **config):
+    """A boto3 client that sends no credentials at all (botocore's UNSIGNED)."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3", endpoint_url=server.endpoint, region_name=server.region,
+        config=Config(signature_version=UNSIGNED, **config))

@@ -5,15 +5,13 @@ a rule) and is refused where no rule allows it."""
 import functools
 import http.server
 import json
-import re
-import subprocess
-import tempfile
 import threading
 
 import pytest
 import requests
 
 from conftest import assert_s3_error_response, free_port, s3_error, unique_bucket_name
+from tools import browser_output
 
 ORIGIN = "https://app.example.com"
 
@@ -133,15 +131,7 @@ def run_page(tmp_path, page_server, urls: dict) -> dict:
     for name, url in urls.items():
         page = page.replace(name, json.dumps(url))
     (tmp_path / "index.html").write_text(page)
-    r = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         # A fresh profile each run: nothing cached from an earlier run answers for Kura.
-         f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}", "--virtual-time-budget=15000",
-         "--dump-dom", f"{page_server.origin}/index.html"],
-        capture_output=True, text=True, timeout=120)
-    match = re.search(r'<pre id="out">(.*?)</pre>', r.stdout, re.S)
-    assert match and match.group(1) != "pending", f"page did not finish:\n{r.stdout}\n{r.stderr[-2000:]}"
-    return json.loads(match.group(1).replace("&quot;", '"'))
+    return browser_output(f"{page_server.origin}/index.html", tmp_path)
 
 
 def test_browser_reads_and_writes_across_origins(server, s3, bucket, tmp_path):

@@ -610,12 +610,18 @@ def test_long_generate_name_is_cut_to_a_valid_name(env):
     assert e.admin.bucket(name) is None
 
 
-def test_brownfield_bucket_is_never_deleted(env):
-    e = env
+def brown_owner(e: Env):
+    """A new key of the brownfield bucket's owner, and a boto3 client with it."""
     owner_key = e.admin.call("POST", f"/users/{e.brown_user}/keys", expect=201)[1]
     boto = __import__("boto3").session.Session().client(
         "s3", endpoint_url=e.endpoint, aws_access_key_id=owner_key["access_key"],
         aws_secret_access_key=owner_key["secret_key"], region_name=e.admin.region)
+    return owner_key, boto
+
+
+def test_brownfield_bucket_is_never_deleted(env):
+    e = env
+    owner_key, boto = brown_owner(e)
     boto.put_object(Bucket=e.brown_bucket, Key="existing", Body=b"old data")
     e.claim("brown", "brown")
     claim, cm, sec = e.wait_bound("brown")
@@ -631,6 +637,35 @@ def test_brownfield_bucket_is_never_deleted(env):
     # the owner's own key was not touched
     assert owner_key["access_key"] in e.admin.active_keys(e.brown_user)
     assert boto.get_object(Bucket=e.brown_bucket, Key="existing")["Body"].read() == b"old data"
+
+
+def test_read_only_and_public_read_claims(env):
+    e = env
+    _, boto = brown_owner(e)
+    boto.put_object(Bucket=e.brown_bucket, Key="report", Body=b"figures")
+    e.claim("reader", "brown", additional={"access": "read-only"})
+    claim, _, _ = e.wait_bound("reader")
+    app = e.app_env("reader")
+    got = run_app(app, [["get", "$BUCKET_NAME", "report"], ["put", "$BUCKET_NAME", "x", "x"]], e.tmp)
+    assert got == ["figures", "error:AccessDenied"], got
+    assert user_of(claim) not in e.admin.bucket(e.brown_bucket)["grants"]
+    e.delete_claim_and_wait("reader")
+    policy = e.admin.bucket(e.brown_bucket)["access"]["policy"]
+    assert policy is None, policy
+
+    bucket = f"e2e-public-{rand(10)}"
+    e.claim("public", "delete", bucket=bucket, additional={"publicRead": "true"})
+    e.wait_bound("public")
+    assert run_app(e.app_env("public"), [["put", "$BUCKET_NAME", "logo", "png"]], e.tmp) == ["ok"]
+    assert requests.get(f"{e.endpoint}/{bucket}/logo", timeout=10).text == "png"
+    assert e.admin.bucket(bucket)["access"]["public_by_policy"] is True
+    # Read-only on a claim's own bucket, and public reads of another team's, are refused.
+    e.claim("own-read-only", "delete", bucket=f"e2e-ro-{rand(8)}", additional={"access": "read-only"})
+    e.claim("open-theirs", "brown", additional={"publicRead": "true"})
+    for name in ("own-read-only", "open-theirs"):
+        e.wait(lambda n=name: e.phase(n) == "Failed", f"{name} Failed")
+        assert (e.get_claim(name)["status"] or {}).get("reason") == "InvalidClaim"
+    e.delete_claim_and_wait("public")
 
 
 def test_foreign_and_invalid_claims(env):

@@ -220,3 +220,27 @@ def test_s3cmd_tree_up_and_back(server, tmp_path):
         assert not bucket_exists(server, bucket)
     finally:
         empty_and_delete_bucket(server.client(), bucket)
+
+
+def test_s3cmd_acls(server, tmp_path):
+    """`s3cmd put --acl-public` and `s3cmd setacl` (which reads the ACL, edits it and puts
+    an AccessControlPolicy document back) open and close an object to anonymous reads."""
+    import requests
+
+    s3c = S3cmd(server, tmp_path)
+    bucket = unique_bucket_name("s3cmdacl")
+    src = tmp_path / "page.html"
+    src.write_text("hello")
+    url = f"{server.endpoint}/{bucket}/page.html"
+    try:
+        s3c("mb", f"s3://{bucket}")
+        s3c("put", "--acl-public", str(src), f"s3://{bucket}/page.html")
+        assert requests.get(url, timeout=10).text == "hello"
+        s3c("setacl", "--acl-private", f"s3://{bucket}/page.html")
+        assert requests.get(url, timeout=10).status_code == 403
+        s3c("setacl", "--acl-public", f"s3://{bucket}/page.html")
+        assert requests.get(url, timeout=10).text == "hello"
+        info = s3c("info", f"s3://{bucket}/page.html").stdout
+        assert "*anon*: READ" in info, info
+    finally:
+        empty_and_delete_bucket(server.client(), bucket)

@@ -205,3 +205,21 @@ def wait_for(what: str, check, timeout: float = 30.0, interval: float = 0.5):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def browser_output(url: str, work_dir: Path) -> dict:
+    """Loads `url` in headless Chromium (a fresh profile, so nothing cached answers for
+    Kura), lets its scripts run, and returns the JSON the page wrote into its
+    `<pre id="out">` element."""
+    import json
+    import re
+    import tempfile
+
+    r = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         f"--user-data-dir={tempfile.mkdtemp(dir=work_dir)}", "--virtual-time-budget=15000",
+         "--dump-dom", url],
+        capture_output=True, text=True, timeout=120)
+    match = re.search(r'<pre id="out">(.*?)</pre>', r.stdout, re.S)
+    assert match and match.group(1) != "pending", f"page did not finish:\n{r.stdout}\n{r.stderr[-2000:]}"
+    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))

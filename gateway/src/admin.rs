@@ -3,6 +3,7 @@
 //! so the prefix cannot shadow a path-style request). Calls are signed with
 //! SigV4 like S3 requests, and only the administrator (root) may make them.
 
+use crate::acl;
 use crate::auth;
 use crate::authorize;
 use crate::background::MAX_SHARDS;
@@ -11,13 +12,14 @@ use crate::error::S3Error;
 use crate::identity::ROOT_USER;
 use crate::metrics::METRICS;
 use crate::names::validate_bucket_name;
+use crate::policy::Policy;
 use crate::query::Query;
 use crate::state::S3State;
 use crate::timefmt::iso8601;
 use axum::body::Body;
 use futures::StreamExt;
 use http::{Method, StatusCode, header};
-use kura_index::{BucketRecord, IndexError, KeyRecord, ListParams, Quota, UserRecord};
+use kura_index::{AclGrantee, BucketRecord, IndexError, KeyRecord, ListParams, Quota, UserRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -176,6 +178,8 @@ async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> Admi
         (Method::DELETE, ["buckets", name, "grants", user]) => {
             set_grant(state, name, user, false).await
         }
+        (Method::PUT, ["buckets", name, "policy"]) => set_policy(state, name, Some(&body)).await,
+        (Method::DELETE, ["buckets", name, "policy"]) => set_policy(state, name, None).await,
         (Method::GET, ["usage"]) => usage(state).await,
         (Method::GET, ["workers"]) => Ok((StatusCode::OK, workers_json(state))),
         (Method::POST, ["buckets", name, "reshard"]) => {
@@ -339,6 +343,7 @@ async fn bucket_json(state: &S3State, bucket: &BucketRecord) -> Result<Value, Ad
         "quota": { "max_objects": bucket.quota.max_objects, "max_bytes": bucket.quota.max_bytes },
         "grants": bucket.grants,
         "usage": { "objects": usage.objects, "bytes": usage.bytes },
+        "access": access_json(bucket),
         // The last (or current) pass of the lifecycle rules.
         "lifecycle": bucket.lifecycle_pass.as_ref().map(|pass| json!({
             "last_run": iso8601(pass.started_ms),
@@ -350,14 +355,74 @@ async fn bucket_json(state: &S3State, bucket: &BucketRecord) -> Result<Value, Ad
     }))
 }
 
+/// Who may reach a bucket besides its owner: public status, Object Ownership, the public
+/// access block, the ACL's grants and the bucket policy.
+fn access_json(bucket: &BucketRecord) -> Value {
+    let public = authorize::PublicStatus::of(bucket);
+    let grants: Vec<Value> = acl::effective(bucket.acl.as_ref(), &bucket.owner)
+        .grants
+        .iter()
+        .map(|g| {
+            let grantee = match &g.grantee {
+                AclGrantee::User(user) => json!({ "user": user }),
+                AclGrantee::Group(uri) => json!({ "group": uri }),
+            };
+            json!({ "grantee": grantee, "permission": g.permission })
+        })
+        .collect();
+    let policy = bucket
+        .policy
+        .as_deref()
+        .map(|text| serde_json::from_str::<Value>(text).unwrap_or_else(|_| json!(text)));
+    json!({
+        "public": public.is_public(),
+        "public_by_policy": public.by_policy,
+        "public_by_acl": public.by_acl,
+        "object_ownership": acl::ownership(bucket),
+        "public_access_block": bucket.public_access_block.map(|b| json!({
+            "block_public_acls": b.block_public_acls,
+            "ignore_public_acls": b.ignore_public_acls,
+            "block_public_policy": b.block_public_policy,
+            "restrict_public_buckets": b.restrict_public_buckets,
+        })),
+        "acl": grants,
+        "policy": policy,
+    })
+}
+
+/// Sets (or, with None, removes) a bucket's policy, checked as PutBucketPolicy checks it
+/// (`MalformedPolicy`), whatever the bucket's public access block says: the administrator
+/// decides.
+async fn set_policy(state: &S3State, name: &str, body: Option<&[u8]>) -> AdminResult {
+    let text = match body {
+        Some(body) => {
+            Policy::parse(body, name)?;
+            let text = String::from_utf8(body.to_vec())
+                .map_err(|_| AdminError::invalid("The policy is not UTF-8."))?;
+            Some(text)
+        }
+        None => None,
+    };
+    let record = state
+        .index
+        .update_bucket(name, |record| record.policy = text.clone())
+        .await?;
+    Ok((StatusCode::OK, bucket_json(state, &record).await?))
+}
+
 async fn create_bucket(state: &S3State, new: NewBucket) -> AdminResult {
     validate_bucket_name(&new.name)?;
     if new.owner != ROOT_USER {
         state.index.user(&new.owner).await?;
     }
+    // Buckets made here start like those made through S3 (--new-bucket-defaults).
+    let defaults = state.bucket_defaults;
     let bucket = state
         .index
-        .create_bucket(&new.name, &new.owner, &state.region)
+        .create_bucket(&new.name, &new.owner, &state.region, |record| {
+            record.ownership = defaults.ownership().map(str::to_owned);
+            record.public_access_block = defaults.public_access_block();
+        })
         .await?;
     Ok((StatusCode::CREATED, bucket_json(state, &bucket).await?))
 }

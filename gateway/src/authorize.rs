@@ -4,13 +4,21 @@
 //! exhaustive match: a new endpoint cannot compile without one). [`authorize`] decides once,
 //! before dispatch, and hands the handler an [`Access`]: the bucket records the request may
 //! touch. Handlers cannot be reached without one, since only this module makes an `Access`.
-//! Bucket policies, ACLs and public access blocks plug into [`allowed`].
+//!
+//! The decision ([`decide`]) is AWS's: an explicit Deny in the bucket policy wins; then
+//! anything that allows (the owner's rights, the `grants` the admin API gives, an ACL grant,
+//! a policy Allow) allows; else AccessDenied. The public access block filters public ACL
+//! grants and public policies out; Object Ownership decides whether ACLs count at all.
 
-use crate::error::{ErrorCode, S3Result};
+use crate::acl::{self, Permission as AclPermission, Target};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::identity::ROOT_USER;
+use crate::owner::canonical_id;
+use crate::policy::{self, Decision, Policy, Subject};
+use crate::requester::Requester;
 use crate::router::{Endpoint, Route};
 use crate::state::S3State;
-use kura_index::BucketRecord;
+use kura_index::{BucketRecord, ObjectVersion};
 
 /// What an operation acts on, which decides the resource it is authorized against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +34,10 @@ pub enum Scope {
     /// Anyone, without credentials, on an existing bucket: what may follow is decided by
     /// the bucket's own rules (CORS preflight).
     Public,
+    /// Objects of an existing bucket that the request's body names (DeleteObjects, and
+    /// PostObject whose form also says who signed it): each is decided by [`decide`] as
+    /// the handler reads them, as AWS authorizes them.
+    Objects,
 }
 
 /// The IAM action an endpoint needs (as AWS names it) and what it acts on.
@@ -41,7 +53,7 @@ const fn needs(action: &'static str, scope: Scope) -> Permission {
 
 /// The permission each operation needs, as AWS's authorization reference lists it.
 pub fn permission(endpoint: &Endpoint) -> Permission {
-    use Scope::{Bucket, NewBucket, Object, Public, Service};
+    use Scope::{Bucket, NewBucket, Object, Objects, Public, Service};
     match endpoint {
         Endpoint::ListBuckets { .. } => needs("s3:ListAllMyBuckets", Service),
         Endpoint::CreateBucket => needs("s3:CreateBucket", NewBucket),
@@ -51,6 +63,20 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         Endpoint::GetBucketVersioning => needs("s3:GetBucketVersioning", Bucket),
         Endpoint::GetBucketAcl => needs("s3:GetBucketAcl", Bucket),
         Endpoint::PutBucketAcl => needs("s3:PutBucketAcl", Bucket),
+        Endpoint::GetBucketPolicy => needs("s3:GetBucketPolicy", Bucket),
+        Endpoint::PutBucketPolicy => needs("s3:PutBucketPolicy", Bucket),
+        Endpoint::DeleteBucketPolicy => needs("s3:DeleteBucketPolicy", Bucket),
+        Endpoint::GetBucketPolicyStatus => needs("s3:GetBucketPolicyStatus", Bucket),
+        Endpoint::GetBucketOwnershipControls => needs("s3:GetBucketOwnershipControls", Bucket),
+        // AWS authorizes DeleteBucketOwnershipControls with s3:PutBucketOwnershipControls.
+        Endpoint::PutBucketOwnershipControls | Endpoint::DeleteBucketOwnershipControls => {
+            needs("s3:PutBucketOwnershipControls", Bucket)
+        }
+        Endpoint::GetPublicAccessBlock => needs("s3:GetBucketPublicAccessBlock", Bucket),
+        // AWS authorizes DeletePublicAccessBlock with s3:PutBucketPublicAccessBlock.
+        Endpoint::PutPublicAccessBlock | Endpoint::DeletePublicAccessBlock => {
+            needs("s3:PutBucketPublicAccessBlock", Bucket)
+        }
         Endpoint::GetBucketTagging => needs("s3:GetBucketTagging", Bucket),
         Endpoint::GetBucketCors => needs("s3:GetBucketCORS", Bucket),
         Endpoint::GetBucketEncryption => needs("s3:GetEncryptionConfiguration", Bucket),
@@ -76,8 +102,8 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         }
         Endpoint::ListObjectVersions { .. } => needs("s3:ListBucketVersions", Bucket),
         Endpoint::ListMultipartUploads { .. } => needs("s3:ListBucketMultipartUploads", Bucket),
-        // Authorized per key by AWS; every key of one request is in the same bucket.
-        Endpoint::DeleteObjects => needs("s3:DeleteObject", Bucket),
+        Endpoint::DeleteObjects => needs("s3:DeleteObject", Objects),
+        Endpoint::PostObject => needs("s3:PutObject", Objects),
         Endpoint::PutObject
         | Endpoint::CopyObject { .. }
         | Endpoint::CreateMultipartUpload
@@ -92,8 +118,14 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
             Some(_) => needs("s3:DeleteObjectVersion", Object),
             None => needs("s3:DeleteObject", Object),
         },
-        Endpoint::GetObjectAcl { .. } => needs("s3:GetObjectAcl", Object),
-        Endpoint::PutObjectAcl { .. } => needs("s3:PutObjectAcl", Object),
+        Endpoint::GetObjectAcl { version_id } => match version_id {
+            Some(_) => needs("s3:GetObjectVersionAcl", Object),
+            None => needs("s3:GetObjectAcl", Object),
+        },
+        Endpoint::PutObjectAcl { version_id } => match version_id {
+            Some(_) => needs("s3:PutObjectVersionAcl", Object),
+            None => needs("s3:PutObjectAcl", Object),
+        },
         Endpoint::GetObjectAttributes { version_id } => match version_id {
             Some(_) => needs("s3:GetObjectVersionAttributes", Object),
             None => needs("s3:GetObjectAttributes", Object),
@@ -137,27 +169,66 @@ impl Access {
     }
 }
 
-/// Decides whether `user` may make the request `route` describes: NoSuchBucket when its
+/// Decides whether the request `route` describes may be made: NoSuchBucket when its
 /// bucket (or a copy's source bucket) does not exist, AccessDenied when not allowed.
-pub async fn authorize(state: &S3State, user: &str, route: &Route) -> S3Result<Access> {
+pub async fn authorize(
+    state: &S3State,
+    requester: &Requester<'_>,
+    route: &Route,
+) -> S3Result<Access> {
     let needed = permission(&route.endpoint);
+    let user = requester.user;
     let bucket = match (needed.scope, route.bucket.as_deref()) {
         (Scope::Service | Scope::NewBucket, _) | (_, None) => None,
-        (Scope::Bucket | Scope::Object | Scope::Public, Some(name)) => {
+        (Scope::Bucket | Scope::Object | Scope::Objects | Scope::Public, Some(name)) => {
             Some(state.index.bucket(name).await?)
         }
     };
-    if needed.scope != Scope::Public && !allowed(user, needed.action, bucket.as_ref()) {
+    let allowed = match (needed.scope, &bucket) {
+        (Scope::Public, _) => true,
+        (Scope::Objects, Some(record)) => {
+            expected_owner(requester, "x-amz-expected-bucket-owner", record)?;
+            true
+        }
+        // Listing one's buckets and creating buckets take an account: not anonymous.
+        (Scope::Service | Scope::NewBucket, _) | (_, None) => user.is_some(),
+        (Scope::Bucket | Scope::Object, Some(record)) => {
+            expected_owner(requester, "x-amz-expected-bucket-owner", record)?;
+            let key = (needed.scope == Scope::Object)
+                .then_some(route.key.as_deref())
+                .flatten();
+            // The object matters to its own ACL and to policies (s3:ExistingObjectTag);
+            // writes that only need the bucket's ACL skip reading it.
+            let reads_object = matches!(acl::needed(needed.action), Some((Target::Object, _)))
+                || record.policy.is_some();
+            let object = match key {
+                Some(key) if reads_object => {
+                    version(state, record, key, object_version(&route.endpoint)).await?
+                }
+                _ => None,
+            };
+            decide(record, key, object.as_ref(), requester, needed.action)
+        }
+    };
+    if !allowed {
         return Err(ErrorCode::AccessDenied.into());
     }
     let source = match &route.endpoint {
         Endpoint::CopyObject { source } | Endpoint::UploadPartCopy { source, .. } => {
             let record = state.index.bucket(&source.bucket).await?;
+            expected_owner(requester, "x-amz-source-expected-bucket-owner", &record)?;
             let action = match source.version_id {
                 Some(_) => "s3:GetObjectVersion",
                 None => "s3:GetObject",
             };
-            if !allowed(user, action, Some(&record)) {
+            let object = version(state, &record, &source.key, source.version_id.as_deref()).await?;
+            if !decide(
+                &record,
+                Some(&source.key),
+                object.as_ref(),
+                requester,
+                action,
+            ) {
                 return Err(ErrorCode::AccessDenied.into());
             }
             Some(record)
@@ -167,30 +238,203 @@ pub async fn authorize(state: &S3State, user: &str, route: &Route) -> S3Result<A
     Ok(Access { bucket, source })
 }
 
+/// The version an object operation names, for the object-level checks.
+fn object_version(endpoint: &Endpoint) -> Option<&str> {
+    match endpoint {
+        Endpoint::GetObject { read } | Endpoint::HeadObject { read } => read.version_id.as_deref(),
+        Endpoint::GetObjectAcl { version_id }
+        | Endpoint::PutObjectAcl { version_id }
+        | Endpoint::GetObjectAttributes { version_id }
+        | Endpoint::GetObjectTagging { version_id } => version_id.as_deref(),
+        _ => None,
+    }
+}
+
+async fn version(
+    state: &S3State,
+    bucket: &BucketRecord,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result<Option<ObjectVersion>> {
+    let Some(record) = state.index.object(&bucket.name, key).await? else {
+        return Ok(None);
+    };
+    Ok(match version_id {
+        Some(id) => record.versions.into_iter().find(|v| v.version_id == id),
+        None => record.current().cloned(),
+    })
+}
+
+/// `x-amz-expected-bucket-owner` (and its copy-source twin): when given, the bucket must
+/// belong to that account (canonical id or user name), else AccessDenied as AWS answers.
+fn expected_owner(requester: &Requester, header: &str, bucket: &BucketRecord) -> S3Result<()> {
+    match requester.headers.get(header).map(|v| v.to_str()) {
+        None => Ok(()),
+        Some(Ok(expected))
+            if expected == bucket.owner || expected == canonical_id(&bucket.owner) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(S3Error::new(
+            ErrorCode::AccessDenied,
+            "The bucket is not owned by the expected account.",
+        )),
+    }
+}
+
+/// The bucket policy in force, if the bucket has one that still parses.
+fn bucket_policy(bucket: &BucketRecord) -> Option<Policy> {
+    let text = bucket.policy.as_deref()?;
+    match Policy::parse(text.as_bytes(), &bucket.name) {
+        Ok(policy) => Some(policy),
+        Err(err) => {
+            tracing::error!(bucket = bucket.name, %err, "stored bucket policy does not parse; ignored");
+            None
+        }
+    }
+}
+
+/// AWS's evaluation for one action on a bucket (`key` None) or on an object in it
+/// (`object`: its current or named version, if it exists).
+pub fn decide(
+    bucket: &BucketRecord,
+    key: Option<&str>,
+    object: Option<&ObjectVersion>,
+    requester: &Requester,
+    action: &str,
+) -> bool {
+    let user = requester.user;
+    if user == Some(ROOT_USER) {
+        return true;
+    }
+    let is_owner = user == Some(bucket.owner.as_str());
+    let block = bucket.public_access_block.unwrap_or_default();
+    if let Some(policy) = bucket_policy(bucket) {
+        let resource = match key {
+            Some(key) => format!("arn:aws:s3:::{}/{key}", bucket.name),
+            None => format!("arn:aws:s3:::{}", bucket.name),
+        };
+        let subject = Subject {
+            user,
+            action,
+            resource: &resource,
+        };
+        let tags = object.map(|o| o.meta.tags.as_slice());
+        let context = Requester {
+            object_tags: tags,
+            ..*requester
+        };
+        match policy::evaluate(&policy, &subject, &context) {
+            // The owner can always manage the policy: a policy cannot lock its owner out.
+            Decision::Deny if is_owner && action.ends_with("BucketPolicy") => return true,
+            Decision::Deny => return false,
+            // RestrictPublicBuckets: a public policy grants only to the bucket's owner.
+            Decision::Allow
+                if !(block.restrict_public_buckets && policy.is_public()) || is_owner =>
+            {
+                return true;
+            }
+            _ => {}
+        }
+    }
+    if let Some(user) = user
+        && bucket.grants.iter().any(|g| g == user)
+        && action != "s3:DeleteBucket"
+    {
+        return true;
+    }
+    if acl::disabled(bucket) {
+        return is_owner;
+    }
+    match acl::needed(action) {
+        // Bucket configuration: the owner's alone.
+        None => is_owner,
+        Some((Target::Bucket, permission)) => {
+            (is_owner && matches!(permission, AclPermission::ReadAcp | AclPermission::WriteAcp))
+                || acl_allows(
+                    bucket.acl.as_ref(),
+                    &bucket.owner,
+                    user,
+                    permission,
+                    block.ignore_public_acls,
+                )
+        }
+        Some((Target::Object, permission)) => match object {
+            // A missing object: whoever may list the bucket learns it is missing.
+            None => acl_allows(
+                bucket.acl.as_ref(),
+                &bucket.owner,
+                user,
+                AclPermission::Read,
+                block.ignore_public_acls,
+            ),
+            Some(object) => {
+                let owner = object.owner.as_str();
+                let acp = matches!(permission, AclPermission::ReadAcp | AclPermission::WriteAcp);
+                (user == Some(owner) && acp)
+                    || acl_allows(
+                        object.meta.acl.as_ref(),
+                        owner,
+                        user,
+                        permission,
+                        block.ignore_public_acls,
+                    )
+            }
+        },
+    }
+}
+
+fn acl_allows(
+    acl: Option<&kura_index::Acl>,
+    owner: &str,
+    user: Option<&str>,
+    permission: AclPermission,
+    ignore_public: bool,
+) -> bool {
+    acl::allows(&acl::effective(acl, owner), user, permission, ignore_public)
+}
+
+/// Whether a bucket grants to the public, and how: its policy (see `Policy::is_public`) or
+/// its ACL (grants to AllUsers or AuthenticatedUsers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicStatus {
+    pub by_policy: bool,
+    pub by_acl: bool,
+}
+
+impl PublicStatus {
+    pub fn of(bucket: &BucketRecord) -> Self {
+        PublicStatus {
+            by_policy: bucket_policy(bucket).is_some_and(|p| p.is_public()),
+            by_acl: bucket.acl.as_ref().is_some_and(acl::is_public),
+        }
+    }
+
+    pub fn is_public(self) -> bool {
+        self.by_policy || self.by_acl
+    }
+}
+
 /// The admin API is the administrator's alone.
 pub fn admin(user: &str) -> bool {
     user == ROOT_USER
 }
 
-/// The rules: the administrator may do anything; any user may list their buckets and
-/// create buckets; a bucket is its owner's, and its grantees may do everything with it
-/// but delete it.
-pub fn allowed(user: &str, action: &str, bucket: Option<&BucketRecord>) -> bool {
-    if user == ROOT_USER {
-        return true;
-    }
-    match bucket {
-        None => matches!(action, "s3:ListAllMyBuckets" | "s3:CreateBucket"),
-        Some(bucket) if bucket.owner == user => true,
-        Some(bucket) => bucket.grants.iter().any(|u| u == user) && action != "s3:DeleteBucket",
-    }
+/// Whether ListBuckets shows `bucket` to `user`: their own, those granted to them, and
+/// every bucket to the administrator.
+pub fn lists(user: &str, bucket: &BucketRecord) -> bool {
+    user == ROOT_USER || bucket.owner == user || bucket.grants.iter().any(|g| g == user)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Authenticated;
     use crate::credentials::RootCredentials;
     use crate::identity::Identities;
+    use crate::query::Query;
+    use crate::requester::Client;
+    use http::HeaderMap;
     use kura_index::{Index, IndexError};
     use std::sync::Arc;
     use strum::IntoEnumIterator;
@@ -206,12 +450,12 @@ mod tests {
             index.create_user(user).await.unwrap();
         }
         index
-            .create_bucket("owned", OWNER, "us-east-1")
+            .create_bucket("owned", OWNER, "us-east-1", |_| {})
             .await
             .unwrap();
         index.set_grant("owned", GRANTEE, true).await.unwrap();
         index
-            .create_bucket("others", "carol", "us-east-1")
+            .create_bucket("others", "carol", "us-east-1", |_| {})
             .await
             .unwrap();
         let root = RootCredentials {
@@ -227,7 +471,49 @@ mod tests {
             master_key: crate::sse::MasterKey::new([7; 32]),
             region: "us-east-1".into(),
             domain: None,
+            bucket_defaults: Default::default(),
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// Who signs a test request: a user's header signature, or nobody.
+    fn signed_by(user: Option<&str>) -> Authenticated {
+        match user {
+            Some(user) => Authenticated {
+                access_key: "AK".into(),
+                user: user.into(),
+                payload: crate::auth::PayloadMode::Unsigned,
+                via: crate::auth::Via::Header { v4: true },
+            },
+            None => Authenticated::anonymous(),
+        }
+    }
+
+    /// Authorizes `route` for `user` (None: anonymous) with these request headers.
+    async fn ask(
+        state: &S3State,
+        user: Option<&str>,
+        route: &Route,
+        headers: &HeaderMap,
+    ) -> S3Result<Access> {
+        let auth = signed_by(user);
+        let query = Query::default();
+        let requester = Requester {
+            user: auth.user(),
+            via: auth.via,
+            headers,
+            query: &query,
+            client: Client {
+                ip: Some("192.0.2.1".parse().unwrap()),
+                secure: false,
+            },
+            object_tags: None,
+        };
+        authorize(state, &requester, route).await
+    }
+
+    async fn as_user(state: &S3State, user: &str, route: &Route) -> S3Result<Access> {
+        ask(state, Some(user), route, &HeaderMap::new()).await
     }
 
     /// A request for `endpoint` on `bucket` (a key where the endpoint acts on objects);
@@ -268,8 +554,7 @@ mod tests {
                 "{name}"
             );
             let on_owned = route(&endpoint, "owned", "owned");
-            let decide =
-                async |user: &str, route: &Route| code(authorize(&state, user, route).await);
+            let decide = async |user: &str, route: &Route| code(as_user(&state, user, route).await);
             assert_eq!(decide(OWNER, &on_owned).await, None, "{name}: owner");
             assert_eq!(decide(ROOT_USER, &on_owned).await, None, "{name}: root");
             let everyone = matches!(
@@ -277,6 +562,46 @@ mod tests {
                 Scope::Service | Scope::NewBucket | Scope::Public
             );
             let stranger = decide(STRANGER, &on_owned).await;
+            let anonymous = code(ask(&state, None, &on_owned, &HeaderMap::new()).await);
+            if needed.scope == Scope::Objects {
+                // Each key is decided as the handler reads them.
+                let bucket = state.index.bucket("owned").await.unwrap();
+                let (auth, query, headers) = (
+                    signed_by(Some(STRANGER)),
+                    Query::default(),
+                    HeaderMap::new(),
+                );
+                let client = Client {
+                    ip: None,
+                    secure: false,
+                };
+                let requester = |user| Requester {
+                    user,
+                    via: auth.via,
+                    headers: &headers,
+                    query: &query,
+                    client,
+                    object_tags: None,
+                };
+                let may =
+                    |user| super::decide(&bucket, Some("k"), None, &requester(user), needed.action);
+                assert!(
+                    may(Some(OWNER)) && may(Some(GRANTEE)) && may(Some(ROOT_USER)),
+                    "{name}"
+                );
+                assert!(!may(Some(STRANGER)) && !may(None), "{name}");
+                assert_eq!(anonymous, None, "{name}: decided per key");
+                continue;
+            }
+            if needed.scope == Scope::Public {
+                assert_eq!(anonymous, None, "{name}: anyone");
+            } else {
+                assert_eq!(
+                    anonymous,
+                    Some(ErrorCode::AccessDenied),
+                    "{name}: anonymous"
+                );
+            }
             if everyone {
                 assert_eq!(stranger, None, "{name}: any user");
             } else {
@@ -315,21 +640,21 @@ mod tests {
                 );
             }
         }
-        assert_eq!(seen, 43, "every variant iterated");
+        assert_eq!(seen, 54, "every variant iterated");
     }
 
     #[tokio::test]
     async fn handlers_get_the_bucket_they_were_allowed() {
         let dir = tempfile::tempdir().unwrap();
         let state = state(dir.path()).await;
-        let access = authorize(&state, GRANTEE, &route(&Endpoint::HeadBucket, "owned", ""))
+        let access = as_user(&state, GRANTEE, &route(&Endpoint::HeadBucket, "owned", ""))
             .await
             .unwrap();
         assert_eq!(access.bucket().unwrap().owner, OWNER);
         let copy = Endpoint::CopyObject {
             source: Default::default(),
         };
-        let access = authorize(&state, ROOT_USER, &route(&copy, "owned", "others"))
+        let access = as_user(&state, ROOT_USER, &route(&copy, "owned", "others"))
             .await
             .unwrap();
         assert_eq!(access.source_bucket().unwrap().owner, "carol");
@@ -337,5 +662,145 @@ mod tests {
             state.index.bucket("missing").await,
             Err(IndexError::NoSuchBucket)
         ));
+    }
+
+    fn get(bucket: &str) -> Route {
+        route(
+            &Endpoint::GetObject {
+                read: Default::default(),
+            },
+            bucket,
+            "",
+        )
+    }
+
+    #[tokio::test]
+    async fn a_policy_allows_denies_and_never_locks_its_owner_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path()).await;
+        let policy = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam:::user/eve"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::owned/*"},
+            {"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::owned","arn:aws:s3:::owned/*"],
+             "Condition":{"StringEquals":{"s3:x-amz-acl":"public-read"}}}]}"#;
+        state
+            .index
+            .update_bucket("owned", |b| b.policy = Some(policy.into()))
+            .await
+            .unwrap();
+        let none = HeaderMap::new();
+        assert_eq!(
+            code(ask(&state, Some(STRANGER), &get("owned"), &none).await),
+            None
+        );
+        assert_eq!(
+            code(ask(&state, Some("carol"), &get("owned"), &none).await),
+            Some(ErrorCode::AccessDenied),
+            "implicit deny"
+        );
+        let mut public = HeaderMap::new();
+        public.insert("x-amz-acl", "public-read".parse().unwrap());
+        let put = route(&Endpoint::PutObject, "owned", "");
+        assert_eq!(
+            code(ask(&state, Some(OWNER), &put, &public).await),
+            Some(ErrorCode::AccessDenied),
+            "explicit deny beats the owner's rights"
+        );
+        assert_eq!(code(ask(&state, Some(OWNER), &put, &none).await), None);
+        let delete_policy = route(&Endpoint::DeleteBucketPolicy, "owned", "");
+        assert_eq!(
+            code(ask(&state, Some(OWNER), &delete_policy, &public).await),
+            None
+        );
+        assert_eq!(
+            code(ask(&state, Some(ROOT_USER), &put, &public).await),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn public_acls_and_the_public_access_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path()).await;
+        let list = route(
+            &Endpoint::ListObjects {
+                list: Default::default(),
+                marker: String::new(),
+            },
+            "owned",
+            "",
+        );
+        let none = HeaderMap::new();
+        assert_eq!(
+            code(ask(&state, None, &list, &none).await),
+            Some(ErrorCode::AccessDenied)
+        );
+        let public = acl::canned("public-read", OWNER, OWNER).unwrap();
+        state
+            .index
+            .update_bucket("owned", |b| b.acl = Some(public.clone()))
+            .await
+            .unwrap();
+        assert_eq!(code(ask(&state, None, &list, &none).await), None);
+        assert_eq!(
+            code(
+                ask(
+                    &state,
+                    None,
+                    &route(&Endpoint::PutObject, "owned", ""),
+                    &none
+                )
+                .await
+            ),
+            Some(ErrorCode::AccessDenied)
+        );
+        state
+            .index
+            .update_bucket("owned", |b| {
+                b.public_access_block = Some(kura_index::PublicAccessBlock {
+                    ignore_public_acls: true,
+                    ..Default::default()
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            code(ask(&state, None, &list, &none).await),
+            Some(ErrorCode::AccessDenied),
+            "IgnorePublicAcls"
+        );
+        state
+            .index
+            .update_bucket("owned", |b| {
+                b.ownership = Some(acl::BUCKET_OWNER_ENFORCED.into());
+                b.public_access_block = None;
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            code(ask(&state, None, &list, &none).await),
+            Some(ErrorCode::AccessDenied),
+            "ACLs disabled"
+        );
+        assert_eq!(code(ask(&state, Some(OWNER), &list, &none).await), None);
+    }
+
+    #[tokio::test]
+    async fn the_expected_bucket_owner_must_own_the_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path()).await;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-amz-expected-bucket-owner",
+            canonical_id(OWNER).parse().unwrap(),
+        );
+        assert_eq!(
+            code(ask(&state, Some(OWNER), &get("owned"), &headers).await),
+            None
+        );
+        headers.insert("x-amz-expected-bucket-owner", "carol".parse().unwrap());
+        assert_eq!(
+            code(ask(&state, Some(OWNER), &get("owned"), &headers).await),
+            Some(ErrorCode::AccessDenied)
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! `kura serve` settings.
 
+use crate::policy::condition::Cidr;
 use clap::{Args, ValueEnum};
-use kura_index::DEFAULT_RESHARD_SHARE;
+use kura_index::{DEFAULT_RESHARD_SHARE, PublicAccessBlock};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -98,6 +99,58 @@ pub struct ServeArgs {
     /// it loses them, so keep a copy apart from the data.
     #[arg(long, env = "KURA_SSE_MASTER_KEY_FILE", value_name = "FILE")]
     pub sse_master_key_file: Option<PathBuf>,
+
+    /// How new buckets start: `object-writer` (ACLs enabled, no public access block, as RGW
+    /// and AWS before 2023 create them) or `aws-2023` (Object Ownership BucketOwnerEnforced,
+    /// ACLs disabled, and all four public access block settings on, as AWS creates buckets
+    /// since April 2023). A CreateBucket's own `x-amz-object-ownership` wins.
+    #[arg(
+        long,
+        env = "KURA_NEW_BUCKET_DEFAULTS",
+        value_enum,
+        default_value = "object-writer"
+    )]
+    pub new_bucket_defaults: BucketDefaults,
+
+    /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed (addresses or
+    /// CIDR ranges, comma-separated), e.g. the TLS-terminating ingress: bucket policies then
+    /// see the client's address (`aws:SourceIp`) and TLS (`aws:SecureTransport`). Anyone
+    /// else's such headers are ignored.
+    #[arg(long, env = "KURA_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// The settings new buckets get.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum BucketDefaults {
+    #[default]
+    ObjectWriter,
+    #[value(name = "aws-2023")]
+    Aws2023,
+}
+
+impl BucketDefaults {
+    /// The Object Ownership a new bucket starts with (None: no ownership controls).
+    pub fn ownership(self) -> Option<&'static str> {
+        match self {
+            BucketDefaults::ObjectWriter => None,
+            BucketDefaults::Aws2023 => Some(crate::acl::BUCKET_OWNER_ENFORCED),
+        }
+    }
+
+    /// The public access block a new bucket starts with.
+    pub fn public_access_block(self) -> Option<PublicAccessBlock> {
+        (self == BucketDefaults::Aws2023).then_some(PublicAccessBlock {
+            block_public_acls: true,
+            ignore_public_acls: true,
+            block_public_policy: true,
+            restrict_public_buckets: true,
+        })
+    }
+}
+
+fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    Cidr::parse(text.trim()).ok_or_else(|| format!("'{text}' is not an address or CIDR range"))
 }
 
 /// Where `kura serve` keeps objects and the index.

@@ -42,6 +42,7 @@ error_codes! {
     InternalError => INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.";
     InvalidAccessKeyId => FORBIDDEN, "The AWS Access Key Id you provided does not exist in our records.";
     InvalidArgument => BAD_REQUEST, "Invalid Argument";
+    InvalidBucketAclWithObjectOwnership => BAD_REQUEST, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting";
     InvalidBucketName => BAD_REQUEST, "The specified bucket is not valid.";
     InvalidEncryptionAlgorithmError => BAD_REQUEST, "The encryption request you specified is not valid. The valid value is AES256.";
     InvalidDigest => BAD_REQUEST, "The Content-MD5 you specified is not valid.";
@@ -49,27 +50,36 @@ error_codes! {
     InvalidPart => BAD_REQUEST, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.";
     InvalidPartNumber => RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable";
     InvalidPartOrder => BAD_REQUEST, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
+    InvalidPolicyDocument => BAD_REQUEST, "The content of the form does not meet the conditions specified in the policy document.";
     InvalidRange => RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable";
     InvalidRequest => BAD_REQUEST, "Invalid Request";
     InvalidURI => BAD_REQUEST, "Couldn't parse the specified URI.";
     InvalidTag => BAD_REQUEST, "The tag provided was not a valid tag.";
     InvalidStorageClass => BAD_REQUEST, "The storage class you specified is not valid.";
     KeyTooLongError => BAD_REQUEST, "Your key is too long.";
+    MalformedACLError => BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema";
+    MalformedPolicy => BAD_REQUEST, "Policies must be valid JSON and the first byte must be '{'";
+    MalformedPOSTRequest => BAD_REQUEST, "The body of your POST request is not well-formed multipart/form-data.";
     MalformedTrailerError => BAD_REQUEST, "The request contained trailing data that was not well-formed or did not conform to our published schema.";
     MalformedXML => BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema.";
+    MaxPostPreDataLengthExceeded => BAD_REQUEST, "Your POST request fields preceding the upload file were too large.";
     MetadataTooLarge => BAD_REQUEST, "Your metadata headers exceed the maximum allowed metadata size.";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.";
     MissingContentLength => LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.";
     MissingSecurityHeader => BAD_REQUEST, "Your request is missing a required header.";
     NoSuchBucket => NOT_FOUND, "The specified bucket does not exist";
+    NoSuchBucketPolicy => NOT_FOUND, "The bucket policy does not exist";
     NoSuchCORSConfiguration => NOT_FOUND, "The CORS configuration does not exist";
     NoSuchLifecycleConfiguration => NOT_FOUND, "The lifecycle configuration does not exist";
     NoSuchKey => NOT_FOUND, "The specified key does not exist.";
     NoSuchUpload => NOT_FOUND, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
+    NoSuchPublicAccessBlockConfiguration => NOT_FOUND, "The public access block configuration was not found";
     NoSuchTagSet => NOT_FOUND, "The TagSet does not exist";
     NoSuchVersion => NOT_FOUND, "The specified version does not exist.";
     NotImplemented => NOT_IMPLEMENTED, "A header you provided implies functionality that is not implemented.";
     NotModified => NOT_MODIFIED, "Not Modified";
+    OwnershipControlsNotFoundError => NOT_FOUND, "The bucket ownership controls were not found";
+    PolicyTooLarge => BAD_REQUEST, "Policy exceeds the maximum allowed document size.";
     QuotaExceeded => FORBIDDEN, "The bucket's quota does not allow this write.";
     PreconditionFailed => PRECONDITION_FAILED, "At least one of the preconditions you specified did not hold.";
     ConditionalRequestConflict => CONFLICT, "A conflicting operation occurred. If using PutObject you can retry the request. If using CompleteMultipartUpload you might need to retry the upload.";
@@ -78,6 +88,8 @@ error_codes! {
     ServerSideEncryptionConfigurationNotFoundError => NOT_FOUND, "The server side encryption configuration was not found";
     ServiceUnavailable => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
     SignatureDoesNotMatch => FORBIDDEN, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
+    UnexpectedContent => BAD_REQUEST, "This request does not support content";
+    UnresolvableGrantByEmailAddress => BAD_REQUEST, "The email address you provided does not match any account on record.";
     XAmzContentSHA256Mismatch => BAD_REQUEST, "The provided 'x-amz-content-sha256' header does not match what was computed.";
 }
 

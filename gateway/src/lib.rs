@@ -3,6 +3,7 @@
 //! work that keeps the index in shape. Storage is `kura-index` over `kura-backend`; this
 //! crate knows nothing of Kubernetes or of the admin client.
 
+pub mod acl;
 pub mod admin;
 pub mod auth;
 pub mod authorize;
@@ -21,7 +22,10 @@ pub mod names;
 pub mod ops;
 pub mod owner;
 pub mod params;
+pub mod policy;
+pub mod post_policy;
 pub mod query;
+pub mod requester;
 pub mod router;
 pub mod s3;
 pub mod server;

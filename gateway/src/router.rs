@@ -24,6 +24,16 @@ pub enum Endpoint {
     GetBucketVersioning,
     GetBucketAcl,
     PutBucketAcl,
+    GetBucketPolicy,
+    PutBucketPolicy,
+    DeleteBucketPolicy,
+    GetBucketPolicyStatus,
+    GetBucketOwnershipControls,
+    PutBucketOwnershipControls,
+    DeleteBucketOwnershipControls,
+    GetPublicAccessBlock,
+    PutPublicAccessBlock,
+    DeletePublicAccessBlock,
     GetBucketTagging,
     PutBucketTagging,
     DeleteBucketTagging,
@@ -59,6 +69,8 @@ pub enum Endpoint {
         upload_id_marker: Option<String>,
     },
     DeleteObjects,
+    /// A browser's form upload (`POST` on a bucket, multipart/form-data).
+    PostObject,
     PutObject,
     CopyObject {
         source: CopySource,
@@ -125,6 +137,16 @@ impl Endpoint {
             Endpoint::GetBucketVersioning => "GetBucketVersioning",
             Endpoint::GetBucketAcl => "GetBucketAcl",
             Endpoint::PutBucketAcl => "PutBucketAcl",
+            Endpoint::GetBucketPolicy => "GetBucketPolicy",
+            Endpoint::PutBucketPolicy => "PutBucketPolicy",
+            Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
+            Endpoint::GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            Endpoint::GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            Endpoint::PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            Endpoint::DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
+            Endpoint::GetPublicAccessBlock => "GetPublicAccessBlock",
+            Endpoint::PutPublicAccessBlock => "PutPublicAccessBlock",
+            Endpoint::DeletePublicAccessBlock => "DeletePublicAccessBlock",
             Endpoint::GetBucketTagging => "GetBucketTagging",
             Endpoint::PutBucketTagging => "PutBucketTagging",
             Endpoint::DeleteBucketTagging => "DeleteBucketTagging",
@@ -143,6 +165,7 @@ impl Endpoint {
             Endpoint::ListObjectVersions { .. } => "ListObjectVersions",
             Endpoint::ListMultipartUploads { .. } => "ListMultipartUploads",
             Endpoint::DeleteObjects => "DeleteObjects",
+            Endpoint::PostObject => "PostObject",
             Endpoint::PutObject => "PutObject",
             Endpoint::CopyObject { .. } => "CopyObject",
             Endpoint::GetObject { .. } => "GetObject",
@@ -253,10 +276,6 @@ const UNSUPPORTED: &[&str] = &[
     "metrics",
     "notification",
     "object-lock",
-    "ownershipControls",
-    "policy",
-    "policyStatus",
-    "publicAccessBlock",
     "replication",
     "requestPayment",
     "website",
@@ -283,6 +302,16 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
     let text = |name: &str| query.get(name).unwrap_or("").to_owned();
     Ok(match *method {
         Method::OPTIONS => Endpoint::PreflightRequest,
+        Method::GET if query.has("policyStatus") => Endpoint::GetBucketPolicyStatus,
+        Method::GET if query.has("policy") => Endpoint::GetBucketPolicy,
+        Method::PUT if query.has("policy") => Endpoint::PutBucketPolicy,
+        Method::DELETE if query.has("policy") => Endpoint::DeleteBucketPolicy,
+        Method::GET if query.has("ownershipControls") => Endpoint::GetBucketOwnershipControls,
+        Method::PUT if query.has("ownershipControls") => Endpoint::PutBucketOwnershipControls,
+        Method::DELETE if query.has("ownershipControls") => Endpoint::DeleteBucketOwnershipControls,
+        Method::GET if query.has("publicAccessBlock") => Endpoint::GetPublicAccessBlock,
+        Method::PUT if query.has("publicAccessBlock") => Endpoint::PutPublicAccessBlock,
+        Method::DELETE if query.has("publicAccessBlock") => Endpoint::DeletePublicAccessBlock,
         Method::GET if query.has("encryption") => Endpoint::GetBucketEncryption,
         Method::PUT if query.has("encryption") => Endpoint::PutBucketEncryption,
         Method::DELETE if query.has("encryption") => Endpoint::DeleteBucketEncryption,
@@ -341,6 +370,7 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
         Method::PUT => Endpoint::CreateBucket,
         Method::DELETE => Endpoint::DeleteBucket,
         Method::POST if query.has("delete") => Endpoint::DeleteObjects,
+        Method::POST => Endpoint::PostObject,
         _ => return Err(not_allowed()),
     })
 }
@@ -492,8 +522,13 @@ mod tests {
                 .code
         };
         assert_eq!(
-            refused(Method::GET, None, "policy"),
+            refused(Method::GET, None, "website"),
             ErrorCode::NotImplemented
+        );
+        assert_eq!(b(Method::GET, "policy"), Endpoint::GetBucketPolicy);
+        assert_eq!(
+            b(Method::GET, "policyStatus"),
+            Endpoint::GetBucketPolicyStatus
         );
         assert_eq!(
             refused(Method::GET, None, "max-keys=-1"),

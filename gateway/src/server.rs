@@ -70,6 +70,8 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         domain: args.domain.clone(),
         lifecycle_day,
         master_key: MasterKey::new(master_key),
+        bucket_defaults: args.new_bucket_defaults,
+        trusted_proxies: args.trusted_proxies.clone(),
     });
     let (stop_monitor, monitor_stopped) = tokio::sync::watch::channel(false);
     let monitor = runtime.spawn(monitor::run(
@@ -132,7 +134,7 @@ async fn accept(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(conn) => conn,
                     Err(err) => {
                         tracing::warn!(%err, "accept failed");
@@ -142,7 +144,7 @@ async fn accept(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let service = hyper::service::service_fn(move |req| service::handle(state.clone(), req));
+                let service = hyper::service::service_fn(move |req| service::handle(state.clone(), Some(peer), req));
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {

@@ -8,6 +8,7 @@ use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::metrics::{self, METRICS};
 use crate::names::MAX_KEY_LEN;
 use crate::query::Query;
+use crate::requester::{Client, Requester};
 use crate::router;
 use crate::s3::{self, S3Request, S3Response};
 use crate::state::S3State;
@@ -17,8 +18,10 @@ use futures::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use std::sync::Arc;
 
+/// Answers one request that came from `peer`.
 pub async fn handle(
     state: Arc<S3State>,
+    peer: Option<std::net::SocketAddr>,
     req: http::Request<hyper::body::Incoming>,
 ) -> Result<S3Response, std::convert::Infallible> {
     let started = std::time::Instant::now();
@@ -29,7 +32,8 @@ pub async fn handle(
     let continue_state = ContinueState::of(&parts.headers);
     let resource = parts.uri.path().to_owned();
     let origin = parts.headers.get(header::ORIGIN).cloned();
-    let dispatched = dispatch(&state, parts, metrics::received(body), &request_id);
+    let client = Client::of(peer, &parts.headers, &state.trusted_proxies);
+    let dispatched = dispatch(&state, parts, client, metrics::received(body), &request_id);
     let handled = unless_panicked(dispatched, &request_id).await;
     let operation = handled.operation;
     let mut response = handled.result.unwrap_or_else(|err| {
@@ -156,6 +160,7 @@ impl ContinueState {
 async fn dispatch(
     state: &S3State,
     parts: http::request::Parts,
+    client: Client,
     body: Body,
     request_id: &str,
 ) -> Handled {
@@ -194,7 +199,15 @@ async fn dispatch(
     if route.key.as_ref().is_some_and(|k| k.len() > MAX_KEY_LEN) {
         return failed(ErrorCode::KeyTooLongError.into());
     }
-    let access = match authorize(state, &auth.user, &route).await {
+    let requester = Requester {
+        user: auth.user(),
+        via: auth.via,
+        headers: &parts.headers,
+        query: &query,
+        client,
+        object_tags: None,
+    };
+    let access = match authorize(state, &requester, &route).await {
         Ok(access) => access,
         Err(err) => return failed(err),
     };
@@ -204,7 +217,7 @@ async fn dispatch(
         access,
         route.bucket.unwrap_or_default(),
         route.key.unwrap_or_default(),
-        auth,
+        (auth, client),
         body,
     );
     Handled::new(name, bucket, s3::run(state, route.endpoint, req).await)

@@ -3,8 +3,10 @@
 
 use crate::auth;
 use crate::background::Workers;
+use crate::config::BucketDefaults;
 use crate::error::S3Result;
 use crate::identity::Identities;
+use crate::policy::condition::Cidr;
 use crate::sse::MasterKey;
 use kura_backend::BlobStore;
 use kura_index::Index;
@@ -23,24 +25,34 @@ pub struct S3State {
     pub lifecycle_day: std::time::Duration,
     /// Wraps the data keys of SSE-S3 objects.
     pub master_key: MasterKey,
+    /// The ownership and public access block new buckets get.
+    pub bucket_defaults: BucketDefaults,
+    /// Proxies whose `X-Forwarded-*` headers describe the client.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl S3State {
+    /// Looks up the access key a request claims, before its signature is checked with it.
+    pub async fn resolve(&self, claimed: Option<String>) -> S3Result<auth::ResolvedKey> {
+        let access_key = claimed.unwrap_or_default();
+        let owner = match access_key.as_str() {
+            "" => None,
+            key => self.identities.lookup(key).await?,
+        };
+        Ok(auth::ResolvedKey { access_key, owner })
+    }
+
     /// Checks a request's signature (S3 and admin API alike) against the keys, now.
     pub async fn authenticate(
         &self,
         parts: &http::request::Parts,
     ) -> S3Result<auth::Authenticated> {
-        let access_key = auth::claimed_access_key(&parts.uri, &parts.headers).unwrap_or_default();
-        let owner = match access_key.as_str() {
-            "" => None,
-            key => self.identities.lookup(key).await?,
-        };
+        let claimed = auth::claimed_access_key(&parts.uri, &parts.headers);
         auth::authenticate(
             &parts.method,
             &parts.uri,
             &parts.headers,
-            &auth::ResolvedKey { access_key, owner },
+            &self.resolve(claimed).await?,
             &self.region,
             time::OffsetDateTime::now_utc(),
         )

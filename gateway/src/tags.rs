@@ -83,6 +83,20 @@ pub fn from_header(header: Option<&str>) -> S3Result<Tags> {
     Ok(tags)
 }
 
+/// The tags of a Tagging document (PutObjectTagging's body, a POST form's `tagging`
+/// field), checked against `max`.
+pub fn from_document(body: &[u8], max: usize) -> S3Result<Tags> {
+    let request: crate::xml::TaggingRequest = crate::xml::from_xml("Tagging", body)?;
+    let tags: Tags = request
+        .tag_set
+        .tag
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect();
+    validate(&tags, max)?;
+    Ok(tags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -178,7 +178,7 @@ pub struct AccessControlList {
 #[serde(rename_all = "PascalCase")]
 pub struct Grant {
     pub grantee: Grantee,
-    pub permission: &'static str,
+    pub permission: String,
 }
 
 #[derive(Serialize)]
@@ -187,34 +187,134 @@ pub struct Grantee {
     pub xmlns_xsi: &'static str,
     #[serde(rename = "@xsi:type")]
     pub kind: &'static str,
-    #[serde(rename = "ID")]
-    pub id: String,
-    #[serde(rename = "DisplayName")]
-    pub display_name: String,
+    #[serde(rename = "ID", skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "DisplayName", skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(rename = "URI", skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+}
+
+impl Grantee {
+    pub fn user(owner: Owner) -> Self {
+        Grantee {
+            xmlns_xsi: XSI,
+            kind: "CanonicalUser",
+            id: Some(owner.id),
+            display_name: Some(owner.display_name),
+            uri: None,
+        }
+    }
+
+    pub fn group(uri: String) -> Self {
+        Grantee {
+            xmlns_xsi: XSI,
+            kind: "Group",
+            id: None,
+            display_name: None,
+            uri: Some(uri),
+        }
+    }
 }
 
 impl AccessControlPolicy {
-    /// The only policy Kura has: the owner holds FULL_CONTROL.
-    pub fn owner_full_control(id: String, display_name: String) -> Self {
+    pub fn new(owner: Owner, grant: Vec<Grant>) -> Self {
         AccessControlPolicy {
             xmlns: NS,
-            owner: Owner {
-                id: id.clone(),
-                display_name: display_name.clone(),
-            },
-            access_control_list: AccessControlList {
-                grant: vec![Grant {
-                    grantee: Grantee {
-                        xmlns_xsi: XSI,
-                        kind: "CanonicalUser",
-                        id,
-                        display_name,
-                    },
-                    permission: "FULL_CONTROL",
-                }],
-            },
+            owner,
+            access_control_list: AccessControlList { grant },
         }
     }
+}
+
+/// A PutBucketAcl / PutObjectAcl document.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccessControlPolicyRequest {
+    pub owner: Option<OwnerRequest>,
+    pub access_control_list: Option<AccessControlListRequest>,
+}
+
+#[derive(Deserialize)]
+pub struct OwnerRequest {
+    #[serde(rename = "ID")]
+    pub id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct AccessControlListRequest {
+    #[serde(rename = "Grant", default)]
+    pub grant: Vec<GrantRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantRequest {
+    pub grantee: GranteeRequest,
+    pub permission: String,
+}
+
+#[derive(Deserialize)]
+pub struct GranteeRequest {
+    #[serde(rename = "@xsi:type", alias = "@type")]
+    pub kind: Option<String>,
+    #[serde(rename = "ID")]
+    pub id: Option<String>,
+    #[serde(rename = "EmailAddress")]
+    pub email_address: Option<String>,
+    #[serde(rename = "URI")]
+    pub uri: Option<String>,
+}
+
+/// The answer to a browser POST upload with `success_action_status` 201.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PostResponse {
+    pub location: String,
+    pub bucket: String,
+    pub key: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyStatus {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub is_public: bool,
+}
+
+/// OwnershipControls, as answered and as put.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OwnershipControls {
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    pub xmlns: &'static str,
+    #[serde(rename = "Rule", default)]
+    pub rule: Vec<OwnershipControlsRule>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OwnershipControlsRule {
+    pub object_ownership: String,
+}
+
+/// PublicAccessBlockConfiguration, as answered and as put (a setting left out is false).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublicAccessBlockConfiguration {
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    pub xmlns: &'static str,
+    #[serde(default)]
+    pub block_public_acls: bool,
+    #[serde(default)]
+    pub ignore_public_acls: bool,
+    #[serde(default)]
+    pub block_public_policy: bool,
+    #[serde(default)]
+    pub restrict_public_buckets: bool,
 }
 
 #[derive(Serialize)]
@@ -934,6 +1034,35 @@ mod tests {
             &[b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"],
             2000,
         );
+        each::<AccessControlPolicyRequest>(
+            "AccessControlPolicy",
+            &[b"<AccessControlPolicy><Owner><ID>abc</ID></Owner><AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>abc</ID></Grantee><Permission>READ</Permission></Grant><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>WRITE</Permission></Grant></AccessControlList></AccessControlPolicy>"],
+            3000,
+        );
+        each::<OwnershipControls>(
+            "OwnershipControls",
+            &[b"<OwnershipControls><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule></OwnershipControls>"],
+            2000,
+        );
+        each::<PublicAccessBlockConfiguration>(
+            "PublicAccessBlockConfiguration",
+            &[b"<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls><IgnorePublicAcls>false</IgnorePublicAcls><BlockPublicPolicy>true</BlockPublicPolicy><RestrictPublicBuckets>false</RestrictPublicBuckets></PublicAccessBlockConfiguration>"],
+            2000,
+        );
+    }
+
+    #[test]
+    fn access_control_policies_as_boto3_sends_them() {
+        let doc = br#"<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="AmazonCustomerByEmail"><EmailAddress>a@b.c</EmailAddress></Grantee><Permission>READ_ACP</Permission></Grant></AccessControlList><Owner><DisplayName>x</DisplayName><ID>abc</ID></Owner></AccessControlPolicy>"#;
+        let policy: AccessControlPolicyRequest = from_xml("AccessControlPolicy", doc).unwrap();
+        assert_eq!(policy.owner.and_then(|o| o.id).as_deref(), Some("abc"));
+        let grants = policy.access_control_list.unwrap().grant;
+        assert_eq!(
+            grants[0].grantee.kind.as_deref(),
+            Some("AmazonCustomerByEmail")
+        );
+        assert_eq!(grants[0].grantee.email_address.as_deref(), Some("a@b.c"));
+        assert_eq!(grants[0].permission, "READ_ACP");
     }
 
     #[test]

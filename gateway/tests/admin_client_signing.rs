@@ -85,5 +85,16 @@ fn a_wrong_secret_or_no_credentials_is_refused() {
         .request(Method::GET, &["users"], None, None, now)
         .unwrap();
     assert!(anonymous.headers().get(header::AUTHORIZATION).is_none());
-    assert_eq!(verify(&anonymous, now), Err(ErrorCode::AccessDenied));
+    // Unsigned is anonymous, and the admin API is the administrator's alone.
+    let who = authenticate(
+        anonymous.method(),
+        anonymous.uri(),
+        anonymous.headers(),
+        &Keys,
+        "us-east-1",
+        OffsetDateTime::from(now),
+    )
+    .unwrap();
+    assert_eq!(who.user(), None);
+    assert!(!kura_gateway::authorize::admin(&who.user));
 }

@@ -167,7 +167,7 @@ async fn main() {
         1,
     ));
     index
-        .create_bucket("b", "bench", "us-east-1")
+        .create_bucket("b", "bench", "us-east-1", |_| {})
         .await
         .expect("bucket");
 

@@ -11,15 +11,17 @@ use kura_backend::{Scan, Write};
 const PAGE: usize = 1000;
 
 impl Index {
-    /// Creates a bucket, or fails with `BucketExists` naming the current owner.
+    /// Creates a bucket, or fails with `BucketExists` naming the current owner. `configure`
+    /// sets the new record's settings (ACL, ownership, …) in the same write.
     pub async fn create_bucket(
         &self,
         name: &str,
         owner: &str,
         region: &str,
+        configure: impl FnOnce(&mut BucketRecord),
     ) -> Result<BucketRecord> {
         let stamp = self.clock.stamp();
-        let record = BucketRecord {
+        let mut record = BucketRecord {
             name: name.to_owned(),
             id: format!("{name}.{:x}.{}.{:x}", stamp.ms, self.instance, stamp.seq),
             owner: owner.to_owned(),
@@ -37,7 +39,12 @@ impl Index {
             default_encryption: None,
             lifecycle: None,
             lifecycle_pass: None,
+            policy: None,
+            acl: None,
+            ownership: None,
+            public_access_block: None,
         };
+        configure(&mut record);
         let mut write = Write::default();
         write
             .expect(name.as_bytes(), None)

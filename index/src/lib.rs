@@ -27,10 +27,10 @@ pub use identity::{KeyRecord, UserRecord};
 pub use index::Index;
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    BucketRecord, Completion, CorsRule, DefaultEncryption, Encryption, Lease, LifecycleFilter,
-    LifecyclePass, LifecycleRule, LifecycleTransition, ObjectMeta, ObjectRecord, ObjectVersion,
-    PartRecord, PartRef, PassCursor, Quota, Reshard, ReshardPhase, ShardLayout, Stamp,
-    StoredChecksum, UploadRecord, Usage,
+    Acl, AclGrant, AclGrantee, BucketRecord, Completion, CorsRule, DefaultEncryption, Encryption,
+    Lease, LifecycleFilter, LifecyclePass, LifecycleRule, LifecycleTransition, ObjectMeta,
+    ObjectRecord, ObjectVersion, PartRecord, PartRef, PassCursor, PublicAccessBlock, Quota,
+    Reshard, ReshardPhase, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
 };
 pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, reshard_pause};
 pub use reshard::{ReshardStep, ShardStats};

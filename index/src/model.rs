@@ -95,6 +95,49 @@ pub struct BucketRecord {
     /// The last (or current) pass applying the lifecycle rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle_pass: Option<LifecyclePass>,
+    /// The bucket policy (JSON), as it was given and validated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The bucket's ACL; None is the default (the owner has FULL_CONTROL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
+    /// S3 Object Ownership (`BucketOwnerEnforced`, `BucketOwnerPreferred`, `ObjectWriter`);
+    /// None: no ownership controls, which behaves as `ObjectWriter`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<String>,
+    /// The bucket's public access block, if one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+/// An access control list: who (besides the owner's implicit rights) may do what.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acl {
+    pub grants: Vec<AclGrant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclGrant {
+    pub grantee: AclGrantee,
+    /// `FULL_CONTROL`, `READ`, `WRITE`, `READ_ACP` or `WRITE_ACP`.
+    pub permission: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AclGrantee {
+    /// A user, by name (requests without credentials act as the user `""`).
+    User(String),
+    /// A predefined group, by its URI (`http://acs.amazonaws.com/groups/global/AllUsers`, …).
+    Group(String),
+}
+
+/// S3's PublicAccessBlockConfiguration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
 }
 
 /// A pass of the lifecycle worker over one bucket, saved after every step so that a
@@ -341,6 +384,9 @@ pub struct ObjectMeta {
     /// How the object's data is encrypted at rest, if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// The object's ACL; None is the default (the object's owner has FULL_CONTROL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
 }
 
 /// Server-side encryption of an object's data: a data key of its own, kept only wrapped

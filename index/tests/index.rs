@@ -13,7 +13,10 @@ fn open(dir: &std::path::Path, shards: u32) -> Index {
 async fn listing_merges_shards_in_byte_order_with_exact_pages() {
     let dir = tempfile::tempdir().unwrap();
     let index = open(dir.path(), 5);
-    index.create_bucket("b", "o", "us-east-1").await.unwrap();
+    index
+        .create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
     let mut keys: Vec<String> = (0..300).map(|i| format!("k/{:03}/{}", i % 17, i)).collect();
     for key in &keys {
         index
@@ -62,7 +65,10 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
     let dir = tempfile::tempdir().unwrap();
     {
         let index = open(dir.path(), 2);
-        index.create_bucket("b", "o", "us-east-1").await.unwrap();
+        index
+            .create_bucket("b", "o", "us-east-1", |_| {})
+            .await
+            .unwrap();
         index
             .put_object::<IndexError>("b", "x", version("bb", 1), |_| Ok(()))
             .await
@@ -76,7 +82,7 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
     let record = index.object("b", "x").await.unwrap().unwrap();
     assert_eq!(record.current().unwrap().parts[0].blob, "bb");
     assert!(matches!(
-        index.create_bucket("b", "other", "us-east-1").await,
+        index.create_bucket("b", "other", "us-east-1", |_| {}).await,
         Err(IndexError::BucketExists { owner }) if owner == "o"
     ));
     index.delete_object("b", "x").await.unwrap();
@@ -95,7 +101,7 @@ async fn grants_are_durable_idempotent_and_leave_with_their_user() {
         index.create_user("owner").await.unwrap();
         index.create_user("guest").await.unwrap();
         index
-            .create_bucket("b", "owner", "us-east-1")
+            .create_bucket("b", "owner", "us-east-1", |_| {})
             .await
             .unwrap();
         index.set_grant("b", "guest", true).await.unwrap();
@@ -123,7 +129,10 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
     let dir = tempfile::tempdir().unwrap();
     let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
     let index = Index::new(backend.clone(), 1);
-    index.create_bucket("b", "o", "us-east-1").await.unwrap();
+    index
+        .create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for _ in 0..2 {
         let mut writer = backend.create_blob().await.unwrap();
@@ -184,7 +193,10 @@ async fn garbage_is_collected_oldest_first_in_bounded_steps_and_discards_drop_th
     let dir = tempfile::tempdir().unwrap();
     let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
     let index = Index::new(backend.clone(), 1);
-    index.create_bucket("b", "o", "us-east-1").await.unwrap();
+    index
+        .create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
     let home = BlobHome::Object { key: "k" };
     let mut ids = Vec::new();
     for _ in 0..5 {
@@ -237,7 +249,10 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
     use kura_index::{Quota, Usage};
     let dir = tempfile::tempdir().unwrap();
     let index = open(dir.path(), 3);
-    index.create_bucket("b", "o", "us-east-1").await.unwrap();
+    index
+        .create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
     index
         .set_quota(
             "b",
@@ -346,7 +361,10 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
     let mut expected = std::collections::BTreeSet::new();
     {
         let index = open(dir.path(), 2);
-        index.create_bucket("b", "o", "us-east-1").await.unwrap();
+        index
+            .create_bucket("b", "o", "us-east-1", |_| {})
+            .await
+            .unwrap();
         for i in 0..400 {
             let key = format!("k{i:04}");
             index
@@ -441,7 +459,10 @@ async fn concurrent_writes_are_never_lost_or_stale_across_reshards() {
     const WRITERS: usize = 3;
     let dir = tempfile::tempdir().unwrap();
     let index = Arc::new(open(dir.path(), 1));
-    index.create_bucket("b", "o", "us-east-1").await.unwrap();
+    index
+        .create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
     for i in 0..1000 {
         let key = format!("k{:04}", i * 10);
         index

@@ -250,7 +250,7 @@ impl Run {
     fn new(rt: &Runtime, shards: u32) -> Self {
         let dir = scratch();
         let index = open(dir.path(), shards);
-        rt.block_on(index.create_bucket(BUCKET, "o", "us-east-1"))
+        rt.block_on(index.create_bucket(BUCKET, "o", "us-east-1", |_| {}))
             .unwrap();
         Run {
             dir,

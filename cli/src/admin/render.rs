@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 use super::table::{Align, Fields, Table};
 use kura_admin_client::size::human_size;
@@ -50,6 +51,28 @@ pub struct Bucket {
     grants: Vec<String>,
     #[serde(default)]
     usage: Usage,
+    #[serde(default)]
+    access: Option<Access>,
+}
+
+/// Who may reach a bucket besides its owner (`access` in the admin API's bucket JSON).
+#[derive(Deserialize)]
+struct Access {
+    public_by_policy: bool,
+    public_by_acl: bool,
+    object_ownership: String,
+    #[serde(default)]
+    public_access_block: Option<BTreeMap<String, bool>>,
+    #[serde(default)]
+    acl: Vec<AclGrant>,
+    #[serde(default)]
+    policy: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct AclGrant {
+    grantee: BTreeMap<String, String>,
+    permission: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -209,7 +232,61 @@ pub fn bucket(bucket: &Bucket) -> String {
     if !bucket.grants.is_empty() {
         fields.add("granted to", bucket.grants.join(", "));
     }
+    if let Some(access) = &bucket.access {
+        add_access(&mut fields, access);
+    }
     fields.to_string()
+}
+
+fn add_access(fields: &mut Fields, access: &Access) {
+    let public = match (access.public_by_policy, access.public_by_acl) {
+        (true, true) => "yes (policy and ACL)",
+        (true, false) => "yes (policy)",
+        (false, true) => "yes (ACL)",
+        (false, false) => "no",
+    };
+    fields.add("public", public);
+    fields.add("ownership", &access.object_ownership);
+    let blocks: Vec<&str> = access
+        .public_access_block
+        .iter()
+        .flatten()
+        .filter(|(_, on)| **on)
+        .map(|(setting, _)| setting.as_str())
+        .collect();
+    fields.add(
+        "blocks",
+        if blocks.is_empty() {
+            "nothing".to_owned()
+        } else {
+            blocks.join(", ")
+        },
+    );
+    let grants: Vec<String> = access
+        .acl
+        .iter()
+        .map(|g| {
+            // A group by the last part of its URI (AllUsers), a user by name.
+            let who = g
+                .grantee
+                .values()
+                .next()
+                .map_or("?", |v| v.rsplit('/').next().unwrap_or(v));
+            format!("{who} {}", g.permission)
+        })
+        .collect();
+    fields.add("acl", grants.join(", "));
+    let statements = access.policy.as_ref().map(|p| match p.get("Statement") {
+        Some(Value::Array(list)) => list.len(),
+        Some(_) => 1,
+        None => 0,
+    });
+    fields.add(
+        "policy",
+        statements.map_or("none".to_owned(), |n| {
+            format!("{n} statement(s); --json shows it")
+        }),
+    );
 }
 
 fn shards_text(shards: &Value) -> String {
@@ -426,6 +503,33 @@ mod tests {
         );
         assert!(text.contains("max objects: 1000\n"), "{text}");
         assert!(text.contains("max size:    unlimited\n"), "{text}");
+    }
+
+    #[test]
+    fn bucket_view_shows_who_may_reach_it() {
+        let b: Bucket = decode(json!({
+            "name": "site", "owner": "alice",
+            "access": {
+                "public": true, "public_by_policy": true, "public_by_acl": false,
+                "object_ownership": "ObjectWriter",
+                "public_access_block": {"block_public_acls": true, "ignore_public_acls": false,
+                                        "block_public_policy": false, "restrict_public_buckets": false},
+                "acl": [{"grantee": {"user": "alice"}, "permission": "FULL_CONTROL"},
+                        {"grantee": {"group": "http://acs.amazonaws.com/groups/global/AllUsers"},
+                         "permission": "READ"}],
+                "policy": {"Version": "2012-10-17", "Statement": [{}, {}]}
+            }
+        }))
+        .unwrap();
+        let text = bucket(&b);
+        assert!(text.contains("public:      yes (policy)\n"), "{text}");
+        assert!(text.contains("ownership:   ObjectWriter\n"), "{text}");
+        assert!(text.contains("blocks:      block_public_acls\n"), "{text}");
+        assert!(
+            text.contains("acl:         alice FULL_CONTROL, AllUsers READ\n"),
+            "{text}"
+        );
+        assert!(text.contains("policy:      2 statement(s)"), "{text}");
     }
 
     #[test]

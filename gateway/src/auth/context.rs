@@ -32,22 +32,67 @@ pub struct KeyOwner {
     pub user: String,
 }
 
-/// A request whose signature verified.
+/// Who made a request: the user whose signature verified, or anonymous (no credentials).
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub access_key: String,
+    /// The user; empty for an anonymous request.
     pub user: String,
     pub payload: PayloadMode,
+    pub via: Via,
 }
 
 impl Authenticated {
-    /// A request without credentials, for the few operations anyone may make (a CORS
-    /// preflight): no user, and a body nobody signed.
+    /// A request without credentials: no user, and a body nobody signed. What it may do
+    /// is decided like any other request's (ACLs and policies that grant to everyone).
     pub fn anonymous() -> Self {
         Authenticated {
             access_key: String::new(),
             user: String::new(),
             payload: PayloadMode::Unsigned,
+            via: Via::Anonymous,
+        }
+    }
+
+    /// The user, or None for an anonymous request.
+    pub fn user(&self) -> Option<&str> {
+        (self.via != Via::Anonymous).then_some(self.user.as_str())
+    }
+}
+
+/// How a request was signed, as policy conditions see it (`s3:authType`,
+/// `s3:signatureversion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Anonymous,
+    Header {
+        v4: bool,
+    },
+    Query {
+        v4: bool,
+    },
+    /// A browser POST form (its policy document's signature).
+    Form {
+        v4: bool,
+    },
+}
+
+impl Via {
+    pub fn auth_type(self) -> Option<&'static str> {
+        match self {
+            Via::Anonymous => None,
+            Via::Header { .. } => Some("REST-HEADER"),
+            Via::Query { .. } => Some("REST-QUERY-STRING"),
+            Via::Form { .. } => Some("POST"),
+        }
+    }
+
+    pub fn signature_version(self) -> Option<&'static str> {
+        match self {
+            Via::Anonymous => None,
+            Via::Header { v4 } | Via::Query { v4 } | Via::Form { v4 } => {
+                Some(if v4 { "AWS4-HMAC-SHA256" } else { "AWS" })
+            }
         }
     }
 }

@@ -13,14 +13,13 @@ use crate::error::{ErrorCode, S3Error, S3Result};
 
 pub(crate) use chunked::{ChunkedDecoder, Trailers, malformed_trailer};
 pub use context::{
-    Authenticated, ChunkSigningContext, KeyOwner, PayloadMode, ResolvedKey, SecretStore,
+    Authenticated, ChunkSigningContext, KeyOwner, PayloadMode, ResolvedKey, SecretStore, Via,
 };
 use context::{CONTENT_SHA256, UNSIGNED_PAYLOAD};
 
 /// The access key a request says it is signed with (SigV4 or SigV2, header or query),
 /// so that it can be looked up before [`authenticate`] checks the signature with it.
 pub fn claimed_access_key(uri: &Uri, headers: &HeaderMap) -> Option<String> {
-    let from_credential = |credential: &str| credential.rsplitn(5, '/').last().map(str::to_owned);
     if let Some(value) = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -29,20 +28,20 @@ pub fn claimed_access_key(uri: &Uri, headers: &HeaderMap) -> Option<String> {
             Some(v2) => v2.trim().split(':').next().map(str::to_owned),
             None => {
                 let at = value.find("Credential=")? + "Credential=".len();
-                from_credential(value[at..].split([',', ' ']).next()?)
+                credential_key(value[at..].split([',', ' ']).next()?)
             }
         };
     }
     let query = sigv4::Query::parse(uri.query().unwrap_or(""));
     match query.get("X-Amz-Credential") {
-        Some(credential) => from_credential(credential),
+        Some(credential) => credential_key(credential),
         None => query.get("AWSAccessKeyId").map(str::to_owned),
     }
 }
 
 /// Verify a request's SigV4 signature (Authorization header or presigned query). A request
-/// with no authentication at all is refused with AccessDenied (anonymous access is not
-/// supported); every other failure carries the code and message AWS uses.
+/// with no authentication at all is anonymous (authorization decides what it may do); every
+/// failure carries the code and message AWS uses.
 pub fn authenticate(
     method: &Method,
     uri: &Uri,
@@ -77,6 +76,7 @@ pub fn authenticate(
                     access_key,
                     user,
                     payload: PayloadMode::Unsigned,
+                    via: Via::Header { v4: false },
                 });
             }
             // The mechanism is checked first: a SigV2 client sends no x-amz-content-sha256.
@@ -85,7 +85,7 @@ pub fn authenticate(
             let mode = PayloadHash::parse(hash)?;
             let signed =
                 sigv4::verify_header(&request, &authorization, hash, secrets, region, now)?;
-            Ok(mode.into_authenticated(signed))
+            Ok(mode.into_authenticated(signed, Via::Header { v4: true }))
         }
         (None, true) => {
             let hash = query
@@ -94,7 +94,7 @@ pub fn authenticate(
                 .unwrap_or(UNSIGNED_PAYLOAD);
             let mode = PayloadHash::parse(hash)?;
             let signed = sigv4::verify_presigned(&request, hash, secrets, region, now)?;
-            Ok(mode.into_authenticated(signed))
+            Ok(mode.into_authenticated(signed, Via::Query { v4: true }))
         }
         (None, false) if query.is_presigned_v2() => {
             let (access_key, user) =
@@ -103,10 +103,113 @@ pub fn authenticate(
                 access_key,
                 user,
                 payload: PayloadMode::Unsigned,
+                via: Via::Query { v4: false },
             })
         }
-        (None, false) => Err(S3Error::from(ErrorCode::AccessDenied)),
+        (None, false) => anonymous(headers),
     }
+}
+
+/// A request without credentials. Its body is still read as `x-amz-content-sha256` says
+/// (clients send unsigned aws-chunked bodies with checksum trailers, or a SHA-256 to check);
+/// signed chunks cannot come without a signature.
+fn anonymous(headers: &HeaderMap) -> S3Result<Authenticated> {
+    let mut auth = Authenticated::anonymous();
+    let Some(value) = headers.get(CONTENT_SHA256) else {
+        return Ok(auth);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| invalid_payload_hash("(not ASCII)"))?;
+    auth.payload = match PayloadHash::parse(value)? {
+        PayloadHash::Unsigned => PayloadMode::Unsigned,
+        PayloadHash::Sha256(hash) => PayloadMode::Sha256(hash),
+        PayloadHash::StreamingUnsignedTrailer => PayloadMode::StreamingUnsignedTrailer,
+        PayloadHash::StreamingSigned { .. } => {
+            return Err(S3Error::new(
+                ErrorCode::AccessDenied,
+                "Signed aws-chunked bodies need a signed request.",
+            ));
+        }
+    };
+    Ok(auth)
+}
+
+/// The signature fields of a browser POST form (lower-case names), as given.
+pub struct FormSignature<'a> {
+    pub policy: Option<&'a str>,
+    /// SigV4: `x-amz-algorithm`, `x-amz-credential`, `x-amz-date`, `x-amz-signature`.
+    pub algorithm: Option<&'a str>,
+    pub credential: Option<&'a str>,
+    pub amz_date: Option<&'a str>,
+    pub signature_v4: Option<&'a str>,
+    /// V2: `AWSAccessKeyId`, `signature`.
+    pub access_key_v2: Option<&'a str>,
+    pub signature_v2: Option<&'a str>,
+}
+
+impl FormSignature<'_> {
+    /// The access key the form says signed it, to look up before checking the signature.
+    pub fn claimed_access_key(&self) -> Option<String> {
+        match (self.algorithm, self.credential) {
+            (Some(_), Some(credential)) => credential_key(credential),
+            _ => self.access_key_v2.map(str::to_owned),
+        }
+    }
+}
+
+/// The access key of a SigV4 credential (`AKID/date/region/service/aws4_request`).
+fn credential_key(credential: &str) -> Option<String> {
+    credential.rsplitn(5, '/').last().map(str::to_owned)
+}
+
+/// Who signed a browser POST form: the user whose key signed its policy document (SigV4 or
+/// V2), or anonymous when it carries no credentials at all.
+pub fn authenticate_form(
+    form: &FormSignature,
+    secrets: &dyn SecretStore,
+    region: &str,
+) -> S3Result<Authenticated> {
+    let missing = |what: &str| {
+        S3Error::new(
+            ErrorCode::InvalidArgument,
+            format!("Bucket POST must contain a field named '{what}'.  If it is specified, please check the order of the fields."),
+        )
+        .with("ArgumentName", what.to_owned())
+    };
+    let (access_key, user, v4) = match (form.algorithm, form.access_key_v2) {
+        (Some(algorithm), _) => {
+            if algorithm != "AWS4-HMAC-SHA256" {
+                return Err(S3Error::new(
+                    ErrorCode::InvalidArgument,
+                    "x-amz-algorithm only supports \"AWS4-HMAC-SHA256\"",
+                )
+                .with("ArgumentName", "x-amz-algorithm"));
+            }
+            let credential = form.credential.ok_or_else(|| missing("x-amz-credential"))?;
+            let date = form.amz_date.ok_or_else(|| missing("x-amz-date"))?;
+            let signature = form
+                .signature_v4
+                .ok_or_else(|| missing("x-amz-signature"))?;
+            let policy = form.policy.ok_or_else(|| missing("policy"))?;
+            let (key, user) =
+                sigv4::verify_form(credential, date, policy, signature, secrets, region)?;
+            (key, user, true)
+        }
+        (None, Some(access_key)) => {
+            let signature = form.signature_v2.ok_or_else(|| missing("signature"))?;
+            let policy = form.policy.ok_or_else(|| missing("policy"))?;
+            let (key, user) = sigv2::verify_form(access_key, policy, signature, secrets)?;
+            (key, user, false)
+        }
+        (None, None) => return Ok(Authenticated::anonymous()),
+    };
+    Ok(Authenticated {
+        access_key,
+        user,
+        payload: PayloadMode::Unsigned,
+        via: Via::Form { v4 },
+    })
 }
 
 fn header_payload_hash(headers: &HeaderMap) -> S3Result<&str> {
@@ -151,7 +254,7 @@ impl PayloadHash {
         }
     }
 
-    fn into_authenticated(self, signed: sigv4::Signed) -> Authenticated {
+    fn into_authenticated(self, signed: sigv4::Signed, via: Via) -> Authenticated {
         let payload = match self {
             Self::Unsigned => PayloadMode::Unsigned,
             Self::Sha256(hash) => PayloadMode::Sha256(hash),
@@ -170,6 +273,7 @@ impl PayloadHash {
             access_key: signed.access_key,
             user: signed.user,
             payload,
+            via,
         }
     }
 }
@@ -630,9 +734,25 @@ mod tests {
     #[test]
     fn header_auth_errors() {
         let good = get_object_headers();
+        let anonymous = auth(Method::GET, "/test.txt", &HeaderMap::new()).unwrap();
+        assert_eq!(anonymous.via, Via::Anonymous);
+        assert_eq!(anonymous.user(), None);
+        let trailer = headers(&[("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")]);
+        let anonymous = auth(Method::PUT, "/test.txt", &trailer).unwrap();
+        assert!(matches!(
+            anonymous.payload,
+            PayloadMode::StreamingUnsignedTrailer
+        ));
+        let signed_chunks =
+            headers(&[("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")]);
         assert_eq!(
-            code(auth(Method::GET, "/test.txt", &HeaderMap::new())),
+            code(auth(Method::PUT, "/test.txt", &signed_chunks)),
             ErrorCode::AccessDenied
+        );
+        let nonsense = headers(&[("x-amz-content-sha256", "nonsense")]);
+        assert_eq!(
+            code(auth(Method::PUT, "/test.txt", &nonsense)),
+            ErrorCode::InvalidArgument
         );
 
         let mut tampered = good.clone();

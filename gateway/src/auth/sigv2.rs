@@ -72,6 +72,18 @@ pub(super) fn verify_presigned(
     check(access_key, owner, signature, to_sign)
 }
 
+/// Verifies a browser POST form's V2 signature: the base64 HMAC-SHA1 of the (base64)
+/// policy document. Returns the access key and user.
+pub(super) fn verify_form(
+    access_key: &str,
+    policy: &str,
+    signature: &str,
+    secrets: &dyn SecretStore,
+) -> S3Result<(String, String)> {
+    let owner = lookup(secrets, access_key)?;
+    check(access_key, owner, signature, vec![policy.to_owned()])
+}
+
 /// Verifies `Authorization: AWS AccessKeyId:Signature`, signed over the `Date` header (or an
 /// empty date line when `x-amz-date`, then signed among the `x-amz-*` headers, is present).
 pub(super) fn verify_header(

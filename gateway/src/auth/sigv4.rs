@@ -225,6 +225,7 @@ pub(super) fn signatures_match(expected: &str, provided: &str) -> bool {
 enum Kind {
     Header,
     Query,
+    Form,
 }
 
 impl Kind {
@@ -238,6 +239,11 @@ impl Kind {
                 ErrorCode::AuthorizationQueryParametersError,
                 format!("Error parsing the X-Amz-Credential parameter; {detail}"),
             ),
+            Kind::Form => S3Error::new(
+                ErrorCode::InvalidArgument,
+                format!("The form's x-amz-credential is not valid; {detail}"),
+            )
+            .with("ArgumentName", "x-amz-credential"),
         }
     }
 }
@@ -539,6 +545,34 @@ pub(super) fn verify_header(
         presigned: false,
     };
     check_signature(request, claim, owner)
+}
+
+/// Verify a browser POST form's SigV4 signature: the hex HMAC of the (base64) policy
+/// document under the signing key its `x-amz-credential` names. Returns the access key and
+/// user.
+pub(super) fn verify_form(
+    credential: &str,
+    amz_date: &str,
+    policy: &str,
+    signature: &str,
+    secrets: &dyn SecretStore,
+    region: &str,
+) -> S3Result<(String, String)> {
+    let credential = Credential::parse(credential, Kind::Form)?;
+    parse_amz_date(amz_date).ok_or_else(|| {
+        Kind::Form
+            .malformed("x-amz-date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    })?;
+    credential.check(region, amz_date, Kind::Form)?;
+    let owner = lookup(secrets, credential.access_key)?;
+    let key = signing_key(&owner.secret, credential.date, credential.region);
+    let expected = hex::encode(hmac_sha256(&key, policy.as_bytes()));
+    if !signatures_match(&expected, signature) {
+        return Err(S3Error::from(ErrorCode::SignatureDoesNotMatch)
+            .with("AWSAccessKeyId", credential.access_key.to_owned())
+            .with("StringToSign", policy.to_owned()));
+    }
+    Ok((credential.access_key.to_owned(), owner.user))
 }
 
 /// Verify presigned-URL (query string) authentication.

@@ -1,10 +1,11 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
-//! GetBucketLocation, GetBucketVersioning, GetBucketAcl, PutBucketAcl.
+//! GetBucketLocation, GetBucketVersioning.
 
-use super::meta;
+use super::ownership;
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, xml_ok};
-use crate::authorize::allowed;
+use crate::acl;
+use crate::authorize;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::names::validate_bucket_name;
 use crate::owner::owner;
@@ -25,7 +26,7 @@ pub async fn list_buckets(
     let prefix = query.prefix.as_deref().unwrap_or("");
     // Buckets come in name order; a page starts after the token's name.
     let mut matching = state.index.list_buckets().await?.into_iter().filter(|b| {
-        allowed(user, "s3:ListBucket", Some(b))
+        authorize::lists(user, b)
             && b.name.starts_with(prefix)
             && after.is_none_or(|after| b.name.as_str() > after)
             && query
@@ -63,7 +64,24 @@ pub async fn list_buckets(
 
 pub async fn create_bucket(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
     validate_bucket_name(&req.bucket)?;
-    meta::check_acl(req.headers())?;
+    let user = req.user().to_owned();
+    let defaults = state.bucket_defaults;
+    let ownership = match req.header("x-amz-object-ownership") {
+        Some(value) => Some(ownership::parse_ownership(value)?),
+        None => defaults.ownership().map(str::to_owned),
+    };
+    let requested = acl::from_headers(&state.index, req.headers()).await?;
+    let acl = requested.map(|r| r.acl(&user, &user)).transpose()?;
+    if let Some(ownership) = &ownership {
+        ownership::check_acl_fits(acl.as_ref(), &user, ownership)?;
+    }
+    let block = defaults.public_access_block();
+    if block.is_some_and(|b| b.block_public_acls) && acl.as_ref().is_some_and(acl::is_public) {
+        return Err(S3Error::new(
+            ErrorCode::AccessDenied,
+            "New buckets block public ACLs on this server.",
+        ));
+    }
     let body = read_small_body(&mut req, 64 * 1024).await?;
     if !body.iter().all(u8::is_ascii_whitespace) {
         let config: xml::CreateBucketConfiguration =
@@ -72,14 +90,18 @@ pub async fn create_bucket(state: &S3State, mut req: S3Request) -> S3Result<S3Re
     }
     match state
         .index
-        .create_bucket(&req.bucket, req.user(), &state.region)
+        .create_bucket(&req.bucket, &user, &state.region, |record| {
+            record.ownership = ownership;
+            record.acl = acl;
+            record.public_access_block = block;
+        })
         .await
     {
         Ok(_) => {}
         // AWS's legacy us-east-1 answers its owner's repeated CreateBucket with 200.
-        Err(IndexError::BucketExists { owner })
-            if owner == req.user() && state.region == "us-east-1" => {}
-        Err(IndexError::BucketExists { owner }) if owner == req.user() => {
+        Err(IndexError::BucketExists { owner }) if owner == user && state.region == "us-east-1" => {
+        }
+        Err(IndexError::BucketExists { owner }) if owner == user => {
             return Err(ErrorCode::BucketAlreadyOwnedByYou.into());
         }
         Err(err) => return Err(err.into()),
@@ -144,32 +166,6 @@ pub async fn get_bucket_versioning() -> S3Result<S3Response> {
         "VersioningConfiguration",
         &xml::VersioningConfiguration { xmlns: NS },
     )?)
-}
-
-pub async fn get_bucket_acl(req: S3Request) -> S3Result<S3Response> {
-    acl_response(&req.access.bucket()?.owner)
-}
-
-pub fn acl_response(owner_name: &str) -> S3Result<S3Response> {
-    let owner = owner(owner_name);
-    let policy = xml::AccessControlPolicy::owner_full_control(owner.id, owner.display_name);
-    xml_ok(xml::to_xml("AccessControlPolicy", &policy)?)
-}
-
-pub async fn put_bucket_acl(req: S3Request) -> S3Result<S3Response> {
-    put_acl(&req)
-}
-
-/// PutBucketAcl / PutObjectAcl: only the owner-only canned ACLs are accepted.
-pub fn put_acl(req: &S3Request) -> S3Result<S3Response> {
-    if req.header("x-amz-acl").is_none() {
-        return Err(S3Error::new(
-            ErrorCode::AccessControlListNotSupported,
-            "Kura buckets have ACLs disabled; only the canned ACL 'private' can be set.",
-        ));
-    }
-    meta::check_acl(req.headers())?;
-    Ok(empty(StatusCode::OK))
 }
 
 #[cfg(test)]

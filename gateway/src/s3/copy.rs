@@ -8,6 +8,7 @@ use super::put::{DEFAULT_CHECKSUM, checksum_headers, simple_version};
 use super::request::S3Request;
 use super::response::{S3Response, quoted, xml_ok};
 use super::store::{Destination, MAX_SINGLE_UPLOAD, or_discard, write_blob};
+use crate::acl;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::params::CopySource;
@@ -138,10 +139,13 @@ pub async fn copy_object(
     let mut meta = if replace {
         meta::check_write_headers(req.headers())?
     } else {
-        meta::check_acl(req.headers())?;
         meta::check_storage_class(req.headers())?;
         version.meta.clone()
     };
+    // A copy is a new object: its ACL comes from this request, never from the source.
+    let bucket = req.access.bucket()?;
+    let (owner, acl) = acl::for_new_object(&state.index, req.headers(), bucket, req.user()).await?;
+    meta.acl = acl;
     // The copy is encrypted as this request (or the bucket's default) says, whatever the
     // source was.
     let (key, encryption) = sealing.unzip();
@@ -181,7 +185,7 @@ pub async fn copy_object(
         value: c.value,
         kind: "FULL_OBJECT".into(),
     });
-    let version = simple_version(&blob, md5, meta, checksum, req.user());
+    let version = simple_version(&blob, md5, meta, checksum, &owner);
     let put = state
         .index
         .put_object::<S3Error>(&req.bucket, &req.key, version, |_| Ok(()))

@@ -2,8 +2,10 @@
 
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, xml_ok};
+use crate::authorize;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::names::MAX_KEY_LEN;
+use crate::query::Query;
 use crate::state::S3State;
 use crate::xml::{self, NS};
 use http::StatusCode;
@@ -39,7 +41,10 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
         return Err(ErrorCode::MalformedXML.into());
     }
     // Refused entries are reported without touching the index; the rest are
-    // removed together with a single sync.
+    // removed together with a single sync. AWS authorizes each key on its own.
+    let bucket = req.access.bucket()?;
+    let query = Query::parse(req.parts.uri.query());
+    let requester = req.requester(&query);
     let checks: Vec<S3Result<()>> = request
         .object
         .iter()
@@ -47,7 +52,15 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
             if o.key.len() > MAX_KEY_LEN {
                 return Err(ErrorCode::KeyTooLongError.into());
             }
-            check_version(o.version_id.as_deref())
+            check_version(o.version_id.as_deref())?;
+            let action = match o.version_id {
+                Some(_) => "s3:DeleteObjectVersion",
+                None => "s3:DeleteObject",
+            };
+            if !authorize::decide(bucket, Some(&o.key), None, &requester, action) {
+                return Err(ErrorCode::AccessDenied.into());
+            }
+            Ok(())
         })
         .collect();
     let accepted: Vec<&str> = request

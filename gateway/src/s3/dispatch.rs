@@ -3,8 +3,8 @@
 use super::request::S3Request;
 use super::response::S3Response;
 use super::{
-    attributes, bucket, copy, cors, delete, encryption, get, lifecycle, list, multipart, put,
-    tagging,
+    acl, attributes, bucket, copy, cors, delete, encryption, get, lifecycle, list, multipart,
+    ownership, policy, post, public_access, put, tagging,
 };
 use crate::error::S3Result;
 use crate::router::Endpoint;
@@ -19,8 +19,22 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
         Endpoint::DeleteBucket => bucket::delete_bucket(state, req).await,
         Endpoint::GetBucketLocation => bucket::get_bucket_location(req).await,
         Endpoint::GetBucketVersioning => bucket::get_bucket_versioning().await,
-        Endpoint::GetBucketAcl => bucket::get_bucket_acl(req).await,
-        Endpoint::PutBucketAcl => bucket::put_bucket_acl(req).await,
+        Endpoint::GetBucketAcl => acl::get_bucket_acl(req).await,
+        Endpoint::PutBucketAcl => acl::put_bucket_acl(state, req).await,
+        Endpoint::GetBucketPolicy => policy::get_bucket_policy(req).await,
+        Endpoint::PutBucketPolicy => policy::put_bucket_policy(state, req).await,
+        Endpoint::DeleteBucketPolicy => policy::delete_bucket_policy(state, req).await,
+        Endpoint::GetBucketPolicyStatus => policy::get_bucket_policy_status(req).await,
+        Endpoint::GetBucketOwnershipControls => ownership::get_ownership_controls(req).await,
+        Endpoint::PutBucketOwnershipControls => ownership::put_ownership_controls(state, req).await,
+        Endpoint::DeleteBucketOwnershipControls => {
+            ownership::delete_ownership_controls(state, req).await
+        }
+        Endpoint::GetPublicAccessBlock => public_access::get_public_access_block(req).await,
+        Endpoint::PutPublicAccessBlock => public_access::put_public_access_block(state, req).await,
+        Endpoint::DeletePublicAccessBlock => {
+            public_access::delete_public_access_block(state, req).await
+        }
         Endpoint::GetBucketEncryption => encryption::get_bucket_encryption(req).await,
         Endpoint::PutBucketEncryption => encryption::put_bucket_encryption(state, req).await,
         Endpoint::DeleteBucketEncryption => encryption::delete_bucket_encryption(state, req).await,
@@ -60,6 +74,7 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
             multipart::list_multipart_uploads(state, req, &list, markers).await
         }
         Endpoint::DeleteObjects => delete::delete_objects(state, req).await,
+        Endpoint::PostObject => post::post_object(state, req).await,
         Endpoint::PutObject => put::put_object(state, req).await,
         Endpoint::CopyObject { source } => copy::copy_object(state, req, &source).await,
         Endpoint::GetObject { read } => get::get_object(state, req, &read, false).await,
@@ -68,10 +83,10 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
             delete::delete_object(state, req, version_id.as_deref()).await
         }
         Endpoint::GetObjectAcl { version_id } => {
-            get::get_object_acl(state, req, version_id.as_deref()).await
+            acl::get_object_acl(state, req, version_id.as_deref()).await
         }
         Endpoint::PutObjectAcl { version_id } => {
-            get::put_object_acl(state, req, version_id.as_deref()).await
+            acl::put_object_acl(state, req, version_id.as_deref()).await
         }
         Endpoint::GetObjectAttributes { version_id } => {
             attributes::get_object_attributes(state, req, version_id.as_deref()).await

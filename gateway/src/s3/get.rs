@@ -1,6 +1,5 @@
-//! GetObject, HeadObject, GetObjectAcl, PutObjectAcl.
+//! GetObject, HeadObject.
 
-use super::bucket;
 use super::conditions::{self, Family};
 use super::meta;
 use super::put::checksum_headers;
@@ -265,24 +264,6 @@ async fn read_segment(
             Box::pin(sse::open_stream(stored, key, blob, range))
         }
     })
-}
-
-pub async fn get_object_acl(
-    state: &S3State,
-    req: S3Request,
-    version_id: Option<&str>,
-) -> S3Result<S3Response> {
-    let version = current_version(state, &req, version_id).await?;
-    bucket::acl_response(&version.owner)
-}
-
-pub async fn put_object_acl(
-    state: &S3State,
-    req: S3Request,
-    version_id: Option<&str>,
-) -> S3Result<S3Response> {
-    current_version(state, &req, version_id).await?;
-    bucket::put_acl(&req)
 }
 
 #[cfg(test)]

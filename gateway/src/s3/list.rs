@@ -2,19 +2,20 @@
 
 use super::request::S3Request;
 use super::response::{S3Response, quoted, xml_ok};
+use crate::acl;
 use crate::error::S3Result;
 use crate::owner::owner;
 use crate::params::{ContinuationToken, ListQuery};
 use crate::state::S3State;
 use crate::timefmt::iso8601;
 use crate::xml::{self, NS};
-use kura_index::{ListPage, ObjectVersion};
+use kura_index::{BucketRecord, ListPage, ObjectVersion};
 
 fn contents(
     list: &ListQuery,
     key: &str,
     version: &ObjectVersion,
-    with_owner: bool,
+    with_owner: Option<&BucketRecord>,
 ) -> xml::Contents {
     xml::Contents {
         key: list.show(key),
@@ -24,7 +25,7 @@ fn contents(
         checksum_type: version.checksum.as_ref().map(|c| c.kind.clone()),
         size: version.size,
         storage_class: "STANDARD",
-        owner: with_owner.then(|| owner(&version.owner)),
+        owner: with_owner.map(|bucket| owner(acl::shown_owner(bucket, &version.owner))),
     }
 }
 
@@ -48,7 +49,7 @@ pub async fn list_objects(
     let result = xml::ListBucketResult {
         marker: Some(list.show(marker)),
         next_marker,
-        ..page_result(&req.bucket, list, &page, true)
+        ..page_result(req.access.bucket()?, list, &page, true)
     };
     xml_ok(xml::to_xml("ListBucketResult", &result)?)
 }
@@ -71,7 +72,7 @@ pub async fn list_objects_v2(
             .flatten(),
         start_after: start_after.map(|s| list.show(&s)),
         key_count: Some(page.entries.len() + page.prefixes.len()),
-        ..page_result(&req.bucket, list, &page, fetch_owner)
+        ..page_result(req.access.bucket()?, list, &page, fetch_owner)
     };
     xml_ok(xml::to_xml("ListBucketResult", &result)?)
 }
@@ -99,14 +100,14 @@ async fn current_objects(
 
 /// The parts of a ListObjects (v1 or v2) answer both versions share.
 fn page_result(
-    bucket: &str,
+    bucket: &BucketRecord,
     list: &ListQuery,
     page: &ListPage<ObjectVersion>,
     with_owner: bool,
 ) -> xml::ListBucketResult {
     xml::ListBucketResult {
         xmlns: NS,
-        name: bucket.to_owned(),
+        name: bucket.name.clone(),
         prefix: list.show(&list.prefix),
         marker: None,
         next_marker: None,
@@ -121,7 +122,7 @@ fn page_result(
         contents: page
             .entries
             .iter()
-            .map(|(k, v)| contents(list, k, v, with_owner))
+            .map(|(k, v)| contents(list, k, v, with_owner.then_some(bucket)))
             .collect(),
         common_prefixes: list.prefixes(&page.prefixes),
     }
@@ -141,6 +142,7 @@ pub async fn list_object_versions(
             &list.params(Some(key_marker).filter(|m| !m.is_empty())),
         )
         .await?;
+    let bucket = req.access.bucket()?;
     let mut items = Vec::new();
     for (key, record) in &page.entries {
         for (i, version) in record.versions.iter().enumerate() {
@@ -152,7 +154,7 @@ pub async fn list_object_versions(
                 etag: (!version.delete_marker).then(|| quoted(&version.etag)),
                 size: (!version.delete_marker).then_some(version.size),
                 storage_class: (!version.delete_marker).then_some("STANDARD"),
-                owner: owner(&version.owner),
+                owner: owner(acl::shown_owner(bucket, &version.owner)),
             };
             items.push(if version.delete_marker {
                 xml::VersionItem::DeleteMarker(entry)

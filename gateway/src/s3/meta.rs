@@ -116,24 +116,6 @@ fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Kura's buckets behave like AWS buckets with ACLs disabled (the AWS default
-/// since 2023): `private` and `bucket-owner-full-control` are accepted,
-/// anything granting access to others is refused.
-pub fn check_acl(headers: &HeaderMap) -> S3Result<()> {
-    let canned_ok = match text(headers, "x-amz-acl") {
-        None => true,
-        Some(acl) => matches!(acl, "private" | "bucket-owner-full-control"),
-    };
-    let grants = headers
-        .keys()
-        .any(|name| name.as_str().starts_with("x-amz-grant-"));
-    if canned_ok && !grants {
-        Ok(())
-    } else {
-        Err(ErrorCode::AccessControlListNotSupported.into())
-    }
-}
-
 /// Every object is stored as STANDARD.
 pub fn check_storage_class(headers: &HeaderMap) -> S3Result<()> {
     match text(headers, "x-amz-storage-class") {
@@ -149,7 +131,6 @@ pub fn check_storage_class(headers: &HeaderMap) -> S3Result<()> {
 
 /// The checks every object write shares.
 pub fn check_write_headers(headers: &HeaderMap) -> S3Result<ObjectMeta> {
-    check_acl(headers)?;
     check_storage_class(headers)?;
     let mut meta = from_headers(headers)?;
     meta.tags = tags::from_header(text(headers, "x-amz-tagging"))?;
@@ -176,17 +157,12 @@ mod tests {
     }
 
     #[test]
-    fn refuses_oversized_metadata_and_public_acls() {
+    fn refuses_oversized_metadata() {
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-meta-big", "x".repeat(2100).parse().unwrap());
         assert_eq!(
             from_headers(&headers).unwrap_err().code,
             ErrorCode::MetadataTooLarge
         );
-        let mut headers = HeaderMap::new();
-        headers.insert("x-amz-acl", "public-read".parse().unwrap());
-        assert!(check_acl(&headers).is_err());
-        headers.insert("x-amz-acl", "private".parse().unwrap());
-        assert!(check_acl(&headers).is_ok());
     }
 }

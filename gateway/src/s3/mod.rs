@@ -1,6 +1,7 @@
 //! The S3 API's operations, one module per group, and what they share: the request, the
 //! response helpers, streaming into blobs, metadata, conditions.
 
+mod acl;
 mod attributes;
 mod bucket;
 mod conditions;
@@ -14,6 +15,10 @@ mod lifecycle;
 mod list;
 mod meta;
 mod multipart;
+mod ownership;
+mod policy;
+mod post;
+mod public_access;
 mod put;
 mod request;
 mod response;

@@ -6,6 +6,7 @@ use super::meta;
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, quoted, unquote, xml_ok};
 use super::store::{Destination, MAX_SINGLE_UPLOAD, declared_size, or_discard, write_body};
+use crate::acl;
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType, combine_parts};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::owner::owner;
@@ -63,6 +64,10 @@ pub async fn create_multipart_upload(state: &S3State, req: S3Request) -> S3Resul
     let mut meta = meta::check_write_headers(req.headers())?;
     // The parts are sealed with this data key; the upload keeps it, wrapped.
     let bucket = req.access.bucket()?;
+    // The ACL waits in the upload for the object; the owner is settled at completion.
+    meta.acl = acl::for_new_object(&state.index, req.headers(), bucket, req.user())
+        .await?
+        .1;
     meta.encryption = sse::for_write(req.headers(), bucket, &state.master_key)?.map(|(_, e)| e);
     let (algorithm, kind) = upload_checksum(&req)?;
     let now = state.index.now_ms();
@@ -185,7 +190,7 @@ pub async fn complete_multipart_upload(
             "You must specify at least one part.",
         ));
     }
-    let owner = req.user().to_owned();
+    let bucket = req.access.bucket()?.clone();
     let stated: Vec<(ChecksumAlgorithm, String)> = ChecksumAlgorithm::all()
         .into_iter()
         .filter_map(|alg| req.header(alg.header_name()).map(|v| (alg, v.to_owned())))
@@ -197,6 +202,7 @@ pub async fn complete_multipart_upload(
             &req.key,
             upload_id,
             |upload, parts| {
+                let owner = acl::object_owner(&bucket, &upload.owner, upload.meta.acl.as_ref());
                 let version = assemble(upload, parts, &request.part, owner)?;
                 check_stated_checksum(&version, &stated)?;
                 Ok(version)

@@ -5,9 +5,10 @@ use super::meta;
 use super::request::S3Request;
 use super::response::{S3Response, quoted};
 use super::store::{Destination, MAX_SINGLE_UPLOAD, declared_size, or_discard, write_body};
-use crate::body::BodyDigests;
+use crate::acl;
+use crate::body::{BodyDigests, VerifiedBody};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
-use crate::error::S3Result;
+use crate::error::{S3Error, S3Result};
 use crate::sse;
 use crate::state::S3State;
 use http::{Response, StatusCode};
@@ -31,6 +32,9 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
         .await?;
 
     let mut meta = meta;
+    let (owner, acl) =
+        acl::for_new_object(&state.index, req.headers(), &bucket, req.user()).await?;
+    meta.acl = acl;
     let (key, encryption) = sse::for_write(req.headers(), &bucket, &state.master_key)?.unzip();
     meta.encryption = encryption;
 
@@ -38,14 +42,7 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let mut body = req.take_body(want)?;
     let dest = Destination::object(&req.bucket, &req.key);
     let blob = write_body(state, dest, &mut body, key.as_ref()).await?;
-    let digests = body.digests().expect("a fully read body has digests");
-    let version = simple_version(
-        &blob,
-        digests.md5,
-        meta,
-        full_object_checksum(&digests),
-        req.user(),
-    );
+    let version = body_version(&blob, &body, meta, &owner)?;
     let put = state
         .index
         .put_object(&req.bucket, &req.key, version, |current| {
@@ -69,13 +66,28 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
 }
 
 /// Whether the client chose a checksum itself (a value, a trailer, or an algorithm).
-fn names_checksum(headers: &http::HeaderMap) -> bool {
+pub(super) fn names_checksum(headers: &http::HeaderMap) -> bool {
     headers.keys().any(|name| {
         let name = name.as_str();
         name == "x-amz-trailer"
             || name == "x-amz-sdk-checksum-algorithm"
             || name.starts_with("x-amz-checksum-")
     })
+}
+
+/// The `null` version of a request body just streamed into `blob`: its ETag and checksum
+/// are the body's digests.
+pub(super) fn body_version(
+    blob: &kura_backend::BlobInfo,
+    body: &VerifiedBody,
+    meta: kura_index::ObjectMeta,
+    owner: &str,
+) -> S3Result<ObjectVersion> {
+    let digests = body
+        .digests()
+        .ok_or_else(|| S3Error::internal("a body read to its end has digests"))?;
+    let checksum = full_object_checksum(&digests);
+    Ok(simple_version(blob, digests.md5, meta, checksum, owner))
 }
 
 /// The `null` version of an object stored as one blob (not multipart).

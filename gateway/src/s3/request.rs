@@ -1,10 +1,12 @@
 //! An authenticated, routed S3 request, and reading its body.
 
-use crate::auth::{Authenticated, PayloadMode};
+use crate::auth::{Authenticated, PayloadMode, Via};
 use crate::authorize::Access;
 use crate::body::{VerifiedBody, verified_body};
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::query::Query;
+use crate::requester::{Client, Requester};
 use axum::body::Body;
 use http::HeaderMap;
 
@@ -17,6 +19,8 @@ pub struct S3Request {
     pub key: String,
     pub access_key: String,
     user: String,
+    via: Via,
+    client: Client,
     /// The unread body and how to verify it; a Mutex only so that `&S3Request`
     /// is `Sync` (the body itself is not) and can be held across awaits.
     pending: std::sync::Mutex<Option<(Body, PayloadMode)>>,
@@ -28,7 +32,7 @@ impl S3Request {
         access: Access,
         bucket: String,
         key: String,
-        auth: Authenticated,
+        (auth, client): (Authenticated, Client),
         body: Body,
     ) -> Self {
         S3Request {
@@ -38,6 +42,8 @@ impl S3Request {
             key,
             access_key: auth.access_key,
             user: auth.user,
+            via: auth.via,
+            client,
             pending: std::sync::Mutex::new(Some((body, auth.payload))),
         }
     }
@@ -75,9 +81,22 @@ impl S3Request {
             .ok_or_else(|| S3Error::internal("request body taken twice"))
     }
 
-    /// The user the request's key belongs to.
+    /// The user the request's key belongs to (empty for an anonymous request).
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// The request as bucket policies see it, for the decisions made while it is handled
+    /// (each key of a DeleteObjects).
+    pub fn requester<'a>(&'a self, query: &'a Query) -> Requester<'a> {
+        Requester {
+            user: (self.via != Via::Anonymous).then_some(self.user.as_str()),
+            via: self.via,
+            headers: &self.parts.headers,
+            query,
+            client: self.client,
+            object_tags: None,
+        }
     }
 }
 

@@ -33,15 +33,7 @@ fn document(tags: &Tags) -> S3Result<S3Response> {
 /// The tag set a Put call sends, checked against `max`.
 async fn requested(req: &mut S3Request, max: usize) -> S3Result<Tags> {
     let body = read_small_body(req, MAX_BODY).await?;
-    let request: xml::TaggingRequest = xml::from_xml("Tagging", &body)?;
-    let tags: Tags = request
-        .tag_set
-        .tag
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect();
-    tags::validate(&tags, max)?;
-    Ok(tags)
+    tags::from_document(&body, max)
 }
 
 fn no_such_key(req: &S3Request) -> S3Error {

@@ -29,6 +29,26 @@ pub struct BucketInfo {
     pub quota: Quota,
     #[serde(default)]
     pub grants: Vec<String>,
+    #[serde(default)]
+    pub access: BucketAccess,
+}
+
+/// Who may reach the bucket, as far as a claim cares: its policy, and whether its public
+/// access block keeps a public policy from working.
+#[derive(Debug, Default, Deserialize)]
+pub struct BucketAccess {
+    #[serde(default)]
+    pub policy: Option<Value>,
+    #[serde(default)]
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PublicAccessBlock {
+    #[serde(default)]
+    pub block_public_policy: bool,
+    #[serde(default)]
+    pub restrict_public_buckets: bool,
 }
 
 fn unexpected(what: &str) -> AdminError {
@@ -154,6 +174,19 @@ impl Kura {
                 None,
                 None,
             )
+            .await
+            .map(drop)
+    }
+
+    /// Sets the bucket's policy, or removes it (None).
+    pub async fn set_policy(&self, bucket: &str, policy: Option<&Value>) -> Result<(), AdminError> {
+        let method = if policy.is_some() {
+            Method::PUT
+        } else {
+            Method::DELETE
+        };
+        self.client
+            .call(method, &["buckets", bucket, "policy"], None, policy)
             .await
             .map(drop)
     }

@@ -1,6 +1,7 @@
 //! `kura provisioner`: a Kubernetes controller that turns ObjectBucketClaims into Kura
 //! buckets, users and keys, and hands them to pods as a ConfigMap and a Secret.
 
+mod access;
 mod kura;
 mod reconcile;
 pub mod resources;
@@ -38,7 +39,9 @@ use resources::{Endpoint, MANAGED_BY, MANAGED_BY_LABEL, ObjectBucketClaim};
         StorageClass parameters (all optional): `endpoint` (the S3 URL written into ConfigMaps), \
         `region`, and `bucketName` (an existing bucket: claims get access to it, it is never \
         deleted). Claim `spec.additionalConfig`: `maxObjects` and `maxSize` (e.g. `2Gi`) become the \
-        bucket's quota.\n\n\
+        bucket's quota; `access: read-only` (with `bucketName` classes) gives the claim's key \
+        read and list access only, through the bucket policy; `publicRead: \"true\"` lets \
+        anyone read the objects of the claim's own bucket.\n\n\
         Deleting a claim revokes its key; its bucket is deleted with its objects only when the \
         StorageClass's reclaimPolicy is Delete and the bucket was made for the claim.\n\n\
         The Kubernetes API is found like kubectl does: $KUBECONFIG, ~/.kube/config, else the \

@@ -16,7 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::kura::{Kura, Quota};
+use super::access::{self, Access};
+use super::kura::{BucketInfo, Kura, Quota};
 use super::resources::{
     Binding, Endpoint, FINALIZER, ObjectBucket, ObjectBucketClaim, child_meta, claim_user,
     config_map, generated_bucket_name, object_bucket, object_bucket_name, secret,
@@ -214,6 +215,44 @@ fn quota(claim: &ObjectBucketClaim) -> Result<Quota, Error> {
     })
 }
 
+/// `access` and `publicRead` from `spec.additionalConfig`: read-only is for a claim on an
+/// existing bucket (a claim's own bucket is its user's), public reads for the claim's own
+/// bucket (not another team's).
+fn wanted_access(claim: &ObjectBucketClaim, binding: &Binding) -> Result<Access, Error> {
+    let config = claim.spec.additional_config.clone().unwrap_or_default();
+    let wanted = Access::from_config(&config).map_err(|m| invalid("InvalidClaim", m))?;
+    if wanted.read_only && !binding.brownfield {
+        return Err(invalid(
+            "InvalidClaim",
+            "access: read-only needs a StorageClass that names an existing bucket",
+        ));
+    }
+    if wanted.public_read && binding.brownfield {
+        return Err(invalid(
+            "InvalidClaim",
+            "publicRead is only for a bucket made for the claim",
+        ));
+    }
+    Ok(wanted)
+}
+
+/// Makes the bucket policy hold `statement` under `sid` (or not at all), changing it only
+/// when it differs.
+async fn keep_statement(
+    ctx: &Context,
+    name: &str,
+    bucket: &BucketInfo,
+    sid: &str,
+    statement: Option<Value>,
+) -> Result<(), Error> {
+    let current = bucket.access.policy.as_ref();
+    let desired = access::with_statement(current, sid, statement);
+    if desired.as_ref() != current {
+        ctx.kura.set_policy(name, desired.as_ref()).await?;
+    }
+    Ok(())
+}
+
 async fn provision(
     ctx: &Context,
     claims: &Api<ObjectBucketClaim>,
@@ -227,6 +266,7 @@ async fn provision(
     };
     let binding = bind(ctx, claim, class)?;
     let quota = quota(claim)?;
+    let wanted = wanted_access(claim, &binding)?;
     if claim
         .status
         .as_ref()
@@ -268,9 +308,41 @@ async fn provision(
             ),
         ));
     };
-    if binding.brownfield && !bucket.grants.contains(&binding.user) {
+    // A brownfield claim's user gets the bucket through a grant (read-write) or a policy
+    // statement (read-only); a claim's own bucket may be opened to public reads.
+    let granted = bucket.grants.contains(&binding.user);
+    let full_access = binding.brownfield && !wanted.read_only;
+    if full_access && !granted {
         ctx.kura.grant(&binding.bucket, &binding.user).await?;
+    } else if !full_access && granted {
+        ctx.kura
+            .revoke_grant(&binding.bucket, &binding.user)
+            .await?;
     }
+    let blocked = bucket
+        .access
+        .public_access_block
+        .as_ref()
+        .is_some_and(|b| b.block_public_policy || b.restrict_public_buckets);
+    if wanted.public_read && blocked {
+        return Err(invalid(
+            "InvalidClaim",
+            "publicRead: the bucket's public access block keeps public policies from working \
+             (Kura runs with --new-bucket-defaults aws-2023)",
+        ));
+    }
+    let (sid, statement) = if binding.brownfield {
+        let statement = wanted
+            .read_only
+            .then(|| access::read_only_statement(&binding.bucket, &binding.user));
+        (access::read_only_sid(&binding.user), statement)
+    } else {
+        let statement = wanted
+            .public_read
+            .then(|| access::public_read_statement(&binding.bucket));
+        (access::PUBLIC_READ_SID.to_owned(), statement)
+    };
+    keep_statement(ctx, &binding.bucket, &bucket, &sid, statement).await?;
     // A brownfield bucket's quota is its owner's business unless the claim sets one.
     let wants_quota = !binding.brownfield || quota != Quota::default();
     if wants_quota && bucket.quota != quota {
@@ -420,7 +492,11 @@ async fn release(
         .unwrap_or_else(|| "Delete".to_owned());
     if let Some(bucket) = bucket {
         // Only a bucket made for this claim is ever deleted: its owner is the claim's user.
-        let owner = ctx.kura.bucket(&bucket).await?.map(|b| b.owner);
+        let info = ctx.kura.bucket(&bucket).await?;
+        let owner = info.as_ref().map(|b| b.owner.clone());
+        if let Some(info) = info.as_ref().filter(|b| b.owner != user) {
+            keep_statement(ctx, &bucket, info, &access::read_only_sid(&user), None).await?;
+        }
         if owner.as_deref() == Some(user.as_str()) && reclaim == "Delete" {
             ctx.kura.purge_bucket(&bucket).await?;
             publish(
