@@ -3,12 +3,14 @@
 //! ```text
 //! cargo bench -p kura-conformance --bench s3
 //! cargo bench -p kura-conformance --bench s3 -- --endpoint URL --access-key K --secret-key S
+//!     [--large-mib 64] [--large-ops 32] [--list-keys 10000] [--prefix kura-bench]
 //! ```
 //!
 //! Without `--endpoint` it starts its own `kura` (`$KURA_BIN`, else `target/release/kura`)
-//! on a temporary data directory. Runs, at concurrency 16: PUT and GET of 4 KiB objects
-//! and of 64 MiB objects, then ListObjectsV2 full pagination (1000 keys a page) over
-//! 10,000 keys. Prints ops/s, MiB/s, p50 and p99 latency for each.
+//! on a temporary data directory; with it, it measures any S3 server (radosgw, to compare).
+//! Runs, at concurrency 16: PUT and GET of 4 KiB objects and of `--large-mib` MiB objects,
+//! then ListObjectsV2 full pagination (1000 keys a page) over `--list-keys` keys, in buckets
+//! named `<prefix>-small`, `-large`, `-list`. Prints ops/s, MiB/s, p50 and p99 latency.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,58 +27,96 @@ const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 const SMALL_SIZE: usize = 4 * KIB;
 const SMALL_OPS: usize = 2000;
-const LARGE_SIZE: usize = 64 * MIB;
-const LARGE_OPS: usize = 32;
-const LIST_KEYS: usize = 10_000;
+
 const LIST_PAGE: i32 = 1000;
 const LIST_ROUNDS: usize = 5;
 
-const USAGE: &str = "usage: s3 [--endpoint URL --access-key KEY --secret-key SECRET]";
+const USAGE: &str = "usage: s3 [--endpoint URL --access-key KEY --secret-key SECRET] \
+                     [--large-mib N] [--large-ops N] [--list-keys N] [--prefix NAME]";
+
+/// What to measure, from the command line.
+struct Plan {
+    target: Option<S3Target>,
+    large_mib: usize,
+    large_ops: usize,
+    list_keys: usize,
+    prefix: String,
+}
 
 fn main() {
-    let attached = parse_args(std::env::args().skip(1));
-    let server = attached.is_none().then(KuraProcess::start);
-    let target = attached.unwrap_or_else(|| server.as_ref().expect("server").target().clone());
+    let plan = parse_args(std::env::args().skip(1));
+    let server = plan.target.is_none().then(KuraProcess::start);
+    let target = plan
+        .target
+        .clone()
+        .unwrap_or_else(|| server.as_ref().expect("server").target().clone());
     println!("kura S3 benchmark against {}", target.endpoint);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(run_all(target.sdk_client()));
+    runtime.block_on(run_all(target.sdk_client(), &plan));
 }
 
-/// The target given on the command line, or `None` to start a server. Ignores the
-/// `--bench` flag cargo passes to bench binaries.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Option<S3Target> {
+/// The plan given on the command line (no target: start a server). Ignores the `--bench`
+/// flag cargo passes to bench binaries.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Plan {
     let (mut endpoint, mut access_key, mut secret_key) = (None, None, None);
+    let mut plan = Plan {
+        target: None,
+        large_mib: 64,
+        large_ops: 32,
+        list_keys: 10_000,
+        prefix: "kura-bench".to_owned(),
+    };
     while let Some(arg) = args.next() {
-        let slot = match arg.as_str() {
-            "--bench" => continue,
-            "--endpoint" => &mut endpoint,
-            "--access-key" => &mut access_key,
-            "--secret-key" => &mut secret_key,
-            _ => panic!("unknown argument {arg:?}\n{USAGE}"),
+        if arg == "--bench" {
+            continue;
+        }
+        let value = args
+            .next()
+            .unwrap_or_else(|| panic!("{arg} needs a value\n{USAGE}"));
+        let number = || -> usize {
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("{arg} takes a number\n{USAGE}"))
         };
-        *slot = Some(
-            args.next()
-                .unwrap_or_else(|| panic!("{arg} needs a value\n{USAGE}")),
-        );
+        match arg.as_str() {
+            "--endpoint" => endpoint = Some(value),
+            "--access-key" => access_key = Some(value),
+            "--secret-key" => secret_key = Some(value),
+            "--large-mib" => plan.large_mib = number(),
+            "--large-ops" => plan.large_ops = number(),
+            "--list-keys" => plan.list_keys = number(),
+            "--prefix" => plan.prefix = value,
+            _ => panic!("unknown argument {arg:?}\n{USAGE}"),
+        }
     }
-    match (endpoint, access_key, secret_key) {
+    plan.target = match (endpoint, access_key, secret_key) {
         (None, None, None) => None,
         (Some(endpoint), Some(access_key), Some(secret_key)) => {
             Some(S3Target::attach(&endpoint, &access_key, &secret_key))
         }
         _ => panic!("--endpoint, --access-key and --secret-key go together\n{USAGE}"),
-    }
+    };
+    plan
 }
 
-async fn run_all(s3: Client) {
+async fn run_all(s3: Client, plan: &Plan) {
     print_header();
-    bench_objects(&s3, "kura-bench-small", "4 KiB", SMALL_SIZE, SMALL_OPS).await;
-    bench_objects(&s3, "kura-bench-large", "64 MiB", LARGE_SIZE, LARGE_OPS).await;
-    bench_list(&s3, "kura-bench-list").await;
+    let bucket = |suffix: &str| format!("{}-{suffix}", plan.prefix);
+    bench_objects(&s3, &bucket("small"), "4 KiB", SMALL_SIZE, SMALL_OPS).await;
+    let large = format!("{} MiB", plan.large_mib);
+    bench_objects(
+        &s3,
+        &bucket("large"),
+        &large,
+        plan.large_mib * MIB,
+        plan.large_ops,
+    )
+    .await;
+    bench_list(&s3, &bucket("list"), plan.list_keys).await;
 }
 
 /// PUT then GET `count` objects of `size` bytes.
@@ -100,33 +140,33 @@ async fn bench_objects(s3: &Client, bucket: &str, label: &str, size: usize, coun
     get.print(&format!("GET {label}"), count, Some(size));
 }
 
-/// Fills a bucket with `LIST_KEYS` empty objects, then lists it fully, page by page.
-async fn bench_list(s3: &Client, bucket: &str) {
+/// Fills a bucket with `keys` empty objects, then lists it fully, page by page.
+async fn bench_list(s3: &Client, bucket: &str, keys: usize) {
     ensure_bucket(s3, bucket).await;
-    let fill = run_concurrently(LIST_KEYS, {
+    let fill = run_concurrently(keys, {
         let s3 = s3.clone();
         let bucket = bucket.to_owned();
         move |i| put_object(s3.clone(), bucket.clone(), object_key(i), Bytes::new())
     })
     .await;
-    fill.print("PUT 0 B (list fill)", LIST_KEYS, Some(0));
+    fill.print("PUT 0 B (list fill)", keys, Some(0));
 
     let mut latencies = Vec::new();
     let started = Instant::now();
     for _ in 0..LIST_ROUNDS {
-        latencies.extend(list_all_pages(s3, bucket).await);
+        latencies.extend(list_all_pages(s3, bucket, keys).await);
     }
     let elapsed = started.elapsed();
     let pages = latencies.len();
     Run { elapsed, latencies }.print("LIST 1000-key pages", pages, None);
     println!(
-        "  ({LIST_ROUNDS} full listings of {LIST_KEYS} keys, {:.0} keys/s, sequential)",
-        (LIST_ROUNDS * LIST_KEYS) as f64 / elapsed.as_secs_f64()
+        "  ({LIST_ROUNDS} full listings of {keys} keys, {:.0} keys/s, sequential)",
+        (LIST_ROUNDS * keys) as f64 / elapsed.as_secs_f64()
     );
 }
 
 /// Lists the whole bucket, checking the key count; returns each page's latency.
-async fn list_all_pages(s3: &Client, bucket: &str) -> Vec<Duration> {
+async fn list_all_pages(s3: &Client, bucket: &str, expected: usize) -> Vec<Duration> {
     let mut latencies = Vec::new();
     let mut keys = 0;
     let mut token = None;
@@ -147,7 +187,7 @@ async fn list_all_pages(s3: &Client, bucket: &str) -> Vec<Duration> {
             break;
         }
     }
-    assert_eq!(keys, LIST_KEYS, "listing returned a wrong number of keys");
+    assert_eq!(keys, expected, "listing returned a wrong number of keys");
     latencies
 }
 

@@ -106,7 +106,7 @@ REGISTRY_HOSTS = re.compile(
 
 BUILTIN_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                  "RoleBinding", "StorageClass", "Service", "StatefulSet", "Deployment", "Pod",
-                 "ConfigMap", "Secret", "CustomResourceDefinition"}
+                 "ConfigMap", "Secret", "CustomResourceDefinition", "PodDisruptionBudget"}
 
 
 # --------------------------------------------------------------------------- loading
@@ -818,6 +818,36 @@ def test_server_env_names_are_kura_serve_settings():
     assert compose_env <= allowed, compose_env - allowed
     dockerfile_env = set(re.findall(r"\b(KURA_[A-Z0-9_]+)=", (DOCKER_DIR / "Dockerfile").read_text()))
     assert dockerfile_env and dockerfile_env <= allowed, dockerfile_env - allowed
+
+
+def test_rados_gateways_are_configured_as_kura_serve_documents_and_fit_together():
+    """k8s/rados: the gateways' env names are `kura serve` settings naming the RADOS
+    backend; the ceph.conf they mount comes from the ConfigMap and names the keyring
+    they mount from a Secret; the Service selects them; the PodDisruptionBudget covers
+    them and leaves all but one running; they spread over zones."""
+    text = help_text("serve")
+    assert text is not None, "kura serve --help failed"
+    gateways = one("Deployment", "kura-gateway")
+    (c,) = containers(gateways)
+    assert env_names(c) <= flag_env_names(text) | SERVE_EXTRA_ENV, env_names(c) - flag_env_names(text)
+    env = container_env(c)
+    assert env["KURA_BACKEND"]["value"] == "rados"
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(gateways)["volumes"]}
+    conf_map = one("ConfigMap", volumes["ceph-conf"]["configMap"]["name"])
+    assert mounts["ceph-conf"] == env["KURA_CEPH_CONF"]["value"]
+    keyring = re.search(r"keyring\s*=\s*(\S+)", conf_map["data"]["ceph.conf"]).group(1)
+    assert mounts["ceph-keyring"] == keyring and "secret" in volumes["ceph-keyring"]
+    labels = gateways["spec"]["template"]["metadata"]["labels"]
+    assert selects(one("Service", "kura")["spec"]["selector"], labels)
+    pdb = one("PodDisruptionBudget", "kura-gateway")
+    assert selects(pdb["spec"]["selector"]["matchLabels"], labels)
+    assert pdb["spec"]["maxUnavailable"] == 1 and gateways["spec"]["replicas"] >= 3
+    spread = pod_spec(gateways)["topologySpreadConstraints"]
+    assert any(t["topologyKey"] == "topology.kubernetes.io/zone" for t in spread)
+    probes = {p: c[p]["httpGet"] for p in ("livenessProbe", "readinessProbe")}
+    assert probes["livenessProbe"]["path"] == "/healthz" and probes["readinessProbe"]["path"] == "/readyz"
+    assert {h["port"] for h in probes.values()} == {"ops"}
 
 
 def test_provisioner_env_names_are_kura_provisioner_settings():
