@@ -25,90 +25,19 @@ ends, whatever happened.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 
-import botocore.config
 import pytest
 import requests
-from conftest import CEPH_CONF, REPO_ROOT, unique_bucket_name
-from loadtools import Prober, RawS3, fill, percentile
+from cluster import (  # noqa: F401 (gateways, racks: fixtures)
+    Load, admin, filled_bucket, gateways, on_each, racks, retrying, wait_status)
+from conftest import unique_bucket_name
+from loadtools import Prober, RawS3, percentile
 
 pytestmark = pytest.mark.rados_only
-
-API = "/_kura/admin/v1"
-CLUSTER = REPO_ROOT / "scripts" / "ceph-cluster"
-
-
-def ceph_cluster(*args: str) -> None:
-    """scripts/ceph-cluster COMMAND DIR [ARG]: the cluster the suite runs against."""
-    command, rest = args[0], list(args[1:])
-    subprocess.run(["bash", str(CLUSTER), command, str(Path(CEPH_CONF).parent), *rest],
-                   check=True, capture_output=True, timeout=300)
-
-
-def pools_serve() -> bool:
-    probe = f"probe-{uuid.uuid4().hex}"
-    for pool in ("kura-meta", "kura-index", "kura-data"):
-        put = subprocess.run(["rados", "-c", CEPH_CONF, "-p", pool, "put", probe, "/dev/null"],
-                             capture_output=True, timeout=15)
-        if put.returncode != 0:
-            return False
-        subprocess.run(["rados", "-c", CEPH_CONF, "-p", pool, "rm", probe],
-                       capture_output=True, timeout=15)
-    return True
-
-
-@pytest.fixture
-def racks():
-    """Stops and starts OSDs; every OSD runs again when the test ends."""
-    stopped: "set[int]" = set()
-
-    class Racks:
-        def lose(self, n: int) -> None:
-            ceph_cluster("stop-osd", str(n))
-            stopped.add(n)
-
-        def restore(self, n: int) -> None:
-            ceph_cluster("start-osd", str(n))
-            stopped.discard(n)
-
-    yield Racks()
-    for n in sorted(stopped):
-        ceph_cluster("start-osd", str(n))
-    deadline = time.monotonic() + 180
-    while not pools_serve():
-        assert time.monotonic() < deadline, "the cluster did not recover"
-        time.sleep(2)
-
-
-@pytest.fixture
-def gateways(make_server):
-    """gateways(n, **kwargs): n gateways on the same pools and namespace."""
-    def make(n: int = 2, **kwargs):
-        first = make_server(**kwargs)
-        return [first] + [make_server(namespace=first.namespace, **kwargs) for _ in range(n - 1)]
-    return make
-
-
-def retrying(server):
-    """A boto3 client that retries as SDKs do by default (and a little longer)."""
-    return server.client(retries={"mode": "standard", "max_attempts": 10},
-                         connect_timeout=5, read_timeout=30)
-
-
-def admin(server, method: str, path: str, body: "dict | None" = None):
-    r = server.signed_request(method, API + path, body=json.dumps(body).encode() if body else b"",
-                              timeout=30)
-    assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text}"
-    return r.json() if r.text.strip() else None
-
 
 def test_gateways_serve_the_same_buckets(gateways):
     a, b = gateways(2)
@@ -148,12 +77,7 @@ def test_concurrent_conditional_writes_have_one_winner(gateways):
             with lock:
                 outcomes[key].append((tag, r.status_code))
 
-    threads = [threading.Thread(target=writer, args=(srv, f"{label}{i}"))
-               for label, srv in (("a", a), ("b", b)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    on_each({"a": a, "b": b}, writer)
     client = b.client()
     for key, results in outcomes.items():
         winners = [tag for tag, status in results if status == 200]
@@ -200,12 +124,7 @@ def test_quota_holds_across_gateways(gateways):
             with lock:
                 (accepted.append(key) if r.status_code == 200 else refused.append(r.status_code))
 
-    threads = [threading.Thread(target=writer, args=(srv, f"{label}{i}"))
-               for label, srv in (("a", a), ("b", b)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    on_each({"a": a, "b": b}, writer)
     assert len(accepted) == 30, f"{len(accepted)} accepted, refusals {set(refused)}"
     assert set(refused) == {403}
     listed = b.client().list_objects_v2(Bucket=name)
@@ -213,56 +132,6 @@ def test_quota_holds_across_gateways(gateways):
     usage = admin(b, "GET", "/usage")
     mine = [u for u in usage["buckets"] if u["name"] == name]
     assert mine and mine[0]["objects"] == 30
-
-
-class Load:
-    """Writers on several gateways putting objects with known contents until stopped;
-    records what was acknowledged and what failed after the SDK's retries."""
-
-    def __init__(self, servers, bucket: str, threads_per_gateway: int = 3, size: int = 64 * 1024):
-        self.bucket, self.size = bucket, size
-        self.acked: "dict[str, str]" = {}
-        self.failed: "list[tuple[str, str]]" = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._write, args=(srv, f"g{g}t{t}"))
-                        for g, srv in enumerate(servers) for t in range(threads_per_gateway)]
-
-    def _write(self, server, tag: str) -> None:
-        client = retrying(server)
-        n = 0
-        while not self.stop.is_set():
-            key = f"{tag}/{n:06d}"
-            body = hashlib.sha256(key.encode()).digest() * (self.size // 32)
-            try:
-                client.put_object(Bucket=self.bucket, Key=key, Body=body)
-                with self.lock:
-                    self.acked[key] = hashlib.sha256(body).hexdigest()
-            except Exception as e:  # noqa: BLE001
-                with self.lock:
-                    self.failed.append((key, repr(e)[:200]))
-            n += 1
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join()
-
-    def verify(self, server) -> None:
-        client = retrying(server)
-        listed = set()
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
-            listed.update(o["Key"] for o in page.get("Contents", []))
-        missing = set(self.acked) - listed
-        assert not missing, f"{len(missing)} acknowledged objects are not listed"
-        for key, digest in self.acked.items():
-            body = client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            assert hashlib.sha256(body).hexdigest() == digest, f"{key} changed"
 
 
 def test_a_lost_rack_under_load_loses_nothing(gateways, racks):
@@ -318,28 +187,11 @@ def test_two_lost_racks_fail_fast_and_recover(gateways, racks):
         assert client.get_object(Bucket=name, Key=key)["Body"].read() == body
 
 
-def wait_status(url: str, status: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = requests.get(url, timeout=2).status_code
-        except requests.RequestException as e:
-            last = repr(e)
-        if last == status:
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"{url} answered {last}, not {status}, for {timeout} s")
-
-
 def test_reshard_under_load_from_two_gateways(gateways, tmp_path):
     a, b = gateways(2)
-    name = unique_bucket_name()
-    a.client().create_bucket(Bucket=name)
     keys = [f"pre/{i:05d}" for i in range(3000)]
+    name = filled_bucket(a, keys)
     failures: list = []
-    fill(RawS3(a), name, keys, 8, failures)
-    assert not failures, failures[:5]
     prober = Prober(b.ops_port, tmp_path)
     written: "list[str]" = []
     stop = threading.Event()

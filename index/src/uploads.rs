@@ -408,7 +408,9 @@ impl Index {
         }
     }
 
-    /// Open uploads ordered by key, then by initiation (upload ids sort by time).
+    /// Open uploads ordered by key, then by initiation (upload ids sort by time). An upload
+    /// being completed is not open: one whose gateway died is settled here, and listed
+    /// only if it turns out never to have completed.
     pub async fn list_uploads(
         &self,
         bucket: &str,
@@ -433,16 +435,36 @@ impl Index {
         };
         let mut items = Merged::entries(
             self.kv.as_ref(),
-            vec![map],
+            vec![map.clone()],
             start,
             params.prefix,
             params.max,
         );
-        list_sorted(&list, &mut items, |_, value| {
-            let upload: UploadRecord = decode(&value)?;
-            Ok(Some((upload.key.clone(), upload)))
+        let page = list_sorted(&list, &mut items, |_, raw| {
+            let upload: UploadRecord = decode(&raw)?;
+            Ok(Some((upload.key.clone(), (upload, raw))))
         })
-        .await
+        .await?;
+        let mut open = Vec::with_capacity(page.entries.len());
+        for (key, (mut upload, raw)) in page.entries {
+            if upload.completing.is_some() {
+                let found = Found {
+                    map: map.clone(),
+                    upload: upload.clone(),
+                    raw,
+                };
+                match self.settle_completion(bucket, &key, found).await? {
+                    Settled::Reopened => upload.completing = None,
+                    Settled::Finished(_) | Settled::Removed | Settled::UnderWay => continue,
+                }
+            }
+            open.push((key, upload));
+        }
+        Ok(ListPage {
+            entries: open,
+            prefixes: page.prefixes,
+            truncated: page.truncated,
+        })
     }
 }
 
