@@ -29,6 +29,7 @@ from cluster import (  # noqa: F401 (gateways: a fixture)
 pytestmark = pytest.mark.rados_only
 
 
+@pytest.mark.restarts_cluster
 def test_everything_killed_at_once_loses_nothing(gateways):
     a, b = gateways(2)
     name = unique_bucket_name()
