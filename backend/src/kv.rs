@@ -29,6 +29,13 @@ pub trait KvStore: Send + Sync {
     /// Makes every write that returned so far durable. (Engines whose writes are durable
     /// when they return, such as RADOS, have nothing to do.)
     async fn sync(&self) -> Result<()>;
+
+    /// Called while the store does not answer: refreshes what this process knows of where
+    /// the data lives, for engines that can hold a stale picture of it (RADOS after a
+    /// whole-cluster restart). Engines without one have nothing to do.
+    async fn catch_up(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Which entries of a map a [`KvStore::scan`] reads.

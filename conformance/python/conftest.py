@@ -625,8 +625,6 @@ def pytest_configure(config):
         "markers", "local_only: looks at the local backend's data directory itself")
     config.addinivalue_line(
         "markers", "rados_only: needs a Ceph cluster (several gateways, lost racks)")
-    config.addinivalue_line(
-        "markers", "restarts_cluster: kills and restarts the whole Ceph cluster; runs last")
     if BACKEND not in ("local", "rados"):
         raise pytest.UsageError(f"KURA_TEST_BACKEND must be local or rados, not {BACKEND!r}")
     if BACKEND == "rados" and not Path(CEPH_CONF).is_file():
@@ -638,9 +636,6 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     unwanted = "local_only" if BACKEND == "rados" else "rados_only"
     items[:] = [item for item in items if item.get_closest_marker(unwanted) is None]
-    # A whole-cluster restart runs after everything else: gateways that live through one
-    # (the session's server) do not recover yet (their librados connection stays stuck).
-    items.sort(key=lambda item: item.get_closest_marker("restarts_cluster") is not None)
 
 
 def _server_factory(kura_bin, **kwargs) -> KuraServer:

@@ -108,6 +108,15 @@ pub async fn run(
             }
         }
         readiness.set_storage(ok);
+        if !ok {
+            // A cluster that restarted whole may be back while this gateway still looks
+            // for it where it was: ask it where it is now.
+            match tokio::time::timeout(PROBE_DEADLINE, index.catch_up()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::debug!(%err, "storage catch-up failed"),
+                Err(_) => tracing::debug!("storage catch-up timed out"),
+            }
+        }
         if ok && (asked || usage_read.is_none_or(|at| at.elapsed() >= USAGE_EVERY)) {
             let began = Instant::now();
             usage_read = Some(began);

@@ -54,6 +54,12 @@ impl Index {
         Ok(())
     }
 
+    /// Lets the storage refresh its picture of the cluster after a probe failed (see
+    /// [`kura_backend::KvStore::catch_up`]).
+    pub async fn catch_up(&self) -> Result<()> {
+        Ok(self.kv.catch_up().await?)
+    }
+
     /// The current time in milliseconds, as stamped on new records.
     pub fn now_ms(&self) -> u64 {
         unix_ms()

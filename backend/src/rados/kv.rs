@@ -195,6 +195,11 @@ impl KvStore for RadosKv {
         blocking(move || Ok(pool.remove(&map)?)).await
     }
 
+    async fn catch_up(&self) -> Result<()> {
+        let pool = self.meta.clone();
+        blocking(move || Ok(pool.cluster().wait_for_latest_osdmap()?)).await
+    }
+
     async fn sync(&self) -> Result<()> {
         // A RADOS write returns once every replica in the acting set has it.
         Ok(())

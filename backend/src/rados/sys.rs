@@ -28,8 +28,8 @@ use ceph::rados::{
     rados_ioctx_set_namespace, rados_ioctx_t, rados_omap_get_end, rados_omap_iter_t,
     rados_pool_create, rados_pool_lookup, rados_read, rados_read_op_operate, rados_read_op_t,
     rados_release_read_op, rados_release_write_op, rados_remove, rados_shutdown, rados_stat,
-    rados_t, rados_write_op_create, rados_write_op_operate, rados_write_op_setxattr,
-    rados_write_op_t, rados_write_op_write_full,
+    rados_t, rados_wait_for_latest_osdmap, rados_write_op_create, rados_write_op_operate,
+    rados_write_op_setxattr, rados_write_op_t, rados_write_op_write_full,
 };
 use libc::{c_char, c_int};
 use std::ffi::{CStr, CString};
@@ -244,6 +244,16 @@ impl Cluster {
         check(|| format!("setting {option}"), i64::from(ret)).map(drop)
     }
 
+    /// Fetches the cluster's latest OSD map from a monitor and waits until this client
+    /// has it. librados asks for new maps when it learns that its own is stale, which it
+    /// does not after a whole-cluster restart: the map it holds still says "up" at the
+    /// OSDs' old addresses, and every op times out against them until told otherwise.
+    pub fn wait_for_latest_osdmap(&self) -> Result<()> {
+        // SAFETY: a connected handle.
+        let ret = unsafe { rados_wait_for_latest_osdmap(self.handle) };
+        check(|| "fetching the latest OSD map".into(), i64::from(ret)).map(drop)
+    }
+
     /// Whether the pool exists.
     pub fn pool_exists(&self, pool: &str) -> Result<bool> {
         let name = cstring("pool name", pool)?;
@@ -280,7 +290,7 @@ impl Cluster {
         // librados copies.
         unsafe { rados_ioctx_set_namespace(ioctx, space.as_ptr()) };
         Ok(Pool {
-            _cluster: self.clone(),
+            cluster: self.clone(),
             ioctx,
         })
     }
@@ -296,7 +306,7 @@ impl Drop for Cluster {
 /// A handle on one pool of a connected cluster.
 pub struct Pool {
     /// Keeps the cluster connected until this pool's ioctx is destroyed.
-    _cluster: Arc<Cluster>,
+    cluster: Arc<Cluster>,
     ioctx: rados_ioctx_t,
 }
 
@@ -306,6 +316,11 @@ unsafe impl Send for Pool {}
 unsafe impl Sync for Pool {}
 
 impl Pool {
+    /// The cluster this pool is on.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
     /// Replaces `oid`'s data with `data` and sets the extended attributes `xattrs`, in one
     /// atomic operation: the object never exists with the data and not the attributes.
     /// Returns once every replica in the acting set has it.
