@@ -40,6 +40,63 @@ def pools_serve() -> bool:
     return True
 
 
+def cluster_dir() -> Path:
+    return Path(CEPH_CONF).parent
+
+
+def ceph_json(*args: str):
+    out = subprocess.run(["ceph", "-c", CEPH_CONF, *args, "--format", "json"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return json.loads(out)
+
+
+def placement(pool: str, oid: str, namespace: str) -> "tuple[str, int]":
+    """(placement group, primary OSD) of an object."""
+    where = ceph_json("osd", "map", pool, oid, namespace)
+    return where["pgid"], where["acting_primary"]
+
+
+def damage_on_osd(osd: int, pgid: str, oid: str, namespace: str, offset: int) -> None:
+    """Flips one bit of the copy on `osd` of `oid` (in kura-data) behind Ceph's back:
+    the OSD is stopped, its copy rewritten with ceph-objectstore-tool, and the OSD started
+    again. The other copies stay intact; only a deep scrub or a whole-object read notices."""
+    tool = ["ceph-objectstore-tool", "--no-mon-config",
+            "--data-path", str(cluster_dir() / "osd" / f"ceph-{osd}"), "--pgid", pgid]
+    ceph_cluster("stop-osd", str(osd))
+    try:
+        listed = subprocess.run([*tool, "--op", "list", oid], capture_output=True, text=True,
+                                timeout=120, check=True).stdout
+        spec = next(json.dumps(entry[1]) for entry in map(json.loads, listed.splitlines())
+                    if entry[1]["namespace"] == namespace)
+        data = bytearray(subprocess.run([*tool, spec, "get-bytes"], capture_output=True,
+                                        timeout=120, check=True).stdout)
+        data[offset] ^= 0x40
+        subprocess.run([*tool, spec, "set-bytes"], input=bytes(data), capture_output=True,
+                       timeout=120, check=True)
+    finally:
+        ceph_cluster("start-osd", str(osd))
+    # The pools serve again as soon as the monitor sees the OSD's absence, from the other
+    # copies: wait until it is back as the placement group's primary, serving its copy.
+    deadline = time.monotonic() + 120
+    while ceph_json("osd", "map", "kura-data", oid, namespace)["acting_primary"] != osd \
+            or not pools_serve():
+        assert time.monotonic() < deadline, f"osd.{osd} did not come back as primary"
+        time.sleep(1)
+
+
+def deep_scrub(osd: int, pgid: str) -> None:
+    """Has `osd` (the placement group's primary) deep-scrub `pgid` now and repair what it
+    finds from the good copies. (`ceph pg deep-scrub` and `ceph pg repair` need a
+    manager, which the test cluster does without: the OSD's admin socket makes the scrub
+    due, and automatic repair fixes what it finds.)"""
+    socket = ["ceph", "--admin-daemon", str(cluster_dir() / "run" / f"ceph-osd.{osd}.asok")]
+    for command in (["config", "set", "osd_scrub_auto_repair", "true"],
+                    ["config", "set", "osd_scrub_load_threshold", "100"],
+                    ["deep_scrub", pgid, "8640000"],  # last deep scrub: 100 days ago
+                    ["scrub", pgid, "8640000"]):
+        subprocess.run([*socket, *command], capture_output=True, timeout=60, check=True)
+
+
 @pytest.fixture
 def racks():
     """Stops and starts OSDs; every OSD runs again when the test ends."""

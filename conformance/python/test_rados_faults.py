@@ -12,12 +12,20 @@ KURA_TEST_BACKEND=rados, against the cluster scripts/ceph-cluster started.
     killed (-9) with a part upload half streamed; another gateway takes the reshard over
     once the lease lapses and finishes it, the listing is exact, and the stripes of the
     half-written part are reclaimed.
+  * test_bit_rot_is_never_served_and_heals_after_a_deep_scrub: one bit of the primary
+    copy of an object's stripe flipped behind Kura's and Ceph's backs: a ranged GET
+    (a partial read, which Ceph does not check against its whole-object digest) is
+    refused with 500 InternalError rather than served, and counted in
+    kura_blob_checksum_failures_total; after a deep scrub with repair on the primary,
+    the same GET serves the right bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import subprocess
 import threading
 import time
@@ -26,8 +34,10 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import CEPH_CONF, unique_bucket_name
+from botocore.exceptions import ClientError
 from cluster import (  # noqa: F401 (gateways: a fixture)
-    Load, admin, ceph_cluster, filled_bucket, gateways, pools_serve, retrying)
+    Load, admin, ceph_cluster, damage_on_osd, deep_scrub, filled_bucket, gateways, placement,
+    pools_serve, retrying)
 
 pytestmark = pytest.mark.rados_only
 
@@ -158,3 +168,41 @@ def test_a_gateway_killed_mid_reshard_and_mid_upload(make_server, tmp_path):
     assert [p["PartNumber"] for p in parts] == [1]
     print(f"\n[gateway killed] reshard finished by the other gateway, "
           f"{len(orphans)} orphaned stripes reclaimed, {json.dumps(stats['objects_per_shard'])}")
+
+
+def checksum_failures(server) -> float:
+    text = requests.get(server.ops_endpoint + "/metrics", timeout=10).text
+    found = re.search(r"^kura_blob_checksum_failures_total (\S+)$", text, re.M)
+    assert found, "kura_blob_checksum_failures_total is not exported"
+    return float(found.group(1))
+
+
+def test_bit_rot_is_never_served_and_heals_after_a_deep_scrub(make_server):
+    server = make_server()
+    name = unique_bucket_name()
+    client = server.client(retries={"total_max_attempts": 1})
+    client.create_bucket(Bucket=name)
+    body = os.urandom(100_000)
+    client.put_object(Bucket=name, Key="k", Body=body)
+    (stripe,) = data_objects(server.namespace)
+    pgid, primary = placement("kura-data", stripe, server.namespace)
+    damage_on_osd(primary, pgid, stripe, server.namespace, offset=5000)
+
+    before = checksum_failures(server)
+    with pytest.raises(ClientError) as refused:
+        client.get_object(Bucket=name, Key="k", Range="bytes=4096-8191")
+    assert refused.value.response["Error"]["Code"] == "InternalError"
+    assert checksum_failures(server) == before + 1
+
+    deep_scrub(primary, pgid)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            got = client.get_object(Bucket=name, Key="k", Range="bytes=4096-8191")
+            break
+        except ClientError as err:
+            assert err.response["Error"]["Code"] == "InternalError", err.response
+            assert time.monotonic() < deadline, "the deep scrub did not repair the copy"
+            time.sleep(2)
+    assert got["Body"].read() == body[4096:8192]
+    assert client.get_object(Bucket=name, Key="k")["Body"].read() == body
