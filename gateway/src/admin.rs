@@ -458,7 +458,7 @@ async fn purge_bucket(state: &S3State, name: &str) -> Result<(), AdminError> {
             max: PURGE_PAGE,
             ..Default::default()
         };
-        let page = state.index.list_versions(name, &params).await?;
+        let page = state.index.list_objects(name, &params).await?;
         let keys: Vec<&str> = page.entries.iter().map(|(k, _)| k.as_str()).collect();
         for outcome in state.index.delete_objects(name, &keys).await? {
             outcome?;

@@ -256,12 +256,9 @@ async fn version(
     key: &str,
     version_id: Option<&str>,
 ) -> S3Result<Option<ObjectVersion>> {
-    let Some(record) = state.index.object(&bucket.name, key).await? else {
-        return Ok(None);
-    };
     Ok(match version_id {
-        Some(id) => record.versions.into_iter().find(|v| v.version_id == id),
-        None => record.current().cloned(),
+        Some(id) => state.index.version(&bucket.name, key, id).await?,
+        None => state.index.current(&bucket.name, key).await?,
     })
 }
 

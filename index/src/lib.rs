@@ -20,6 +20,7 @@ mod settings;
 mod shard;
 mod uploads;
 mod usage;
+mod versions;
 
 pub use error::{IndexError, Result};
 pub use gc::{BlobHome, GcCursor, GcPolicy, GcStep};
@@ -29,10 +30,12 @@ pub use listing::{ListPage, ListParams};
 pub use model::{
     Acl, AclGrant, AclGrantee, BucketRecord, Completion, CorsRule, DefaultEncryption, Encryption,
     Lease, LifecycleFilter, LifecyclePass, LifecycleRule, LifecycleTransition, ObjectMeta,
-    ObjectRecord, ObjectVersion, PartRecord, PartRef, PassCursor, PublicAccessBlock, Quota,
-    Reshard, ReshardPhase, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
+    ObjectVersion, PartRecord, PartRef, PassCursor, PublicAccessBlock, Quota, Reshard,
+    ReshardPhase, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
 };
+pub use objects::ListedVersion;
 pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, reshard_pause};
 pub use reshard::{ReshardStep, ShardStats};
 pub use uploads::{CompletedPart, UploadListParams};
 pub use usage::BucketUsage;
+pub use versions::NULL_VERSION;

@@ -2,6 +2,7 @@
 //! map or a merge of several shard maps, read a bounded page at a time.
 
 use crate::shard::ENTRIES_END;
+use crate::versions::{CURRENT_END, VERSIONS};
 use crate::{IndexError, Result};
 use kura_backend::{KvStore, Scan, key_after};
 use std::collections::VecDeque;
@@ -114,6 +115,8 @@ pub(crate) struct Merged<'a> {
     kv: &'a dyn KvStore,
     cursors: Vec<Cursor>,
     end: Vec<u8>,
+    /// What the stored keys of the listed space start with, before the key listed.
+    space: Vec<u8>,
     page: usize,
 }
 
@@ -127,9 +130,43 @@ impl<'a> Merged<'a> {
         prefix: &str,
         max: usize,
     ) -> Self {
-        let start = start.max(prefix.as_bytes().to_vec());
-        let end = successor(prefix.as_bytes())
-            .map_or(ENTRIES_END.to_vec(), |end| end.min(ENTRIES_END.to_vec()));
+        Self::space(kv, maps, &[], ENTRIES_END, start, prefix, max)
+    }
+
+    /// The current versions of a bucket's shards (see `versions.rs`), as [`Self::entries`].
+    pub(crate) fn current(
+        kv: &'a dyn KvStore,
+        maps: Vec<String>,
+        start: Vec<u8>,
+        prefix: &str,
+        max: usize,
+    ) -> Self {
+        Self::space(kv, maps, &[], CURRENT_END, start, prefix, max)
+    }
+
+    /// Every version of the keys of a bucket's shards, from the stored key `start` on.
+    pub(crate) fn versions(
+        kv: &'a dyn KvStore,
+        maps: Vec<String>,
+        start: Vec<u8>,
+        prefix: &str,
+        max: usize,
+    ) -> Self {
+        Self::space(kv, maps, &[VERSIONS], ENTRIES_END, start, prefix, max)
+    }
+
+    fn space(
+        kv: &'a dyn KvStore,
+        maps: Vec<String>,
+        space: &[u8],
+        cap: &[u8],
+        start: Vec<u8>,
+        prefix: &str,
+        max: usize,
+    ) -> Self {
+        let prefix = [space, prefix.as_bytes()].concat();
+        let start = start.max(prefix.clone());
+        let end = successor(&prefix).map_or(cap.to_vec(), |end| end.min(cap.to_vec()));
         // Enough per map for a page spread evenly, and a margin for uneven spreads.
         let page = (max.saturating_add(1).div_ceil(maps.len().max(1)) + 16).min(1000);
         Merged {
@@ -143,6 +180,7 @@ impl<'a> Merged<'a> {
                 })
                 .collect(),
             end,
+            space: space.to_vec(),
             page,
         }
     }
@@ -188,21 +226,18 @@ impl<'a> Merged<'a> {
         Ok(smallest.and_then(|i| self.cursors[i].buffer.pop_front()))
     }
 
-    /// Skips every entry before `to`.
+    /// Skips every entry of keys before `to`.
     pub(crate) fn seek(&mut self, to: &[u8]) {
+        let to = [self.space.as_slice(), to].concat();
         for cursor in &mut self.cursors {
-            while cursor
-                .buffer
-                .front()
-                .is_some_and(|(key, _)| key.as_slice() < to)
-            {
+            while cursor.buffer.front().is_some_and(|(key, _)| *key < to) {
                 cursor.buffer.pop_front();
             }
             if cursor.buffer.is_empty()
                 && let Some(next) = cursor.next.as_mut()
-                && next.as_slice() < to
+                && *next < to
             {
-                *next = to.to_vec();
+                *next = to.clone();
             }
         }
     }

@@ -296,8 +296,8 @@ pub enum ReshardPhase {
     /// The source shards are being told to log their changes.
     #[default]
     Starting,
-    /// Copying source shard `shard`, at keys after `after`.
-    Copying { shard: u32, after: Option<String> },
+    /// Copying source shard `shard`, at stored keys after `after`.
+    Copying { shard: u32, after: Option<Vec<u8>> },
     /// Replaying what the source shards logged while the copy ran.
     Replaying,
     /// Writes are held off; the last log records are replayed and the layout switched.
@@ -334,11 +334,6 @@ pub(crate) struct UsageDelta {
 }
 
 impl UsageDelta {
-    /// Replacing `old` with `new` (either may be absent or a delete marker).
-    pub(crate) fn between(old: Option<&ObjectVersion>, new: Option<&ObjectVersion>) -> Self {
-        Self::replacing(old, new.filter(|v| !v.delete_marker).map(|v| v.size))
-    }
-
     /// Replacing `old` with an object of `new_size` bytes, or with nothing.
     pub(crate) fn replacing(old: Option<&ObjectVersion>, new_size: Option<u64>) -> Self {
         let (old_objects, old_bytes) = match old {
@@ -448,19 +443,6 @@ pub struct ObjectVersion {
 impl ObjectVersion {
     pub fn last_modified_ms(&self) -> u64 {
         self.stamp.ms
-    }
-}
-
-/// Every version of one key, newest first.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ObjectRecord {
-    pub versions: Vec<ObjectVersion>,
-}
-
-impl ObjectRecord {
-    /// The version a plain GET reads, unless the newest is a delete marker.
-    pub fn current(&self) -> Option<&ObjectVersion> {
-        self.versions.first().filter(|v| !v.delete_marker)
     }
 }
 

@@ -18,13 +18,13 @@
 //! epoch of the last holder that wrote to them, so a holder that lost its lease can no
 //! longer write there (nor, after the switch, anywhere that matters).
 
-use crate::listing::after;
 use crate::model::{
-    BucketRecord, Lease, ObjectRecord, Reshard, ReshardPhase, ShardLayout, UsageDelta, decode,
+    BucketRecord, Lease, ObjectVersion, Reshard, ReshardPhase, ShardLayout, decode,
 };
 use crate::shard::{ENTRIES_END, Header, LOG, MapState, guard_header};
+use crate::versions::{object_key, tally};
 use crate::{Index, IndexError, Result};
-use kura_backend::{Scan, Write};
+use kura_backend::{Scan, Write, key_after};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -66,7 +66,8 @@ pub struct ShardStats {
 }
 
 /// Entries to write to the target layout: a key and its value in the source (None: gone).
-type Values = Vec<(String, Option<Vec<u8>>)>;
+/// Stored keys (of any of a shard's spaces, see `versions.rs`) and their values.
+type Values = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 impl Index {
     /// Starts moving `bucket` to `shards` shards. Asking for the current
@@ -129,7 +130,7 @@ impl Index {
             } => {
                 let map = record.shard_map(&record.layout, shard);
                 let scan = Scan {
-                    start: cursor.as_deref().map(after).unwrap_or_default(),
+                    start: cursor.as_deref().map(key_after).unwrap_or_default(),
                     end: Some(ENTRIES_END.to_vec()),
                     prefix: Vec::new(),
                     limit: max_keys.max(1),
@@ -138,8 +139,8 @@ impl Index {
                 let values: Values = page
                     .entries
                     .into_iter()
-                    .map(|(key, value)| Ok((utf8(key)?, Some(value))))
-                    .collect::<Result<_>>()?;
+                    .map(|(key, value)| (key, Some(value)))
+                    .collect();
                 let copied = values.len() as u64;
                 let last = values.last().map(|(key, _)| key.clone());
                 if !self.fill_target(&record, &target, epoch, values).await? {
@@ -270,14 +271,12 @@ impl Index {
     ) -> Result<bool> {
         let mut by_shard: BTreeMap<u32, Values> = BTreeMap::new();
         for (key, value) in values {
-            by_shard
-                .entry(target.shard_of(&key))
-                .or_default()
-                .push((key, value));
+            let shard = target.shard_of(&String::from_utf8_lossy(object_key(&key)));
+            by_shard.entry(shard).or_default().push((key, value));
         }
         for (shard, values) in by_shard {
             let map = record.shard_map(target, shard);
-            let keys: Vec<Vec<u8>> = values.iter().map(|(k, _)| k.as_bytes().to_vec()).collect();
+            let keys: Vec<Vec<u8>> = values.iter().map(|(k, _)| k.clone()).collect();
             let (old, raw_header) = self.read_with_header(&map, &keys).await?;
             let header = Header::decode(raw_header.as_deref())?;
             match header.state {
@@ -291,22 +290,20 @@ impl Index {
             };
             let mut write = Write::default();
             for ((key, new), old) in values.iter().zip(old) {
-                let current =
-                    |raw: Option<&Vec<u8>>| -> Result<Option<crate::model::ObjectVersion>> {
-                        Ok(raw
-                            .map(|raw| decode::<ObjectRecord>(raw))
-                            .transpose()?
-                            .and_then(|r| r.current().cloned()))
+                let counts = |raw: Option<&Vec<u8>>| -> Result<(i64, i64, i64)> {
+                    let version = match raw {
+                        Some(raw) if crate::versions::is_version(key) => {
+                            Some(decode::<ObjectVersion>(raw)?)
+                        }
+                        _ => None,
                     };
-                let delta = UsageDelta::between(
-                    current(old.as_ref())?.as_ref(),
-                    current(new.as_ref())?.as_ref(),
-                );
-                let entries = i64::from(new.is_some()) - i64::from(old.is_some());
-                next = next.counted(entries, delta.objects, delta.bytes);
+                    Ok(tally(key, version.as_ref()))
+                };
+                let (gained, lost) = (counts(new.as_ref())?, counts(old.as_ref())?);
+                next = next.counted(gained.0 - lost.0, gained.1 - lost.1, gained.2 - lost.2);
                 match new {
-                    Some(value) => write.put(key.as_bytes(), value.clone()),
-                    None => write.delete(key.as_bytes()),
+                    Some(value) => write.put(key.clone(), value.clone()),
+                    None => write.delete(key.clone()),
                 };
             }
             guard_header(&mut write, raw_header, &next);
@@ -336,15 +333,10 @@ impl Index {
             if page.entries.is_empty() {
                 continue;
             }
-            let mut keys: Vec<String> = page
-                .entries
-                .iter()
-                .map(|(_, key)| utf8(key.clone()))
-                .collect::<Result<_>>()?;
+            let mut keys: Vec<Vec<u8>> = page.entries.iter().map(|(_, key)| key.clone()).collect();
             keys.sort();
             keys.dedup();
-            let raw_keys: Vec<Vec<u8>> = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
-            let current = self.kv.get_many(&map, &raw_keys).await?;
+            let current = self.kv.get_many(&map, &keys).await?;
             if !self
                 .fill_target(
                     record,
@@ -466,8 +458,4 @@ impl Index {
             reshard: record.reshard,
         })
     }
-}
-
-fn utf8(key: Vec<u8>) -> Result<String> {
-    String::from_utf8(key).map_err(|e| IndexError::Decode(serde::de::Error::custom(e)))
 }

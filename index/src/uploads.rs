@@ -14,7 +14,7 @@
 
 use crate::listing::{ListPage, ListParams, Merged, list_sorted, successor};
 use crate::model::{Completion, ObjectVersion, PartRecord, UploadRecord, decode, encode};
-use crate::objects::Decision;
+use crate::objects::{Decision, replace_null};
 use crate::shard::{MapState, Retry, garbage_key, guard_header, intent_key};
 use crate::{Index, IndexError, Result};
 use kura_backend::{Scan, Write};
@@ -243,16 +243,16 @@ impl Index {
         };
         // Step 2: the entry. A completion already applied (by a retry) is kept as it is.
         let written = self
-            .change_key(bucket, key, |_, existing| -> std::result::Result<_, E> {
-                let existing = existing.unwrap_or_default();
-                if let Some(done) = existing
-                    .current()
+            .change_key(bucket, key, |_, state| -> std::result::Result<_, E> {
+                if let Some(done) = state
+                    .current
+                    .as_ref()
                     .filter(|v| v.upload_id.as_deref() == Some(upload_id))
                 {
                     return Ok(Decision::Keep(done.clone()));
                 }
-                check(existing.current())?;
-                Ok(self.commit_stamped(existing, &version))
+                check(state.current.as_ref())?;
+                Ok(replace_null(state, &version))
             })
             .await;
         let written = match written {
@@ -286,10 +286,7 @@ impl Index {
         if !abandoned {
             return Ok(Settled::UnderWay);
         }
-        let current = self
-            .object(bucket, key)
-            .await?
-            .and_then(|r| r.current().cloned());
+        let current = self.current(bucket, key).await?;
         let (parts, _) = self.parts_in(&found.map, &upload_id, 0, usize::MAX).await?;
         let settled = match current {
             Some(done) if done.upload_id.as_deref() == Some(upload_id.as_str()) => {

@@ -79,8 +79,8 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
         ));
     }
     let index = open(dir.path(), 2);
-    let record = index.object("b", "x").await.unwrap().unwrap();
-    assert_eq!(record.current().unwrap().parts[0].blob, "bb");
+    let current = index.current("b", "x").await.unwrap().unwrap();
+    assert_eq!(current.parts[0].blob, "bb");
     assert!(matches!(
         index.create_bucket("b", "other", "us-east-1", |_| {}).await,
         Err(IndexError::BucketExists { owner }) if owner == "o"
@@ -297,17 +297,7 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
         },
         "refused writes change nothing"
     );
-    assert_eq!(
-        index
-            .object("b", "a")
-            .await
-            .unwrap()
-            .unwrap()
-            .current()
-            .unwrap()
-            .size,
-        60
-    );
+    assert_eq!(index.current("b", "a").await.unwrap().unwrap().size, 60);
     put("a", 10).await.unwrap();
     assert_eq!(
         index.bucket_usage("b").await.unwrap(),
@@ -446,7 +436,7 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
         .put_object::<IndexError>("b", "after", version("cc", 1), |_| Ok(()))
         .await
         .unwrap();
-    assert!(index.object("b", "after").await.unwrap().is_some());
+    assert!(index.current("b", "after").await.unwrap().is_some());
 }
 
 /// Writers on other threads race the copy: new keys, overwrites and deletes
@@ -525,8 +515,8 @@ async fn concurrent_writes_are_never_lost_or_stale_across_reshards() {
         expected.keys().cloned().collect::<Vec<_>>()
     );
     for (key, blob) in &expected {
-        let record = index.object("b", key).await.unwrap().unwrap();
-        assert_eq!(&record.current().unwrap().parts[0].blob, blob, "{key}");
+        let current = index.current("b", key).await.unwrap().unwrap();
+        assert_eq!(&current.parts[0].blob, blob, "{key}");
     }
     let stats = index.shard_stats("b").await.unwrap();
     assert_eq!(stats.shards, 3);

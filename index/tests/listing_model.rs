@@ -180,13 +180,15 @@ fn check_listing(rt: &Runtime, index: &Index, model: &Model, l: &Listing, contex
             "list_objects {l:?} page {pages} after {after:?} ({context})"
         );
 
-        let versions = rt.block_on(index.list_versions(BUCKET, &params)).unwrap();
+        let versions = rt
+            .block_on(index.list_versions(BUCKET, &params, None))
+            .unwrap();
         let got: Vec<(String, String)> = versions
             .entries
             .iter()
-            .map(|(k, r)| {
-                let current = r.current().expect("a listed record has a current version");
-                (k.clone(), current.parts[0].blob.clone())
+            .map(|(k, listed)| {
+                assert!(listed.latest, "{k}: a key's only version is its latest");
+                (k.clone(), listed.version.parts[0].blob.clone())
             })
             .collect();
         assert_eq!(
@@ -432,9 +434,10 @@ proptest! {
             run.step(&rt, last_step, "finishing");
             steps += 1;
             prop_assert!(
-                // Starting, a page per `last_step` keys and one more per source
-                // shard, replays of what the writes logged, the switch.
-                steps <= run.model.len() + from as usize + during.len() + 4,
+                // Starting, a page per `last_step` stored entries (three per key: its
+                // current entry, head and version) and one more per source shard,
+                // replays of what the writes logged (three entries each), the switch.
+                steps <= 3 * (run.model.len() + during.len()) + from as usize + 4,
                 "reshard not done after {} steps of {} keys with {} keys",
                 steps, last_step, run.model.len()
             );

@@ -1,5 +1,6 @@
-//! An index written by an earlier Kura (format 1) is upgraded at startup: the same
-//! objects, uploads and parts, with counters, and the garbage it had queued collected.
+//! An index written by an earlier Kura (formats 1 and 2) is upgraded at startup: the
+//! same objects, uploads and parts, with counters, and the garbage it had queued
+//! collected.
 
 use bytes::Bytes;
 use kura_backend::{BlobStore, KvStore, LocalBackend, Write};
@@ -128,4 +129,73 @@ async fn an_index_from_format_1_is_upgraded_in_place() {
     index.delete_bucket("b").await.unwrap();
     // A second start finds the current format and changes nothing.
     index.prepare(kv.as_ref()).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_index_from_format_2_gets_an_entry_per_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = Arc::new(LocalBackend::open(dir.path()).unwrap());
+    put(&kv, "meta", b"format", b"2").await;
+    let bucket = br#"{"name":"b","id":"i1","owner":"o","created_ms":1,"region":"us-east-1","layout":{"generation":0,"shards":1}}"#;
+    put(&kv, "buckets", b"b", bucket).await;
+    // Format 2: a key's versions in one entry, with the shard's counters of then.
+    for (key, size) in [("a", 10u64), ("b/1", 20)] {
+        let record = serde_json::json!({ "versions": [version(&format!("blob-{key}"), size)] });
+        put(
+            &kv,
+            "o/i1/0/0",
+            key.as_bytes(),
+            &serde_json::to_vec(&record).unwrap(),
+        )
+        .await;
+    }
+    let header = br#"{"state":"Open","entries":2,"objects":2,"bytes":30}"#;
+    put(&kv, "o/i1/0/0", b"\xffh", header).await;
+
+    let index = Index::new(kv.clone(), 1);
+    index.prepare(kv.as_ref()).await.unwrap();
+    assert_eq!(
+        index.bucket_usage("b").await.unwrap(),
+        Usage {
+            objects: 2,
+            bytes: 30
+        }
+    );
+    let a = index.current("b", "a").await.unwrap().unwrap();
+    assert_eq!((a.size, a.parts[0].blob.as_str()), (10, "blob-a"));
+    let null = index.version("b", "b/1", "null").await.unwrap().unwrap();
+    assert_eq!(null.parts[0].blob, "blob-b/1");
+    let all = ListParams {
+        max: 100,
+        ..Default::default()
+    };
+    let versions = index.list_versions("b", &all, None).await.unwrap();
+    let listed: Vec<(&str, bool)> = versions
+        .entries
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.latest))
+        .collect();
+    assert_eq!(listed, [("a", true), ("b/1", true)]);
+    // Overwrites replace the null version, deletes remove it.
+    index
+        .put_object::<IndexError>("b", "a", version("blob-a2", 4), |_| Ok(()))
+        .await
+        .unwrap();
+    index.delete_object("b", "b/1").await.unwrap();
+    assert_eq!(
+        index.bucket_usage("b").await.unwrap(),
+        Usage {
+            objects: 1,
+            bytes: 4
+        }
+    );
+    assert_eq!(
+        index
+            .list_versions("b", &all, None)
+            .await
+            .unwrap()
+            .entries
+            .len(),
+        1
+    );
 }

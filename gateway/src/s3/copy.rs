@@ -37,9 +37,8 @@ async fn load_source(
     }
     let version = state
         .index
-        .object(&source.bucket, &source.key)
+        .current(&source.bucket, &source.key)
         .await?
-        .and_then(|r| r.current().cloned())
         .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", source.key.clone()))?;
     let customer = CustomerKey::copy_source(req.headers())?;
     let key = sse::key_for(

@@ -115,9 +115,8 @@ pub(super) async fn current_version(
     }
     state
         .index
-        .object(&req.bucket, &req.key)
+        .current(&req.bucket, &req.key)
         .await?
-        .and_then(|r| r.current().cloned())
         .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", req.key.clone()))
 }
 

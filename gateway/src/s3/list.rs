@@ -135,45 +135,50 @@ pub async fn list_object_versions(
     key_marker: &str,
     version_id_marker: String,
 ) -> S3Result<S3Response> {
+    let key_marker_given = Some(key_marker).filter(|m| !m.is_empty());
     let page = state
         .index
         .list_versions(
             &req.bucket,
-            &list.params(Some(key_marker).filter(|m| !m.is_empty())),
+            &list.params(key_marker_given),
+            key_marker_given.and(Some(version_id_marker.as_str()).filter(|m| !m.is_empty())),
         )
         .await?;
     let bucket = req.access.bucket()?;
     let mut items = Vec::new();
-    for (key, record) in &page.entries {
-        for (i, version) in record.versions.iter().enumerate() {
-            let entry = xml::ObjectVersionEntry {
-                key: list.show(key),
-                version_id: version.version_id.clone(),
-                is_latest: i == 0,
-                last_modified: iso8601(version.last_modified_ms()),
-                etag: (!version.delete_marker).then(|| quoted(&version.etag)),
-                size: (!version.delete_marker).then_some(version.size),
-                storage_class: (!version.delete_marker).then_some("STANDARD"),
-                owner: owner(acl::shown_owner(bucket, &version.owner)),
-            };
-            items.push(if version.delete_marker {
-                xml::VersionItem::DeleteMarker(entry)
-            } else {
-                xml::VersionItem::Version(entry)
-            });
-        }
+    for (key, listed) in &page.entries {
+        let version = &listed.version;
+        let entry = xml::ObjectVersionEntry {
+            key: list.show(key),
+            version_id: version.version_id.clone(),
+            is_latest: listed.latest,
+            last_modified: iso8601(version.last_modified_ms()),
+            etag: (!version.delete_marker).then(|| quoted(&version.etag)),
+            size: (!version.delete_marker).then_some(version.size),
+            storage_class: (!version.delete_marker).then_some("STANDARD"),
+            owner: owner(acl::shown_owner(bucket, &version.owner)),
+        };
+        items.push(if version.delete_marker {
+            xml::VersionItem::DeleteMarker(entry)
+        } else {
+            xml::VersionItem::Version(entry)
+        });
     }
-    let last = page
-        .truncated
-        .then(|| page.last().map(|l| list.show(l)))
-        .flatten();
+    // The next page starts after the last version listed, or after a common prefix.
+    let last = page.truncated.then(|| page.last()).flatten();
+    let last_version = page
+        .entries
+        .last()
+        .filter(|(key, _)| Some(key.as_str()) == last)
+        .map(|(_, listed)| listed.version.version_id.clone());
+    let last = last.map(|l| list.show(l));
     let result = xml::ListVersionsResult {
         xmlns: NS,
         name: req.bucket.clone(),
         prefix: list.show(&list.prefix),
         key_marker: list.show(key_marker),
         version_id_marker,
-        next_version_id_marker: last.as_ref().map(|_| "null".to_owned()),
+        next_version_id_marker: last_version,
         next_key_marker: last,
         max_keys: list.max,
         delimiter: list.delimiter.as_deref().map(|d| list.show(d)),

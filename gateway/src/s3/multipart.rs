@@ -214,9 +214,8 @@ pub async fn complete_multipart_upload(
         // Sent again after it succeeded (a retry whose answer was lost): the same answer.
         Err(err) if err.code == ErrorCode::NoSuchUpload => state
             .index
-            .object(&req.bucket, &req.key)
+            .current(&req.bucket, &req.key)
             .await?
-            .and_then(|record| record.current().cloned())
             .filter(|current| current.upload_id.as_deref() == Some(upload_id))
             .ok_or(err)?,
         other => other?,

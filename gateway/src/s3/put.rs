@@ -22,8 +22,8 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let meta = meta::check_write_headers(req.headers())?;
     let conditions = WriteConditions::from_headers(req.headers())?;
     // Fail fast before the body is read; checked again, atomically, at commit.
-    let record = state.index.object(&req.bucket, &req.key).await?;
-    let current = record.as_ref().and_then(|r| r.current());
+    let current = state.index.current(&req.bucket, &req.key).await?;
+    let current = current.as_ref();
     conditions.check(current)?;
     let size = declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
     state
