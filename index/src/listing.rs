@@ -120,50 +120,33 @@ pub(crate) struct Merged<'a> {
     page: usize,
 }
 
+/// Which stored keys of a map a listing reads (see `versions.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Space {
+    /// Every entry (an uploads map).
+    Entries,
+    /// The current versions of a bucket shard.
+    Current,
+    /// Every version of every key of a bucket shard.
+    Versions,
+}
+
 impl<'a> Merged<'a> {
-    /// The entries of `maps` from `start` on that start with `prefix` (never a map's own
-    /// records), for a listing of up to `max` of them.
-    pub(crate) fn entries(
+    /// The entries of `space` in `maps` from the stored key `start` on whose key starts
+    /// with `prefix` (never a map's own records), for a listing of up to `max` of them.
+    pub(crate) fn new(
         kv: &'a dyn KvStore,
         maps: Vec<String>,
+        space: Space,
         start: Vec<u8>,
         prefix: &str,
         max: usize,
     ) -> Self {
-        Self::space(kv, maps, &[], ENTRIES_END, start, prefix, max)
-    }
-
-    /// The current versions of a bucket's shards (see `versions.rs`), as [`Self::entries`].
-    pub(crate) fn current(
-        kv: &'a dyn KvStore,
-        maps: Vec<String>,
-        start: Vec<u8>,
-        prefix: &str,
-        max: usize,
-    ) -> Self {
-        Self::space(kv, maps, &[], CURRENT_END, start, prefix, max)
-    }
-
-    /// Every version of the keys of a bucket's shards, from the stored key `start` on.
-    pub(crate) fn versions(
-        kv: &'a dyn KvStore,
-        maps: Vec<String>,
-        start: Vec<u8>,
-        prefix: &str,
-        max: usize,
-    ) -> Self {
-        Self::space(kv, maps, &[VERSIONS], ENTRIES_END, start, prefix, max)
-    }
-
-    fn space(
-        kv: &'a dyn KvStore,
-        maps: Vec<String>,
-        space: &[u8],
-        cap: &[u8],
-        start: Vec<u8>,
-        prefix: &str,
-        max: usize,
-    ) -> Self {
+        let (space, cap): (&[u8], &[u8]) = match space {
+            Space::Entries => (&[], ENTRIES_END),
+            Space::Current => (&[], CURRENT_END),
+            Space::Versions => (&[VERSIONS], ENTRIES_END),
+        };
         let prefix = [space, prefix.as_bytes()].concat();
         let start = start.max(prefix.clone());
         let end = successor(&prefix).map_or(cap.to_vec(), |end| end.min(cap.to_vec()));
@@ -281,7 +264,7 @@ mod tests {
                 max,
             };
             let start = after_key.map(after).unwrap_or_default();
-            let mut items = Merged::entries(&kv, names, start, prefix, max);
+            let mut items = Merged::new(&kv, names, Space::Entries, start, prefix, max);
             let page = list_sorted(&params, &mut items, |k, _| {
                 Ok(Some((String::from_utf8(k).unwrap(), ())))
             })

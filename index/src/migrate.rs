@@ -81,19 +81,9 @@ impl Index {
 
     async fn migrate(&self, blobs: &dyn BlobStore) -> Result<()> {
         for (name, raw) in self.read_all(BUCKETS).await? {
-            let mut record: BucketRecord = decode(&raw)?;
-            if let Some(reshard) = record.reshard.take() {
-                // Its copy was made without counters: the planner starts a new one.
-                for shard in 0..reshard.target.shards {
-                    self.kv
-                        .drop_map(&record.shard_map(&reshard.target, shard))
-                        .await?;
-                }
-            }
+            // A reshard's copy was made without counters: the planner starts a new one.
+            let record = self.drop_reshard(name, decode(&raw)?).await?;
             self.move_parts(&record).await?;
-            let mut write = Write::default();
-            write.put(name, encode(&record));
-            let _ = self.kv.write(BUCKETS, write).await?;
         }
         for map in [OLD_GC, OLD_GC_DUE] {
             for (key, _) in self.read_all(map).await? {
@@ -122,23 +112,29 @@ impl Index {
     /// under way is dropped (its copies are in the old format): the planner starts anew.
     async fn split_versions(&self) -> Result<()> {
         for (name, raw) in self.read_all(BUCKETS).await? {
-            let mut record: BucketRecord = decode(&raw)?;
-            if let Some(reshard) = record.reshard.take() {
-                for shard in 0..reshard.target.shards {
-                    self.kv
-                        .drop_map(&record.shard_map(&reshard.target, shard))
-                        .await?;
-                }
-                let mut write = Write::default();
-                write.put(name, encode(&record));
-                let _ = self.kv.write(BUCKETS, write).await?;
-            }
+            let record = self.drop_reshard(name, decode(&raw)?).await?;
             for map in record.shard_maps() {
                 self.split_map(&map).await?;
                 self.count_entries(&map).await?;
             }
         }
         Ok(())
+    }
+
+    /// Drops the bucket's reshard under way, if any, and its target maps; saves the
+    /// record (stored as `name`) and returns it.
+    async fn drop_reshard(&self, name: Vec<u8>, mut record: BucketRecord) -> Result<BucketRecord> {
+        if let Some(reshard) = record.reshard.take() {
+            for shard in 0..reshard.target.shards {
+                self.kv
+                    .drop_map(&record.shard_map(&reshard.target, shard))
+                    .await?;
+            }
+        }
+        let mut write = Write::default();
+        write.put(name, encode(&record));
+        let _ = self.kv.write(BUCKETS, write).await?;
+        Ok(record)
     }
 
     async fn split_map(&self, map: &str) -> Result<()> {

@@ -5,7 +5,7 @@
 //! retries: correctness rests on the guards, the in-process shard locks only spare a
 //! gateway from racing itself.
 
-use crate::listing::{ListPage, ListParams, Merged, after, list_sorted};
+use crate::listing::{ListPage, ListParams, Merged, Space, after, list_sorted};
 use crate::model::{BucketRecord, ObjectVersion, Stamp, UsageDelta, decode, encode};
 use crate::shard::{
     Admit, Header, MapState, Retry, garbage_key, guard_header, intent_key, log_key,
@@ -437,9 +437,10 @@ impl Index {
     ) -> Result<ListPage<ObjectVersion>> {
         let record = self.bucket(bucket).await?;
         let start = params.after.map(after).unwrap_or_default();
-        let mut entries = Merged::current(
+        let mut entries = Merged::new(
             self.kv.as_ref(),
             record.shard_maps(),
+            Space::Current,
             start,
             params.prefix,
             params.max,
@@ -472,9 +473,10 @@ impl Index {
             },
             (Some(key), None) => after_versions_of(key),
         };
-        let mut entries = Merged::versions(
+        let mut entries = Merged::new(
             self.kv.as_ref(),
             record.shard_maps(),
+            Space::Versions,
             start,
             params.prefix,
             params.max,

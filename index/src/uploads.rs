@@ -12,7 +12,7 @@
 //! written since, whether the entry landed first cannot be told, so the upload is removed
 //! and its parts collected, never left to be completed over data that replaced it.
 
-use crate::listing::{ListPage, ListParams, Merged, list_sorted, successor};
+use crate::listing::{ListPage, ListParams, Merged, Space, list_sorted, successor};
 use crate::model::{Completion, ObjectVersion, PartRecord, UploadRecord, decode, encode};
 use crate::objects::{Decision, replace_null};
 use crate::shard::{MapState, Retry, garbage_key, guard_header, intent_key};
@@ -430,9 +430,10 @@ impl Index {
             after: params.key_marker,
             max: params.max,
         };
-        let mut items = Merged::entries(
+        let mut items = Merged::new(
             self.kv.as_ref(),
             vec![map.clone()],
+            Space::Entries,
             start,
             params.prefix,
             params.max,
