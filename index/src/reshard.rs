@@ -22,7 +22,7 @@ use crate::model::{
     BucketRecord, Lease, ObjectVersion, Reshard, ReshardPhase, ShardLayout, decode,
 };
 use crate::shard::{ENTRIES_END, Header, LOG, MapState, guard_header};
-use crate::versions::{object_key, tally};
+use crate::versions::{is_version, object_key, tally};
 use crate::{Index, IndexError, Result};
 use kura_backend::{Scan, Write, key_after};
 use std::collections::BTreeMap;
@@ -141,7 +141,8 @@ impl Index {
                     .into_iter()
                     .map(|(key, value)| (key, Some(value)))
                     .collect();
-                let copied = values.len() as u64;
+                // Progress in versions, as the shard headers count entries.
+                let copied = values.iter().filter(|(key, _)| is_version(key)).count() as u64;
                 let last = values.last().map(|(key, _)| key.clone());
                 if !self.fill_target(&record, &target, epoch, values).await? {
                     return Ok(ReshardStep::LATER);
@@ -292,9 +293,7 @@ impl Index {
             for ((key, new), old) in values.iter().zip(old) {
                 let counts = |raw: Option<&Vec<u8>>| -> Result<(i64, i64, i64)> {
                     let version = match raw {
-                        Some(raw) if crate::versions::is_version(key) => {
-                            Some(decode::<ObjectVersion>(raw)?)
-                        }
+                        Some(raw) if is_version(key) => Some(decode::<ObjectVersion>(raw)?),
                         _ => None,
                     };
                     Ok(tally(key, version.as_ref()))
