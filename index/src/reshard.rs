@@ -22,7 +22,7 @@ use crate::model::{
     BucketRecord, Lease, ObjectVersion, Reshard, ReshardPhase, ShardLayout, decode,
 };
 use crate::shard::{ENTRIES_END, Header, LOG, MapState, guard_header};
-use crate::versions::{is_version, object_key, tally};
+use crate::versions::{STORED_PER_KEY, is_version, object_key, tally};
 use crate::{Index, IndexError, Result};
 use kura_backend::{Scan, Write, key_after};
 use std::collections::BTreeMap;
@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 /// How long a reshard's lease lasts without a step renewing it.
 const LEASE_MS: u64 = 30_000;
-/// A replay pass that finds fewer log records than this is followed by the switch.
+/// A replay pass that finds fewer log records than this (per stored entry of a key) is
+/// followed by the switch.
 const SWITCH_BELOW: usize = 100;
 
 /// What one reshard step did.
@@ -100,7 +101,7 @@ impl Index {
         Ok(record)
     }
 
-    /// Runs one bounded step of `bucket`'s reshard (about `max_keys` entries), if this
+    /// Runs one bounded step of `bucket`'s reshard (about `max_keys` keys), if this
     /// gateway holds (or can take) its lease.
     pub async fn reshard_step(&self, bucket: &str, max_keys: usize) -> Result<ReshardStep> {
         if self.bucket(bucket).await?.reshard.is_none() {
@@ -133,7 +134,7 @@ impl Index {
                     start: cursor.as_deref().map(key_after).unwrap_or_default(),
                     end: Some(ENTRIES_END.to_vec()),
                     prefix: Vec::new(),
-                    limit: max_keys.max(1),
+                    limit: max_keys.max(1) * STORED_PER_KEY,
                 };
                 let page = self.kv.scan(&map, &scan).await?;
                 let values: Values = page
@@ -161,10 +162,13 @@ impl Index {
                 (copied, next)
             }
             ReshardPhase::Replaying => {
-                let Some(replayed) = self.replay(&record, &target, epoch, max_keys).await? else {
+                let Some(replayed) = self
+                    .replay(&record, &target, epoch, max_keys * STORED_PER_KEY)
+                    .await?
+                else {
                     return Ok(ReshardStep::LATER);
                 };
-                let next = if replayed < SWITCH_BELOW {
+                let next = if replayed < SWITCH_BELOW * STORED_PER_KEY {
                     ReshardPhase::Switching
                 } else {
                     ReshardPhase::Replaying

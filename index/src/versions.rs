@@ -20,6 +20,9 @@ pub(crate) const HEADS: u8 = 0xfd;
 pub(crate) const VERSIONS: u8 = 0xfe;
 /// Current entries sort before this.
 pub(crate) const CURRENT_END: &[u8] = &[HEADS];
+/// Stored entries of a key with one version (current, head, version): a reshard step of
+/// N keys reads this many times N entries.
+pub(crate) const STORED_PER_KEY: usize = 3;
 /// The id of the version written while versioning is off or suspended.
 pub const NULL_VERSION: &str = "null";
 

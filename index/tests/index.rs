@@ -349,7 +349,7 @@ async fn all_keys(index: &Index, bucket: &str) -> Vec<String> {
 async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let mut expected = std::collections::BTreeSet::new();
-    {
+    let progress = {
         let index = open(dir.path(), 2);
         index
             .create_bucket("b", "o", "us-east-1", |_| {})
@@ -387,15 +387,24 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
                 expected.iter().cloned().collect::<Vec<_>>()
             );
         }
-    }
+        index.shard_stats("b").await.unwrap().reshard.unwrap()
+    };
+    // The first step set the shards logging; the next two copied 50 stored entries each.
+    assert!(matches!(
+        &progress.phase,
+        kura_index::ReshardPhase::Copying {
+            shard: 0,
+            after: Some(_)
+        }
+    ));
     // Reopened (as after a crash): the reshard resumes from its cursor.
     let index = open(dir.path(), 2);
     let stats = index.shard_stats("b").await.unwrap();
     assert_eq!(stats.shards, 2);
-    // The first step set the shards logging; the next two copied 50 keys each.
+    let resumed = stats.reshard.as_ref().unwrap();
     assert_eq!(
-        stats.reshard.as_ref().unwrap().copied,
-        100,
+        (&resumed.phase, resumed.copied),
+        (&progress.phase, progress.copied),
         "progress survived the restart"
     );
     while !index.reshard_step("b", 64).await.unwrap().done {}
