@@ -282,23 +282,8 @@ impl Index {
                 Some(newest.clone())
             }
             (None, Some(_)) => {
-                let mut found = None;
-                let mut scan = Scan::prefix(versions_of(key), VERSIONS_PAGE);
-                'pages: loop {
-                    let page = self.kv.scan(map, &scan).await?;
-                    for (_, value) in &page.entries {
-                        let version: ObjectVersion = decode(value)?;
-                        if !removed(&VersionRef::of(&version)) {
-                            found = Some(version);
-                            break 'pages;
-                        }
-                    }
-                    match page.next {
-                        Some(next) => scan.start = next,
-                        None => break,
-                    }
-                }
-                found
+                self.newest_version_where(map, key, |v| !removed(&VersionRef::of(v)))
+                    .await?
             }
         };
         Ok(match newest {
@@ -501,18 +486,32 @@ impl Index {
         blob: &str,
     ) -> Result<bool> {
         let map = record.key_map(key);
+        let uses_blob = |v: &ObjectVersion| v.parts.iter().any(|p| p.blob == blob);
+        Ok(self
+            .newest_version_where(&map, key, uses_blob)
+            .await?
+            .is_some())
+    }
+
+    /// The newest version of `key` in `map` that `wanted` accepts, read a page at a time.
+    async fn newest_version_where(
+        &self,
+        map: &str,
+        key: &str,
+        wanted: impl Fn(&ObjectVersion) -> bool,
+    ) -> Result<Option<ObjectVersion>> {
         let mut scan = Scan::prefix(versions_of(key), VERSIONS_PAGE);
         loop {
-            let page = self.kv.scan(&map, &scan).await?;
+            let page = self.kv.scan(map, &scan).await?;
             for (_, value) in &page.entries {
                 let version: ObjectVersion = decode(value)?;
-                if version.parts.iter().any(|p| p.blob == blob) {
-                    return Ok(true);
+                if wanted(&version) {
+                    return Ok(Some(version));
                 }
             }
             match page.next {
                 Some(next) => scan.start = next,
-                None => return Ok(false),
+                None => return Ok(None),
             }
         }
     }
