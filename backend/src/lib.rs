@@ -10,11 +10,13 @@ mod kv;
 mod local;
 #[cfg(feature = "rados")]
 pub mod rados;
+mod sys;
 
 pub use blob::{BLOCK_SIZE, BlobInfo, BlobStore, BlobStream, BlobWriter};
 pub use error::{BackendError, Result};
 pub use kv::{KvStore, Outcome, Page, Scan, Write, key_after};
 pub use local::LocalBackend;
+pub use sys::limit_malloc_arenas;
 
 /// A complete storage backend.
 pub trait Backend: BlobStore + KvStore {}

@@ -41,9 +41,12 @@ impl LocalBackend {
         }
         sync_dir(&blobs)?;
         sync_dir(root)?;
+        // sled's page cache: its real footprint is a few times this, and the kernel's page
+        // cache serves what it drops (a 100k-key reshard under load peaked at 373 MiB
+        // resident with 64 MiB, 281 MiB with 16 MiB, listing no slower).
         let db = sled::Config::new()
             .path(root.join("index"))
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(16 * 1024 * 1024)
             .flush_every_ms(Some(200))
             .open()?;
         Ok(LocalBackend { blobs, tmp, db })

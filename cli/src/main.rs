@@ -7,6 +7,7 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    kura_backend::limit_malloc_arenas();
     match cli::run(cli::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -4,7 +4,8 @@
 mod blobs;
 mod connect;
 mod kv;
-mod sys;
+
+use crate::sys::rados as sys;
 
 pub use blobs::{DEFAULT_STRIPE_SIZE, RadosBlobs};
 pub use connect::RadosConfig;
