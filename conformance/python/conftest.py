@@ -721,18 +721,19 @@ def empty_and_delete_bucket(client, name: str) -> None:
         pass
     for _ in range(100):
         try:
-            r = client.list_objects_v2(Bucket=name)
+            r = client.list_object_versions(Bucket=name)
         except Exception:
             break
-        keys = [o["Key"] for o in r.get("Contents", [])]
-        if not keys:
+        found = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                 for v in r.get("Versions", []) + r.get("DeleteMarkers", [])]
+        if not found:
             break
         try:
-            client.delete_objects(Bucket=name, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+            client.delete_objects(Bucket=name, Delete={"Objects": found, "Quiet": True})
         except Exception:
-            for k in keys:
+            for v in found:
                 try:
-                    client.delete_object(Bucket=name, Key=k)
+                    client.delete_object(Bucket=name, **v)
                 except Exception:
                     pass
     try:

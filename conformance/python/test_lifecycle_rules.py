@@ -129,3 +129,53 @@ def test_aws_cli_lifecycle(server, bucket):
     out = json.loads(run([*aws, "get-bucket-lifecycle-configuration", "--bucket", bucket,
                           "--output", "json"], env).stdout)
     assert out["Rules"][0]["ID"] == "logs" and out["Rules"][0]["Expiration"] == {"Days": 30}
+
+
+def test_worker_expires_noncurrent_versions_and_lone_delete_markers(make_server):
+    """With one-second days: NoncurrentVersionExpiration (keeping the newest noncurrent
+    versions NewerNoncurrentVersions asks for), ExpiredObjectDeleteMarker removing markers
+    left alone, current versions expiring into delete markers, and locked versions staying."""
+    server = make_server(extra_env={"KURA_LIFECYCLE_DAY_SECONDS": "1"})
+    s3 = server.client()
+    bucket = unique_bucket_name("lcv")
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    doc = [s3.put_object(Bucket=bucket, Key="keep1/doc", Body=b"%d" % i)["VersionId"]
+           for i in range(4)]
+    held = s3.put_object(Bucket=bucket, Key="all/held", Body=b"h",
+                         ObjectLockLegalHoldStatus="ON")["VersionId"]
+    newer = s3.put_object(Bucket=bucket, Key="all/held", Body=b"newer")["VersionId"]
+    gone = s3.put_object(Bucket=bucket, Key="all/gone", Body=b"g")["VersionId"]
+    s3.delete_object(Bucket=bucket, Key="all/gone")
+    tmp = s3.put_object(Bucket=bucket, Key="tmp/x", Body=b"t")["VersionId"]
+    rules = [
+        {"ID": "keep-one", "Filter": {"Prefix": "keep1/"}, "Status": "Enabled",
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1, "NewerNoncurrentVersions": 1}},
+        {"ID": "all", "Filter": {"Prefix": "all/"}, "Status": "Enabled",
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1}},
+        {"ID": "markers", "Filter": {}, "Status": "Enabled",
+         "Expiration": {"ExpiredObjectDeleteMarker": True}},
+        {"ID": "tmp", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled", "Expiration": {"Days": 1}},
+    ]
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+
+    def listed():
+        r = s3.list_object_versions(Bucket=bucket)
+        return (sorted((v["Key"], v["VersionId"]) for v in r.get("Versions", [])),
+                sorted(m["Key"] for m in r.get("DeleteMarkers", [])))
+
+    # keep1/doc keeps its current and newest noncurrent version; all/held keeps its held
+    # version; all/gone's version expires, then its marker, left alone; tmp/x expires into
+    # a delete marker, which stays in front of the version it hides.
+    want = (sorted([("keep1/doc", doc[3]), ("keep1/doc", doc[2]), ("all/held", held),
+                    ("all/held", newer), ("tmp/x", tmp)]), ["tmp/x"])
+    deadline = time.time() + 40
+    while time.time() < deadline:
+        got = listed()
+        if got == want:
+            break
+        time.sleep(0.5)
+    assert got == want
+    assert gone not in [v for _, v in got[0]]
+    assert s3.get_object(Bucket=bucket, Key="keep1/doc")["Body"].read() == b"3"
+    s3.put_object_legal_hold(Bucket=bucket, Key="all/held", VersionId=held,
+                             LegalHold={"Status": "OFF"})

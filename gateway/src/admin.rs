@@ -19,7 +19,10 @@ use crate::timefmt::iso8601;
 use axum::body::Body;
 use futures::StreamExt;
 use http::{Method, StatusCode, header};
-use kura_index::{AclGrantee, BucketRecord, IndexError, KeyRecord, ListParams, Quota, UserRecord};
+use kura_index::{
+    AclGrantee, BucketRecord, Deleter, IndexError, KeyRecord, ListParams, LockBypass, Quota,
+    UserRecord,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -93,6 +96,11 @@ impl From<IndexError> for AdminError {
             IndexError::NoSuchAccessKey => {
                 (S::NOT_FOUND, "NoSuchKey", "The access key does not exist.")
             }
+            IndexError::ObjectLocked(_) => (
+                S::CONFLICT,
+                "ObjectLocked",
+                "Object Lock protects versions in the bucket; they stay unless bypass-object-lock is given.",
+            ),
             other => return S3Error::from(other).into(),
         };
         AdminError::new(status, code, message)
@@ -166,7 +174,12 @@ async fn serve(state: &S3State, parts: http::request::Parts, body: Body) -> Admi
             bucket_json(state, &state.index.bucket(name).await?).await?,
         )),
         (Method::DELETE, ["buckets", name]) => {
-            delete_bucket(state, name, query.get("purge") == Some("true")).await
+            let purge = match (query.get("purge"), query.get("bypass-object-lock")) {
+                (Some("true"), Some("true")) => Some(LockBypass::Everything),
+                (Some("true"), _) => Some(LockBypass::Nothing),
+                _ => None,
+            };
+            delete_bucket(state, name, purge).await
         }
         (Method::PUT, ["buckets", name, "quota"]) => set_quota(state, name, parse(&body)?).await,
         (Method::DELETE, ["buckets", name, "quota"]) => {
@@ -443,24 +456,38 @@ async fn list_buckets(state: &S3State) -> AdminResult {
     Ok((StatusCode::OK, json!({ "buckets": buckets })))
 }
 
-async fn delete_bucket(state: &S3State, name: &str, purge: bool) -> AdminResult {
-    if purge {
-        purge_bucket(state, name).await?;
+/// Deletes a bucket, first purging it when asked (passing the Object Lock protections
+/// `purge` says).
+async fn delete_bucket(state: &S3State, name: &str, purge: Option<LockBypass>) -> AdminResult {
+    if let Some(bypass) = purge {
+        if bypass == LockBypass::Everything {
+            tracing::warn!(
+                bucket = name,
+                "purging a bucket past its Object Lock protections"
+            );
+        }
+        purge_bucket(state, name, bypass).await?;
     }
     state.index.delete_bucket(name).await?;
     Ok((StatusCode::NO_CONTENT, Value::Null))
 }
 
-/// Deletes every object and open upload of a bucket, a page at a time.
-async fn purge_bucket(state: &S3State, name: &str) -> Result<(), AdminError> {
+/// Deletes every version (delete markers too) and open upload of a bucket, a page at a
+/// time.
+async fn purge_bucket(state: &S3State, name: &str, bypass: LockBypass) -> Result<(), AdminError> {
     loop {
         let params = ListParams {
             max: PURGE_PAGE,
             ..Default::default()
         };
-        let page = state.index.list_objects(name, &params).await?;
-        let keys: Vec<&str> = page.entries.iter().map(|(k, _)| k.as_str()).collect();
-        for outcome in state.index.delete_objects(name, &keys).await? {
+        let page = state.index.list_versions(name, &params, None).await?;
+        let versions: Vec<(&str, Option<&str>)> = page
+            .entries
+            .iter()
+            .map(|(key, v)| (key.as_str(), Some(v.version.version_id.as_str())))
+            .collect();
+        let by = Deleter { owner: "", bypass };
+        for outcome in state.index.delete_objects(name, &versions, by).await? {
             outcome?;
         }
         if !page.truncated {

@@ -61,6 +61,17 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         Endpoint::DeleteBucket => needs("s3:DeleteBucket", Bucket),
         Endpoint::GetBucketLocation => needs("s3:GetBucketLocation", Bucket),
         Endpoint::GetBucketVersioning => needs("s3:GetBucketVersioning", Bucket),
+        Endpoint::PutBucketVersioning => needs("s3:PutBucketVersioning", Bucket),
+        Endpoint::GetObjectLockConfiguration => {
+            needs("s3:GetBucketObjectLockConfiguration", Bucket)
+        }
+        Endpoint::PutObjectLockConfiguration => {
+            needs("s3:PutBucketObjectLockConfiguration", Bucket)
+        }
+        Endpoint::GetObjectRetention { .. } => needs("s3:GetObjectRetention", Object),
+        Endpoint::PutObjectRetention { .. } => needs("s3:PutObjectRetention", Object),
+        Endpoint::GetObjectLegalHold { .. } => needs("s3:GetObjectLegalHold", Object),
+        Endpoint::PutObjectLegalHold { .. } => needs("s3:PutObjectLegalHold", Object),
         Endpoint::GetBucketAcl => needs("s3:GetBucketAcl", Bucket),
         Endpoint::PutBucketAcl => needs("s3:PutBucketAcl", Bucket),
         Endpoint::GetBucketPolicy => needs("s3:GetBucketPolicy", Bucket),
@@ -637,7 +648,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(seen, 54, "every variant iterated");
+        assert_eq!(seen, 61, "every variant iterated");
     }
 
     #[tokio::test]

@@ -70,9 +70,11 @@ pub struct ServeArgs {
     #[arg(long, env = "KURA_MAX_OBJECTS_PER_SHARD", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_objects_per_shard: u64,
 
-    /// Largest share of time, in percent, a background reshard spends copying
-    /// entries; it sleeps the rest, leaving the index to requests. Higher
-    /// finishes sooner, lower disturbs writes less.
+    /// Share of time, in percent, a background reshard spends copying entries
+    /// while it keeps up; it sleeps the rest, leaving the index to requests.
+    /// Higher finishes sooner, lower disturbs writes less. A reshard that falls
+    /// behind the writers doubles its share and step size (up to 16 times) so
+    /// that it still finishes.
     #[arg(long, env = "KURA_RESHARD_SHARE", default_value_t = DEFAULT_RESHARD_SHARE, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub reshard_share: u32,
 

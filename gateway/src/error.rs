@@ -44,6 +44,7 @@ error_codes! {
     InvalidArgument => BAD_REQUEST, "Invalid Argument";
     InvalidBucketAclWithObjectOwnership => BAD_REQUEST, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting";
     InvalidBucketName => BAD_REQUEST, "The specified bucket is not valid.";
+    InvalidBucketState => CONFLICT, "The request is not valid with the current state of the bucket.";
     InvalidEncryptionAlgorithmError => BAD_REQUEST, "The encryption request you specified is not valid. The valid value is AES256.";
     InvalidDigest => BAD_REQUEST, "The Content-MD5 you specified is not valid.";
     InvalidLocationConstraint => BAD_REQUEST, "The specified location-constraint is not valid.";
@@ -72,12 +73,14 @@ error_codes! {
     NoSuchCORSConfiguration => NOT_FOUND, "The CORS configuration does not exist";
     NoSuchLifecycleConfiguration => NOT_FOUND, "The lifecycle configuration does not exist";
     NoSuchKey => NOT_FOUND, "The specified key does not exist.";
+    NoSuchObjectLockConfiguration => NOT_FOUND, "The specified object does not have an ObjectLock configuration";
     NoSuchUpload => NOT_FOUND, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NoSuchPublicAccessBlockConfiguration => NOT_FOUND, "The public access block configuration was not found";
     NoSuchTagSet => NOT_FOUND, "The TagSet does not exist";
     NoSuchVersion => NOT_FOUND, "The specified version does not exist.";
     NotImplemented => NOT_IMPLEMENTED, "A header you provided implies functionality that is not implemented.";
     NotModified => NOT_MODIFIED, "Not Modified";
+    ObjectLockConfigurationNotFoundError => NOT_FOUND, "Object Lock configuration does not exist for this bucket";
     OwnershipControlsNotFoundError => NOT_FOUND, "The bucket ownership controls were not found";
     PolicyTooLarge => BAD_REQUEST, "Policy exceeds the maximum allowed document size.";
     QuotaExceeded => FORBIDDEN, "The bucket's quota does not allow this write.";
@@ -101,6 +104,8 @@ pub struct S3Error {
     pub code: ErrorCode,
     pub message: String,
     pub extra: Vec<(&'static str, String)>,
+    /// Response headers besides the error document (`x-amz-delete-marker`, …).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl S3Error {
@@ -109,7 +114,13 @@ impl S3Error {
             code,
             message: message.into(),
             extra: Vec::new(),
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn with(mut self, element: &'static str, value: impl Into<String>) -> Self {
@@ -142,6 +153,10 @@ impl From<kura_index::IndexError> for S3Error {
             E::NoSuchUpload => ErrorCode::NoSuchUpload.into(),
             E::BucketExists { .. } => ErrorCode::BucketAlreadyExists.into(),
             E::QuotaExceeded => ErrorCode::QuotaExceeded.into(),
+            E::ObjectLocked(why) => S3Error::new(
+                ErrorCode::AccessDenied,
+                format!("Access Denied because object protected by object lock: {why}."),
+            ),
             E::Busy => S3Error::new(
                 ErrorCode::ServiceUnavailable,
                 "The index is busy with this key. Please retry.",

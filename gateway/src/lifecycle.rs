@@ -343,6 +343,45 @@ pub fn expiry<'r>(
         .min_by_key(|(at, _)| *at)
 }
 
+/// Whether a noncurrent `version` of `key`, noncurrent since `since_ms` and with `newer`
+/// noncurrent versions of its key newer than it, is due under an enabled rule's
+/// NoncurrentVersionExpiration at `now_ms` (NewerNoncurrentVersions keeps the newest ones).
+pub fn noncurrent_due(
+    rules: &[LifecycleRule],
+    key: &str,
+    version: &ObjectVersion,
+    (since_ms, newer): (u64, u32),
+    day: Duration,
+    now_ms: u64,
+) -> bool {
+    rules.iter().any(|r| {
+        let configured = r.noncurrent_days.is_some() || r.newer_noncurrent_versions.is_some();
+        configured
+            && r.enabled
+            && selects(r, key, version.size, &version.meta.tags)
+            && after_days(since_ms, r.noncurrent_days.unwrap_or(0), day) <= now_ms
+            && newer >= r.newer_noncurrent_versions.unwrap_or(0)
+    })
+}
+
+/// Whether an enabled rule removes `key`'s delete marker once it is the key's only version
+/// (ExpiredObjectDeleteMarker).
+pub fn removes_lone_marker(rules: &[LifecycleRule], key: &str) -> bool {
+    rules.iter().any(|r| {
+        r.enabled && r.expired_object_delete_marker == Some(true) && selects(r, key, 0, &[])
+    })
+}
+
+/// Whether the rules do anything to versions that are not current.
+pub fn acts_on_versions(rules: &[LifecycleRule]) -> bool {
+    rules.iter().any(|r| {
+        r.enabled
+            && (r.noncurrent_days.is_some()
+                || r.newer_noncurrent_versions.is_some()
+                || r.expired_object_delete_marker == Some(true))
+    })
+}
+
 /// The `x-amz-expiration` header of an object that a rule will expire.
 pub fn expiration_header(
     rules: &[LifecycleRule],

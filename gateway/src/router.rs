@@ -22,6 +22,7 @@ pub enum Endpoint {
     DeleteBucket,
     GetBucketLocation,
     GetBucketVersioning,
+    PutBucketVersioning,
     GetBucketAcl,
     PutBucketAcl,
     GetBucketPolicy,
@@ -102,6 +103,20 @@ pub enum Endpoint {
     DeleteObjectTagging {
         version_id: Option<String>,
     },
+    GetObjectRetention {
+        version_id: Option<String>,
+    },
+    PutObjectRetention {
+        version_id: Option<String>,
+    },
+    GetObjectLegalHold {
+        version_id: Option<String>,
+    },
+    PutObjectLegalHold {
+        version_id: Option<String>,
+    },
+    GetObjectLockConfiguration,
+    PutObjectLockConfiguration,
     CreateMultipartUpload,
     UploadPart {
         upload_id: String,
@@ -135,6 +150,13 @@ impl Endpoint {
             Endpoint::DeleteBucket => "DeleteBucket",
             Endpoint::GetBucketLocation => "GetBucketLocation",
             Endpoint::GetBucketVersioning => "GetBucketVersioning",
+            Endpoint::PutBucketVersioning => "PutBucketVersioning",
+            Endpoint::GetObjectLockConfiguration => "GetObjectLockConfiguration",
+            Endpoint::PutObjectLockConfiguration => "PutObjectLockConfiguration",
+            Endpoint::GetObjectRetention { .. } => "GetObjectRetention",
+            Endpoint::PutObjectRetention { .. } => "PutObjectRetention",
+            Endpoint::GetObjectLegalHold { .. } => "GetObjectLegalHold",
+            Endpoint::PutObjectLegalHold { .. } => "PutObjectLegalHold",
             Endpoint::GetBucketAcl => "GetBucketAcl",
             Endpoint::PutBucketAcl => "PutBucketAcl",
             Endpoint::GetBucketPolicy => "GetBucketPolicy",
@@ -275,12 +297,9 @@ const UNSUPPORTED: &[&str] = &[
     "logging",
     "metrics",
     "notification",
-    "object-lock",
     "replication",
     "requestPayment",
     "website",
-    "retention",
-    "legal-hold",
     "torrent",
     "restore",
     "select",
@@ -326,6 +345,8 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
         Method::DELETE if query.has("tagging") => Endpoint::DeleteBucketTagging,
         Method::GET if query.has("location") => Endpoint::GetBucketLocation,
         Method::GET if query.has("versioning") => Endpoint::GetBucketVersioning,
+        Method::GET if query.has("object-lock") => Endpoint::GetObjectLockConfiguration,
+        Method::PUT if query.has("object-lock") => Endpoint::PutObjectLockConfiguration,
         Method::GET if query.has("acl") => Endpoint::GetBucketAcl,
         Method::GET if query.has("uploads") => {
             let key_marker = query.get("key-marker").filter(|m| !m.is_empty());
@@ -361,12 +382,7 @@ fn bucket_endpoint(method: &Method, query: &Query) -> S3Result<Endpoint> {
         },
         Method::HEAD => Endpoint::HeadBucket,
         Method::PUT if query.has("acl") => Endpoint::PutBucketAcl,
-        Method::PUT if query.has("versioning") => {
-            return Err(S3Error::new(
-                ErrorCode::NotImplemented,
-                "Bucket versioning is not implemented yet.",
-            ));
-        }
+        Method::PUT if query.has("versioning") => Endpoint::PutBucketVersioning,
         Method::PUT => Endpoint::CreateBucket,
         Method::DELETE => Endpoint::DeleteBucket,
         Method::POST if query.has("delete") => Endpoint::DeleteObjects,
@@ -386,6 +402,18 @@ fn object_endpoint(
     Ok(match (method.clone(), upload_id) {
         (Method::OPTIONS, _) => Endpoint::PreflightRequest,
         (Method::GET, _) if query.has("attributes") => Endpoint::GetObjectAttributes {
+            version_id: version_id(query),
+        },
+        (Method::GET, _) if query.has("retention") => Endpoint::GetObjectRetention {
+            version_id: version_id(query),
+        },
+        (Method::PUT, _) if query.has("retention") => Endpoint::PutObjectRetention {
+            version_id: version_id(query),
+        },
+        (Method::GET, _) if query.has("legal-hold") => Endpoint::GetObjectLegalHold {
+            version_id: version_id(query),
+        },
+        (Method::PUT, _) if query.has("legal-hold") => Endpoint::PutObjectLegalHold {
             version_id: version_id(query),
         },
         (Method::GET, _) if query.has("tagging") => Endpoint::GetObjectTagging {

@@ -230,6 +230,9 @@ fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -
     {
         builder = builder.header(header::CONTENT_RANGE, format!("bytes */{size}"));
     }
+    for (name, value) in &err.headers {
+        builder = builder.header(*name, value);
+    }
     let no_body = head || err.status() == StatusCode::NOT_MODIFIED;
     let body = if no_body {
         Body::empty()

@@ -14,3 +14,12 @@ pub fn iso8601(ms: u64) -> String {
     ))
     .unwrap_or_default()
 }
+
+/// Milliseconds since the epoch of an RFC 3339 timestamp (`2030-01-01T00:00:00Z`,
+/// fractions and offsets allowed), as S3 accepts them in headers and XML.
+pub fn parse_iso8601(text: &str) -> Option<u64> {
+    let at =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}

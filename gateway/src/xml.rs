@@ -157,6 +157,67 @@ pub struct LocationConstraint {
 pub struct VersioningConfiguration {
     #[serde(rename = "@xmlns")]
     pub xmlns: &'static str,
+    #[serde(rename = "Status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// The body of Get/PutObjectLockConfiguration.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectLockConfiguration {
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    pub xmlns: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_lock_enabled: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<ObjectLockRule>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectLockRule {
+    pub default_retention: Option<DefaultRetention>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct DefaultRetention {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub years: Option<i64>,
+}
+
+/// The body of Get/PutObjectRetention.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Retention {
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    pub xmlns: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain_until_date: Option<String>,
+}
+
+/// The body of Get/PutObjectLegalHold.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LegalHold {
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    pub xmlns: &'static str,
+    pub status: Option<String>,
+}
+
+/// The body of PutBucketVersioning.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersioningRequest {
+    pub status: Option<String>,
+    #[serde(rename = "MfaDelete")]
+    pub mfa_delete: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -570,12 +631,20 @@ pub struct ListMultipartUploadsResult {
 #[serde(rename_all = "PascalCase")]
 pub struct DeletedEntry {
     pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_marker: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_marker_version_id: Option<String>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteErrorEntry {
     pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
     pub code: String,
     pub message: String,
 }

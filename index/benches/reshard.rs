@@ -11,13 +11,11 @@
 //! page at 1, 16, 64 and 256 shards.
 
 use kura_backend::LocalBackend;
-use kura_index::{
-    DEFAULT_RESHARD_SHARE, Index, IndexError, ListParams, RESHARD_STEP_KEYS, reshard_pause,
-};
+use kura_index::{DEFAULT_RESHARD_SHARE, Index, IndexError, ListParams, ReshardPace};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::version;
+use support::{pct, version};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -75,11 +73,6 @@ async fn put_load(
     all
 }
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx].as_secs_f64() * 1000.0
-}
-
 fn report(label: &str, lat: &[Duration], period: Duration) {
     println!(
         "{label:<28} {:>8} PUTs {:>9.0} PUT/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
@@ -97,7 +90,7 @@ struct Reshard {
 }
 
 /// Runs a whole reshard the way the server's worker does: its own thread and
-/// runtime, steps of `RESHARD_STEP_KEYS` paced by `reshard_pause`.
+/// runtime, steps paced by a `ReshardPace`.
 fn reshard(index: &Arc<Index>, shards: u32, share: u32) -> std::thread::JoinHandle<Reshard> {
     let index = index.clone();
     std::thread::spawn(move || {
@@ -108,19 +101,21 @@ fn reshard(index: &Arc<Index>, shards: u32, share: u32) -> std::thread::JoinHand
         runtime.block_on(async {
             let started = Instant::now();
             index.start_reshard("b", shards).await.expect("start");
+            let mut pace = ReshardPace::new(share);
             loop {
                 let step_started = Instant::now();
                 let step = index
-                    .reshard_step("b", RESHARD_STEP_KEYS)
+                    .reshard_step("b", pace.step_keys())
                     .await
                     .expect("step");
+                pace.after(step.left);
                 if let Some(switch_pause) = step.switch_pause {
                     return Reshard {
                         took: started.elapsed(),
                         switch_pause,
                     };
                 }
-                std::thread::sleep(reshard_pause(step_started.elapsed(), share));
+                std::thread::sleep(pace.pause(step_started.elapsed()));
             }
         })
     })

@@ -2,7 +2,9 @@
 //! every map of the bucket has been closed while empty, so that no write through any
 //! gateway can land in a bucket being deleted.
 
-use crate::model::{BUCKETS, BucketRecord, Quota, RETIRED, ShardLayout, decode, encode};
+use crate::model::{
+    BUCKETS, BucketRecord, Quota, RETIRED, ShardLayout, Versioning, decode, encode,
+};
 use crate::shard::{Header, MapState, Retry};
 use crate::{Index, IndexError, Result};
 use kura_backend::{Scan, Write};
@@ -43,6 +45,8 @@ impl Index {
             acl: None,
             ownership: None,
             public_access_block: None,
+            versioning: Versioning::Unversioned,
+            object_lock: None,
         };
         configure(&mut record);
         let mut write = Write::default();

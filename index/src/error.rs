@@ -12,6 +12,9 @@ pub enum IndexError {
     ReshardInProgress,
     #[error("quota exceeded")]
     QuotaExceeded,
+    /// Object Lock keeps the version (the reason).
+    #[error("object locked: {0}")]
+    ObjectLocked(&'static str),
     #[error("no such user")]
     NoSuchUser,
     #[error("user already exists")]

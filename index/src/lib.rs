@@ -28,14 +28,15 @@ pub use identity::{KeyRecord, UserRecord};
 pub use index::Index;
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    Acl, AclGrant, AclGrantee, BucketRecord, Completion, CorsRule, DefaultEncryption, Encryption,
-    Lease, LifecycleFilter, LifecyclePass, LifecycleRule, LifecycleTransition, ObjectMeta,
-    ObjectVersion, PartRecord, PartRef, PassCursor, PublicAccessBlock, Quota, Reshard,
-    ReshardPhase, ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage,
+    Acl, AclGrant, AclGrantee, BucketRecord, Completion, CorsRule, DefaultEncryption,
+    DefaultRetention, Encryption, Lease, LifecycleFilter, LifecyclePass, LifecycleRule,
+    LifecycleTransition, LockBypass, ObjectLockConfig, ObjectMeta, ObjectVersion, PartRecord,
+    PartRef, PassCursor, PublicAccessBlock, Quota, Reshard, ReshardPhase, Retention, RetentionMode,
+    ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage, Versioning, VersionsCursor,
 };
-pub use objects::ListedVersion;
-pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, reshard_pause};
-pub use reshard::{ReshardStep, ShardStats};
+pub use objects::{Deleted, Deleter, ListedVersion, Only};
+pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, ReshardPace, reshard_pause};
+pub use reshard::{Backlog, ReshardStep, ShardStats};
 pub use uploads::{CompletedPart, UploadListParams};
 pub use usage::BucketUsage;
-pub use versions::NULL_VERSION;
+pub use versions::{NULL_VERSION, is_version_id};

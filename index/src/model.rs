@@ -108,6 +108,31 @@ pub struct BucketRecord {
     /// The bucket's public access block, if one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// Whether writes keep the versions they replace (see `Versioning`).
+    #[serde(default, skip_serializing_if = "Versioning::is_unversioned")]
+    pub versioning: Versioning,
+    /// Object Lock, if enabled on the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLockConfig>,
+}
+
+/// A bucket's versioning state. Once enabled it can be suspended, never turned off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Never enabled: every write replaces the `null` version.
+    #[default]
+    Unversioned,
+    /// Every write adds a version with an id of its own; deletes add delete markers.
+    Enabled,
+    /// Writes replace the `null` version (and deletes make it a delete marker); the
+    /// versions written while enabled are kept.
+    Suspended,
+}
+
+impl Versioning {
+    fn is_unversioned(&self) -> bool {
+        *self == Versioning::Unversioned
+    }
 }
 
 /// An access control list: who (besides the owner's implicit rights) may do what.
@@ -157,8 +182,23 @@ pub struct LifecyclePass {
 pub enum PassCursor {
     /// Objects after this key (from the first when None).
     Objects(Option<String>),
+    /// Versions after this one (from the first when None).
+    Versions(Option<VersionsCursor>),
     /// Uploads after this key and upload id (from the first when None).
     Uploads(Option<(String, String)>),
+}
+
+/// Where a lifecycle pass over a bucket's versions goes on, and what it knows of the key
+/// it stopped in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionsCursor {
+    pub key: String,
+    pub version_id: String,
+    /// When that version was written: when the key's next (older) version became
+    /// noncurrent.
+    pub written_ms: u64,
+    /// How many of the key's noncurrent versions came before.
+    pub noncurrent: u32,
 }
 
 /// A bucket's default encryption (S3's ServerSideEncryptionConfiguration), as stored.
@@ -187,9 +227,10 @@ pub struct LifecycleRule {
     /// Multipart uploads are aborted this many days after they were started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort_incomplete_days: Option<u32>,
-    /// Stored and returned; applied once versioning exists.
+    /// Noncurrent versions expire this many days after they became noncurrent...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noncurrent_days: Option<u32>,
+    /// ...except the newest this many of each key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newer_noncurrent_versions: Option<u32>,
     /// Transitions to the storage classes Kura has (stored, nothing to move).
@@ -382,6 +423,95 @@ pub struct ObjectMeta {
     /// The object's ACL; None is the default (the object's owner has FULL_CONTROL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    /// Object Lock: the version may not be deleted before this date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object Lock: the version may not be deleted while this is on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
+}
+
+/// An Object Lock retention period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub mode: RetentionMode,
+    pub until_ms: u64,
+}
+
+/// Who may lift a retention early: nobody (`Compliance`), or a principal allowed to
+/// bypass it (`Governance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetentionMode {
+    Governance,
+    Compliance,
+}
+
+impl RetentionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "GOVERNANCE",
+            RetentionMode::Compliance => "COMPLIANCE",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "GOVERNANCE" => Some(RetentionMode::Governance),
+            "COMPLIANCE" => Some(RetentionMode::Compliance),
+            _ => None,
+        }
+    }
+}
+
+/// Which Object Lock protections a delete may pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockBypass {
+    /// None: locked versions stay.
+    Nothing,
+    /// A `GOVERNANCE` retention, for a principal allowed to bypass it.
+    Governance,
+    /// Every retention and legal hold: the operator's explicit override (admin purge).
+    Everything,
+}
+
+impl ObjectMeta {
+    /// Why the version described by this may not be deleted at `now_ms` with `bypass`.
+    pub fn locked(&self, now_ms: u64, bypass: LockBypass) -> Option<&'static str> {
+        if bypass == LockBypass::Everything {
+            return None;
+        }
+        if self.legal_hold {
+            return Some("the object version is under a legal hold");
+        }
+        match self.retention {
+            Some(r) if r.until_ms > now_ms => match (r.mode, bypass) {
+                (RetentionMode::Governance, LockBypass::Governance) => None,
+                (RetentionMode::Governance, _) => {
+                    Some("the object version is under GOVERNANCE retention")
+                }
+                (RetentionMode::Compliance, _) => {
+                    Some("the object version is under COMPLIANCE retention")
+                }
+            },
+            _ => None,
+        }
+    }
+}
+
+/// A bucket's Object Lock configuration: enabled at creation (or on a versioned bucket),
+/// never disabled; an optional retention given to every new version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLockConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_retention: Option<DefaultRetention>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRetention {
+    pub mode: RetentionMode,
+    /// The period as configured: days, or years (kept as given, for GetObjectLockConfiguration).
+    pub days: Option<u32>,
+    pub years: Option<u32>,
 }
 
 /// Server-side encryption of an object's data: a data key of its own, kept only wrapped

@@ -6,13 +6,16 @@
 //! gateway from racing itself.
 
 use crate::listing::{ListPage, ListParams, Merged, Space, after, list_sorted};
-use crate::model::{BucketRecord, ObjectVersion, Stamp, UsageDelta, decode, encode};
+use crate::model::{
+    BucketRecord, LockBypass, ObjectMeta, ObjectVersion, Stamp, UsageDelta, Versioning, decode,
+    encode,
+};
 use crate::shard::{
     Admit, Header, MapState, Retry, garbage_key, guard_header, intent_key, log_key,
 };
 use crate::versions::{
-    KeyHead, NULL_VERSION, VersionRef, head_key, object_key, tally, version_key, version_key_of,
-    versions_of,
+    KeyHead, NULL_VERSION, VersionRef, head_key, new_version_id, object_key, parse_version_id,
+    tally, version_key, version_key_of, versions_of,
 };
 use crate::{Index, IndexError, Result};
 use futures::StreamExt;
@@ -26,6 +29,10 @@ pub(crate) struct KeyState {
     pub null: Option<ObjectVersion>,
     /// The stamp a version added now gets: after every version the key has.
     pub stamp: Stamp,
+    /// The version the change was asked about by id, if any and if it exists.
+    pub target: Option<ObjectVersion>,
+    /// The key's newest version (a delete marker too), if it has any.
+    pub newest: Option<VersionRef>,
 }
 
 /// What a change of one key writes.
@@ -53,6 +60,38 @@ pub struct ListedVersion {
     pub version: ObjectVersion,
     /// Whether it is the key's newest version.
     pub latest: bool,
+}
+
+/// What a delete did, in S3's terms.
+#[derive(Debug, Clone, Default)]
+pub struct Deleted {
+    /// The version removed, or the delete marker added (None: an unversioned bucket's
+    /// object removed, or nothing done).
+    pub version_id: Option<String>,
+    /// Whether that version is a delete marker.
+    pub delete_marker: bool,
+    /// The version removed, if one was.
+    pub removed: Option<ObjectVersion>,
+}
+
+/// Who deletes: the owner of the delete markers they add, and the Object Lock protections
+/// they may pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Deleter<'a> {
+    pub owner: &'a str,
+    pub bypass: LockBypass,
+}
+
+/// The condition of a delete lifecycle rules decided on (see `Index::expire`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Always,
+    /// The key's current version is still the one written at this stamp.
+    CurrentIs(Stamp),
+    /// The version named is not the key's newest.
+    Noncurrent,
+    /// The version named is the key's newest.
+    Newest,
 }
 
 /// Concurrent key changes of one DeleteObjects request.
@@ -85,29 +124,54 @@ impl Index {
         let Some(head) = raw_head.as_deref().map(decode::<KeyHead>).transpose()? else {
             return Ok(None);
         };
-        let stamp = if id == NULL_VERSION {
-            head.null
-        } else {
-            parse_version_id(id)
-        };
-        let Some(stamp) = stamp else {
+        self.version_in(&map, key, &head, id).await
+    }
+
+    /// The newest version of `key`, delete marker or not.
+    pub async fn latest(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
+        if let Some(current) = self.current(bucket, key).await? {
+            return Ok(Some(current));
+        }
+        let record = self.bucket(bucket).await?;
+        let map = record.key_map(key);
+        let raw_head = self.kv.get(&map, &head_key(key)).await?;
+        let Some(head) = raw_head.as_deref().map(decode::<KeyHead>).transpose()? else {
             return Ok(None);
         };
+        let newest = &head.newest;
         self.kv
-            .get(&map, &version_key(key, stamp, id))
+            .get(&map, &version_key(key, newest.stamp, &newest.id))
             .await?
             .map(|b| decode(&b))
             .transpose()
     }
 
+    /// Version `id` of `key` in `map`, whose head is `head`.
+    async fn version_in(
+        &self,
+        map: &str,
+        key: &str,
+        head: &KeyHead,
+        id: &str,
+    ) -> Result<Option<ObjectVersion>> {
+        let Some(at) = entry_of(key, head, id) else {
+            return Ok(None);
+        };
+        self.kv.get(map, &at).await?.map(|b| decode(&b)).transpose()
+    }
+
     /// Applies the change `decide` makes of `key`'s versions, as one guarded write to the
     /// key's shard, retried on the bucket's current layout until it lands. `decide` may
-    /// run more than once (once per attempt) and must decide from what it is given. Not
-    /// yet durable when it returns: callers sync.
+    /// run more than once (once per attempt) and must decide from what it is given (with
+    /// version `target` read too, when given). The write is guarded on what was read: the
+    /// key's current entry and head, the target version, and the shard header, whose
+    /// counters change whenever any version is removed. Not yet durable when it returns:
+    /// callers sync.
     pub(crate) async fn change_key<T, E: From<IndexError>>(
         &self,
         bucket: &str,
         key: &str,
+        target: Option<&str>,
         mut decide: impl FnMut(&BucketRecord, KeyState) -> std::result::Result<Decision<T>, E>,
     ) -> std::result::Result<T, E> {
         let mut retry = Retry::new();
@@ -155,10 +219,22 @@ impl Index {
                     seq: newest.seq + 1,
                 };
             }
+            // The version asked about is read here and guarded below: a change of it
+            // through another gateway (a legal hold set, say) fails this write's guard.
+            let target_at = target
+                .zip(head.as_ref())
+                .and_then(|(id, head)| entry_of(key, head, id));
+            let raw_target = match &target_at {
+                Some(at) => self.kv.get(&map, at).await.map_err(IndexError::from)?,
+                None => None,
+            };
+            let target = raw_target.as_deref().map(decode).transpose()?;
             let state = KeyState {
                 current: current.clone(),
                 null,
                 stamp,
+                target,
+                newest: head.as_ref().map(|h| h.newest.clone()),
             };
             let (change, out) = match decide(&record, state)? {
                 Decision::Keep(out) => return Ok(out),
@@ -206,6 +282,9 @@ impl Index {
             }
             write.expect(key.as_bytes(), raw_current);
             write.expect(head_at.clone(), raw_head);
+            if let Some(at) = target_at {
+                write.expect(at, raw_target);
+            }
             guard_header(
                 &mut write,
                 raw_header,
@@ -301,10 +380,11 @@ impl Index {
         })
     }
 
-    /// Makes `version` the current (`null`) version of `key`, once `check`
-    /// accepts the version it replaces. Check and write are atomic with
-    /// respect to every other write of the key, through any gateway. Returns the version
-    /// as written (stamped). Durable when it returns.
+    /// Makes `version` the current version of `key` (a new version of its own in a
+    /// versioned bucket, else the `null` version), once `check` accepts the current
+    /// version. Check and write are atomic with respect to every other write of the key,
+    /// through any gateway. Returns the version as written (stamped, with its id).
+    /// Durable when it returns.
     pub async fn put_object<E: From<IndexError>>(
         &self,
         bucket: &str,
@@ -313,61 +393,82 @@ impl Index {
         mut check: impl FnMut(Option<&ObjectVersion>) -> std::result::Result<(), E>,
     ) -> std::result::Result<ObjectVersion, E> {
         let written = self
-            .change_key(bucket, key, |_, state| -> std::result::Result<_, E> {
-                check(state.current.as_ref())?;
-                Ok(replace_null(state, &version))
-            })
+            .change_key(
+                bucket,
+                key,
+                None,
+                |record, state| -> std::result::Result<_, E> {
+                    check(state.current.as_ref())?;
+                    Ok(add_version(record, state, &version))
+                },
+            )
             .await?;
         self.sync().await?;
         Ok(written)
     }
 
-    /// Changes the current version of `key` in place (what describes it, such as its tags;
-    /// never its data), atomically with respect to every other write of the key. Returns
-    /// the changed version, or None when the key has no current version. Durable when it
-    /// returns.
-    pub async fn update_current<E: From<IndexError>>(
+    /// Changes a version of `key` in place (what describes it, such as its tags; never its
+    /// data): version `id`, or the current one. Atomic with respect to every other write
+    /// of the key. Returns the changed version, or None when there is no such version
+    /// (`change` may refuse a delete marker). Durable when it returns.
+    pub async fn update_version<E: From<IndexError>>(
         &self,
         bucket: &str,
         key: &str,
+        id: Option<&str>,
         mut change: impl FnMut(&mut ObjectVersion) -> std::result::Result<(), E>,
     ) -> std::result::Result<Option<ObjectVersion>, E> {
         let updated = self
-            .change_key(bucket, key, |_, state| -> std::result::Result<_, E> {
-                let Some(mut current) = state.current else {
+            .change_key(bucket, key, id, |_, state| -> std::result::Result<_, E> {
+                let found = if id.is_some() {
+                    state.target
+                } else {
+                    state.current
+                };
+                let Some(mut version) = found else {
                     return Ok(Decision::Keep(None));
                 };
-                change(&mut current)?;
+                change(&mut version)?;
                 let rewrite = KeyChange {
-                    rewrite: Some(current.clone()),
+                    rewrite: Some(version.clone()),
                     ..KeyChange::default()
                 };
-                Ok(Decision::Write(Box::new(rewrite), Some(current)))
+                Ok(Decision::Write(Box::new(rewrite), Some(version)))
             })
             .await?;
         self.sync().await?;
         Ok(updated)
     }
 
-    /// Removes the current (`null`) version of `key`. Returns it, if there was one.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
-        let removed = self.remove_null_version(bucket, key, None).await?;
+    /// Deletes version `id` of `key`, or (without an id) the key as S3 does: an
+    /// unversioned bucket's object is removed; a versioned bucket gets a delete marker
+    /// (`owner`'s) as the key's newest version; a suspended bucket's `null` version is
+    /// replaced by a `null` delete marker. Durable when it returns.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: Option<&str>,
+        by: Deleter<'_>,
+    ) -> Result<Deleted> {
+        let deleted = self.delete_key(bucket, key, id, by, Only::Always).await?;
         self.sync().await?;
-        Ok(removed)
+        Ok(deleted)
     }
 
-    /// Removes the current version of several keys, with one sync for all.
-    /// Each key's outcome is reported separately, in the order of `keys`.
+    /// `delete_object` of several keys (each with its version id, if any), with one sync
+    /// for all. Each outcome is reported separately, in the order of `keys`.
     pub async fn delete_objects(
         &self,
         bucket: &str,
-        keys: &[&str],
-    ) -> Result<Vec<Result<Option<ObjectVersion>>>> {
+        keys: &[(&str, Option<&str>)],
+        by: Deleter<'_>,
+    ) -> Result<Vec<Result<Deleted>>> {
         // The futures are made first: a stream mapping keys to borrowing futures would
         // not be `Send` (rustc cannot see the borrow's lifetime through the closure).
         let removals: Vec<_> = keys
             .iter()
-            .map(|key| self.remove_null_version(bucket, key, None))
+            .map(|(key, id)| self.delete_key(bucket, key, *id, by, Only::Always))
             .collect();
         let outcomes = futures::stream::iter(removals)
             .buffered(DELETE_CONCURRENCY)
@@ -377,38 +478,114 @@ impl Index {
         Ok(outcomes)
     }
 
-    /// Removes the current version of `key` only if it is still the one written at
-    /// `written` (so an object overwritten meanwhile is kept). Returns it if removed.
-    pub async fn delete_object_if_unchanged(
+    /// What lifecycle rules delete, only while it still is what they decided on: without
+    /// an id, `key` as `delete_object` deletes it, if its current version is still the one
+    /// written at the stamp `Only::CurrentIs` gives; with an id, that version, if it is
+    /// still noncurrent (`Only::Noncurrent`) or still the newest (`Only::Newest`, for a
+    /// delete marker found alone). Locked versions stay. None when nothing was deleted.
+    pub async fn expire(
         &self,
         bucket: &str,
         key: &str,
-        written: Stamp,
-    ) -> Result<Option<ObjectVersion>> {
-        let removed = self.remove_null_version(bucket, key, Some(written)).await?;
+        id: Option<&str>,
+        only: Only,
+    ) -> Result<Option<Deleted>> {
+        let by = Deleter {
+            owner: "",
+            bypass: LockBypass::Nothing,
+        };
+        let deleted = self.delete_key(bucket, key, id, by, only).await?;
         self.sync().await?;
-        Ok(removed)
+        let done = deleted.removed.is_some() || deleted.delete_marker;
+        Ok(done.then_some(deleted))
     }
 
-    async fn remove_null_version(
+    async fn delete_key(
         &self,
         bucket: &str,
         key: &str,
-        written: Option<Stamp>,
-    ) -> Result<Option<ObjectVersion>> {
-        self.change_key(bucket, key, |_, state| {
-            let removed = state.current.filter(|c| c.version_id == NULL_VERSION);
-            if written.is_some_and(|w| removed.as_ref().is_none_or(|c| c.stamp != w)) {
-                return Ok(Decision::Keep(None));
+        id: Option<&str>,
+        by: Deleter<'_>,
+        only: Only,
+    ) -> Result<Deleted> {
+        let now = self.now_ms();
+        let unlocked = |version: &ObjectVersion| match version.meta.locked(now, by.bypass) {
+            Some(why) => Err(IndexError::ObjectLocked(why)),
+            None => Ok(()),
+        };
+        self.change_key(bucket, key, id, |record, state| {
+            let newest = |v: &ObjectVersion| state.newest.as_ref() == Some(&VersionRef::of(v));
+            let holds = match (only, &state.target) {
+                (Only::Always, _) => true,
+                (Only::CurrentIs(w), _) => state.current.as_ref().is_some_and(|c| c.stamp == w),
+                (Only::Noncurrent, Some(target)) => !newest(target),
+                (Only::Newest, Some(target)) => newest(target),
+                (_, None) => true,
+            };
+            if !holds {
+                return Ok(Decision::Keep(Deleted::default()));
             }
-            let Some(null) = state.null else {
-                return Ok(Decision::Keep(None));
+            if let Some(id) = id {
+                let Some(target) = state.target else {
+                    let nothing = Deleted {
+                        version_id: Some(id.to_owned()),
+                        ..Deleted::default()
+                    };
+                    return Ok(Decision::Keep(nothing));
+                };
+                unlocked(&target)?;
+                let deleted = Deleted {
+                    version_id: Some(id.to_owned()),
+                    delete_marker: target.delete_marker,
+                    removed: Some(target.clone()),
+                };
+                let change = KeyChange {
+                    remove: vec![target],
+                    ..KeyChange::default()
+                };
+                return Ok(Decision::Write(Box::new(change), deleted));
+            }
+            if record.versioning == Versioning::Unversioned {
+                let Some(null) = state.null else {
+                    return Ok(Decision::Keep(Deleted::default()));
+                };
+                unlocked(&null)?;
+                let deleted = Deleted {
+                    removed: Some(null.clone()),
+                    ..Deleted::default()
+                };
+                let change = KeyChange {
+                    remove: vec![null],
+                    ..KeyChange::default()
+                };
+                return Ok(Decision::Write(Box::new(change), deleted));
+            }
+            let marker = ObjectVersion {
+                version_id: NULL_VERSION.to_owned(),
+                stamp: state.stamp,
+                delete_marker: true,
+                size: 0,
+                etag: String::new(),
+                meta: ObjectMeta::default(),
+                checksum: None,
+                parts: Vec::new(),
+                multipart: false,
+                owner: by.owner.to_owned(),
+                upload_id: None,
             };
-            let change = KeyChange {
-                remove: vec![null],
-                ..KeyChange::default()
+            let removed = state.null.clone();
+            if let Some(null) = &removed
+                && record.versioning == Versioning::Suspended
+            {
+                unlocked(null)?;
+            }
+            let (change, marker) = new_version(record, state, &marker);
+            let deleted = Deleted {
+                version_id: Some(marker.version_id.clone()),
+                delete_marker: true,
+                removed: removed.filter(|_| marker.version_id == NULL_VERSION),
             };
-            Ok(Decision::Write(Box::new(change), removed))
+            Ok(Decision::Write(Box::new(change), deleted))
         })
         .await
     }
@@ -523,18 +700,49 @@ struct After {
     head: Option<KeyHead>,
 }
 
-/// The decision that makes a copy of `version`, stamped for `state`, the `null` version
-/// and the newest, replacing the `null` version `state` has; answers with the copy.
-pub(crate) fn replace_null(state: KeyState, version: &ObjectVersion) -> Decision<ObjectVersion> {
+/// The decision that adds a copy of `version`, stamped for `state`, as the key's newest
+/// version: with an id of its own in a versioned bucket, else as the `null` version,
+/// replacing the one `state` has. Answers with the copy.
+pub(crate) fn add_version(
+    record: &BucketRecord,
+    state: KeyState,
+    version: &ObjectVersion,
+) -> Decision<ObjectVersion> {
+    let (change, version) = new_version(record, state, version);
+    Decision::Write(Box::new(change), version)
+}
+
+/// `add_version`'s change and copy.
+fn new_version(
+    record: &BucketRecord,
+    state: KeyState,
+    version: &ObjectVersion,
+) -> (KeyChange, ObjectVersion) {
     let mut version = version.clone();
     version.stamp = state.stamp;
-    version.version_id = NULL_VERSION.to_owned();
+    let remove = if record.versioning == Versioning::Enabled {
+        version.version_id = new_version_id(state.stamp, &record.id);
+        Vec::new()
+    } else {
+        version.version_id = NULL_VERSION.to_owned();
+        state.null.into_iter().collect()
+    };
     let change = KeyChange {
         add: Some(version.clone()),
-        remove: state.null.into_iter().collect(),
+        remove,
         rewrite: None,
     };
-    Decision::Write(Box::new(change), version)
+    (change, version)
+}
+
+/// Where version `id` of `key`, whose head is `head`, is stored (None: an id it cannot have).
+fn entry_of(key: &str, head: &KeyHead, id: &str) -> Option<Vec<u8>> {
+    let stamp = if id == NULL_VERSION {
+        head.null
+    } else {
+        parse_version_id(id)
+    };
+    stamp.map(|stamp| version_key(key, stamp, id))
 }
 
 /// Where the entries after every version of `key` start.
@@ -543,16 +751,6 @@ fn after_versions_of(key: &str) -> Vec<u8> {
     start.pop();
     start.push(1);
     start
-}
-
-/// The stamp a version id other than `null` was made from (its first 28 hex digits);
-/// None for an id Kura never made.
-fn parse_version_id(id: &str) -> Option<Stamp> {
-    let (ms, seq) = (id.get(..12)?, id.get(12..28)?);
-    Some(Stamp {
-        ms: u64::from_str_radix(ms, 16).ok()?,
-        seq: u64::from_str_radix(seq, 16).ok()?,
-    })
 }
 
 fn utf8(key: Vec<u8>) -> Result<String> {

@@ -1,14 +1,25 @@
-//! How fast a reshard copies: the step size and the pause between steps,
-//! shared by `kura serve`'s worker and the benchmark so that both measure
-//! the same thing.
+//! How fast a reshard works: the step size and the pause between steps, shared by
+//! `kura serve`'s worker and the benchmarks so that both measure the same thing.
+//!
+//! A reshard starts gently (steps of `RESHARD_STEP_KEYS`, copying a `share` of the time)
+//! and works harder while it falls behind: writes that keep coming faster than it copies
+//! would otherwise keep it from ever finishing. Each time its backlog has not reached a
+//! new low for `STALLED_STEPS` steps, its step size and share double, up to
+//! `MAX_EFFORT` doublings; writers are then slowed (never paused) until it catches up.
 
+use crate::reshard::Backlog;
 use std::time::Duration;
 
-/// Keys copied per step.
+/// Keys copied per step, at the start.
 pub const RESHARD_STEP_KEYS: usize = 500;
 
 /// The share of time (percent) a reshard spends copying unless told otherwise.
 pub const DEFAULT_RESHARD_SHARE: u32 = 25;
+
+/// Steps without a new low of the backlog before the effort doubles.
+const STALLED_STEPS: u32 = 10;
+/// At most 2^4 = 16 times the first step size and share.
+const MAX_EFFORT: u32 = 4;
 
 /// The pause after a step that took `step_took`, so that copying takes at
 /// most `share` percent (1..=100) of the time, however loaded the machine (a
@@ -17,6 +28,62 @@ pub const DEFAULT_RESHARD_SHARE: u32 = 25;
 pub fn reshard_pause(step_took: Duration, share: u32) -> Duration {
     let share = share.clamp(1, 100);
     (step_took * (100 - share) / share).max(Duration::from_millis(5))
+}
+
+/// The pace of one bucket's reshard.
+#[derive(Debug, Clone)]
+pub struct ReshardPace {
+    share: u32,
+    effort: u32,
+    /// The lowest backlog seen in the current stage, and steps since.
+    best: Option<Backlog>,
+    since_best: u32,
+}
+
+impl ReshardPace {
+    /// A pace that starts at `share` percent of the time (see `reshard_pause`).
+    pub fn new(share: u32) -> Self {
+        ReshardPace {
+            share,
+            effort: 0,
+            best: None,
+            since_best: 0,
+        }
+    }
+
+    /// Keys the next step should move.
+    pub fn step_keys(&self) -> usize {
+        RESHARD_STEP_KEYS << self.effort
+    }
+
+    /// The share of time the reshard may take now.
+    pub fn share(&self) -> u32 {
+        (self.share << self.effort).min(100)
+    }
+
+    /// The pause after a step that took `step_took`.
+    pub fn pause(&self, step_took: Duration) -> Duration {
+        reshard_pause(step_took, self.share())
+    }
+
+    /// Takes note of what a step left to do.
+    pub fn after(&mut self, left: Backlog) {
+        let improved = match (&self.best, &left) {
+            (_, Backlog::Unknown) => return,
+            (Some(best), left) if best.same_stage(left) => left.less_than(best),
+            _ => true,
+        };
+        if improved {
+            self.best = Some(left);
+            self.since_best = 0;
+            return;
+        }
+        self.since_best += 1;
+        if self.since_best >= STALLED_STEPS && self.effort < MAX_EFFORT {
+            self.effort += 1;
+            self.since_best = 0;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -38,5 +105,45 @@ mod tests {
             reshard_pause(Duration::from_millis(40), 100),
             Duration::from_millis(5)
         );
+    }
+
+    #[test]
+    fn a_reshard_that_keeps_up_keeps_its_pace() {
+        let mut pace = ReshardPace::new(25);
+        for left in (0..1000).rev() {
+            pace.after(Backlog::Copy(left));
+        }
+        assert_eq!((pace.step_keys(), pace.share()), (RESHARD_STEP_KEYS, 25));
+    }
+
+    #[test]
+    fn a_reshard_that_falls_behind_works_harder_up_to_a_limit() {
+        let mut pace = ReshardPace::new(25);
+        for left in 0..(STALLED_STEPS as u64 + 1) {
+            pace.after(Backlog::Copy(1000 + left));
+        }
+        assert_eq!(
+            (pace.step_keys(), pace.share()),
+            (2 * RESHARD_STEP_KEYS, 50)
+        );
+        for _ in 0..100 {
+            pace.after(Backlog::Log(None));
+        }
+        assert_eq!(
+            (pace.step_keys(), pace.share()),
+            (16 * RESHARD_STEP_KEYS, 100)
+        );
+    }
+
+    #[test]
+    fn a_new_stage_starts_a_new_count() {
+        let mut pace = ReshardPace::new(25);
+        pace.after(Backlog::Copy(10));
+        for _ in 0..STALLED_STEPS - 1 {
+            pace.after(Backlog::Copy(20));
+        }
+        pace.after(Backlog::Log(Some(5000)));
+        pace.after(Backlog::Log(Some(4000)));
+        assert_eq!(pace.share(), 25);
     }
 }

@@ -41,6 +41,43 @@ pub struct ReshardStep {
     pub done: bool,
     /// How long writes were held off for the switch, when this step switched.
     pub switch_pause: Option<Duration>,
+    /// What is left to do, for pacing (see `ReshardPace`).
+    pub left: Backlog,
+}
+
+/// What a reshard has left to do after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlog {
+    /// Entries of the source shards not copied yet (an estimate: entries added behind
+    /// the copy's place count too, though they are replayed from the log instead).
+    Copy(u64),
+    /// Log records a replay pass found; None when a shard had more than a page.
+    Log(Option<u64>),
+    /// Nothing to tell (starting, switching, or another gateway's turn).
+    Unknown,
+}
+
+impl Backlog {
+    pub(crate) fn same_stage(&self, other: &Backlog) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+
+    /// Whether this is less left to do than `other`, of the same stage.
+    pub(crate) fn less_than(&self, other: &Backlog) -> bool {
+        match (self, other) {
+            (Backlog::Copy(a), Backlog::Copy(b)) => a < b,
+            (Backlog::Log(Some(a)), Backlog::Log(Some(b))) => a < b,
+            (Backlog::Log(Some(_)), Backlog::Log(None)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// What one replay pass over the source shards did.
+struct Pass {
+    records: usize,
+    /// Whether it emptied every shard's log (no shard had more than a page).
+    drained: bool,
 }
 
 impl ReshardStep {
@@ -49,12 +86,14 @@ impl ReshardStep {
         copied: 0,
         done: true,
         switch_pause: None,
+        left: Backlog::Unknown,
     };
     /// A step that did nothing now (another gateway holds the lease, or lost a race).
     const LATER: ReshardStep = ReshardStep {
         copied: 0,
         done: false,
         switch_pause: None,
+        left: Backlog::Unknown,
     };
 }
 
@@ -111,19 +150,17 @@ impl Index {
             return Ok(ReshardStep::LATER);
         };
         let target = reshard.target;
-        let (copied, phase) = match reshard.phase {
+        let (copied, phase, left) = match reshard.phase {
             ReshardPhase::Starting => {
                 for map in record.shard_maps() {
                     self.set_state(&map, |s| *s == MapState::Open, MapState::Logging)
                         .await?;
                 }
-                (
-                    0,
-                    ReshardPhase::Copying {
-                        shard: 0,
-                        after: None,
-                    },
-                )
+                let first = ReshardPhase::Copying {
+                    shard: 0,
+                    after: None,
+                };
+                (0, first, Backlog::Unknown)
             }
             ReshardPhase::Copying {
                 shard,
@@ -159,21 +196,17 @@ impl Index {
                     },
                     _ => ReshardPhase::Replaying,
                 };
-                (copied, next)
+                let entries: u64 = self.headers(&record).await?.iter().map(|h| h.entries).sum();
+                let left = entries.saturating_sub(reshard.copied + copied);
+                (copied, next, Backlog::Copy(left))
             }
             ReshardPhase::Replaying => {
-                let Some(replayed) = self
-                    .replay(&record, &target, epoch, max_keys * STORED_PER_KEY)
-                    .await?
+                let limit = max_keys.max(1) * STORED_PER_KEY;
+                let Some((next, left)) = self.catch_up_log(&record, &target, epoch, limit).await?
                 else {
                     return Ok(ReshardStep::LATER);
                 };
-                let next = if replayed < SWITCH_BELOW * STORED_PER_KEY {
-                    ReshardPhase::Switching
-                } else {
-                    ReshardPhase::Replaying
-                };
-                (0, next)
+                (0, next, left)
             }
             ReshardPhase::Switching => {
                 return match self.switch(&record, &target, epoch).await? {
@@ -181,6 +214,7 @@ impl Index {
                         copied: 0,
                         done: true,
                         switch_pause: Some(pause),
+                        left: Backlog::Unknown,
                     }),
                     None => Ok(ReshardStep::LATER),
                 };
@@ -197,10 +231,44 @@ impl Index {
                 copied,
                 done: false,
                 switch_pause: None,
+                left,
             }
         } else {
             ReshardStep::LATER
         })
+    }
+
+    /// Replays the log in passes, back to back while each finds less than the one before,
+    /// and tells whether the switch may follow: when little is left, or when the log no
+    /// longer shrinks although every pass empties it (the writers then add about a pass's
+    /// worth while a pass runs, which the switch's final replay will take as long as).
+    /// None when a later lease holder has taken over.
+    async fn catch_up_log(
+        &self,
+        record: &BucketRecord,
+        target: &ShardLayout,
+        epoch: u64,
+        limit: usize,
+    ) -> Result<Option<(ReshardPhase, Backlog)>> {
+        const MAX_PASSES: usize = 8;
+        let mut before: Option<usize> = None;
+        for _ in 0..MAX_PASSES {
+            let Some(pass) = self.replay(record, target, epoch, limit).await? else {
+                return Ok(None);
+            };
+            if !pass.drained {
+                return Ok(Some((ReshardPhase::Replaying, Backlog::Log(None))));
+            }
+            let left = Backlog::Log(Some(pass.records as u64));
+            if pass.records < SWITCH_BELOW * STORED_PER_KEY
+                || before.is_some_and(|before| pass.records >= before)
+            {
+                return Ok(Some((ReshardPhase::Switching, left)));
+            }
+            before = Some(pass.records);
+        }
+        let left = Backlog::Log(before.map(|n| n as u64));
+        Ok(Some((ReshardPhase::Replaying, left)))
     }
 
     /// Takes (or renews) the lease of `bucket`'s reshard for this gateway: the record and
@@ -265,8 +333,9 @@ impl Index {
         Ok(ours)
     }
 
-    /// Writes `values` to their shards of `target`, keeping each shard's counters; the
-    /// shards carry `epoch`. False when a later lease holder has written there.
+    /// Writes `values` to their shards of `target` (all shards at once), keeping each
+    /// shard's counters; the shards carry `epoch`. False when a later lease holder has
+    /// written there.
     async fn fill_target(
         &self,
         record: &BucketRecord,
@@ -279,55 +348,63 @@ impl Index {
             let shard = target.shard_of(&String::from_utf8_lossy(object_key(&key)));
             by_shard.entry(shard).or_default().push((key, value));
         }
-        for (shard, values) in by_shard {
-            let map = record.shard_map(target, shard);
-            let keys: Vec<Vec<u8>> = values.iter().map(|(k, _)| k.clone()).collect();
-            let (old, raw_header) = self.read_with_header(&map, &keys).await?;
-            let header = Header::decode(raw_header.as_deref())?;
-            match header.state {
-                MapState::Open if raw_header.is_none() => {}
-                MapState::Filling { epoch: theirs } if theirs <= epoch => {}
-                _ => return Ok(false),
-            }
-            let mut next = Header {
-                state: MapState::Filling { epoch },
-                ..header
-            };
-            let mut write = Write::default();
-            for ((key, new), old) in values.iter().zip(old) {
-                let counts = |raw: Option<&Vec<u8>>| -> Result<(i64, i64, i64)> {
-                    let version = match raw {
-                        Some(raw) if is_version(key) => Some(decode::<ObjectVersion>(raw)?),
-                        _ => None,
-                    };
-                    Ok(tally(key, version.as_ref()))
-                };
-                let (gained, lost) = (counts(new.as_ref())?, counts(old.as_ref())?);
-                next = next.counted(gained.0 - lost.0, gained.1 - lost.1, gained.2 - lost.2);
-                match new {
-                    Some(value) => write.put(key.clone(), value.clone()),
-                    None => write.delete(key.clone()),
-                };
-            }
-            guard_header(&mut write, raw_header, &next);
-            if !self.kv.write(&map, write).await?.applied() {
-                return Ok(false);
-            }
+        let fills = by_shard
+            .into_iter()
+            .map(|(shard, values)| self.fill_shard(record.shard_map(target, shard), epoch, values));
+        Ok(futures::future::try_join_all(fills)
+            .await?
+            .into_iter()
+            .all(|ok| ok))
+    }
+
+    /// `fill_target` for one target shard.
+    async fn fill_shard(&self, map: String, epoch: u64, values: Values) -> Result<bool> {
+        let keys: Vec<Vec<u8>> = values.iter().map(|(k, _)| k.clone()).collect();
+        let (old, raw_header) = self.read_with_header(&map, &keys).await?;
+        let header = Header::decode(raw_header.as_deref())?;
+        match header.state {
+            MapState::Open if raw_header.is_none() => {}
+            MapState::Filling { epoch: theirs } if theirs <= epoch => {}
+            _ => return Ok(false),
         }
-        Ok(true)
+        let mut next = Header {
+            state: MapState::Filling { epoch },
+            ..header
+        };
+        let mut write = Write::default();
+        for ((key, new), old) in values.into_iter().zip(old) {
+            let counts = |raw: Option<&Vec<u8>>| -> Result<(i64, i64, i64)> {
+                let version = match raw {
+                    Some(raw) if is_version(&key) => Some(decode::<ObjectVersion>(raw)?),
+                    _ => None,
+                };
+                Ok(tally(&key, version.as_ref()))
+            };
+            let (gained, lost) = (counts(new.as_ref())?, counts(old.as_ref())?);
+            next = next.counted(gained.0 - lost.0, gained.1 - lost.1, gained.2 - lost.2);
+            match new {
+                Some(value) => write.put(key, value),
+                None => write.delete(key),
+            };
+        }
+        guard_header(&mut write, raw_header, &next);
+        Ok(self.kv.write(&map, write).await?.applied())
     }
 
     /// Copies again the keys logged in the source shards (up to `max_keys` log records
-    /// per shard) and removes their records. The number of records replayed, or None when
-    /// a later lease holder has taken over.
+    /// per shard) and removes their records. None when a later lease holder has taken
+    /// over.
     async fn replay(
         &self,
         record: &BucketRecord,
         target: &ShardLayout,
         epoch: u64,
         max_keys: usize,
-    ) -> Result<Option<usize>> {
-        let mut replayed = 0;
+    ) -> Result<Option<Pass>> {
+        let mut pass = Pass {
+            records: 0,
+            drained: true,
+        };
         for map in record.shard_maps() {
             let page = self
                 .kv
@@ -336,6 +413,7 @@ impl Index {
             if page.entries.is_empty() {
                 continue;
             }
+            pass.drained &= page.next.is_none();
             let mut keys: Vec<Vec<u8>> = page.entries.iter().map(|(_, key)| key.clone()).collect();
             keys.sort();
             keys.dedup();
@@ -356,9 +434,9 @@ impl Index {
                 done.delete(log_key.clone());
             }
             let _ = self.kv.write(&map, done).await?;
-            replayed += page.entries.len();
+            pass.records += page.entries.len();
         }
-        Ok(Some(replayed))
+        Ok(Some(pass))
     }
 
     /// Fences the target shards against earlier lease holders, freezes the source
@@ -391,7 +469,7 @@ impl Index {
         loop {
             match self.replay(record, target, epoch, 1000).await? {
                 None => return Ok(None),
-                Some(0) => break,
+                Some(pass) if pass.records == 0 => break,
                 Some(_) => {}
             }
         }

@@ -14,7 +14,7 @@
 
 use crate::listing::{ListPage, ListParams, Merged, Space, list_sorted, successor};
 use crate::model::{Completion, ObjectVersion, PartRecord, UploadRecord, decode, encode};
-use crate::objects::{Decision, replace_null};
+use crate::objects::{Decision, add_version};
 use crate::shard::{MapState, Retry, garbage_key, guard_header, intent_key};
 use crate::{Index, IndexError, Result};
 use kura_backend::{Scan, Write};
@@ -243,17 +243,22 @@ impl Index {
         };
         // Step 2: the entry. A completion already applied (by a retry) is kept as it is.
         let written = self
-            .change_key(bucket, key, |_, state| -> std::result::Result<_, E> {
-                if let Some(done) = state
-                    .current
-                    .as_ref()
-                    .filter(|v| v.upload_id.as_deref() == Some(upload_id))
-                {
-                    return Ok(Decision::Keep(done.clone()));
-                }
-                check(state.current.as_ref())?;
-                Ok(replace_null(state, &version))
-            })
+            .change_key(
+                bucket,
+                key,
+                None,
+                |record, state| -> std::result::Result<_, E> {
+                    if let Some(done) = state
+                        .current
+                        .as_ref()
+                        .filter(|v| v.upload_id.as_deref() == Some(upload_id))
+                    {
+                        return Ok(Decision::Keep(done.clone()));
+                    }
+                    check(state.current.as_ref())?;
+                    Ok(add_version(record, state, &version))
+                },
+            )
             .await;
         let written = match written {
             Ok(written) => written,

@@ -75,6 +75,32 @@ pub(crate) fn version_key_of(key: &str, version: &ObjectVersion) -> Vec<u8> {
     version_key(key, version.stamp, &version.version_id)
 }
 
+/// The id of a version stamped `stamp`: the stamp (so `parse_version_id` finds its entry
+/// from the id alone) and a hash of the gateway that made it, so ids stay unique even if
+/// two gateways' clocks give the same stamp to versions of the same key at different times.
+pub(crate) fn new_version_id(stamp: Stamp, maker: &str) -> String {
+    // FNV-1a: stable across processes and releases, unlike std's hasher.
+    let hash = maker.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{:012x}{:016x}{hash:08x}", stamp.ms, stamp.seq)
+}
+
+/// The stamp a version id other than `null` was made from (its first 28 hex digits);
+/// None for an id Kura never made.
+pub(crate) fn parse_version_id(id: &str) -> Option<Stamp> {
+    let (ms, seq) = (id.get(..12)?, id.get(12..28)?);
+    Some(Stamp {
+        ms: u64::from_str_radix(ms, 16).ok()?,
+        seq: u64::from_str_radix(seq, 16).ok()?,
+    })
+}
+
+/// Whether `id` could name a version Kura made (`null`, or what `new_version_id` makes).
+pub fn is_version_id(id: &str) -> bool {
+    id == NULL_VERSION || (id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The S3 key an entry of any of the three spaces belongs to.
 pub(crate) fn object_key(raw: &[u8]) -> &[u8] {
     match raw.first() {

@@ -1,13 +1,9 @@
 use kura_backend::LocalBackend;
 use kura_index::{Index, IndexError, ListParams};
 use std::sync::Arc;
-use support::version;
+use support::{open, version};
 
 mod support;
-
-fn open(dir: &std::path::Path, shards: u32) -> Index {
-    Index::new(Arc::new(LocalBackend::open(dir).unwrap()), shards)
-}
 
 #[tokio::test]
 async fn listing_merges_shards_in_byte_order_with_exact_pages() {
@@ -25,7 +21,10 @@ async fn listing_merges_shards_in_byte_order_with_exact_pages() {
             .unwrap();
     }
     for key in keys.iter().step_by(7) {
-        index.delete_object("b", key).await.unwrap();
+        index
+            .delete_object("b", key, None, support::OWNER)
+            .await
+            .unwrap();
     }
     let deleted: Vec<String> = keys.iter().step_by(7).cloned().collect();
     keys.retain(|k| !deleted.contains(k));
@@ -85,7 +84,10 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
         index.create_bucket("b", "other", "us-east-1", |_| {}).await,
         Err(IndexError::BucketExists { owner }) if owner == "o"
     ));
-    index.delete_object("b", "x").await.unwrap();
+    index
+        .delete_object("b", "x", None, support::OWNER)
+        .await
+        .unwrap();
     index.delete_bucket("b").await.unwrap();
     assert!(matches!(
         index.bucket("b").await,
@@ -307,8 +309,14 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
         },
         "an overwrite counts the difference"
     );
-    index.delete_object("b", "b").await.unwrap();
-    index.delete_object("b", "missing").await.unwrap();
+    index
+        .delete_object("b", "b", None, support::OWNER)
+        .await
+        .unwrap();
+    index
+        .delete_object("b", "missing", None, support::OWNER)
+        .await
+        .unwrap();
     assert_eq!(
         index.bucket_usage("b").await.unwrap(),
         Usage {
@@ -379,7 +387,10 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
                 .unwrap();
             expected.insert(key);
             for gone in [format!("k{:04}", round * 7), format!("k{:04}", 399 - round)] {
-                index.delete_object("b", &gone).await.unwrap();
+                index
+                    .delete_object("b", &gone, None, support::OWNER)
+                    .await
+                    .unwrap();
                 expected.remove(&gone);
             }
             assert_eq!(
@@ -491,7 +502,10 @@ async fn concurrent_writes_are_never_lost_or_stale_across_reshards() {
                         }
                     };
                     if n % 6 == 4 {
-                        index.delete_object("b", &key).await.unwrap();
+                        index
+                            .delete_object("b", &key, None, support::OWNER)
+                            .await
+                            .unwrap();
                         last.remove(&key);
                     } else {
                         index
@@ -532,5 +546,107 @@ async fn concurrent_writes_are_never_lost_or_stale_across_reshards() {
     assert_eq!(
         stats.objects_per_shard.iter().sum::<u64>(),
         expected.len() as u64
+    );
+}
+
+/// A gateway whose writes reach the store late: what it read may change meanwhile.
+struct LateWrites(Arc<LocalBackend>);
+
+#[async_trait::async_trait]
+impl kura_backend::KvStore for LateWrites {
+    async fn get(&self, map: &str, key: &[u8]) -> kura_backend::Result<Option<Vec<u8>>> {
+        self.0.get(map, key).await
+    }
+    async fn get_many(
+        &self,
+        map: &str,
+        keys: &[Vec<u8>],
+    ) -> kura_backend::Result<Vec<Option<Vec<u8>>>> {
+        self.0.get_many(map, keys).await
+    }
+    async fn scan(
+        &self,
+        map: &str,
+        scan: &kura_backend::Scan,
+    ) -> kura_backend::Result<kura_backend::Page> {
+        self.0.scan(map, scan).await
+    }
+    async fn write(
+        &self,
+        map: &str,
+        write: kura_backend::Write,
+    ) -> kura_backend::Result<kura_backend::Outcome> {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        self.0.write(map, write).await
+    }
+    async fn drop_map(&self, map: &str) -> kura_backend::Result<()> {
+        self.0.drop_map(map).await
+    }
+    async fn sync(&self) -> kura_backend::Result<()> {
+        self.0.sync().await
+    }
+}
+
+/// A legal hold set through one gateway and a delete of the same noncurrent version
+/// through another (whose writes arrive late), racing: either the hold lands first and the delete is
+/// refused, or the delete lands first and the hold finds nothing to change — never both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_legal_hold_and_a_delete_through_two_gateways_never_both_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(LocalBackend::open(dir.path()).unwrap());
+    let one = Arc::new(Index::shared(local.clone(), 1, "one".into()));
+    let two = Arc::new(Index::shared(Arc::new(LateWrites(local)), 1, "two".into()));
+    one.create_bucket("b", "o", "us-east-1", |r| {
+        r.versioning = kura_index::Versioning::Enabled;
+    })
+    .await
+    .unwrap();
+    let mut held = 0;
+    for round in 0..100 {
+        let key = format!("k{round}");
+        let put = one
+            .put_object::<IndexError>("b", &key, version("blob", 1), |_| Ok(()))
+            .await
+            .unwrap();
+        let id = put.version_id.clone();
+        // A newer version, so that the one raced over is neither current nor newest.
+        one.put_object::<IndexError>("b", &key, version("newer", 1), |_| Ok(()))
+            .await
+            .unwrap();
+        let (hold, delete) = tokio::join!(
+            tokio::spawn({
+                let (one, key, id) = (one.clone(), key.clone(), id.clone());
+                async move {
+                    one.update_version("b", &key, Some(&id), |v| {
+                        v.meta.legal_hold = true;
+                        Ok::<_, IndexError>(())
+                    })
+                    .await
+                    .unwrap()
+                }
+            }),
+            tokio::spawn({
+                let (two, key, id) = (two.clone(), key.clone(), id.clone());
+                async move {
+                    two.delete_object("b", &key, Some(&id), support::OWNER)
+                        .await
+                }
+            })
+        );
+        let (hold, delete) = (hold.unwrap(), delete.unwrap());
+        match (hold, delete) {
+            (Some(_), Err(IndexError::ObjectLocked(_))) => held += 1,
+            (None, Ok(deleted)) => assert!(deleted.removed.is_some(), "round {round}"),
+            (hold, delete) => panic!("round {round}: both won: {hold:?} / {delete:?}"),
+        }
+        let left = one.version("b", &key, &id).await.unwrap();
+        assert_eq!(
+            left.as_ref().is_some_and(|v| v.meta.legal_hold),
+            left.is_some()
+        );
+    }
+    assert!(
+        held > 0,
+        "the hold never came first: the race was not exercised"
     );
 }

@@ -5,13 +5,10 @@
 //! advanced by small steps interleaved with the writes and listings, and
 //! reopened from disk mid-way to check that progress is persisted).
 
-use kura_backend::LocalBackend;
 use kura_index::{Index, IndexError, ListParams, ShardLayout};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
-use support::version;
+use support::{reopen, runtime, version, with_bucket};
 use tokio::runtime::Runtime;
 
 mod support;
@@ -77,38 +74,6 @@ fn op(with_reshard: bool) -> impl Strategy<Value = Op> {
         step_weight => (1usize..4).prop_map(Op::Step),
         reopen_weight => Just(Op::Reopen),
     ]
-}
-
-fn open(dir: &Path, shards: u32) -> Index {
-    Index::new(Arc::new(LocalBackend::open(dir).unwrap()), shards)
-}
-
-/// Opens the index again after the previous handle was dropped: sled's
-/// background flusher may hold the directory's lock a moment longer.
-fn reopen(dir: &Path, shards: u32) -> Index {
-    let mut tries = 0;
-    loop {
-        match LocalBackend::open(dir) {
-            Ok(kv) => return Index::new(Arc::new(kv), shards),
-            Err(err) if tries < 200 && err.to_string().contains("lock") => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(err) => panic!("reopen: {err}"),
-        }
-    }
-}
-
-/// A scratch directory on tmpfs where there is one: every index write syncs,
-/// and the cases must stay fast.
-fn scratch() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(dir) = tempfile::tempdir_in(shm)
-    {
-        return dir;
-    }
-    tempfile::tempdir().unwrap()
 }
 
 /// One page as S3 defines it, computed from the model. Common prefixes not
@@ -250,10 +215,7 @@ struct Run {
 
 impl Run {
     fn new(rt: &Runtime, shards: u32) -> Self {
-        let dir = scratch();
-        let index = open(dir.path(), shards);
-        rt.block_on(index.create_bucket(BUCKET, "o", "us-east-1", |_| {}))
-            .unwrap();
+        let (dir, index) = with_bucket(rt, BUCKET, shards);
         Run {
             dir,
             index: Some(index),
@@ -286,11 +248,14 @@ impl Run {
             }
             Op::Delete(key) => {
                 let removed = rt
-                    .block_on(self.index().delete_object(BUCKET, key))
+                    .block_on(
+                        self.index()
+                            .delete_object(BUCKET, key, None, support::OWNER),
+                    )
                     .unwrap();
                 let expected = self.model.remove(key);
                 assert_eq!(
-                    removed.map(|v| v.parts[0].blob.clone()),
+                    removed.removed.map(|v| v.parts[0].blob.clone()),
                     expected,
                     "delete returns the current version ({context})"
                 );
@@ -362,13 +327,6 @@ impl Run {
         );
         check_all(rt, self.index(), &self.model, "final");
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn config(cases: u32) -> ProptestConfig {

@@ -124,7 +124,10 @@ async fn an_index_from_format_1_is_upgraded_in_place() {
     );
     index.abort_upload("b", "big", "u1").await.unwrap();
     for key in ["a", "b/1", "c", "d"] {
-        index.delete_object("b", key).await.unwrap();
+        index
+            .delete_object("b", key, None, support::OWNER)
+            .await
+            .unwrap();
     }
     index.delete_bucket("b").await.unwrap();
     // A second start finds the current format and changes nothing.
@@ -181,7 +184,10 @@ async fn an_index_from_format_2_gets_an_entry_per_version() {
         .put_object::<IndexError>("b", "a", version("blob-a2", 4), |_| Ok(()))
         .await
         .unwrap();
-    index.delete_object("b", "b/1").await.unwrap();
+    index
+        .delete_object("b", "b/1", None, support::OWNER)
+        .await
+        .unwrap();
     assert_eq!(
         index.bucket_usage("b").await.unwrap(),
         Usage {

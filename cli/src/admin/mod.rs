@@ -186,9 +186,15 @@ enum BucketCommand {
     Delete {
         /// The bucket.
         name: String,
-        /// Delete every object and open multipart upload first.
+        /// Delete every object version, delete marker and open multipart upload first.
+        /// Versions under Object Lock stay (and so does the bucket) unless
+        /// --bypass-object-lock.
         #[arg(long)]
         purge: bool,
+        /// With --purge: delete versions under an Object Lock retention or legal hold
+        /// too. The gateway logs every use; it overrides what even COMPLIANCE promises.
+        #[arg(long, requires = "purge")]
+        bypass_object_lock: bool,
     },
 }
 
@@ -316,8 +322,16 @@ impl AdminCommand {
                 vec!["buckets", name, "grants", user],
                 View::Bucket,
             ),
-            A::Bucket(BucketCommand::Delete { name, purge }) => Call {
-                query: purge.then_some("purge=true"),
+            A::Bucket(BucketCommand::Delete {
+                name,
+                purge,
+                bypass_object_lock,
+            }) => Call {
+                query: match (purge, bypass_object_lock) {
+                    (_, true) => Some("purge=true&bypass-object-lock=true"),
+                    (true, false) => Some("purge=true"),
+                    (false, false) => None,
+                },
                 ..Call::new(
                     M::DELETE,
                     vec!["buckets", name],

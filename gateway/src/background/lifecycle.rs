@@ -1,13 +1,18 @@
 //! The lifecycle worker: applies each bucket's lifecycle rules at most once per day, a page
-//! of objects (or uploads) per step, saving where it is in the bucket record so that a
-//! restart goes on where it stopped. Expired objects are deleted only if unchanged since
-//! they were listed; incomplete multipart uploads past their days are aborted.
+//! of objects (then versions, then uploads) per step, saving where it is in the bucket
+//! record so that a restart goes on where it stopped. Expired objects are deleted only if
+//! unchanged since they were listed, noncurrent versions only while still noncurrent, lone
+//! delete markers only while still the newest, and never a locked version; incomplete
+//! multipart uploads past their days are aborted.
 
 use super::worker::{Progress, Worker};
-use crate::lifecycle::{after_days, expiry, selects};
+use crate::lifecycle::{
+    acts_on_versions, after_days, expiry, noncurrent_due, removes_lone_marker, selects,
+};
 use crate::metrics::METRICS;
 use kura_index::{
-    BucketRecord, Index, LifecyclePass, LifecycleRule, ListParams, PassCursor, UploadListParams,
+    BucketRecord, Index, IndexError, LifecyclePass, LifecycleRule, ListParams, Only, PassCursor,
+    UploadListParams, Versioning, VersionsCursor,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,22 +82,27 @@ impl LifecycleWorker {
                 for (key, version) in &page.entries {
                     let due =
                         expiry(rules, key, version, self.day).is_some_and(|(at, _)| at <= now_ms);
-                    if due
-                        && self
-                            .index
-                            .delete_object_if_unchanged(&bucket.name, key, version.stamp)
-                            .await?
-                            .is_some()
-                    {
-                        pass.objects_expired += 1;
-                        self.expired += 1;
-                        METRICS.lifecycle_objects_expired.inc();
+                    if due {
+                        let only = Only::CurrentIs(version.stamp);
+                        if self.expire(&bucket.name, key, None, only).await? {
+                            pass.objects_expired += 1;
+                        }
                     }
                 }
                 Some(match (page.truncated, page.last()) {
                     (true, Some(last)) => PassCursor::Objects(Some(last.to_owned())),
+                    _ if bucket.versioning != Versioning::Unversioned
+                        && acts_on_versions(rules) =>
+                    {
+                        PassCursor::Versions(None)
+                    }
                     _ => PassCursor::Uploads(None),
                 })
+            }
+            Some(PassCursor::Versions(after)) => {
+                let (expired, next) = self.versions_page(bucket, rules, after, now_ms).await?;
+                pass.objects_expired += expired;
+                Some(next)
             }
             Some(PassCursor::Uploads(after)) => {
                 let params = UploadListParams {
@@ -151,6 +161,98 @@ impl LifecycleWorker {
             })
             .await?;
         Ok(())
+    }
+}
+
+impl LifecycleWorker {
+    /// Deletes what a rule expired, if it still is what the rule decided on; locked
+    /// versions stay. Whether something was deleted.
+    async fn expire(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        id: Option<&str>,
+        only: Only,
+    ) -> kura_index::Result<bool> {
+        match self.index.expire(bucket, key, id, only).await {
+            Ok(Some(_)) => {
+                self.expired += 1;
+                METRICS.lifecycle_objects_expired.inc();
+                Ok(true)
+            }
+            Ok(None) | Err(IndexError::ObjectLocked(_)) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// A page of a bucket's versions: removes the noncurrent versions the rules expire and
+    /// the delete markers left alone that they remove. What it expired, and where the
+    /// pass goes on.
+    async fn versions_page(
+        &mut self,
+        bucket: &BucketRecord,
+        rules: &[LifecycleRule],
+        after: Option<VersionsCursor>,
+        now_ms: u64,
+    ) -> kura_index::Result<(u64, PassCursor)> {
+        let params = ListParams {
+            prefix: "",
+            delimiter: None,
+            after: after.as_ref().map(|c| c.key.as_str()),
+            max: PAGE,
+        };
+        let version_after = after.as_ref().map(|c| c.version_id.as_str());
+        let page = self
+            .index
+            .list_versions(&bucket.name, &params, version_after)
+            .await?;
+        let mut entries = page.entries.as_slice();
+        // A key's newest version that ends a truncated page may have older versions on the
+        // next: whether a delete marker there is alone is decided with the next page.
+        if page.truncated
+            && entries.len() > 1
+            && entries
+                .last()
+                .is_some_and(|(_, v)| v.latest && v.version.delete_marker)
+        {
+            entries = &entries[..entries.len() - 1];
+        }
+        let mut expired = 0;
+        let mut cursor = after;
+        for (i, (key, listed)) in entries.iter().enumerate() {
+            let version = &listed.version;
+            let in_key = cursor.as_ref().filter(|c| c.key == *key && !listed.latest);
+            let noncurrent = in_key.map(|c| (c.written_ms, c.noncurrent));
+            cursor = Some(VersionsCursor {
+                key: key.clone(),
+                version_id: version.version_id.clone(),
+                written_ms: version.stamp.ms,
+                noncurrent: noncurrent.map_or(0, |(_, n)| n + 1),
+            });
+            let id = Some(version.version_id.as_str());
+            let remove = match noncurrent {
+                Some(since) => noncurrent_due(rules, key, version, since, self.day, now_ms)
+                    .then_some(Only::Noncurrent),
+                None => {
+                    let alone = match entries.get(i + 1) {
+                        Some((next, _)) => next != key,
+                        None => !page.truncated,
+                    };
+                    (version.delete_marker && alone && removes_lone_marker(rules, key))
+                        .then_some(Only::Newest)
+                }
+            };
+            if let Some(only) = remove
+                && self.expire(&bucket.name, key, id, only).await?
+            {
+                expired += 1;
+            }
+        }
+        let next = match cursor {
+            Some(cursor) if page.truncated => PassCursor::Versions(Some(cursor)),
+            _ => PassCursor::Uploads(None),
+        };
+        Ok((expired, next))
     }
 }
 

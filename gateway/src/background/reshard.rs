@@ -4,12 +4,15 @@
 
 use super::worker::{Progress, Worker};
 use crate::metrics::METRICS;
-use kura_index::{Index, RESHARD_STEP_KEYS, reshard_pause};
+use kura_index::{Index, ReshardPace};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often buckets are checked when there is nothing to copy.
 const IDLE_PAUSE: Duration = Duration::from_millis(250);
+/// How often bucket sizes are checked for reshards that are due, while copying.
+const PLAN_EVERY: Duration = Duration::from_secs(5);
 pub const MAX_SHARDS: u32 = 1024;
 
 /// When buckets are resharded, and how hard the worker may work.
@@ -24,8 +27,9 @@ pub struct ReshardWorker {
     index: Arc<Index>,
     policy: ReshardPolicy,
     copied: u64,
-    /// Buckets being resharded after the last step.
-    resharding: Vec<String>,
+    /// Buckets being resharded after the last step, and the pace of each.
+    resharding: HashMap<String, ReshardPace>,
+    planned: Option<Instant>,
 }
 
 impl ReshardWorker {
@@ -34,7 +38,8 @@ impl ReshardWorker {
             index,
             policy,
             copied: 0,
-            resharding: Vec::new(),
+            resharding: HashMap::new(),
+            planned: None,
         }
     }
 }
@@ -46,17 +51,27 @@ impl Worker for ReshardWorker {
 
     async fn step(&mut self) -> Result<Duration, String> {
         let started = Instant::now();
-        let round = round(&self.index, self.policy.max_objects_per_shard).await;
+        if self.planned.is_none_or(|at| at.elapsed() >= PLAN_EVERY) {
+            if let Err(err) = plan(&self.index, self.policy.max_objects_per_shard).await {
+                tracing::warn!(%err, "reshard planning failed");
+            }
+            self.planned = Some(Instant::now());
+        }
+        let round = round(&self.index, &mut self.resharding, self.policy.share).await;
         self.copied += round.copied;
-        self.resharding = round.resharding;
+        if self.resharding.is_empty() {
+            // Nothing to copy: check sizes again at the next step.
+            self.planned = None;
+        }
         if let Some(err) = round.failed {
             return Err(err);
         }
-        // The rate limit: a pause in proportion to the work done.
-        Ok(if self.resharding.is_empty() {
-            IDLE_PAUSE
-        } else {
-            reshard_pause(started.elapsed(), self.policy.share)
+        // The rate limit: a pause in proportion to the work done, at the pace of the
+        // bucket that most needs to catch up.
+        let share = self.resharding.values().map(ReshardPace::share).max();
+        Ok(match share {
+            None => IDLE_PAUSE,
+            Some(share) => kura_index::reshard_pause(started.elapsed(), share),
         })
     }
 
@@ -67,7 +82,9 @@ impl Worker for ReshardWorker {
             detail: if self.resharding.is_empty() {
                 "no reshard under way".into()
             } else {
-                format!("resharding {}", self.resharding.join(", "))
+                let mut buckets: Vec<&str> = self.resharding.keys().map(String::as_str).collect();
+                buckets.sort();
+                format!("resharding {}", buckets.join(", "))
             },
         }
     }
@@ -76,30 +93,32 @@ impl Worker for ReshardWorker {
 /// What one round did.
 struct Round {
     copied: u64,
-    /// Buckets with copying left to do.
-    resharding: Vec<String>,
     /// The first failure of a bucket's step; the other buckets went on.
     failed: Option<String>,
 }
 
-/// Starts reshards that are due and runs one step of each one under way.
-async fn round(index: &Index, max_objects_per_shard: u64) -> Round {
-    if let Err(err) = plan(index, max_objects_per_shard).await {
-        tracing::warn!(%err, "reshard planning failed");
-    }
+/// Runs one step of each reshard under way, at its pace; `paces` is left holding the
+/// buckets with work left.
+async fn round(index: &Index, paces: &mut HashMap<String, ReshardPace>, share: u32) -> Round {
     let mut done = Round {
         copied: 0,
-        resharding: Vec::new(),
         failed: None,
     };
-    for bucket in index.resharding().await.unwrap_or_default() {
-        let step = index.reshard_step(&bucket.name, RESHARD_STEP_KEYS).await;
+    let buckets = index.resharding().await.unwrap_or_default();
+    paces.retain(|name, _| buckets.iter().any(|b| &b.name == name));
+    for bucket in buckets {
+        let pace = paces
+            .entry(bucket.name.clone())
+            .or_insert_with(|| ReshardPace::new(share));
+        let step = index.reshard_step(&bucket.name, pace.step_keys()).await;
         if let Ok(step) = &step {
             METRICS.reshard_entries_copied.inc_by(step.copied);
             done.copied += step.copied;
+            pace.after(step.left);
         }
         match step {
             Ok(step) if step.done => {
+                paces.remove(&bucket.name);
                 // From the persisted start, so a reshard resumed after a
                 // restart counts the time before the restart too.
                 let started_ms = bucket.reshard.as_ref().map_or(0, |r| r.started_ms);
@@ -113,7 +132,7 @@ async fn round(index: &Index, max_objects_per_shard: u64) -> Round {
                     "reshard finished"
                 );
             }
-            Ok(_) => done.resharding.push(bucket.name.clone()),
+            Ok(_) => {}
             Err(err) => {
                 let failed = format!("bucket {}: {err}", bucket.name);
                 done.failed.get_or_insert(failed);

@@ -1,8 +1,8 @@
 //! GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl.
 
-use super::get::current_version;
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, xml_ok};
+use super::versioning::object_version;
 use crate::acl::{self, Requested};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::state::S3State;
@@ -43,7 +43,7 @@ pub async fn get_object_acl(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    let version = current_version(state, &req, version_id).await?;
+    let version = object_version(state, &req.bucket, &req.key, version_id).await?;
     let bucket = req.access.bucket()?;
     // With ACLs disabled the bucket owner owns every object, with full control.
     let owner = acl::shown_owner(bucket, &version.owner);
@@ -58,13 +58,13 @@ pub async fn put_object_acl(
     mut req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    let version = current_version(state, &req, version_id).await?;
+    let version = object_version(state, &req.bucket, &req.key, version_id).await?;
     let bucket = req.access.bucket()?.clone();
     let acl = requested(state, &mut req, &bucket, &version.owner).await?;
     let stored = (!acl::disabled(&bucket)).then_some(acl);
     state
         .index
-        .update_current(&req.bucket, &req.key, |version| {
+        .update_version(&req.bucket, &req.key, version_id, |version| {
             version.meta.acl = stored.clone();
             Ok::<_, S3Error>(())
         })

@@ -1,9 +1,9 @@
 //! GetObjectAttributes: an object's ETag, checksum, parts, storage class and size, without
 //! its data.
 
-use super::get::current_version;
 use super::request::S3Request;
 use super::response::S3Response;
+use super::versioning::{object_version, version_header};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::params::MAX_PARTS;
 use crate::sse::{self, CustomerKey};
@@ -72,7 +72,7 @@ pub async fn get_object_attributes(
     let wanted = wanted(&req)?;
     let max_parts = number(&req, "x-amz-max-parts", MAX_PARTS)?.min(MAX_PARTS);
     let marker = u32::try_from(number(&req, "x-amz-part-number-marker", 0)?).unwrap_or(u32::MAX);
-    let version = current_version(state, &req, version_id).await?;
+    let version = object_version(state, &req.bucket, &req.key, version_id).await?;
     // As for a GET, an SSE-C object's attributes are for the holder of its key only.
     let customer = CustomerKey::from_headers(req.headers())?;
     sse::key_for(
@@ -121,10 +121,11 @@ pub async fn get_object_attributes(
         storage_class: asked("StorageClass").then_some("STANDARD"),
         object_size: asked("ObjectSize").then_some(version.size),
     };
-    Ok(Response::builder()
+    let response = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/xml")
-        .header(header::LAST_MODIFIED, http_date(version.last_modified_ms()))
+        .header(header::LAST_MODIFIED, http_date(version.last_modified_ms()));
+    Ok(version_header(response, &version.version_id)
         .body(xml::to_xml("GetObjectAttributesResponse", &doc)?.into())
         .expect("valid headers"))
 }

@@ -1,5 +1,5 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
-//! GetBucketLocation, GetBucketVersioning.
+//! GetBucketLocation.
 
 use super::ownership;
 use super::request::{S3Request, read_small_body};
@@ -14,7 +14,7 @@ use crate::state::S3State;
 use crate::timefmt::iso8601;
 use crate::xml::{self, NS};
 use http::{Response, StatusCode};
-use kura_index::IndexError;
+use kura_index::{IndexError, ObjectLockConfig, Versioning};
 
 pub async fn list_buckets(
     state: &S3State,
@@ -70,6 +70,12 @@ pub async fn create_bucket(state: &S3State, mut req: S3Request) -> S3Result<S3Re
         Some(value) => Some(ownership::parse_ownership(value)?),
         None => defaults.ownership().map(str::to_owned),
     };
+    let object_lock = match req.header("x-amz-bucket-object-lock-enabled") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(_) => return Err(ErrorCode::InvalidArgument.into()),
+    };
     let requested = acl::from_headers(&state.index, req.headers()).await?;
     let acl = requested.map(|r| r.acl(&user, &user)).transpose()?;
     if let Some(ownership) = &ownership {
@@ -94,6 +100,11 @@ pub async fn create_bucket(state: &S3State, mut req: S3Request) -> S3Result<S3Re
             record.ownership = ownership;
             record.acl = acl;
             record.public_access_block = block;
+            if object_lock {
+                // Object Lock needs versioning, which it turns on for good.
+                record.object_lock = Some(ObjectLockConfig::default());
+                record.versioning = Versioning::Enabled;
+            }
         })
         .await
     {
@@ -158,13 +169,6 @@ pub async fn get_bucket_location(req: S3Request) -> S3Result<S3Response> {
     xml_ok(xml::to_xml(
         "LocationConstraint",
         &xml::LocationConstraint { xmlns: NS, region },
-    )?)
-}
-
-pub async fn get_bucket_versioning() -> S3Result<S3Response> {
-    xml_ok(xml::to_xml(
-        "VersioningConfiguration",
-        &xml::VersioningConfiguration { xmlns: NS },
     )?)
 }
 

@@ -4,10 +4,12 @@ use super::conditions::{self, Family};
 use super::get::object_stream;
 use super::meta;
 use super::multipart::record_part;
+use super::object_lock;
 use super::put::{DEFAULT_CHECKSUM, checksum_headers, simple_version};
 use super::request::S3Request;
 use super::response::{S3Response, quoted, xml_ok};
 use super::store::{Destination, MAX_SINGLE_UPLOAD, or_discard, write_blob};
+use super::versioning::{insert_version_id, object_version};
 use crate::acl;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -19,11 +21,11 @@ use crate::timefmt::iso8601;
 use crate::xml::{self, ChecksumFields, NS};
 use base64::Engine;
 use kura_backend::BlobInfo;
-use kura_index::{ObjectVersion, StoredChecksum};
+use kura_index::{NULL_VERSION, ObjectVersion, StoredChecksum};
 use md5::Digest;
 use std::ops::Range;
 
-/// The current version of a copy's source object, checked against the request's
+/// The version of a copy's source object it names (else the current one), checked against the request's
 /// `x-amz-copy-source-if-*` conditions, and its data key if it is encrypted (an SSE-C
 /// source needs its key in the `x-amz-copy-source-server-side-encryption-customer-*`
 /// headers). Authorization has already allowed reading it.
@@ -32,14 +34,8 @@ async fn load_source(
     req: &S3Request,
     source: &CopySource,
 ) -> S3Result<(ObjectVersion, Option<DataKey>)> {
-    if source.version_id.as_deref().is_some_and(|v| v != "null") {
-        return Err(ErrorCode::NoSuchVersion.into());
-    }
-    let version = state
-        .index
-        .current(&source.bucket, &source.key)
-        .await?
-        .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", source.key.clone()))?;
+    let id = source.version_id.as_deref();
+    let version = object_version(state, &source.bucket, &source.key, id).await?;
     let customer = CustomerKey::copy_source(req.headers())?;
     let key = sse::key_for(
         version.meta.encryption.as_ref(),
@@ -121,7 +117,9 @@ pub async fn copy_object(
     let algorithm = requested_algorithm(&req)?;
     let sealing = sse::for_write(req.headers(), req.access.bucket()?, &state.master_key)?;
     let changes_something = replace || algorithm.is_some() || sealing.is_some();
-    if source.bucket == req.bucket && source.key == req.key && !changes_something {
+    // Copying an older version over its key is how a version is restored.
+    let itself = source.bucket == req.bucket && source.key == req.key;
+    if itself && source.version_id.is_none() && !changes_something {
         return Err(S3Error::new(
             ErrorCode::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -149,6 +147,8 @@ pub async fn copy_object(
     // source was.
     let (key, encryption) = sealing.unzip();
     meta.encryption = encryption;
+    // Locks are the destination's, as for any new version.
+    object_lock::apply(&mut meta, req.headers(), bucket, state.index.now_ms())?;
     // Tags follow their own directive, whatever the metadata's.
     meta.tags = match req.header("x-amz-tagging-directive") {
         None | Some("COPY") => version.meta.tags.clone(),
@@ -184,10 +184,10 @@ pub async fn copy_object(
         value: c.value,
         kind: "FULL_OBJECT".into(),
     });
-    let version = simple_version(&blob, md5, meta, checksum, &owner);
+    let copy = simple_version(&blob, md5, meta, checksum, &owner);
     let put = state
         .index
-        .put_object::<S3Error>(&req.bucket, &req.key, version, |_| Ok(()))
+        .put_object::<S3Error>(&req.bucket, &req.key, copy, |_| Ok(()))
         .await;
     let stored = or_discard(state, dest, &blob, put).await?;
     let fields = stored.checksum.as_ref().map(ChecksumFields::from);
@@ -198,6 +198,7 @@ pub async fn copy_object(
         checksum: fields.unwrap_or_default(),
     };
     let mut response = xml_ok(xml::to_xml("CopyObjectResult", &doc)?)?;
+    add_version_headers(&mut response, &stored.version_id, &version.version_id);
     sse::answer_headers(response.headers_mut(), stored.meta.encryption.as_ref());
     if let Some(c) = &stored.checksum {
         let with = checksum_headers(http::Response::builder(), c)
@@ -276,8 +277,16 @@ pub async fn upload_part_copy(
         checksum: fields.unwrap_or_default(),
     };
     let mut response = xml_ok(xml::to_xml("CopyPartResult", &doc)?)?;
+    add_version_headers(&mut response, NULL_VERSION, &version.version_id);
     sse::answer_headers(response.headers_mut(), upload.meta.encryption.as_ref());
     Ok(response)
+}
+
+/// The version a copy wrote and the version it read, as AWS reports them.
+fn add_version_headers(response: &mut S3Response, written: &str, source: &str) {
+    let headers = response.headers_mut();
+    insert_version_id(headers, "x-amz-version-id", written);
+    insert_version_id(headers, "x-amz-copy-source-version-id", source);
 }
 
 #[cfg(test)]

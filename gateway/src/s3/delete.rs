@@ -1,14 +1,17 @@
 //! DeleteObject and DeleteObjects.
 
+use super::object_lock;
 use super::request::{S3Request, read_small_body};
-use super::response::{S3Response, empty, xml_ok};
+use super::response::{S3Response, xml_ok};
+use super::versioning::check_version_id;
 use crate::authorize;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::names::MAX_KEY_LEN;
 use crate::query::Query;
 use crate::state::S3State;
 use crate::xml::{self, NS};
-use http::StatusCode;
+use http::{Response, StatusCode};
+use kura_index::{Deleted, Deleter};
 
 /// AWS's limit of keys per DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -18,19 +21,44 @@ pub async fn delete_object(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    check_version(version_id)?;
-    state.index.delete_object(&req.bucket, &req.key).await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    check_version_id(version_id)?;
+    let by = Deleter {
+        owner: req.user(),
+        bypass: object_lock::bypass(&req, Some(&req.key))?,
+    };
+    let deleted = state
+        .index
+        .delete_object(&req.bucket, &req.key, version_id, by)
+        .await?;
+    let mut response = Response::builder().status(StatusCode::NO_CONTENT);
+    if let Some(id) = &deleted.version_id {
+        response = response.header("x-amz-version-id", id);
+    }
+    if deleted.delete_marker {
+        response = response.header("x-amz-delete-marker", "true");
+    }
+    Ok(response
+        .body(axum::body::Body::empty())
+        .expect("valid headers"))
 }
 
-/// Only the `null` version exists until versioning does.
-fn check_version(version_id: Option<&str>) -> S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(
-            S3Error::new(ErrorCode::InvalidArgument, "Invalid version id specified")
-                .with("ArgumentName", "versionId"),
-        ),
+/// How DeleteObjects reports a key deleted: the version it named (a delete marker's id
+/// twice, as AWS does), or the delete marker the delete added.
+fn deleted_entry(key: String, asked: Option<String>, deleted: Deleted) -> xml::DeletedEntry {
+    let marker = deleted.delete_marker.then_some(true);
+    match asked {
+        Some(id) => xml::DeletedEntry {
+            key,
+            delete_marker_version_id: marker.map(|_| id.clone()),
+            version_id: Some(id),
+            delete_marker: marker,
+        },
+        None => xml::DeletedEntry {
+            key,
+            version_id: None,
+            delete_marker: marker,
+            delete_marker_version_id: deleted.version_id.filter(|_| deleted.delete_marker),
+        },
     }
 }
 
@@ -52,7 +80,7 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
             if o.key.len() > MAX_KEY_LEN {
                 return Err(ErrorCode::KeyTooLongError.into());
             }
-            check_version(o.version_id.as_deref())?;
+            check_version_id(o.version_id.as_deref())?;
             let action = match o.version_id {
                 Some(_) => "s3:DeleteObjectVersion",
                 None => "s3:DeleteObject",
@@ -63,16 +91,20 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
             Ok(())
         })
         .collect();
-    let accepted: Vec<&str> = request
+    let by = Deleter {
+        owner: req.user(),
+        bypass: object_lock::bypass(&req, None)?,
+    };
+    let accepted: Vec<(&str, Option<&str>)> = request
         .object
         .iter()
         .zip(&checks)
         .filter(|(_, check)| check.is_ok())
-        .map(|(o, _)| o.key.as_str())
+        .map(|(o, _)| (o.key.as_str(), o.version_id.as_deref()))
         .collect();
     let mut removals = state
         .index
-        .delete_objects(&req.bucket, &accepted)
+        .delete_objects(&req.bucket, &accepted, by)
         .await?
         .into_iter();
     let mut result = xml::DeleteResult {
@@ -90,9 +122,13 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
         };
         match outcome {
             Ok(_) if request.quiet => {}
-            Ok(_) => result.deleted.push(xml::DeletedEntry { key: object.key }),
+            Ok(deleted) => {
+                let entry = deleted_entry(object.key, object.version_id, deleted);
+                result.deleted.push(entry);
+            }
             Err(err) => result.error.push(xml::DeleteErrorEntry {
                 key: object.key,
+                version_id: object.version_id,
                 code: err.code.as_str().to_owned(),
                 message: err.message,
             }),

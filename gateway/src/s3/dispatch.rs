@@ -4,7 +4,7 @@ use super::request::S3Request;
 use super::response::S3Response;
 use super::{
     acl, attributes, bucket, copy, cors, delete, encryption, get, lifecycle, list, multipart,
-    ownership, policy, post, public_access, put, tagging,
+    object_lock, ownership, policy, post, public_access, put, tagging, versioning,
 };
 use crate::error::S3Result;
 use crate::router::Endpoint;
@@ -18,7 +18,26 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
         Endpoint::HeadBucket => bucket::head_bucket(req).await,
         Endpoint::DeleteBucket => bucket::delete_bucket(state, req).await,
         Endpoint::GetBucketLocation => bucket::get_bucket_location(req).await,
-        Endpoint::GetBucketVersioning => bucket::get_bucket_versioning().await,
+        Endpoint::GetBucketVersioning => versioning::get_bucket_versioning(req).await,
+        Endpoint::PutBucketVersioning => versioning::put_bucket_versioning(state, req).await,
+        Endpoint::GetObjectLockConfiguration => {
+            object_lock::get_object_lock_configuration(req).await
+        }
+        Endpoint::PutObjectLockConfiguration => {
+            object_lock::put_object_lock_configuration(state, req).await
+        }
+        Endpoint::GetObjectRetention { version_id } => {
+            object_lock::get_object_retention(state, req, version_id.as_deref()).await
+        }
+        Endpoint::PutObjectRetention { version_id } => {
+            object_lock::put_object_retention(state, req, version_id.as_deref()).await
+        }
+        Endpoint::GetObjectLegalHold { version_id } => {
+            object_lock::get_object_legal_hold(state, req, version_id.as_deref()).await
+        }
+        Endpoint::PutObjectLegalHold { version_id } => {
+            object_lock::put_object_legal_hold(state, req, version_id.as_deref()).await
+        }
         Endpoint::GetBucketAcl => acl::get_bucket_acl(req).await,
         Endpoint::PutBucketAcl => acl::put_bucket_acl(state, req).await,
         Endpoint::GetBucketPolicy => policy::get_bucket_policy(req).await,

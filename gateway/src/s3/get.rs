@@ -2,9 +2,11 @@
 
 use super::conditions::{self, Family};
 use super::meta;
+use super::object_lock;
 use super::put::checksum_headers;
 use super::request::S3Request;
 use super::response::{S3Response, quoted};
+use super::versioning::{object_version, version_header};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::metrics::METRICS;
 use crate::params::ObjectRead;
@@ -26,7 +28,7 @@ pub async fn get_object(
     read: &ObjectRead,
     head: bool,
 ) -> S3Result<S3Response> {
-    let version = current_version(state, &req, read.version_id.as_deref()).await?;
+    let version = object_version(state, &req.bucket, &req.key, read.version_id.as_deref()).await?;
     let customer = CustomerKey::from_headers(req.headers())?;
     let key = sse::key_for(
         version.meta.encryption.as_ref(),
@@ -60,6 +62,8 @@ pub async fn get_object(
         .header(header::LAST_MODIFIED, http_date(version.last_modified_ms()))
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_LENGTH, range.end - range.start);
+    response = version_header(response, &version.version_id);
+    response = object_lock::answer_headers(response, &version.meta);
     response = meta::apply(response, &version.meta, read);
     response = meta::expiration(response, state, &req, &version)?;
     if let Some(headers) = response.headers_mut() {
@@ -96,28 +100,6 @@ pub async fn get_object(
         object_body(state.blobs.clone(), &version, range, key).await?
     };
     Ok(response.status(status).body(body).expect("valid headers"))
-}
-
-pub(super) async fn current_version(
-    state: &S3State,
-    req: &S3Request,
-    version_id: Option<&str>,
-) -> S3Result<ObjectVersion> {
-    if let Some(id) = version_id
-        && id != "null"
-    {
-        return Err(S3Error::new(
-            ErrorCode::NoSuchVersion,
-            ErrorCode::NoSuchVersion.default_message(),
-        )
-        .with("Key", req.key.clone())
-        .with("VersionId", id));
-    }
-    state
-        .index
-        .current(&req.bucket, &req.key)
-        .await?
-        .ok_or_else(|| S3Error::from(ErrorCode::NoSuchKey).with("Key", req.key.clone()))
 }
 
 /// The byte range of part `n`; a simple object has exactly one part.

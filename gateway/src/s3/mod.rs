@@ -15,6 +15,7 @@ mod lifecycle;
 mod list;
 mod meta;
 mod multipart;
+mod object_lock;
 mod ownership;
 mod policy;
 mod post;
@@ -24,6 +25,7 @@ mod request;
 mod response;
 mod store;
 mod tagging;
+mod versioning;
 
 pub use dispatch::run;
 pub use request::S3Request;

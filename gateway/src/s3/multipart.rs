@@ -3,9 +3,11 @@
 
 use super::conditions::WriteConditions;
 use super::meta;
+use super::object_lock;
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, quoted, unquote, xml_ok};
 use super::store::{Destination, MAX_SINGLE_UPLOAD, declared_size, or_discard, write_body};
+use super::versioning::insert_version_id;
 use crate::acl;
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType, combine_parts};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -69,6 +71,7 @@ pub async fn create_multipart_upload(state: &S3State, req: S3Request) -> S3Resul
         .await?
         .1;
     meta.encryption = sse::for_write(req.headers(), bucket, &state.master_key)?.map(|(_, e)| e);
+    object_lock::apply(&mut meta, req.headers(), bucket, state.index.now_ms())?;
     let (algorithm, kind) = upload_checksum(&req)?;
     let now = state.index.now_ms();
     // Upload ids sort by creation time, which is the order S3 lists them in.
@@ -230,7 +233,13 @@ pub async fn complete_multipart_upload(
         etag: quoted(&version.etag),
         checksum: fields.unwrap_or_default(),
     };
-    xml_ok(xml::to_xml("CompleteMultipartUploadResult", &doc)?)
+    let mut response = xml_ok(xml::to_xml("CompleteMultipartUploadResult", &doc)?)?;
+    insert_version_id(
+        response.headers_mut(),
+        "x-amz-version-id",
+        &version.version_id,
+    );
+    Ok(response)
 }
 
 /// Builds the object from the parts the client lists, with S3's checks and

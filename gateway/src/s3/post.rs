@@ -2,10 +2,12 @@
 //! a policy document that says what the form may hold.
 
 use super::meta;
+use super::object_lock;
 use super::put::{DEFAULT_CHECKSUM, body_version, names_checksum};
 use super::request::S3Request;
 use super::response::{S3Response, quoted};
 use super::store::{Destination, MAX_SINGLE_UPLOAD, or_discard, write_blob};
+use super::versioning::insert_version_id;
 use crate::acl;
 use crate::auth::{self, FormSignature, PayloadMode};
 use crate::authorize;
@@ -136,6 +138,7 @@ pub async fn post_object(state: &S3State, mut req: S3Request) -> S3Result<S3Resp
     meta.acl = acl;
     let (data_key, encryption) = sse::for_write(&headers, &bucket, &state.master_key)?.unzip();
     meta.encryption = encryption;
+    object_lock::apply(&mut meta, &headers, &bucket, state.index.now_ms())?;
     let want = (!names_checksum(&headers)).then_some(DEFAULT_CHECKSUM);
     let mut body = verified_body(
         Body::from_stream(file),
@@ -159,7 +162,7 @@ pub async fn post_object(state: &S3State, mut req: S3Request) -> S3Result<S3Resp
     let stored = or_discard(state, dest, &blob, put).await?;
     let etag = quoted(&stored.etag);
     let location = format!("/{}/{}", bucket.name, encode(&key).replace("%2F", "/"));
-    answer(
+    let mut response = answer(
         field("success_action_redirect").or(field("redirect")),
         field("success_action_status"),
         xml::PostResponse {
@@ -168,7 +171,13 @@ pub async fn post_object(state: &S3State, mut req: S3Request) -> S3Result<S3Resp
             key,
             etag,
         },
-    )
+    )?;
+    insert_version_id(
+        response.headers_mut(),
+        "x-amz-version-id",
+        &stored.version_id,
+    );
+    Ok(response)
 }
 
 /// Percent-encodes all but RFC 3986's unreserved characters.

@@ -2,9 +2,11 @@
 
 use super::conditions::WriteConditions;
 use super::meta;
+use super::object_lock;
 use super::request::S3Request;
 use super::response::{S3Response, quoted};
 use super::store::{Destination, MAX_SINGLE_UPLOAD, declared_size, or_discard, write_body};
+use super::versioning::version_header;
 use crate::acl;
 use crate::body::{BodyDigests, VerifiedBody};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
@@ -12,7 +14,7 @@ use crate::error::{S3Error, S3Result};
 use crate::sse;
 use crate::state::S3State;
 use http::{Response, StatusCode};
-use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum};
+use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum, Versioning};
 
 /// Without a client checksum, S3 computes CRC64NVME for every new object.
 pub const DEFAULT_CHECKSUM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64Nvme;
@@ -26,9 +28,11 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let current = current.as_ref();
     conditions.check(current)?;
     let size = declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
+    // A versioned bucket keeps the version a write replaces.
+    let replaced = current.filter(|_| bucket.versioning == Versioning::Unversioned);
     state
         .index
-        .check_room(&bucket, current, size.unwrap_or_default())
+        .check_room(&bucket, replaced, size.unwrap_or_default())
         .await?;
 
     let mut meta = meta;
@@ -37,6 +41,8 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     meta.acl = acl;
     let (key, encryption) = sse::for_write(req.headers(), &bucket, &state.master_key)?.unzip();
     meta.encryption = encryption;
+    object_lock::apply(&mut meta, req.headers(), &bucket, state.index.now_ms())?;
+    object_lock::require_upload_integrity(&meta, req.headers())?;
 
     let want = (!names_checksum(req.headers())).then_some(DEFAULT_CHECKSUM);
     let mut body = req.take_body(want)?;
@@ -53,6 +59,7 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header("etag", quoted(&stored.etag));
+    response = version_header(response, &stored.version_id);
     response = meta::expiration(response, state, &req, &stored)?;
     if let Some(headers) = response.headers_mut() {
         sse::answer_headers(headers, stored.meta.encryption.as_ref());

@@ -1,9 +1,9 @@
 //! GetObjectTagging, PutObjectTagging, DeleteObjectTagging, GetBucketTagging,
 //! PutBucketTagging, DeleteBucketTagging.
 
-use super::get::current_version;
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, xml_ok};
+use super::versioning::{insert_version_id, object_version};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::state::S3State;
 use crate::tags::{self, MAX_BUCKET_TAGS, MAX_OBJECT_TAGS, Tags};
@@ -45,7 +45,14 @@ pub async fn get_object_tagging(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    document(&current_version(state, &req, version_id).await?.meta.tags)
+    let version = object_version(state, &req.bucket, &req.key, version_id).await?;
+    let mut response = document(&version.meta.tags)?;
+    insert_version_id(
+        response.headers_mut(),
+        "x-amz-version-id",
+        &version.version_id,
+    );
+    Ok(response)
 }
 
 pub async fn put_object_tagging(
@@ -53,10 +60,9 @@ pub async fn put_object_tagging(
     mut req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    current_version(state, &req, version_id).await?;
+    object_version(state, &req.bucket, &req.key, version_id).await?;
     let tags = requested(&mut req, MAX_OBJECT_TAGS).await?;
-    set_object_tags(state, &req, tags).await?;
-    Ok(empty(StatusCode::OK))
+    set_object_tags(state, &req, version_id, tags, StatusCode::OK).await
 }
 
 pub async fn delete_object_tagging(
@@ -64,21 +70,33 @@ pub async fn delete_object_tagging(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    current_version(state, &req, version_id).await?;
-    set_object_tags(state, &req, Tags::new()).await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    object_version(state, &req.bucket, &req.key, version_id).await?;
+    set_object_tags(state, &req, version_id, Tags::new(), StatusCode::NO_CONTENT).await
 }
 
-async fn set_object_tags(state: &S3State, req: &S3Request, tags: Tags) -> S3Result<()> {
-    state
+/// Sets the tags of a version; the answer (`status`) names the version.
+async fn set_object_tags(
+    state: &S3State,
+    req: &S3Request,
+    version_id: Option<&str>,
+    tags: Tags,
+    status: StatusCode,
+) -> S3Result<S3Response> {
+    let changed = state
         .index
-        .update_current(&req.bucket, &req.key, |version| {
+        .update_version(&req.bucket, &req.key, version_id, |version| {
             version.meta.tags = tags.clone();
             Ok::<_, S3Error>(())
         })
         .await?
-        .map(drop)
-        .ok_or_else(|| no_such_key(req))
+        .ok_or_else(|| no_such_key(req))?;
+    let mut response = empty(status);
+    insert_version_id(
+        response.headers_mut(),
+        "x-amz-version-id",
+        &changed.version_id,
+    );
+    Ok(response)
 }
 
 pub async fn get_bucket_tagging(req: S3Request) -> S3Result<S3Response> {
