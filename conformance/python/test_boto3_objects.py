@@ -4,6 +4,7 @@ DeleteObjects, GetObjectAcl, ListObjectVersions, metadata, key limits."""
 
 import datetime
 import hashlib
+import time
 
 import pytest
 
@@ -567,3 +568,26 @@ def test_if_match_compare_and_swap_is_atomic(server, bucket):
     for r in res:
         assert r in (("ok", 200), ("PreconditionFailed", 412), ("ConditionalRequestConflict", 409)), res
     assert clients[0].get_object(Bucket=bucket, Key="cas-race")["Body"].read() == f"swap-{winners[0]}".encode()
+
+
+def test_an_upload_slower_than_the_deadline_is_refused_and_leaves_nothing(make_server):
+    """Data uncommitted after --gc-abandoned-seconds counts as abandoned and is collected,
+    so a body that takes more than half of that to arrive is refused (RequestTimeout)
+    instead of acknowledged with its data collected under it."""
+    srv = make_server(extra_args=["--gc-abandoned-seconds", "4"])
+    s3 = srv.client()
+    s3.create_bucket(Bucket="slow")
+
+    def slowly():
+        for _ in range(6):
+            yield b"s" * 1024
+            time.sleep(0.6)
+
+    r = srv.signed_request("PUT", "/slow/late", content_sha256="UNSIGNED-PAYLOAD",
+                           body=lambda _: slowly())
+    assert r.status_code == 400, r.text
+    assert "<Code>RequestTimeout</Code>" in r.text
+    with s3_error("NoSuchKey", 404):
+        s3.get_object(Bucket="slow", Key="late")
+    s3.put_object(Bucket="slow", Key="prompt", Body=b"p" * 6144)
+    assert s3.get_object(Bucket="slow", Key="prompt")["Body"].read() == b"p" * 6144

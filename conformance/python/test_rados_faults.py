@@ -105,7 +105,10 @@ def data_objects(namespace: str) -> "set[str]":
 
 
 def test_a_gateway_killed_mid_reshard_and_mid_upload(make_server, tmp_path):
-    gc = ["--gc-abandoned-seconds", "3", "--gc-grace-seconds", "3"]
+    # The half-written part's data is collected once its intent is this old; the kill
+    # must come sooner, within the upload deadline (half of it).
+    abandoned = 40
+    gc = ["--gc-abandoned-seconds", str(abandoned), "--gc-grace-seconds", "3"]
     a = make_server(extra_args=gc)
     keys = [f"k/{i:05d}" for i in range(6000)]
     name = filled_bucket(a, keys)
@@ -117,9 +120,9 @@ def test_a_gateway_killed_mid_reshard_and_mid_upload(make_server, tmp_path):
 
     # A second part, streamed slowly enough that the kill finds it half written.
     def slowly():
-        for _ in range(40):
+        for _ in range(abandoned):
             yield b"2" * (512 * 1024)
-            time.sleep(0.25)
+            time.sleep(0.5)
 
     def half_part() -> None:
         try:
@@ -131,7 +134,8 @@ def test_a_gateway_killed_mid_reshard_and_mid_upload(make_server, tmp_path):
 
     streaming = threading.Thread(target=half_part)
     streaming.start()
-    deadline = time.monotonic() + 30
+    streamed = time.monotonic()
+    deadline = streamed + abandoned / 2 - 2
     while not data_objects(a.namespace) - before:
         assert time.monotonic() < deadline, "the streamed part wrote no stripe"
         time.sleep(0.1)

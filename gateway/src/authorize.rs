@@ -481,6 +481,7 @@ mod tests {
             domain: None,
             bucket_defaults: Default::default(),
             trusted_proxies: Vec::new(),
+            upload_deadline: std::time::Duration::from_secs(3600),
         }
     }
 

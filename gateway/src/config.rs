@@ -91,7 +91,8 @@ pub struct ServeArgs {
     pub gc_grace_seconds: u64,
 
     /// Seconds after which data a writer began and never committed (its gateway died
-    /// mid-upload) is deleted. Longer than any upload of one object or part can take.
+    /// mid-upload) is deleted. An object or part whose data takes more than half of
+    /// this to arrive is refused with RequestTimeout.
     #[arg(long, env = "KURA_GC_ABANDONED_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub gc_abandoned_seconds: u64,
 
@@ -163,6 +164,12 @@ pub enum BackendKind {
 }
 
 impl ServeArgs {
+    /// How long one upload's data may stream: half the age at which uncommitted data
+    /// counts as abandoned, leaving the other half for its entry to be written.
+    pub fn upload_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.gc_abandoned_seconds.saturating_mul(500))
+    }
+
     /// When garbage collection deletes data, from `--gc-*`.
     pub fn gc_policy(&self) -> kura_index::GcPolicy {
         kura_index::GcPolicy {

@@ -86,6 +86,7 @@ error_codes! {
     QuotaExceeded => FORBIDDEN, "The bucket's quota does not allow this write.";
     PreconditionFailed => PRECONDITION_FAILED, "At least one of the preconditions you specified did not hold.";
     ConditionalRequestConflict => CONFLICT, "A conflicting operation occurred. If using PutObject you can retry the request. If using CompleteMultipartUpload you might need to retry the upload.";
+    RequestTimeout => BAD_REQUEST, "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.";
     RequestHeaderSectionTooLarge => BAD_REQUEST, "Your request header section exceeds the maximum allowed size.";
     RequestTimeTooSkewed => FORBIDDEN, "The difference between the request time and the server's time is too large.";
     ServerSideEncryptionConfigurationNotFoundError => NOT_FOUND, "The server side encryption configuration was not found";

@@ -72,6 +72,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         master_key: MasterKey::new(master_key),
         bucket_defaults: args.new_bucket_defaults,
         trusted_proxies: args.trusted_proxies.clone(),
+        upload_deadline: args.upload_deadline(),
     });
     let (stop_monitor, monitor_stopped) = tokio::sync::watch::channel(false);
     let monitor = runtime.spawn(monitor::run(

@@ -29,6 +29,10 @@ pub struct S3State {
     pub bucket_defaults: BucketDefaults,
     /// Proxies whose `X-Forwarded-*` headers describe the client.
     pub trusted_proxies: Vec<Cidr>,
+    /// How long one object's or part's data may take to arrive: garbage collection
+    /// takes data still uncommitted after `--gc-abandoned-seconds` for abandoned, so a
+    /// slower upload is refused rather than acknowledged with its data gone.
+    pub upload_deadline: std::time::Duration,
 }
 
 impl S3State {

@@ -81,8 +81,10 @@ where
         }
         let info = writer.commit().await?;
         Ok(BlobInfo { len, ..info })
-    }
-    .await;
+    };
+    let written = tokio::time::timeout(state.upload_deadline, written)
+        .await
+        .unwrap_or_else(|_| Err(ErrorCode::RequestTimeout.into()));
     if written.is_err()
         && let Err(err) = state.index.discard_blob(dest.bucket, dest.home, &id).await
     {
