@@ -20,7 +20,8 @@ pub trait KvStore: Send + Sync {
     async fn scan(&self, map: &str, scan: &Scan) -> Result<Page>;
 
     /// Applies every guard check and change of `write` to `map` atomically: all of it or,
-    /// when a guard does not hold, nothing.
+    /// when a guard does not hold, nothing. A write should carry at most
+    /// [`MAX_WRITE_CHANGES`] changes.
     async fn write(&self, map: &str, write: Write) -> Result<Outcome>;
 
     /// Removes a whole map.
@@ -37,6 +38,12 @@ pub trait KvStore: Send + Sync {
         Ok(())
     }
 }
+
+/// How many changes one [`KvStore::write`] should carry at most. An engine applies a
+/// write whole: sled keeps every node it replaces in memory until the write ends (a
+/// 24,000-change write held about 450 MiB), and RADOS puts a whole write in one OSD
+/// operation. Work bigger than this goes in several writes, each valid on its own.
+pub const MAX_WRITE_CHANGES: usize = 128;
 
 /// Which entries of a map a [`KvStore::scan`] reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -14,7 +14,7 @@ mod sys;
 
 pub use blob::{BLOCK_SIZE, BlobInfo, BlobStore, BlobStream, BlobWriter};
 pub use error::{BackendError, Result};
-pub use kv::{KvStore, Outcome, Page, Scan, Write, key_after};
+pub use kv::{KvStore, MAX_WRITE_CHANGES, Outcome, Page, Scan, Write, key_after};
 pub use local::LocalBackend;
 pub use sys::limit_malloc_arenas;
 

@@ -10,7 +10,7 @@
 use crate::model::{BucketRecord, PartRecord, RETIRED, decode, encode};
 use crate::shard::{GARBAGE, INTENT, garbage_key, intent_key, parse_garbage_key};
 use crate::{Index, Result};
-use kura_backend::{BlobStore, Scan, Write, key_after};
+use kura_backend::{BlobStore, MAX_WRITE_CHANGES, Scan, Write, key_after};
 use serde::{Deserialize, Serialize};
 
 /// How long collectable blobs are kept before deletion.
@@ -195,7 +195,7 @@ impl Index {
             .kv
             .scan(map, &Scan::prefix(GARBAGE.to_vec(), limit + 1))
             .await?;
-        let mut done = Write::default();
+        let mut done = Vec::new();
         let mut deleted = 0;
         for (key, _) in &garbage.entries {
             if key.as_slice() >= due_before.as_slice() || deleted == limit {
@@ -204,7 +204,7 @@ impl Index {
             if let Some((_, blob)) = parse_garbage_key(key) {
                 blobs.delete_blob(&blob).await?;
             }
-            done.delete(key.clone());
+            done.push(key.clone());
             deleted += 1;
         }
         let intents = self
@@ -224,10 +224,16 @@ impl Index {
                 blobs.delete_blob(&blob).await?;
                 deleted += 1;
             }
-            done.delete(key.clone());
+            done.push(key.clone());
         }
-        let cleared = done.changes.len();
-        let _ = self.kv.write(map, done).await?;
+        for records in done.chunks(MAX_WRITE_CHANGES) {
+            let mut write = Write::default();
+            for key in records {
+                write.delete(key.clone());
+            }
+            let _ = self.kv.write(map, write).await?;
+        }
+        let cleared = done.len();
         let left = garbage.entries.len() + intents.entries.len() > cleared;
         Ok((deleted, left))
     }

@@ -24,7 +24,7 @@ use crate::model::{
 use crate::shard::{ENTRIES_END, Header, LOG, MapState, guard_header};
 use crate::versions::{STORED_PER_KEY, is_version, object_key, tally};
 use crate::{Index, IndexError, Result};
-use kura_backend::{Scan, Write, key_after};
+use kura_backend::{MAX_WRITE_CHANGES, Scan, Write, key_after};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -357,10 +357,23 @@ impl Index {
             .all(|ok| ok))
     }
 
-    /// `fill_target` for one target shard.
-    async fn fill_shard(&self, map: String, epoch: u64, values: Values) -> Result<bool> {
+    /// `fill_target` for one target shard, in writes of at most `MAX_WRITE_CHANGES`
+    /// (each with the header it counts into): copying again what a cut-off fill copied
+    /// changes nothing, so a fill need not be one write.
+    async fn fill_shard(&self, map: String, epoch: u64, mut values: Values) -> Result<bool> {
+        while !values.is_empty() {
+            let rest = values.split_off(values.len().min(MAX_WRITE_CHANGES - 1));
+            if !self.fill_chunk(&map, epoch, values).await? {
+                return Ok(false);
+            }
+            values = rest;
+        }
+        Ok(true)
+    }
+
+    async fn fill_chunk(&self, map: &str, epoch: u64, values: Values) -> Result<bool> {
         let keys: Vec<Vec<u8>> = values.iter().map(|(k, _)| k.clone()).collect();
-        let (old, raw_header) = self.read_with_header(&map, &keys).await?;
+        let (old, raw_header) = self.read_with_header(map, &keys).await?;
         let header = Header::decode(raw_header.as_deref())?;
         match header.state {
             MapState::Open if raw_header.is_none() => {}
@@ -388,7 +401,7 @@ impl Index {
             };
         }
         guard_header(&mut write, raw_header, &next);
-        Ok(self.kv.write(&map, write).await?.applied())
+        Ok(self.kv.write(map, write).await?.applied())
     }
 
     /// Copies again the keys logged in the source shards (up to `max_keys` log records
@@ -429,11 +442,13 @@ impl Index {
             {
                 return Ok(None);
             }
-            let mut done = Write::default();
-            for (log_key, _) in &page.entries {
-                done.delete(log_key.clone());
+            for records in page.entries.chunks(MAX_WRITE_CHANGES) {
+                let mut done = Write::default();
+                for (log_key, _) in records {
+                    done.delete(log_key.clone());
+                }
+                let _ = self.kv.write(&map, done).await?;
             }
-            let _ = self.kv.write(&map, done).await?;
             pass.records += page.entries.len();
         }
         Ok(Some(pass))
