@@ -3,13 +3,13 @@
 //! librados calls of the RADOS backend (`rados`, with the `rados` feature).
 
 /// glibc gives each thread that allocates under contention an arena of its own (up to 8
-/// per core), and memory freed into one arena is not reused by another. Under many
-/// concurrent requests and blocking index calls this kept a gateway's resident memory at
-/// twice what it used (measured: a 100k-key reshard under load peaked at 663 MiB, 373 MiB
-/// with two arenas; with the 16 MiB sled cache, 281 MiB with two arenas and 1,075 MiB with
-/// mimalloc as the allocator). Two arenas keep threads from queueing on
-/// one lock while memory stays shared. Caps them at two unless `MALLOC_ARENA_MAX` says
-/// otherwise; call it first thing in `main`.
+/// per core), and memory freed into one arena is not reused by another. The `kura`
+/// binary allocates through jemalloc, but librados (C++) allocates through glibc from
+/// threads of its own; with Rust code on glibc's malloc this kept a gateway's resident
+/// memory at twice what it used (a 100k-key reshard under load peaked at 663 MiB, 373 MiB
+/// with two arenas). Two arenas keep threads from queueing on one lock while memory stays
+/// shared. Caps them at two unless `MALLOC_ARENA_MAX` says otherwise; call it first thing
+/// in `main`.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
