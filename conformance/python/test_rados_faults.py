@@ -139,7 +139,7 @@ def test_a_gateway_killed_mid_reshard_and_mid_upload(make_server, tmp_path):
     while not data_objects(a.namespace) - before:
         assert time.monotonic() < deadline, "the streamed part wrote no stripe"
         time.sleep(0.1)
-    admin(a, "POST", f"/buckets/{name}/reshard", {"shards": 8})
+    admin(a, "POST", f"/buckets/{name}/reshard", {"shards": 16})
     while True:
         reshard = admin(a, "GET", f"/buckets/{name}/stats")["reshard"]
         assert reshard is not None, "the reshard finished before the kill"
@@ -158,7 +158,7 @@ def test_a_gateway_killed_mid_reshard_and_mid_upload(make_server, tmp_path):
         assert time.monotonic() < deadline, "no other gateway finished the reshard"
         time.sleep(0.5)
     stats = admin(b, "GET", f"/buckets/{name}/stats")
-    assert stats["shards"] == 8 and stats["objects"] == len(keys)
+    assert stats["shards"] == 16 and stats["objects"] == len(keys)
     listed = []
     for page in b.client().get_paginator("list_objects_v2").paginate(Bucket=name):
         listed += [o["Key"] for o in page.get("Contents", [])]

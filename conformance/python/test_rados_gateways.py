@@ -213,7 +213,7 @@ def test_reshard_under_load_from_two_gateways(gateways, tmp_path):
     for t in threads:
         t.start()
     try:
-        admin(a, "POST", f"/buckets/{name}/reshard", {"shards": 8})
+        admin(a, "POST", f"/buckets/{name}/reshard", {"shards": 16})
         deadline = time.monotonic() + 300
         while admin(a, "GET", f"/buckets/{name}/stats")["reshard"] is not None:
             assert time.monotonic() < deadline, "the reshard did not finish"
@@ -226,7 +226,7 @@ def test_reshard_under_load_from_two_gateways(gateways, tmp_path):
         probes = prober.finish()
     assert not failures, f"writes failed during the reshard: {failures[:5]}"
     stats = admin(b, "GET", f"/buckets/{name}/stats")
-    assert stats["shards"] == 8
+    assert stats["shards"] == 16
     latencies = [p[1] for p in probes if p[2] == 200]
     assert len(latencies) == len(probes) and probes, "every probe answered 200"
     p99 = percentile(latencies, 99) * 1000

@@ -163,6 +163,7 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
 pub struct Access {
     bucket: Option<BucketRecord>,
     source: Option<BucketRecord>,
+    object: Option<ObjectVersion>,
 }
 
 impl Access {
@@ -177,6 +178,12 @@ impl Access {
     /// The bucket of a copy's source, for CopyObject and UploadPartCopy.
     pub fn source_bucket(&self) -> Option<&BucketRecord> {
         self.source.as_ref()
+    }
+
+    /// The version the request names (its `versionId`, else the key's current version),
+    /// when authorizing read it and found one.
+    pub fn object(&self) -> Option<&ObjectVersion> {
+        self.object.as_ref()
     }
 }
 
@@ -195,6 +202,7 @@ pub async fn authorize(
             Some(state.index.bucket(name).await?)
         }
     };
+    let mut object = None;
     let allowed = match (needed.scope, &bucket) {
         (Scope::Public, _) => true,
         (Scope::Objects, Some(record)) => {
@@ -212,12 +220,9 @@ pub async fn authorize(
             // writes that only need the bucket's ACL skip reading it.
             let reads_object = matches!(acl::needed(needed.action), Some((Target::Object, _)))
                 || record.policy.is_some();
-            let object = match key {
-                Some(key) if reads_object => {
-                    version(state, record, key, object_version(&route.endpoint)).await?
-                }
-                _ => None,
-            };
+            if let Some(key) = key.filter(|_| reads_object) {
+                object = version(state, record, key, object_version(&route.endpoint)).await?;
+            }
             decide(record, key, object.as_ref(), requester, needed.action)
         }
     };
@@ -246,7 +251,11 @@ pub async fn authorize(
         }
         _ => None,
     };
-    Ok(Access { bucket, source })
+    Ok(Access {
+        bucket,
+        source,
+        object,
+    })
 }
 
 /// The version an object operation names, for the object-level checks.
@@ -268,8 +277,8 @@ async fn version(
     version_id: Option<&str>,
 ) -> S3Result<Option<ObjectVersion>> {
     Ok(match version_id {
-        Some(id) => state.index.version(&bucket.name, key, id).await?,
-        None => state.index.current(&bucket.name, key).await?,
+        Some(id) => state.index.version(bucket, key, id).await?,
+        None => state.index.current(bucket, key).await?,
     })
 }
 

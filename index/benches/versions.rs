@@ -112,10 +112,11 @@ async fn reads(index: &Index, bucket: &str, keys: usize) -> (f64, f64) {
             .clone();
         ids.push((key(i), oldest));
     }
+    let record = index.bucket(bucket).await.expect("bucket");
     let started = Instant::now();
     for (k, _) in &ids {
         index
-            .current(bucket, k)
+            .current(&record, k)
             .await
             .expect("current")
             .expect("exists");
@@ -124,7 +125,7 @@ async fn reads(index: &Index, bucket: &str, keys: usize) -> (f64, f64) {
     let started = Instant::now();
     for (k, id) in &ids {
         index
-            .version(bucket, k, id)
+            .version(&record, k, id)
             .await
             .expect("version")
             .expect("exists");

@@ -74,7 +74,9 @@ impl Index {
             .get(BUCKETS, name.as_bytes())
             .await?
             .ok_or(IndexError::NoSuchBucket)?;
-        Ok((decode(&raw)?, raw))
+        let record: BucketRecord = decode(&raw)?;
+        self.seen.remember(&record);
+        Ok((record, raw))
     }
 
     /// Lets `user` use `bucket` (`granted`), or stops letting them.

@@ -70,12 +70,19 @@ pub struct GcStep {
 const BUCKETS_PER_STEP: usize = 16;
 
 impl Index {
-    /// Records that a blob is being written for `home` in `bucket`, before its first byte is.
-    pub async fn track_new_blob(&self, bucket: &str, home: BlobHome<'_>, blob: &str) -> Result<()> {
-        let record = self.bucket(bucket).await?;
+    /// Records that a blob is being written for `home` in `bucket` (its record as the
+    /// caller just read it), before its first byte is. Should a reshard retire the map
+    /// meanwhile, collection still finds the intent there and checks it against the
+    /// entry wherever that landed.
+    pub async fn track_new_blob(
+        &self,
+        bucket: &BucketRecord,
+        home: BlobHome<'_>,
+        blob: &str,
+    ) -> Result<()> {
         let intent = Intent {
             since_ms: self.now_ms(),
-            bucket: bucket.to_owned(),
+            bucket: bucket.name.clone(),
             home: match home {
                 BlobHome::Object { key } => IntentFor::Object {
                     key: key.to_owned(),
@@ -88,7 +95,7 @@ impl Index {
         };
         let mut write = Write::default();
         write.put(intent_key(blob), encode(&intent));
-        let _ = self.kv.write(&home_map(&record, home), write).await?;
+        let _ = self.kv.write(&home_map(bucket, home), write).await?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 use crate::Result;
 use crate::locks::MapLocks;
 use crate::model::{Clock, unix_ms};
+use crate::seen::SeenLayouts;
 use kura_backend::KvStore;
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ pub struct Index {
     /// The multipart uploads this process is completing now: a completion marked by this
     /// gateway's name and not in here was begun by an earlier run of it, which died.
     pub(crate) completing: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The bucket layouts last read, to read a key's map together with its bucket record.
+    pub(crate) seen: SeenLayouts,
 }
 
 impl Index {
@@ -40,6 +43,7 @@ impl Index {
             initial_shards: initial_shards.max(1),
             instance,
             completing: Default::default(),
+            seen: SeenLayouts::default(),
         }
     }
 

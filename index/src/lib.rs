@@ -16,6 +16,7 @@ mod model;
 mod objects;
 mod pacing;
 mod reshard;
+mod seen;
 mod settings;
 mod shard;
 mod uploads;

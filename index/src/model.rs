@@ -294,7 +294,7 @@ impl BucketRecord {
 
     /// The map of `layout`'s shard `shard`.
     pub(crate) fn shard_map(&self, layout: &ShardLayout, shard: u32) -> String {
-        format!("o/{}/{}/{shard}", self.map_id(), layout.generation)
+        shard_map_name(self.map_id(), layout, shard)
     }
 
     /// The map of the current layout that holds `key`.
@@ -313,6 +313,11 @@ impl BucketRecord {
     pub(crate) fn upload_map(&self) -> String {
         format!("u/{}", self.map_id())
     }
+}
+
+/// The map of `layout`'s shard `shard` of the bucket whose maps are named after `map_id`.
+pub(crate) fn shard_map_name(map_id: &str, layout: &ShardLayout, shard: u32) -> String {
+    format!("o/{map_id}/{}/{shard}", layout.generation)
 }
 
 /// An online reshard (see `reshard.rs`): every entry of the current layout is copied to

@@ -11,7 +11,7 @@ use crate::model::{
     encode,
 };
 use crate::shard::{
-    Admit, Header, MapState, Retry, garbage_key, guard_header, intent_key, log_key,
+    Admit, Header, KeyRead, MapState, Retry, garbage_key, guard_header, intent_key, log_key,
 };
 use crate::versions::{
     KeyHead, NULL_VERSION, VersionRef, head_key, new_version_id, object_key, parse_version_id,
@@ -100,12 +100,14 @@ const DELETE_CONCURRENCY: usize = 16;
 const VERSIONS_PAGE: usize = 100;
 
 impl Index {
+    // Reads take the bucket's record as the caller read it (authorizing the request):
+    // reading it again would only cost a round trip.
+
     /// The current version of `key` (None when it has none or its newest is a delete
     /// marker): one read.
-    pub async fn current(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
-        let record = self.bucket(bucket).await?;
+    pub async fn current(&self, bucket: &BucketRecord, key: &str) -> Result<Option<ObjectVersion>> {
         self.kv
-            .get(&record.key_map(key), key.as_bytes())
+            .get(&bucket.key_map(key), key.as_bytes())
             .await?
             .map(|b| decode(&b))
             .transpose()
@@ -114,12 +116,11 @@ impl Index {
     /// Version `id` of `key` (`null` included), delete markers too.
     pub async fn version(
         &self,
-        bucket: &str,
+        bucket: &BucketRecord,
         key: &str,
         id: &str,
     ) -> Result<Option<ObjectVersion>> {
-        let record = self.bucket(bucket).await?;
-        let map = record.key_map(key);
+        let map = bucket.key_map(key);
         let raw_head = self.kv.get(&map, &head_key(key)).await?;
         let Some(head) = raw_head.as_deref().map(decode::<KeyHead>).transpose()? else {
             return Ok(None);
@@ -128,13 +129,16 @@ impl Index {
     }
 
     /// The newest version of `key`, delete marker or not.
-    pub async fn latest(&self, bucket: &str, key: &str) -> Result<Option<ObjectVersion>> {
-        if let Some(current) = self.current(bucket, key).await? {
-            return Ok(Some(current));
+    pub async fn latest(&self, bucket: &BucketRecord, key: &str) -> Result<Option<ObjectVersion>> {
+        let map = bucket.key_map(key);
+        let mut read = self
+            .kv
+            .get_many(&map, &[key.as_bytes().to_vec(), head_key(key)])
+            .await?;
+        let raw_head = read.pop().flatten();
+        if let Some(current) = read.pop().flatten() {
+            return Ok(Some(decode(&current)?));
         }
-        let record = self.bucket(bucket).await?;
-        let map = record.key_map(key);
-        let raw_head = self.kv.get(&map, &head_key(key)).await?;
         let Some(head) = raw_head.as_deref().map(decode::<KeyHead>).transpose()? else {
             return Ok(None);
         };
@@ -178,11 +182,19 @@ impl Index {
         let head_at = head_key(key);
         loop {
             retry.pause().await?;
-            let record = self.bucket(bucket).await?;
-            let map = record.key_map(key);
-            let _local = self.locks.lock(&map).await;
-            let (mut values, raw_header) = self
-                .read_with_header(&map, &[key.as_bytes().to_vec(), head_at.clone()])
+            let KeyRead {
+                record,
+                map,
+                mut values,
+                header: raw_header,
+                _local,
+            } = self
+                .read_key(
+                    bucket,
+                    key,
+                    &[key.as_bytes().to_vec(), head_at.clone()],
+                    true,
+                )
                 .await?;
             let raw_head = values.pop().flatten();
             let raw_current = values.pop().flatten();
@@ -625,7 +637,7 @@ impl Index {
         let marker = params.after;
         let start = match (marker, version_after) {
             (None, _) => Vec::new(),
-            (Some(key), Some(id)) => match self.version(bucket, key, id).await? {
+            (Some(key), Some(id)) => match self.version(&record, key, id).await? {
                 Some(v) => key_after(&version_key_of(key, &v)),
                 // Gone since the last page: on with the versions older than it.
                 None => match parse_version_id(id) {

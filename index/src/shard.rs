@@ -9,7 +9,7 @@
 //! Their keys start with 0xFF, a byte no UTF-8 string holds, so they sort after every
 //! entry (S3 keys, upload keys) and scans of entries stop at [`ENTRIES_END`].
 
-use crate::model::{Stamp, decode, encode};
+use crate::model::{BucketRecord, Stamp, decode, encode};
 use crate::{Index, IndexError, Result};
 use kura_backend::Write;
 use serde::{Deserialize, Serialize};
@@ -161,6 +161,18 @@ fn jitter() -> u32 {
         .unwrap_or(0)
 }
 
+/// What `Index::read_key` read.
+pub(crate) struct KeyRead<'a> {
+    pub record: BucketRecord,
+    /// The map that holds the key in `record`'s layout.
+    pub map: String,
+    /// The values of the keys asked for, in order.
+    pub values: Vec<Option<Vec<u8>>>,
+    /// The map's raw header.
+    pub header: Option<Vec<u8>>,
+    pub _local: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
 impl Index {
     /// Reads `keys` of `map` and its header in one round trip: (the keys' raw values, the
     /// raw header).
@@ -174,6 +186,50 @@ impl Index {
         let mut values = self.kv.get_many(map, &wanted).await?;
         let header = values.pop().flatten();
         Ok((values, header))
+    }
+
+    /// `bucket`'s record, read now, and `keys` of the map that holds `key` in it, with
+    /// that map's header and (with `lock`) this process's lock on it. One round trip when
+    /// the map is the one the bucket's layout last seen here names (both are read at
+    /// once), two when it is not.
+    pub(crate) async fn read_key(
+        &self,
+        bucket: &str,
+        key: &str,
+        keys: &[Vec<u8>],
+        lock: bool,
+    ) -> Result<KeyRead<'_>> {
+        let guess = self.seen.key_map(bucket, key);
+        let mut local = match (&guess, lock) {
+            (Some(map), true) => Some(self.locks.lock(map).await),
+            _ => None,
+        };
+        let read_guess = async {
+            match &guess {
+                Some(map) => Some(self.read_with_header(map, keys).await),
+                None => None,
+            }
+        };
+        let (record, guessed) = futures::join!(self.bucket(bucket), read_guess);
+        let record = record?;
+        let map = record.key_map(key);
+        let (values, header) = match guessed {
+            Some(read) if guess.as_deref() == Some(map.as_str()) => read?,
+            _ => {
+                drop(local.take());
+                if lock {
+                    local = Some(self.locks.lock(&map).await);
+                }
+                self.read_with_header(&map, keys).await?
+            }
+        };
+        Ok(KeyRead {
+            record,
+            map,
+            values,
+            header,
+            _local: local,
+        })
     }
 
     pub(crate) async fn header(&self, map: &str) -> Result<(Header, Option<Vec<u8>>)> {

@@ -291,7 +291,7 @@ impl Index {
         if !abandoned {
             return Ok(Settled::UnderWay);
         }
-        let current = self.current(bucket, key).await?;
+        let current = self.current(&self.bucket(bucket).await?, key).await?;
         let (parts, _) = self.parts_in(&found.map, &upload_id, 0, usize::MAX).await?;
         let settled = match current {
             Some(done) if done.upload_id.as_deref() == Some(upload_id.as_str()) => {

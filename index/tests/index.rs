@@ -78,7 +78,11 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
         ));
     }
     let index = open(dir.path(), 2);
-    let current = index.current("b", "x").await.unwrap().unwrap();
+    let current = index
+        .current(&index.bucket("b").await.unwrap(), "x")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(current.parts[0].blob, "bb");
     assert!(matches!(
         index.create_bucket("b", "other", "us-east-1", |_| {}).await,
@@ -135,11 +139,12 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
         .create_bucket("b", "o", "us-east-1", |_| {})
         .await
         .unwrap();
+    let bucket = index.bucket("b").await.unwrap();
     let mut ids = Vec::new();
     for _ in 0..2 {
         let mut writer = backend.create_blob().await.unwrap();
         index
-            .track_new_blob("b", BlobHome::Object { key: "k" }, writer.id())
+            .track_new_blob(&bucket, BlobHome::Object { key: "k" }, writer.id())
             .await
             .unwrap();
         writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
@@ -200,10 +205,14 @@ async fn garbage_is_collected_oldest_first_in_bounded_steps_and_discards_drop_th
         .await
         .unwrap();
     let home = BlobHome::Object { key: "k" };
+    let bucket = index.bucket("b").await.unwrap();
     let mut ids = Vec::new();
     for _ in 0..5 {
         let mut writer = backend.create_blob().await.unwrap();
-        index.track_new_blob("b", home, writer.id()).await.unwrap();
+        index
+            .track_new_blob(&bucket, home, writer.id())
+            .await
+            .unwrap();
         writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
         let blob = writer.commit().await.unwrap();
         // A failed write: the blob is discarded, its intent must not linger.
@@ -299,7 +308,15 @@ async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
         },
         "refused writes change nothing"
     );
-    assert_eq!(index.current("b", "a").await.unwrap().unwrap().size, 60);
+    assert_eq!(
+        index
+            .current(&index.bucket("b").await.unwrap(), "a")
+            .await
+            .unwrap()
+            .unwrap()
+            .size,
+        60
+    );
     put("a", 10).await.unwrap();
     assert_eq!(
         index.bucket_usage("b").await.unwrap(),
@@ -456,7 +473,13 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
         .put_object::<IndexError>("b", "after", version("cc", 1), |_| Ok(()))
         .await
         .unwrap();
-    assert!(index.current("b", "after").await.unwrap().is_some());
+    assert!(
+        index
+            .current(&index.bucket("b").await.unwrap(), "after")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// Writers on other threads race the copy: new keys, overwrites and deletes
@@ -538,7 +561,11 @@ async fn concurrent_writes_are_never_lost_or_stale_across_reshards() {
         expected.keys().cloned().collect::<Vec<_>>()
     );
     for (key, blob) in &expected {
-        let current = index.current("b", key).await.unwrap().unwrap();
+        let current = index
+            .current(&index.bucket("b").await.unwrap(), key)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&current.parts[0].blob, blob, "{key}");
     }
     let stats = index.shard_stats("b").await.unwrap();
@@ -639,7 +666,10 @@ async fn a_legal_hold_and_a_delete_through_two_gateways_never_both_win() {
             (None, Ok(deleted)) => assert!(deleted.removed.is_some(), "round {round}"),
             (hold, delete) => panic!("round {round}: both won: {hold:?} / {delete:?}"),
         }
-        let left = one.version("b", &key, &id).await.unwrap();
+        let left = one
+            .version(&one.bucket("b").await.unwrap(), &key, &id)
+            .await
+            .unwrap();
         assert_eq!(
             left.as_ref().is_some_and(|v| v.meta.legal_hold),
             left.is_some()

@@ -164,9 +164,17 @@ async fn an_index_from_format_2_gets_an_entry_per_version() {
             bytes: 30
         }
     );
-    let a = index.current("b", "a").await.unwrap().unwrap();
+    let a = index
+        .current(&index.bucket("b").await.unwrap(), "a")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((a.size, a.parts[0].blob.as_str()), (10, "blob-a"));
-    let null = index.version("b", "b/1", "null").await.unwrap().unwrap();
+    let null = index
+        .version(&index.bucket("b").await.unwrap(), "b/1", "null")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(null.parts[0].blob, "blob-b/1");
     let all = ListParams {
         max: 100,

@@ -238,15 +238,16 @@ impl Run {
         assert_eq!(current, expected, "current objects after {context}");
 
         // Every version by id, and the newest by `latest`.
+        let record = rt.block_on(index.bucket(BUCKET)).unwrap();
         for (key, versions) in &self.model {
             for v in versions {
                 let read = rt
-                    .block_on(index.version(BUCKET, key, &v.id))
+                    .block_on(index.version(&record, key, &v.id))
                     .unwrap()
                     .map(|read| model_version(&read));
                 assert_eq!(read.as_ref(), Some(v), "{key} by id after {context}");
             }
-            let latest = rt.block_on(index.latest(BUCKET, key)).unwrap();
+            let latest = rt.block_on(index.latest(&record, key)).unwrap();
             assert_eq!(latest.map(|l| model_version(&l)).as_ref(), versions.first());
         }
 

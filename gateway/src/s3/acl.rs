@@ -43,7 +43,7 @@ pub async fn get_object_acl(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    let version = object_version(state, &req.bucket, &req.key, version_id).await?;
+    let version = object_version(state, &req, version_id).await?;
     let bucket = req.access.bucket()?;
     // With ACLs disabled the bucket owner owns every object, with full control.
     let owner = acl::shown_owner(bucket, &version.owner);
@@ -58,7 +58,7 @@ pub async fn put_object_acl(
     mut req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    let version = object_version(state, &req.bucket, &req.key, version_id).await?;
+    let version = object_version(state, &req, version_id).await?;
     let bucket = req.access.bucket()?.clone();
     let acl = requested(state, &mut req, &bucket, &version.owner).await?;
     let stored = (!acl::disabled(&bucket)).then_some(acl);

@@ -72,7 +72,7 @@ pub async fn get_object_attributes(
     let wanted = wanted(&req)?;
     let max_parts = number(&req, "x-amz-max-parts", MAX_PARTS)?.min(MAX_PARTS);
     let marker = u32::try_from(number(&req, "x-amz-part-number-marker", 0)?).unwrap_or(u32::MAX);
-    let version = object_version(state, &req.bucket, &req.key, version_id).await?;
+    let version = object_version(state, &req, version_id).await?;
     // As for a GET, an SSE-C object's attributes are for the holder of its key only.
     let customer = CustomerKey::from_headers(req.headers())?;
     sse::key_for(

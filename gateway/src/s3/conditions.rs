@@ -98,6 +98,11 @@ impl WriteConditions {
         })
     }
 
+    /// Whether the write has any condition to check.
+    pub fn any(&self) -> bool {
+        self.if_none_match.is_some() || self.if_match.is_some()
+    }
+
     pub fn check(&self, current: Option<&kura_index::ObjectVersion>) -> S3Result<()> {
         match (current, &self.if_match) {
             (None, Some(_)) => return Err(ErrorCode::NoSuchKey.into()),

@@ -9,7 +9,7 @@ use super::put::{DEFAULT_CHECKSUM, checksum_headers, simple_version};
 use super::request::S3Request;
 use super::response::{S3Response, quoted, xml_ok};
 use super::store::{Destination, MAX_SINGLE_UPLOAD, or_discard, write_blob};
-use super::versioning::{insert_version_id, object_version};
+use super::versioning::{find_version, insert_version_id};
 use crate::acl;
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -35,7 +35,11 @@ async fn load_source(
     source: &CopySource,
 ) -> S3Result<(ObjectVersion, Option<DataKey>)> {
     let id = source.version_id.as_deref();
-    let version = object_version(state, &source.bucket, &source.key, id).await?;
+    let bucket = req
+        .access
+        .source_bucket()
+        .ok_or_else(|| S3Error::internal("no copy source was authorized"))?;
+    let version = find_version(state, bucket, &source.key, id).await?;
     let customer = CustomerKey::copy_source(req.headers())?;
     let key = sse::key_for(
         version.meta.encryption.as_ref(),
@@ -169,7 +173,7 @@ pub async fn copy_object(
         })
         .unwrap_or(DEFAULT_CHECKSUM);
     let source = (&version, source_key);
-    let dest = Destination::object(&req.bucket, &req.key);
+    let dest = Destination::object(req.access.bucket()?, &req.key);
     let (blob, md5, checksum) = copy_range(
         state,
         dest,
@@ -256,7 +260,7 @@ pub async fn upload_part_copy(
         .as_deref()
         .and_then(ChecksumAlgorithm::parse);
     let source = (&version, source_key);
-    let dest = Destination::part(&req.bucket, upload_id, number);
+    let dest = Destination::part(req.access.bucket()?, upload_id, number);
     let (blob, md5, checksum) =
         copy_range(state, dest, source, range, algorithm, key.as_ref()).await?;
     let part = record_part(

@@ -28,7 +28,7 @@ pub async fn get_object(
     read: &ObjectRead,
     head: bool,
 ) -> S3Result<S3Response> {
-    let version = object_version(state, &req.bucket, &req.key, read.version_id.as_deref()).await?;
+    let version = object_version(state, &req, read.version_id.as_deref()).await?;
     let customer = CustomerKey::from_headers(req.headers())?;
     let key = sse::key_for(
         version.meta.encryption.as_ref(),

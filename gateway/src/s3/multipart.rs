@@ -124,7 +124,7 @@ pub async fn upload_part(
         .as_deref()
         .and_then(ChecksumAlgorithm::parse);
     let mut body = req.take_body(algorithm)?;
-    let dest = Destination::part(&req.bucket, upload_id, number);
+    let dest = Destination::part(req.access.bucket()?, upload_id, number);
     let blob = write_body(state, dest, &mut body, key.as_ref()).await?;
     let digests = body.digests().expect("a fully read body has digests");
     let part = record_part(
@@ -174,7 +174,7 @@ pub async fn record_part(
         .put_part(&req.bucket, &req.key, upload_id, &part)
         .await
         .map_err(S3Error::from);
-    let dest = Destination::part(&req.bucket, upload_id, number);
+    let dest = Destination::part(req.access.bucket()?, upload_id, number);
     or_discard(state, dest, blob, recorded).await?;
     Ok(part)
 }
@@ -217,7 +217,7 @@ pub async fn complete_multipart_upload(
         // Sent again after it succeeded (a retry whose answer was lost): the same answer.
         Err(err) if err.code == ErrorCode::NoSuchUpload => state
             .index
-            .current(&req.bucket, &req.key)
+            .current(req.access.bucket()?, &req.key)
             .await?
             .filter(|current| current.upload_id.as_deref() == Some(upload_id))
             .ok_or(err)?,

@@ -213,7 +213,7 @@ pub async fn get_object_retention(
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
     locked_bucket(&req)?;
-    let version = object_version(state, &req.bucket, &req.key, version_id).await?;
+    let version = object_version(state, &req, version_id).await?;
     let retention = version
         .meta
         .retention
@@ -261,7 +261,7 @@ async fn change_lock(
     version_id: Option<&str>,
     mut change: impl FnMut(&mut ObjectMeta) -> S3Result<()>,
 ) -> S3Result<S3Response> {
-    object_version(state, &req.bucket, &req.key, version_id).await?;
+    object_version(state, req, version_id).await?;
     let changed = state
         .index
         .update_version(&req.bucket, &req.key, version_id, |version| {
@@ -312,7 +312,7 @@ pub async fn get_object_legal_hold(
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
     locked_bucket(&req)?;
-    let version = object_version(state, &req.bucket, &req.key, version_id).await?;
+    let version = object_version(state, &req, version_id).await?;
     let doc = xml::LegalHold {
         xmlns: NS,
         status: Some(if version.meta.legal_hold { "ON" } else { "OFF" }.into()),

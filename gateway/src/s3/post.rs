@@ -147,7 +147,7 @@ pub async fn post_object(state: &S3State, mut req: S3Request) -> S3Result<S3Resp
         want,
     )?;
     let max = range.map_or(MAX_SINGLE_UPLOAD, |(_, max)| max.min(MAX_SINGLE_UPLOAD));
-    let dest = Destination::object(&bucket.name, &key);
+    let dest = Destination::object(&bucket, &key);
     let blob = write_blob(state, dest, &mut body, max, |_| {}, data_key.as_ref()).await?;
     let size_ok = match range {
         Some((min, _)) if blob.len < min => Err(ErrorCode::EntityTooSmall.into()),

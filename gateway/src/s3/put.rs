@@ -14,7 +14,7 @@ use crate::error::{S3Error, S3Result};
 use crate::sse;
 use crate::state::S3State;
 use http::{Response, StatusCode};
-use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum, Versioning};
+use kura_index::{ObjectVersion, PartRef, Quota, Stamp, StoredChecksum, Versioning};
 
 /// Without a client checksum, S3 computes CRC64NVME for every new object.
 pub const DEFAULT_CHECKSUM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64Nvme;
@@ -23,8 +23,13 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let bucket = req.access.bucket()?.clone();
     let meta = meta::check_write_headers(req.headers())?;
     let conditions = WriteConditions::from_headers(req.headers())?;
-    // Fail fast before the body is read; checked again, atomically, at commit.
-    let current = state.index.current(&req.bucket, &req.key).await?;
+    // Conditions and the quota fail fast, before the body is read (the commit checks them
+    // again, atomically); a write with neither spares the read.
+    let current = if conditions.any() || bucket.quota != Quota::default() {
+        state.index.current(&bucket, &req.key).await?
+    } else {
+        None
+    };
     let current = current.as_ref();
     conditions.check(current)?;
     let size = declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
@@ -46,7 +51,7 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
 
     let want = (!names_checksum(req.headers())).then_some(DEFAULT_CHECKSUM);
     let mut body = req.take_body(want)?;
-    let dest = Destination::object(&req.bucket, &req.key);
+    let dest = Destination::object(&bucket, &req.key);
     let blob = write_body(state, dest, &mut body, key.as_ref()).await?;
     let version = body_version(&blob, &body, meta, &owner)?;
     let put = state

@@ -7,25 +7,26 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::HeaderMap;
 use kura_backend::BlobInfo;
-use kura_index::BlobHome;
+use kura_index::{BlobHome, BucketRecord};
 
 /// Where a new blob's entry will be written: the index tracks the blob there until the
 /// entry references it, so that a writer that dies leaves nothing uncollected.
 #[derive(Debug, Clone, Copy)]
 pub struct Destination<'a> {
-    pub bucket: &'a str,
+    /// The bucket's record as the request read it.
+    pub bucket: &'a BucketRecord,
     pub home: BlobHome<'a>,
 }
 
 impl<'a> Destination<'a> {
-    pub fn object(bucket: &'a str, key: &'a str) -> Self {
+    pub fn object(bucket: &'a BucketRecord, key: &'a str) -> Self {
         Destination {
             bucket,
             home: BlobHome::Object { key },
         }
     }
 
-    pub fn part(bucket: &'a str, upload_id: &'a str, number: u32) -> Self {
+    pub fn part(bucket: &'a BucketRecord, upload_id: &'a str, number: u32) -> Self {
         Destination {
             bucket,
             home: BlobHome::Part { upload_id, number },
@@ -86,7 +87,10 @@ where
         .await
         .unwrap_or_else(|_| Err(ErrorCode::RequestTimeout.into()));
     if written.is_err()
-        && let Err(err) = state.index.discard_blob(dest.bucket, dest.home, &id).await
+        && let Err(err) = state
+            .index
+            .discard_blob(&dest.bucket.name, dest.home, &id)
+            .await
     {
         tracing::warn!(%err, blob = id, "could not queue a failed blob for collection");
     }
@@ -152,7 +156,7 @@ pub async fn or_discard<T>(
     if result.is_err()
         && let Err(err) = state
             .index
-            .discard_blob(dest.bucket, dest.home, &blob.id)
+            .discard_blob(&dest.bucket.name, dest.home, &blob.id)
             .await
     {
         tracing::warn!(%err, blob = blob.id, "could not queue an unused blob for collection");

@@ -45,7 +45,7 @@ pub async fn get_object_tagging(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    let version = object_version(state, &req.bucket, &req.key, version_id).await?;
+    let version = object_version(state, &req, version_id).await?;
     let mut response = document(&version.meta.tags)?;
     insert_version_id(
         response.headers_mut(),
@@ -60,7 +60,7 @@ pub async fn put_object_tagging(
     mut req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    object_version(state, &req.bucket, &req.key, version_id).await?;
+    object_version(state, &req, version_id).await?;
     let tags = requested(&mut req, MAX_OBJECT_TAGS).await?;
     set_object_tags(state, &req, version_id, tags, StatusCode::OK).await
 }
@@ -70,7 +70,7 @@ pub async fn delete_object_tagging(
     req: S3Request,
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
-    object_version(state, &req.bucket, &req.key, version_id).await?;
+    object_version(state, &req, version_id).await?;
     set_object_tags(state, &req, version_id, Tags::new(), StatusCode::NO_CONTENT).await
 }
 

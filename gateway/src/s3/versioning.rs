@@ -8,7 +8,7 @@ use crate::state::S3State;
 use crate::xml::{self, NS};
 use http::response::Builder;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use kura_index::{NULL_VERSION, ObjectVersion, Versioning, is_version_id};
+use kura_index::{BucketRecord, NULL_VERSION, ObjectVersion, Versioning, is_version_id};
 
 pub async fn get_bucket_versioning(req: S3Request) -> S3Result<S3Response> {
     let status = match req.access.bucket()?.versioning {
@@ -68,7 +68,20 @@ pub(super) fn check_version_id(id: Option<&str>) -> S3Result<()> {
 /// version is a marker.
 pub(super) async fn object_version(
     state: &S3State,
-    bucket: &str,
+    req: &S3Request,
+    id: Option<&str>,
+) -> S3Result<ObjectVersion> {
+    // What authorizing read is still what the request names.
+    if let Some(version) = req.access.object().filter(|v| !v.delete_marker) {
+        return Ok(version.clone());
+    }
+    find_version(state, req.access.bucket()?, &req.key, id).await
+}
+
+/// `object_version` of `key` in `bucket`.
+pub(super) async fn find_version(
+    state: &S3State,
+    bucket: &BucketRecord,
     key: &str,
     id: Option<&str>,
 ) -> S3Result<ObjectVersion> {
