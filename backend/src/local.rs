@@ -18,10 +18,39 @@ const WRITE_BUFFER: usize = 1024 * 1024;
 /// Blocks read and verified per step of a blob read.
 const READ_BLOCKS: u64 = 16;
 
+/// Threads index calls run on. Each call holds a thread while sled works, and requests
+/// can ask for far more calls at once than the machine's cores serve: on tokio's shared
+/// blocking pool, a 300k-key reshard under 32 writers kept 260 threads, each with its
+/// stack and its allocator cache resident. Calls beyond these wait in a queue.
+const KV_THREADS: usize = 8;
+
+/// A blocking pool of `KV_THREADS` threads of its own (a runtime that runs no tasks).
+struct KvThreads(Option<tokio::runtime::Runtime>);
+
+impl KvThreads {
+    fn start() -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(KV_THREADS)
+            .thread_name("kura-index")
+            .build()?;
+        Ok(KvThreads(Some(runtime)))
+    }
+}
+
+impl Drop for KvThreads {
+    /// Dropping a runtime waits for its threads, which an async caller must not do.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 pub struct LocalBackend {
     blobs: PathBuf,
     tmp: PathBuf,
     db: sled::Db,
+    kv_threads: KvThreads,
 }
 
 impl LocalBackend {
@@ -49,7 +78,25 @@ impl LocalBackend {
             .cache_capacity(16 * 1024 * 1024)
             .flush_every_ms(Some(200))
             .open()?;
-        Ok(LocalBackend { blobs, tmp, db })
+        Ok(LocalBackend {
+            blobs,
+            tmp,
+            db,
+            kv_threads: KvThreads::start()?,
+        })
+    }
+
+    /// Runs an index call on one of the `KV_THREADS` threads.
+    async fn kv<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&sled::Db) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let threads = self.kv_threads.0.as_ref().expect("running until dropped");
+        let db = self.db.clone();
+        threads
+            .spawn_blocking(move || call(&db))
+            .await
+            .map_err(|e| BackendError::Io(std::io::Error::other(e)))?
     }
 
     fn blob_path(&self, id: &str) -> Result<PathBuf> {
@@ -274,13 +321,14 @@ fn stream_blocks(
 #[async_trait]
 impl KvStore for LocalBackend {
     async fn get(&self, map: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let (db, map, key) = (self.db.clone(), map.to_owned(), key.to_vec());
-        blocking(move || Ok(db.open_tree(map)?.get(key)?.map(|v| v.to_vec()))).await
+        let (map, key) = (map.to_owned(), key.to_vec());
+        self.kv(move |db| Ok(db.open_tree(map)?.get(key)?.map(|v| v.to_vec())))
+            .await
     }
 
     async fn get_many(&self, map: &str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
-        let (db, map, keys) = (self.db.clone(), map.to_owned(), keys.to_vec());
-        blocking(move || {
+        let (map, keys) = (map.to_owned(), keys.to_vec());
+        self.kv(move |db| {
             let tree = db.open_tree(map)?;
             keys.iter()
                 .map(|key| Ok(tree.get(key)?.map(|v| v.to_vec())))
@@ -290,8 +338,8 @@ impl KvStore for LocalBackend {
     }
 
     async fn scan(&self, map: &str, scan: &Scan) -> Result<Page> {
-        let (db, map, scan) = (self.db.clone(), map.to_owned(), scan.clone());
-        blocking(move || {
+        let (map, scan) = (map.to_owned(), scan.clone());
+        self.kv(move |db| {
             let tree = db.open_tree(map)?;
             let start = scan.start.clone().max(scan.prefix.clone());
             let mut page = Page::default();
@@ -315,8 +363,8 @@ impl KvStore for LocalBackend {
         if write.is_empty() {
             return Ok(Outcome::Applied);
         }
-        let (db, map) = (self.db.clone(), map.to_owned());
-        blocking(move || {
+        let map = map.to_owned();
+        self.kv(move |db| {
             let tree = db.open_tree(map)?;
             let result = tree.transaction(|tx| {
                 for (key, expected) in &write.guards {
@@ -342,8 +390,8 @@ impl KvStore for LocalBackend {
     }
 
     async fn drop_map(&self, map: &str) -> Result<()> {
-        let (db, map) = (self.db.clone(), map.to_owned());
-        blocking(move || {
+        let map = map.to_owned();
+        self.kv(move |db| {
             db.drop_tree(map)?;
             Ok(())
         })
@@ -351,8 +399,7 @@ impl KvStore for LocalBackend {
     }
 
     async fn sync(&self) -> Result<()> {
-        let db = self.db.clone();
-        blocking(move || {
+        self.kv(move |db| {
             db.flush()?;
             Ok(())
         })
