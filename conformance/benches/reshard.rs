@@ -1,8 +1,11 @@
-//! End-to-end online reshard benchmark through a real `kura serve` process.
+//! End-to-end online reshard benchmark through a real `kura serve` process, or any S3
+//! server (radosgw, to compare).
 //!
 //! ```text
 //! cargo build --release -p kura -j 2
 //! cargo bench -p kura-conformance --bench reshard -- [KEYS] [--minutes M] [--share P]
+//! cargo bench -p kura-conformance --bench reshard -- [KEYS] --endpoint URL \
+//!     --access-key K --secret-key S --bucket NAME --probe HOST:PORT/PATH --reshard-cmd CMD
 //! ```
 //!
 //! KEYS (default 1,000,000) 0-byte objects are PUT through S3 into one bucket
@@ -16,7 +19,12 @@
 //! (after the fill), then at 16, 64 and 256 (each reached by a reshard).
 //! P is the server's `--reshard-share` (default: the server's default).
 //! Gives up after M minutes (default 90), printing what it measured so far.
+//!
+//! With `--endpoint`, the same fill, load and probes against that server, in bucket
+//! NAME (new), probing `PATH` on HOST:PORT; the reshard is the shell command CMD, with
+//! `{bucket}` replaced by NAME, which must return once the reshard is done.
 
+use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,9 +32,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use kura_conformance::{KuraProcess, http_get_status};
+use kura_conformance::{KuraProcess, S3Target, http_get_status};
 
-const BUCKET: &str = "reshard-bench";
+/// The bucket measured: `--bucket`, else this.
+const DEFAULT_BUCKET: &str = "reshard-bench";
+static BUCKET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 const FILL_WRITERS: usize = 64;
 const LOAD_WRITERS: usize = 32;
 const BEFORE: Duration = Duration::from_secs(20);
@@ -34,37 +44,102 @@ const PROBE_EVERY: Duration = Duration::from_millis(50);
 const STATS_EVERY: Duration = Duration::from_millis(250);
 const LIST_SAMPLES: usize = 30;
 
+/// The server measured.
+enum Server {
+    Kura(KuraProcess),
+    /// Any S3 server, probed at `probe` (address, path), resharded by running `reshard`.
+    Attached {
+        target: S3Target,
+        probe: (SocketAddr, String),
+        reshard: String,
+    },
+}
+
+impl Server {
+    fn target(&self) -> &S3Target {
+        match self {
+            Server::Kura(kura) => kura.target(),
+            Server::Attached { target, .. } => target,
+        }
+    }
+
+    fn kura(&self) -> Option<&KuraProcess> {
+        match self {
+            Server::Kura(kura) => Some(kura),
+            Server::Attached { .. } => None,
+        }
+    }
+}
+
+fn bucket() -> &'static str {
+    BUCKET.get().map_or(DEFAULT_BUCKET, String::as_str)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let valued = [
+        "--minutes",
+        "--share",
+        "--endpoint",
+        "--access-key",
+        "--secret-key",
+        "--bucket",
+        "--probe",
+        "--reshard-cmd",
+    ];
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
     // The first number that is not an option's value.
     let keys: usize = args
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i == 0 || !matches!(args[i - 1].as_str(), "--minutes" | "--share"))
+        .filter(|(i, _)| *i == 0 || !valued.contains(&args[i - 1].as_str()))
         .find_map(|(_, a)| a.parse().ok())
         .unwrap_or(1_000_000);
-    let minutes: u64 = args
-        .iter()
-        .position(|a| a == "--minutes")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
+    let minutes: u64 = option("--minutes")
+        .and_then(|m| m.parse().ok())
         .unwrap_or(90);
-    let share = args
-        .iter()
-        .position(|a| a == "--share")
-        .and_then(|i| args.get(i + 1).cloned());
     let deadline = Instant::now() + Duration::from_secs(minutes * 60);
-    let mut env = vec![
-        ("KURA_INITIAL_SHARDS", "1"),
-        ("KURA_MAX_OBJECTS_PER_SHARD", "1000000000000"),
-    ];
-    if let Some(share) = &share {
-        env.push(("KURA_RESHARD_SHARE", share));
+    if let Some(name) = option("--bucket") {
+        BUCKET.set(name).expect("set once");
     }
-    let server = KuraProcess::start_with_env(&env);
+    let server = match option("--endpoint") {
+        Some(endpoint) => {
+            let needed = |name: &str| option(name).unwrap_or_else(|| panic!("{name} is needed"));
+            let probe = needed("--probe");
+            let (addr, path) = probe.split_at(probe.find('/').unwrap_or(probe.len()));
+            Server::Attached {
+                target: S3Target::attach(
+                    &endpoint,
+                    &needed("--access-key"),
+                    &needed("--secret-key"),
+                ),
+                probe: (
+                    addr.parse().expect("--probe HOST:PORT/PATH"),
+                    format!("/{}", path.trim_start_matches('/')),
+                ),
+                reshard: needed("--reshard-cmd").replace("{bucket}", bucket()),
+            }
+        }
+        None => {
+            let share = option("--share");
+            let mut env = vec![
+                ("KURA_INITIAL_SHARDS", "1"),
+                ("KURA_MAX_OBJECTS_PER_SHARD", "1000000000000"),
+            ];
+            if let Some(share) = &share {
+                env.push(("KURA_RESHARD_SHARE", share));
+            }
+            Server::Kura(KuraProcess::start_with_env(&env))
+        }
+    };
     println!(
-        "kura reshard benchmark: {keys} keys, {} (pid {:?})",
-        server.endpoint(),
-        server.pid()
+        "reshard benchmark: {keys} keys, {} (kura pid {:?})",
+        server.target().endpoint,
+        server.kura().and_then(KuraProcess::pid)
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,10 +148,10 @@ fn main() {
     runtime.block_on(run(&server, keys, deadline));
 }
 
-async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
+async fn run(server: &Server, keys: usize, deadline: Instant) {
     let s3 = server.target().sdk_client();
     s3.create_bucket()
-        .bucket(BUCKET)
+        .bucket(bucket())
         .send()
         .await
         .expect("create bucket");
@@ -89,10 +164,15 @@ async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
         took.as_secs_f64(),
         keys as f64 / took.as_secs_f64()
     );
-    print_memory(server, "after the fill");
-    list_pages(&s3, keys, 1).await;
+    if let Some(kura) = server.kura() {
+        print_memory(kura, "after the fill");
+    }
+    list_pages(&s3, keys, "before the reshard").await;
 
-    let prober = Prober::start(server);
+    let prober = match server {
+        Server::Kura(kura) => Prober::start(kura.ops_addr(), "/healthz".to_owned()),
+        Server::Attached { probe, .. } => Prober::start(probe.0, probe.1.clone()),
+    };
     let before = load(
         s3.clone(),
         keys,
@@ -106,18 +186,29 @@ async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
     let stop = Arc::new(AtomicBool::new(false));
     let during = tokio::spawn(load(s3.clone(), keys, "during", stop.clone(), None));
     let reshard_started = Instant::now();
-    let stats = reshard(server, 16, deadline).await;
+    let stats = match server {
+        Server::Kura(kura) => Some(reshard(kura, 16, deadline).await),
+        Server::Attached { reshard, .. } => {
+            run_command(reshard).await;
+            None
+        }
+    };
     let reshard_took = reshard_started.elapsed();
     stop.store(true, Ordering::SeqCst);
     let during = during.await.expect("load");
     let probes = prober.stop();
 
-    let entries: u64 = stats["objects"].as_u64().expect("objects");
-    println!(
-        "reshard 1 -> 16 shards: {entries} entries in {:.1} s ({:.0} entries/s)",
-        reshard_took.as_secs_f64(),
-        entries as f64 / reshard_took.as_secs_f64()
-    );
+    match &stats {
+        Some(stats) => {
+            let entries = stats["objects"].as_u64().expect("objects");
+            println!(
+                "reshard 1 -> 16 shards: {entries} entries in {:.1} s ({:.0} entries/s)",
+                reshard_took.as_secs_f64(),
+                entries as f64 / reshard_took.as_secs_f64()
+            );
+        }
+        None => println!("reshard command: {:.1} s", reshard_took.as_secs_f64()),
+    }
     during.print("PUT during the reshard");
     println!(
         "  p99 during / before: {:.2}x",
@@ -129,29 +220,54 @@ async fn run(server: &KuraProcess, keys: usize, deadline: Instant) {
             .filter(|p| p.at >= from && p.at <= to)
             .collect::<Vec<_>>()
     };
+    let probed = prober_path(server);
     print_probes(
-        "/healthz before the reshard",
+        &format!("{probed} before the reshard"),
         &window(started, reshard_started),
     );
     print_probes(
-        "/healthz during the reshard",
+        &format!("{probed} during the reshard"),
         &window(reshard_started, reshard_started + reshard_took),
     );
-    print_switch_pause(server).await;
-    print_stats_latency(server);
-    print_memory(server, "after the fill and a reshard under load");
+    list_pages(&s3, keys, "after the reshard").await;
+    let Some(kura) = server.kura() else {
+        return;
+    };
+    print_switch_pause(kura).await;
+    print_stats_latency(kura);
+    print_memory(kura, "after the fill and a reshard under load");
 
-    for shards in [16, 64, 256] {
-        if shards != 16 {
-            let started = Instant::now();
-            reshard(server, shards, deadline).await;
-            println!(
-                "  (idle reshard to {shards} shards: {:.1} s)",
-                started.elapsed().as_secs_f64()
-            );
-        }
-        list_pages(&s3, keys, shards).await;
+    for shards in [64, 256] {
+        let started = Instant::now();
+        reshard(kura, shards, deadline).await;
+        println!(
+            "  (idle reshard to {shards} shards: {:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        list_pages(&s3, keys, &format!("at {shards} shards")).await;
     }
+}
+
+fn prober_path(server: &Server) -> &str {
+    match server {
+        Server::Kura(_) => "/healthz",
+        Server::Attached { probe, .. } => &probe.1,
+    }
+}
+
+/// Runs a shell command to its end, failing the benchmark if it fails.
+async fn run_command(command: &str) {
+    let command = command.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .status()
+            .expect("run the reshard command");
+        assert!(status.success(), "{command}: {status}");
+    })
+    .await
+    .expect("reshard command");
 }
 
 fn fill_key(i: usize) -> String {
@@ -160,7 +276,7 @@ fn fill_key(i: usize) -> String {
 
 async fn put(s3: &Client, key: &str) -> bool {
     s3.put_object()
-        .bucket(BUCKET)
+        .bucket(bucket())
         .key(key)
         .body(ByteStream::from_static(b""))
         .send()
@@ -308,9 +424,9 @@ fn admin(server: &KuraProcess, args: &[&str]) -> serde_json::Value {
 /// final stats.
 async fn reshard(server: &KuraProcess, shards: u32, deadline: Instant) -> serde_json::Value {
     let count = shards.to_string();
-    admin(server, &["bucket", "reshard", BUCKET, "--shards", &count]);
+    admin(server, &["bucket", "reshard", bucket(), "--shards", &count]);
     loop {
-        let stats = admin(server, &["bucket", "stats", BUCKET]);
+        let stats = admin(server, &["bucket", "stats", bucket()]);
         if stats["reshard"].is_null() && stats["shards"] == shards {
             return stats;
         }
@@ -374,7 +490,7 @@ fn print_stats_latency(server: &KuraProcess) {
     let best = (0..5)
         .map(|_| {
             let at = Instant::now();
-            admin(server, &["bucket", "stats", BUCKET]);
+            admin(server, &["bucket", "stats", bucket()]);
             at.elapsed()
         })
         .min()
@@ -386,14 +502,14 @@ fn print_stats_latency(server: &KuraProcess) {
 }
 
 /// ListObjectsV2 pages of 1000 keys starting at spread-out fill keys.
-async fn list_pages(s3: &Client, keys: usize, shards: u32) {
+async fn list_pages(s3: &Client, keys: usize, when: &str) {
     let mut latencies = Vec::new();
     for i in 0..LIST_SAMPLES {
         let after = fill_key(i * (keys.saturating_sub(1000) / LIST_SAMPLES));
         let at = Instant::now();
         let page = s3
             .list_objects_v2()
-            .bucket(BUCKET)
+            .bucket(bucket())
             .start_after(after)
             .max_keys(1000)
             .send()
@@ -404,7 +520,7 @@ async fn list_pages(s3: &Client, keys: usize, shards: u32) {
     }
     latencies.sort();
     println!(
-        "ListObjectsV2 1000-key page, {shards:>3} shards: p50 {:.2} ms, max {:.2} ms ({LIST_SAMPLES} pages)",
+        "ListObjectsV2 1000-key page, {when}: p50 {:.2} ms, max {:.2} ms ({LIST_SAMPLES} pages)",
         pct(&latencies, 0.5),
         pct(&latencies, 1.0)
     );
@@ -416,22 +532,21 @@ struct Probe {
     ok: bool,
 }
 
-/// Probes `/healthz` every `PROBE_EVERY` on its own thread.
+/// Probes a path (`/healthz`) every `PROBE_EVERY` on its own thread.
 struct Prober {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Vec<Probe>>,
 }
 
 impl Prober {
-    fn start(server: &KuraProcess) -> Self {
+    fn start(addr: SocketAddr, path: String) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let addr = server.ops_addr();
         let stopping = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut probes = Vec::new();
             while !stopping.load(Ordering::SeqCst) {
                 let at = Instant::now();
-                let ok = http_get_status(addr, "/healthz") == Some(200);
+                let ok = http_get_status(addr, &path) == Some(200);
                 let took = at.elapsed();
                 probes.push(Probe { at, took, ok });
                 std::thread::sleep(PROBE_EVERY.saturating_sub(took));
