@@ -25,7 +25,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from conftest import BACKEND, free_port
+from conftest import free_port
 from tools import wait_for
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$")
@@ -206,9 +206,8 @@ def test_reshard_is_counted_and_timed(fresh_server):
     for i in range(n):
         s3.put_object(Bucket="grow", Key=f"k{i:05d}", Body=b"")
     before = samples(fresh_server)
-    # The backend's default: 1 on the local backend, 11 on RADOS.
     start = int(value(before, "kura_bucket_shards", bucket="grow"))
-    assert start == (11 if BACKEND == "rados" else 1)
+    assert start == 1
     target = start + 3
     r = fresh_server.signed_request("POST", "/_kura/admin/v1/buckets/grow/reshard",
                                     body=json.dumps({"shards": target}).encode(),
