@@ -189,12 +189,7 @@ impl Index {
                 header: raw_header,
                 _local,
             } = self
-                .read_key(
-                    bucket,
-                    key,
-                    &[key.as_bytes().to_vec(), head_at.clone()],
-                    true,
-                )
+                .read_key(bucket, key, &[key.as_bytes().to_vec(), head_at.clone()])
                 .await?;
             let raw_head = values.pop().flatten();
             let raw_current = values.pop().flatten();

@@ -189,7 +189,7 @@ impl Index {
     }
 
     /// `bucket`'s record, read now, and `keys` of the map that holds `key` in it, with
-    /// that map's header and (with `lock`) this process's lock on it. One round trip when
+    /// that map's header and this process's lock on it. One round trip when
     /// the map is the one the bucket's layout last seen here names (both are read at
     /// once), two when it is not.
     pub(crate) async fn read_key(
@@ -197,12 +197,11 @@ impl Index {
         bucket: &str,
         key: &str,
         keys: &[Vec<u8>],
-        lock: bool,
     ) -> Result<KeyRead<'_>> {
         let guess = self.seen.key_map(bucket, key);
-        let mut local = match (&guess, lock) {
-            (Some(map), true) => Some(self.locks.lock(map).await),
-            _ => None,
+        let mut local = match &guess {
+            Some(map) => Some(self.locks.lock(map).await),
+            None => None,
         };
         let read_guess = async {
             match &guess {
@@ -217,9 +216,7 @@ impl Index {
             Some(read) if guess.as_deref() == Some(map.as_str()) => read?,
             _ => {
                 drop(local.take());
-                if lock {
-                    local = Some(self.locks.lock(&map).await);
-                }
+                local = Some(self.locks.lock(&map).await);
                 self.read_with_header(&map, keys).await?
             }
         };
