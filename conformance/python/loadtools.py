@@ -128,7 +128,7 @@ def fill(raw: RawS3, bucket: str, keys: "list[str]", threads: int, failures: lis
 # --------------------------------------------------------------------------
 PROBE_SRC = r"""
 import http.client, json, sys, time, os
-port, out, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, out, stop, interval = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
 probes = []
 next_at = time.monotonic()
 while not os.path.exists(stop):
@@ -144,7 +144,7 @@ while not os.path.exists(stop):
     except Exception as e:
         status = repr(e)
     probes.append([time.time(), time.monotonic() - started, status])
-    next_at += 0.1
+    next_at += interval
     time.sleep(max(0.0, next_at - time.monotonic()))
 with open(out, "w") as fh:
     json.dump(probes, fh)
@@ -152,14 +152,17 @@ with open(out, "w") as fh:
 
 
 class Prober:
-    def __init__(self, ops_port: int, work: Path):
+    """Probes /healthz every `interval` seconds until `finish`. A p99 needs a few hundred
+    samples to differ from the maximum: probe often when the measured window is short."""
+
+    def __init__(self, ops_port: int, work: Path, interval: float = 0.1):
         self.out = work / "probes.json"
         self.stop_file = work / "probes.stop"
         # Kubernetes' kubelet does not share a CPU with the load generator; here it
         # does (two cores), so the prober runs at a higher priority where it may.
         boost = (lambda: os.nice(-10)) if hasattr(os, "geteuid") and os.geteuid() == 0 else None
         self.proc = subprocess.Popen([sys.executable, "-c", PROBE_SRC, str(ops_port), str(self.out),
-                                      str(self.stop_file)], preexec_fn=boost)
+                                      str(self.stop_file), str(interval)], preexec_fn=boost)
 
     def finish(self) -> list:
         self.stop_file.write_text("")
