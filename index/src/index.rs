@@ -22,6 +22,9 @@ pub struct Index {
     pub(crate) completing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The bucket layouts last read, to read a key's map together with its bucket record.
     pub(crate) seen: SeenLayouts,
+    /// Wakes this process's writers held off by a reshard's switch when a switch it ran
+    /// ends (other gateways' writers look again after a poll's time).
+    pub(crate) switched: tokio::sync::Notify,
 }
 
 impl Index {
@@ -44,6 +47,7 @@ impl Index {
             instance,
             completing: Default::default(),
             seen: SeenLayouts::default(),
+            switched: tokio::sync::Notify::new(),
         }
     }
 

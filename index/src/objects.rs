@@ -196,6 +196,11 @@ impl Index {
             let header = Header::decode(raw_header.as_deref())?;
             match header.admit(self.now_ms()) {
                 Admit::Write => {}
+                Admit::Wait if header.state == MapState::Frozen => {
+                    drop(_local);
+                    retry.held_off(&self.switched).await;
+                    continue;
+                }
                 Admit::Wait => continue,
                 Admit::Reopen => {
                     self.reopen(&map).await?;
@@ -295,7 +300,7 @@ impl Index {
             guard_header(
                 &mut write,
                 raw_header,
-                &header.counted(counted.0, counted.1, counted.2),
+                &header.opened().counted(counted.0, counted.1, counted.2),
             );
             match &after.current {
                 Some(v) => write.put(key.as_bytes(), encode(v)),

@@ -73,6 +73,16 @@ impl Backlog {
     }
 }
 
+/// A page of a source shard's log, read for a replay.
+struct Logged {
+    /// The log records' own keys.
+    records: Vec<Vec<u8>>,
+    /// The keys they name, with their current values (None: gone).
+    values: Values,
+    /// Whether the page holds the rest of the log.
+    drained: bool,
+}
+
 /// What one replay pass over the source shards did.
 struct Pass {
     records: usize,
@@ -152,9 +162,11 @@ impl Index {
         let target = reshard.target;
         let (copied, phase, left) = match reshard.phase {
             ReshardPhase::Starting => {
+                // A shard still Filling (a switch's opener died, no write since) logs too.
+                let unlogged =
+                    |s: &MapState| matches!(s, MapState::Open | MapState::Filling { .. });
                 for map in record.shard_maps() {
-                    self.set_state(&map, |s| *s == MapState::Open, MapState::Logging)
-                        .await?;
+                    self.set_state(&map, unlogged, MapState::Logging).await?;
                 }
                 let first = ReshardPhase::Copying {
                     shard: 0,
@@ -206,19 +218,13 @@ impl Index {
                 else {
                     return Ok(ReshardStep::LATER);
                 };
+                // Straight on: the log grows for as long as the switch waits.
+                if next == ReshardPhase::Switching {
+                    return self.switch_step(&record, &target, epoch).await;
+                }
                 (0, next, left)
             }
-            ReshardPhase::Switching => {
-                return match self.switch(&record, &target, epoch).await? {
-                    Some(pause) => Ok(ReshardStep {
-                        copied: 0,
-                        done: true,
-                        switch_pause: Some(pause),
-                        left: Backlog::Unknown,
-                    }),
-                    None => Ok(ReshardStep::LATER),
-                };
-            }
+            ReshardPhase::Switching => return self.switch_step(&record, &target, epoch).await,
         };
         let saved = self
             .save_reshard(bucket, &target, epoch, |r| {
@@ -238,6 +244,23 @@ impl Index {
         })
     }
 
+    async fn switch_step(
+        &self,
+        record: &BucketRecord,
+        target: &ShardLayout,
+        epoch: u64,
+    ) -> Result<ReshardStep> {
+        Ok(match self.switch(record, target, epoch).await? {
+            Some(pause) => ReshardStep {
+                copied: 0,
+                done: true,
+                switch_pause: Some(pause),
+                left: Backlog::Unknown,
+            },
+            None => ReshardStep::LATER,
+        })
+    }
+
     /// Replays the log in passes, back to back while each finds less than the one before,
     /// and tells whether the switch may follow: when little is left, or when the log no
     /// longer shrinks although every pass empties it (the writers then add about a pass's
@@ -253,7 +276,7 @@ impl Index {
         const MAX_PASSES: usize = 8;
         let mut before: Option<usize> = None;
         for _ in 0..MAX_PASSES {
-            let Some(pass) = self.replay(record, target, epoch, limit).await? else {
+            let Some(pass) = self.replay(record, target, epoch, limit, false).await? else {
                 return Ok(None);
             };
             if !pass.drained {
@@ -405,7 +428,10 @@ impl Index {
     }
 
     /// Copies again the keys logged in the source shards (up to `max_keys` log records
-    /// per shard) and removes their records. None when a later lease holder has taken
+    /// per shard) and removes their records. Every shard's log is read at once, and
+    /// what they name is written to each target shard in one fill, as a key is logged
+    /// in one source shard only. A frozen shard gets no new records, so its last page's
+    /// records are left for its retirement. None when a later lease holder has taken
     /// over.
     async fn replay(
         &self,
@@ -413,45 +439,81 @@ impl Index {
         target: &ShardLayout,
         epoch: u64,
         max_keys: usize,
+        frozen: bool,
+    ) -> Result<Option<Pass>> {
+        let maps = record.shard_maps();
+        let logs = maps.iter().map(|map| self.logged(map, max_keys));
+        let logs = futures::future::try_join_all(logs).await?;
+        self.apply_logs(record, target, epoch, &maps, logs, frozen)
+            .await
+    }
+
+    /// The rest of `replay`, once the logs of the source shards `maps` are read.
+    async fn apply_logs(
+        &self,
+        record: &BucketRecord,
+        target: &ShardLayout,
+        epoch: u64,
+        maps: &[String],
+        logs: Vec<Logged>,
+        frozen: bool,
     ) -> Result<Option<Pass>> {
         let mut pass = Pass {
             records: 0,
             drained: true,
         };
-        for map in record.shard_maps() {
-            let page = self
-                .kv
-                .scan(&map, &Scan::prefix(LOG.to_vec(), max_keys.max(1)))
-                .await?;
-            if page.entries.is_empty() {
-                continue;
-            }
-            pass.drained &= page.next.is_none();
-            let mut keys: Vec<Vec<u8>> = page.entries.iter().map(|(_, key)| key.clone()).collect();
-            keys.sort();
-            keys.dedup();
-            let current = self.kv.get_many(&map, &keys).await?;
-            if !self
-                .fill_target(
-                    record,
-                    target,
-                    epoch,
-                    keys.into_iter().zip(current).collect(),
-                )
-                .await?
-            {
-                return Ok(None);
-            }
-            for records in page.entries.chunks(MAX_WRITE_CHANGES) {
-                let mut done = Write::default();
-                for (log_key, _) in records {
-                    done.delete(log_key.clone());
-                }
-                let _ = self.kv.write(&map, done).await?;
-            }
-            pass.records += page.entries.len();
+        let mut values = Values::new();
+        for log in &logs {
+            pass.records += log.records.len();
+            pass.drained &= log.drained;
+            values.extend(log.values.iter().cloned());
         }
+        if values.is_empty() {
+            return Ok(Some(pass));
+        }
+        if !self.fill_target(record, target, epoch, values).await? {
+            return Ok(None);
+        }
+        let removals = maps
+            .iter()
+            .zip(&logs)
+            .filter(|(_, log)| !(frozen && log.drained))
+            .map(|(map, log)| self.remove_records(map, &log.records));
+        futures::future::try_join_all(removals).await?;
         Ok(Some(pass))
+    }
+
+    /// A page of `map`'s log: its records and the current values of the keys they name.
+    async fn logged(&self, map: &str, max_keys: usize) -> Result<Logged> {
+        let page = self
+            .kv
+            .scan(map, &Scan::prefix(LOG.to_vec(), max_keys.max(1)))
+            .await?;
+        let records: Vec<Vec<u8>> = page.entries.iter().map(|(k, _)| k.clone()).collect();
+        let mut keys: Vec<Vec<u8>> = page.entries.into_iter().map(|(_, key)| key).collect();
+        keys.sort();
+        keys.dedup();
+        let current = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.kv.get_many(map, &keys).await?
+        };
+        Ok(Logged {
+            records,
+            values: keys.into_iter().zip(current).collect(),
+            drained: page.next.is_none(),
+        })
+    }
+
+    async fn remove_records(&self, map: &str, records: &[Vec<u8>]) -> Result<()> {
+        for chunk in records.chunks(MAX_WRITE_CHANGES) {
+            let mut done = Write::default();
+            for record in chunk {
+                done.delete(record.clone());
+            }
+            let _ = self.kv.write(map, done).await?;
+        }
+        Ok(())
     }
 
     /// Fences the target shards against earlier lease holders, freezes the source
@@ -475,18 +537,28 @@ impl Index {
         {
             return Ok(None);
         }
-        let paused = Instant::now();
+        // Writers to a shard are held off from its freeze on; its log is read at once.
+        const PAGE: usize = 1000;
         let sources = record.shard_maps();
-        let freezes = sources
-            .iter()
-            .map(|map| self.set_state(map, |s| *s == MapState::Logging, MapState::Frozen));
-        futures::future::try_join_all(freezes).await?;
-        loop {
-            match self.replay(record, target, epoch, 1000).await? {
-                None => return Ok(None),
-                Some(pass) if pass.records == 0 => break,
-                Some(_) => {}
-            }
+        let freezes = sources.iter().map(|map| async move {
+            self.set_state(map, |s| *s == MapState::Logging, MapState::Frozen)
+                .await?;
+            let frozen = Instant::now();
+            Ok::<_, IndexError>((frozen, self.logged(map, PAGE).await?))
+        });
+        let (frozen, logs): (Vec<Instant>, Vec<Logged>) = futures::future::try_join_all(freezes)
+            .await?
+            .into_iter()
+            .unzip();
+        let paused = frozen.into_iter().min().unwrap_or_else(Instant::now);
+        let mut pass = self
+            .apply_logs(record, target, epoch, &sources, logs, true)
+            .await?;
+        while pass.as_ref().is_some_and(|pass| !pass.drained) {
+            pass = self.replay(record, target, epoch, PAGE, true).await?;
+        }
+        if pass.is_none() {
+            return Ok(None);
         }
         let mut switched = false;
         self.change_bucket(&record.name, |current| {
@@ -506,10 +578,14 @@ impl Index {
         if !switched {
             return Ok(None);
         }
-        // Writers that get here first open a shard themselves.
-        let opens = targets.iter().map(|map| self.reopen(map));
-        futures::future::try_join_all(opens).await?;
+        self.switched.notify_waiters();
+        // Writers held off can write now: their first write opens a target shard.
         let pause = paused.elapsed();
+        let opens = targets.iter().map(|map| {
+            let filling = |s: &MapState| matches!(s, MapState::Filling { .. });
+            self.set_state(map, filling, MapState::Open)
+        });
+        futures::future::try_join_all(opens).await?;
         self.sync().await?;
         self.retire(&record.name, &sources).await?;
         Ok(Some(pause))

@@ -27,6 +27,9 @@ pub(crate) const ENTRIES_END: &[u8] = b"\xff";
 const CLOSED_TOO_LONG_MS: u64 = 30_000;
 /// How long a write keeps trying to land before it gives up as unavailable.
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// How often a writer held off by a reshard's switch looks again, when no switch of this
+/// process wakes it first: little added to the pause, and few reads of a busy shard.
+const HELD_OFF_POLL: Duration = Duration::from_millis(20);
 
 /// A map's state and counters. A map without a header is open and empty.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +55,8 @@ pub(crate) enum MapState {
     /// No longer the bucket's: writers reload the bucket and go elsewhere.
     Retired,
     /// A reshard target being filled by the lease holder of this epoch. Writers only meet
-    /// it once the bucket has switched to it and its opener died: they open it.
+    /// it once the bucket has switched to it (and the switch has not opened it yet): their
+    /// write opens it, which also shuts out that holder's fills.
     Filling { epoch: u64 },
 }
 
@@ -61,8 +65,7 @@ pub(crate) enum Admit {
     Write,
     /// Wait and look again (a reshard switching, a deletion under way).
     Wait,
-    /// The map was left closed by a deletion, or unopened by a reshard, whose gateway
-    /// died: open it first.
+    /// The map was left closed by a deletion whose gateway died: open it first.
     Reopen,
 }
 
@@ -73,14 +76,24 @@ impl Header {
 
     pub(crate) fn admit(&self, now_ms: u64) -> Admit {
         match self.state {
-            MapState::Open | MapState::Logging => Admit::Write,
+            MapState::Open | MapState::Logging | MapState::Filling { .. } => Admit::Write,
             MapState::Closing { since_ms }
                 if now_ms.saturating_sub(since_ms) > CLOSED_TOO_LONG_MS =>
             {
                 Admit::Reopen
             }
-            MapState::Filling { .. } => Admit::Reopen,
             MapState::Frozen | MapState::Closing { .. } | MapState::Retired => Admit::Wait,
+        }
+    }
+
+    /// The header a write of an entry leaves: see `MapState::Filling`.
+    pub(crate) fn opened(self) -> Header {
+        match self.state {
+            MapState::Filling { .. } => Header {
+                state: MapState::Open,
+                ..self
+            },
+            _ => self,
         }
     }
 
@@ -150,6 +163,13 @@ impl Retry {
             tokio::time::sleep(Duration::from_millis(spread)).await;
         }
         Ok(())
+    }
+
+    /// Waits while a reshard's switch holds writes off (until `switched` or a poll's
+    /// time); the next attempt then follows at once.
+    pub(crate) async fn held_off(&mut self, switched: &tokio::sync::Notify) {
+        let _ = tokio::time::timeout(HELD_OFF_POLL, switched.notified()).await;
+        self.attempts = 0;
     }
 }
 
@@ -257,8 +277,7 @@ impl Index {
         }
     }
 
-    /// Opens a map a deletion closed and never finished with, or a reshard switched to and
-    /// never opened.
+    /// Opens a map a deletion closed and never finished with.
     pub(crate) async fn reopen(&self, map: &str) -> Result<()> {
         let (header, raw) = self.header(map).await?;
         if matches!(header.admit(self.now_ms()), Admit::Reopen) {
