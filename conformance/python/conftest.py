@@ -60,6 +60,8 @@ TEST_REGION = "us-east-1"
 READY_TIMEOUT = 30.0
 BACKEND = os.environ.get("KURA_TEST_BACKEND", "local")
 CEPH_CONF = os.environ.get("KURA_TEST_CEPH_CONF", "")
+# Index shards of a new bucket: `kura serve --initial-shards`' default on each backend.
+INITIAL_SHARDS = 11 if BACKEND == "rados" else 1
 STOP_TIMEOUT = 20.0
 
 # --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from conftest import free_port
+from conftest import INITIAL_SHARDS, free_port
 from tools import wait_for
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$")
@@ -207,7 +207,7 @@ def test_reshard_is_counted_and_timed(fresh_server):
         s3.put_object(Bucket="grow", Key=f"k{i:05d}", Body=b"")
     before = samples(fresh_server)
     start = int(value(before, "kura_bucket_shards", bucket="grow"))
-    assert start == 1
+    assert start == INITIAL_SHARDS
     target = start + 3
     r = fresh_server.signed_request("POST", "/_kura/admin/v1/buckets/grow/reshard",
                                     body=json.dumps({"shards": target}).encode(),

@@ -112,6 +112,8 @@ def test_quota_holds_across_gateways(gateways):
     a, b = gateways(2)
     name = unique_bucket_name()
     a.client().create_bucket(Bucket=name)
+    # Several shards: writes landing in different ones at once must see each other.
+    assert admin(a, "GET", f"/buckets/{name}/stats")["shards"] > 1
     admin(a, "PUT", f"/buckets/{name}/quota", {"max_objects": 30})
     accepted: "list[str]" = []
     refused: "list[int]" = []

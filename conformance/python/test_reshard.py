@@ -36,6 +36,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from conftest import INITIAL_SHARDS
 from loadtools import Prober, RawS3, fill, list_all, percentile
 
 API = "/_kura/admin/v1"
@@ -275,7 +276,7 @@ def test_reshard_resumes_after_kill9(shm_base, make_server):
     expected = set(keys)
 
     before = stats(server, bucket)
-    assert before["shards"] == 1 and before["reshard"] is None, before
+    assert before["shards"] == INITIAL_SHARDS and before["reshard"] is None, before
     r = server.signed_request("POST", f"{API}/buckets/{bucket}/reshard", body=b'{"shards": 16}',
                               headers={"Content-Type": "application/json"})
     assert r.status_code == 202, f"{r.status_code} {r.text}"
@@ -313,7 +314,7 @@ def test_reshard_resumes_after_kill9(shm_base, make_server):
     assert after["reshard"] is not None, f"the reshard is gone after the restart: {after}"
     assert after["reshard"]["target_shards"] == 16, after
     # The per-shard counters change in the same batch as the entries: exact after kill -9.
-    assert after["objects_per_shard"] == entries_per_shard(expected, 1), after
+    assert after["objects_per_shard"] == entries_per_shard(expected, INITIAL_SHARDS), after
     assert after["reshard"]["copied"] >= copied_before - STEP_KEYS, (
         f"the reshard restarted: copied {after['reshard']['copied']} after the restart, "
         f"{copied_before} before the kill")
@@ -365,7 +366,7 @@ def test_admin_cli_reshard_and_stats(shm_base, make_server, kura_bin):
 
     out = kura("bucket", "stats", bucket)
     assert out.returncode == 0, out.stderr
-    assert "shards:    1\n" in out.stdout and "objects:   3000\n" in out.stdout, out.stdout
+    assert f"shards:    {INITIAL_SHARDS}\n" in out.stdout and "objects:   3000\n" in out.stdout, out.stdout
     assert "reshard:   none\n" in out.stdout, out.stdout
 
     out = kura("bucket", "reshard", bucket, "--shards", "6", "--wait")

@@ -61,13 +61,13 @@ pub struct ServeArgs {
     #[arg(long, env = "KURA_DOMAIN")]
     pub domain: Option<String>,
 
-    /// Number of index shards for new buckets. Writes to one shard take turns (on
-    /// RADOS a read and a guarded write round trip each, a few hundred PUT/s per
-    /// shard); more shards spread them, as radosgw's 11 do. But a bucket quota is
-    /// exact only while the bucket has one shard: each shard checks the sum of all
-    /// counters, which writes landing in other shards at the same moment can pass.
-    #[arg(long, env = "KURA_INITIAL_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub initial_shards: u32,
+    /// Number of index shards for new buckets [default: 1 on local, 11 on rados].
+    /// Writes to one shard take turns: on RADOS a read and a guarded write round trip
+    /// each, about 200 PUT/s per shard, so RADOS buckets start with radosgw's 11; on
+    /// the local backend one shard keeps up with the disk. Listings read every shard,
+    /// and buckets reshard themselves as they grow (--max-objects-per-shard).
+    #[arg(long, env = "KURA_INITIAL_SHARDS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub initial_shards: Option<u32>,
 
     /// A bucket whose objects per shard exceed this is resharded online, in
     /// the background, to enough shards to be half full.
@@ -168,6 +168,14 @@ pub enum BackendKind {
 }
 
 impl ServeArgs {
+    /// `--initial-shards`, or the backend's default.
+    pub fn initial_shards(&self) -> u32 {
+        self.initial_shards.unwrap_or(match self.backend {
+            BackendKind::Local => 1,
+            BackendKind::Rados => 11,
+        })
+    }
+
     /// How long one upload's data may stream: half the age at which uncommitted data
     /// counts as abandoned, leaving the other half for its entry to be written.
     pub fn upload_deadline(&self) -> std::time::Duration {

@@ -23,7 +23,7 @@ impl Storage {
                 std::fs::create_dir_all(&args.data_dir)?;
                 let backend = Arc::new(LocalBackend::open(&args.data_dir)?);
                 Ok(Storage {
-                    index: Arc::new(Index::new(backend.clone(), args.initial_shards)),
+                    index: Arc::new(Index::new(backend.clone(), args.initial_shards())),
                     blobs: backend,
                     description: format!("data directory: {}", args.data_dir.display()),
                     shared: false,
@@ -65,7 +65,7 @@ fn open_rados(args: &ServeArgs) -> Result<Storage, Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "gateway".to_owned());
     let instance = format!("{host}:{}", args.s3_addr.port());
     Ok(Storage {
-        index: Arc::new(Index::shared(Arc::new(kv), args.initial_shards, instance)),
+        index: Arc::new(Index::shared(Arc::new(kv), args.initial_shards(), instance)),
         blobs: Arc::new(blobs),
         description: format!(
             "RADOS pools {0}-meta, {0}-index, {0}-data{1} (cluster of {2}, client.{3})",

@@ -15,6 +15,7 @@ mod migrate;
 mod model;
 mod objects;
 mod pacing;
+mod quota;
 mod reshard;
 mod seen;
 mod settings;

@@ -10,6 +10,7 @@ use crate::model::{
     BucketRecord, LockBypass, ObjectMeta, ObjectVersion, Stamp, UsageDelta, Versioning, decode,
     encode,
 };
+use crate::quota::needs_reservation;
 use crate::shard::{
     Admit, Header, KeyRead, MapState, Retry, garbage_key, guard_header, intent_key, log_key,
 };
@@ -286,12 +287,11 @@ impl Index {
                 objects: counted.1,
                 bytes: counted.2,
             };
-            if (delta.objects > 0 || delta.bytes > 0)
-                && (record.quota.max_objects.is_some() || record.quota.max_bytes.is_some())
-                && delta.exceeds(self.usage_of(&record).await?, record.quota)
-            {
-                return Err(IndexError::QuotaExceeded.into());
-            }
+            let reservation = if needs_reservation(delta, record.quota) {
+                Some(self.reserve(&record, delta).await?)
+            } else {
+                None
+            };
             write.expect(key.as_bytes(), raw_current);
             write.expect(head_at.clone(), raw_head);
             if let Some(at) = target_at {
@@ -325,13 +325,12 @@ impl Index {
                     write.put(log_key(self.clock.stamp()), raw);
                 }
             }
-            if self
-                .kv
-                .write(&map, write)
-                .await
-                .map_err(IndexError::from)?
-                .applied()
-            {
+            let written = self.kv.write(&map, write).await;
+            if let Some(reservation) = reservation {
+                // Released whatever became of the write; one not released lapses.
+                let _ = self.release(&record, reservation).await;
+            }
+            if written.map_err(IndexError::from)?.applied() {
                 return Ok(out);
             }
         }

@@ -370,6 +370,66 @@ async fn all_keys(index: &Index, bucket: &str) -> Vec<String> {
         .collect()
 }
 
+/// Writes racing into different shards each see the others' growth: a quota of 30
+/// objects takes exactly 30 of 64 concurrent new keys, and the bytes quota likewise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quotas_are_exact_over_many_shards_under_concurrent_writes() {
+    use kura_index::Quota;
+    let dir = tempfile::tempdir().unwrap();
+    let index = Arc::new(open(dir.path(), 11));
+    for (bucket, quota) in [
+        (
+            "objects",
+            Quota {
+                max_objects: Some(30),
+                max_bytes: None,
+            },
+        ),
+        (
+            "bytes",
+            Quota {
+                max_objects: None,
+                max_bytes: Some(300),
+            },
+        ),
+    ] {
+        index
+            .create_bucket(bucket, "o", "us-east-1", |_| {})
+            .await
+            .unwrap();
+        index.set_quota(bucket, quota).await.unwrap();
+        let writers = (0..8).map(|w| {
+            let index = index.clone();
+            tokio::spawn(async move {
+                let mut accepted = 0;
+                for i in 0..8 {
+                    let key = format!("w{w}-{i}");
+                    match index
+                        .put_object::<IndexError>(bucket, &key, version(&key, 10), |_| Ok(()))
+                        .await
+                    {
+                        Ok(_) => accepted += 1,
+                        Err(IndexError::QuotaExceeded) => {}
+                        Err(err) => panic!("{err}"),
+                    }
+                }
+                accepted
+            })
+        });
+        let accepted: u32 = futures::future::join_all(writers)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .sum();
+        assert_eq!(accepted, 30, "{bucket}");
+        assert_eq!(
+            index.bucket_usage(bucket).await.unwrap().objects,
+            30,
+            "{bucket}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,127 @@
+//! Exact bucket quotas over any number of shards. A write to one shard checks its growth
+//! against the sum of every shard's counters, but guards only its own shard: writes
+//! landing in other shards at the same moment would pass the check together. So a write
+//! that grows a bucket with a quota first reserves its growth in one map (the bucket's
+//! uploads map), guarded there, and releases the reservation once its shard write is
+//! done (applied or not):
+//!
+//! 1. read the reservations (and their sequence number), then the shards' counters;
+//! 2. refuse if counters + reservations + growth exceed the quota;
+//! 3. add the reservation, guarded on the sequence number, which every reservation bumps.
+//!
+//! Every write that settled before step 1 is in the counters; every other is reserved, or
+//! reserves after this one and counts it. A write whose shard write succeeded used the
+//! current layout throughout (a switch retires the shards it read), so the counters read
+//! were the bucket's. A reservation its gateway never released (it died) lapses after
+//! `RESERVATION_MS`, long past any shard write's deadline.
+
+use crate::model::{BucketRecord, Quota, Usage, UsageDelta, decode, encode};
+use crate::shard::Retry;
+use crate::{Index, IndexError, Result};
+use kura_backend::{Scan, Write};
+use serde::{Deserialize, Serialize};
+
+/// The reservations' own records in the uploads map: the key itself holds the sequence
+/// number; longer keys are reservations. (An own record: see `shard.rs`.)
+const RESERVED: &[u8] = b"\xffq";
+/// How long a reservation holds room unless released.
+const RESERVATION_MS: u64 = 60_000;
+/// More live reservations than this at once (writes of one bucket in flight) are refused
+/// as a busy bucket rather than read in pages.
+const MAX_RESERVATIONS: usize = 1000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Reserved {
+    objects: u64,
+    bytes: u64,
+    until_ms: u64,
+}
+
+/// Room held for one write until released.
+pub(crate) struct Reservation {
+    key: Vec<u8>,
+}
+
+/// Whether a write of `delta` to a bucket with `quota` must reserve.
+pub(crate) fn needs_reservation(delta: UsageDelta, quota: Quota) -> bool {
+    (delta.objects > 0 && quota.max_objects.is_some())
+        || (delta.bytes > 0 && quota.max_bytes.is_some())
+}
+
+impl Index {
+    /// Reserves the growth `delta` of `bucket` within its quota; `QuotaExceeded` when
+    /// there is no room for it.
+    pub(crate) async fn reserve(
+        &self,
+        bucket: &BucketRecord,
+        delta: UsageDelta,
+    ) -> Result<Reservation> {
+        let map = bucket.upload_map();
+        let mut retry = Retry::new();
+        loop {
+            retry.pause().await?;
+            let page = self
+                .kv
+                .scan(&map, &Scan::prefix(RESERVED.to_vec(), MAX_RESERVATIONS + 1))
+                .await?;
+            if page.next.is_some() {
+                return Err(IndexError::Busy);
+            }
+            // After the reservations, never before: see the module's comment.
+            let usage = self.usage_of(bucket).await?;
+            let now = self.now_ms();
+            let mut write = Write::default();
+            let mut seq = 0u64;
+            let mut raw_seq = None;
+            let mut held = Usage::default();
+            for (key, value) in page.entries {
+                if key == RESERVED {
+                    seq = decode(&value)?;
+                    raw_seq = Some(value);
+                    continue;
+                }
+                let reserved: Reserved = decode(&value)?;
+                if reserved.until_ms <= now {
+                    write.delete(key);
+                    continue;
+                }
+                held.objects += reserved.objects;
+                held.bytes += reserved.bytes;
+            }
+            let with_held = Usage {
+                objects: usage.objects + held.objects,
+                bytes: usage.bytes + held.bytes,
+            };
+            if delta.exceeds(with_held, bucket.quota) {
+                return Err(IndexError::QuotaExceeded);
+            }
+            let stamp = self.clock.stamp();
+            let id = format!("{}/{}.{}", self.instance, stamp.ms, stamp.seq);
+            let key = [RESERVED, id.as_bytes()].concat();
+            let reserved = Reserved {
+                objects: delta.objects.max(0) as u64,
+                bytes: delta.bytes.max(0) as u64,
+                until_ms: now + RESERVATION_MS,
+            };
+            write
+                .expect(RESERVED, raw_seq)
+                .put(RESERVED, encode(&(seq + 1)))
+                .put(key.clone(), encode(&reserved));
+            if self.kv.write(&map, write).await?.applied() {
+                return Ok(Reservation { key });
+            }
+        }
+    }
+
+    /// Gives back what `reservation` held. Its write is done: in the counters, or not.
+    pub(crate) async fn release(
+        &self,
+        bucket: &BucketRecord,
+        reservation: Reservation,
+    ) -> Result<()> {
+        let mut write = Write::default();
+        write.delete(reservation.key);
+        let _ = self.kv.write(&bucket.upload_map(), write).await?;
+        Ok(())
+    }
+}
