@@ -5,6 +5,7 @@
 //! - garbage (`\xffg` + due ms + blob): blobs no longer referenced, deleted after a grace;
 //! - intents (`\xffi` + blob): blobs being written, collected if never committed;
 //! - the reshard log (`\xffl` + stamp): keys changed while the map is being resharded.
+//! - in a bucket's uploads map, quota reservations (`\xffq`): see `quota.rs`.
 //!
 //! Their keys start with 0xFF, a byte no UTF-8 string holds, so they sort after every
 //! entry (S3 keys, upload keys) and scans of entries stop at [`ENTRIES_END`].
