@@ -516,7 +516,8 @@ async fn list_pages(s3: &Client, keys: usize, when: &str) {
             .await
             .expect("list");
         latencies.push(at.elapsed());
-        assert_eq!(page.contents().len(), 1000, "a full page");
+        // A server may return fewer keys than asked (radosgw does, after a reshard).
+        assert!(!page.contents().is_empty(), "an empty page");
     }
     latencies.sort();
     println!(
