@@ -455,7 +455,7 @@ impl Index {
         target: &ShardLayout,
         epoch: u64,
         maps: &[String],
-        logs: Vec<Logged>,
+        mut logs: Vec<Logged>,
         frozen: bool,
     ) -> Result<Option<Pass>> {
         let mut pass = Pass {
@@ -463,10 +463,10 @@ impl Index {
             drained: true,
         };
         let mut values = Values::new();
-        for log in &logs {
+        for log in &mut logs {
             pass.records += log.records.len();
             pass.drained &= log.drained;
-            values.extend(log.values.iter().cloned());
+            values.append(&mut log.values);
         }
         if values.is_empty() {
             return Ok(Some(pass));
