@@ -7,7 +7,7 @@ use crate::model::{
 };
 use crate::shard::{Header, MapState, Retry};
 use crate::{Index, IndexError, Result};
-use kura_backend::{Scan, Write};
+use kura_backend::{MAX_WRITE_CHANGES, Scan, Write};
 
 /// Rows read per page when a whole (small) map is read.
 const PAGE: usize = 1000;
@@ -239,15 +239,17 @@ impl Index {
     /// them remains to collect.
     pub(crate) async fn retire(&self, bucket: &str, maps: &[String]) -> Result<()> {
         let since_ms = self.now_ms();
-        let mut write = Write::default();
-        for map in maps {
-            let retired = crate::gc::RetiredMap {
-                bucket: bucket.to_owned(),
-                since_ms,
-            };
-            write.put(map.as_bytes(), encode(&retired));
+        for chunk in maps.chunks(MAX_WRITE_CHANGES) {
+            let mut write = Write::default();
+            for map in chunk {
+                let retired = crate::gc::RetiredMap {
+                    bucket: bucket.to_owned(),
+                    since_ms,
+                };
+                write.put(map.as_bytes(), encode(&retired));
+            }
+            let _ = self.kv.write(RETIRED, write).await?;
         }
-        let _ = self.kv.write(RETIRED, write).await?;
         for map in maps {
             self.set_state(map, |s| *s != MapState::Retired, MapState::Retired)
                 .await?;

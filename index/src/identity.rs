@@ -4,7 +4,7 @@
 use crate::model::{BucketRecord, KEYS, USERS, decode, encode};
 use crate::shard::Retry;
 use crate::{Index, IndexError, Result};
-use kura_backend::Write;
+use kura_backend::{MAX_WRITE_CHANGES, Write};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,11 +97,13 @@ impl Index {
                 Err(err) => return Err(err),
             }
         }
-        let mut keys = Write::default();
-        for key in self.user_keys(name).await? {
-            keys.delete(key.access_key.as_bytes());
+        for chunk in self.user_keys(name).await?.chunks(MAX_WRITE_CHANGES) {
+            let mut keys = Write::default();
+            for key in chunk {
+                keys.delete(key.access_key.as_bytes());
+            }
+            let _ = self.kv.write(KEYS, keys).await?;
         }
-        let _ = self.kv.write(KEYS, keys).await?;
         let mut user = Write::default();
         user.delete(name.as_bytes());
         let _ = self.kv.write(USERS, user).await?;

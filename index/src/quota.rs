@@ -18,7 +18,7 @@
 use crate::model::{BucketRecord, Quota, Usage, UsageDelta, decode, encode};
 use crate::shard::Retry;
 use crate::{Index, IndexError, Result};
-use kura_backend::{Scan, Write};
+use kura_backend::{MAX_WRITE_CHANGES, Scan, Write};
 use serde::{Deserialize, Serialize};
 
 /// The reservations' own records in the uploads map: the key itself holds the sequence
@@ -82,7 +82,11 @@ impl Index {
                 }
                 let reserved: Reserved = decode(&value)?;
                 if reserved.until_ms <= now {
-                    write.delete(key);
+                    // Lapsed (its gateway died): cleared a page at a time, leaving room
+                    // for this write's own two changes.
+                    if write.changes.len() < MAX_WRITE_CHANGES - 2 {
+                        write.delete(key);
+                    }
                     continue;
                 }
                 held.objects += reserved.objects;
@@ -123,5 +127,59 @@ impl Index {
         write.delete(reservation.key);
         let _ = self.kv.write(&bucket.upload_map(), write).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kura_backend::LocalBackend;
+    use std::sync::Arc;
+
+    /// A gateway that died between reserving and releasing leaves its reservation: it
+    /// holds its room until it lapses, and the next reservation then clears it.
+    #[tokio::test]
+    async fn a_dead_gateways_reservation_holds_room_until_it_lapses() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::new(Arc::new(LocalBackend::open(dir.path()).unwrap()), 3);
+        index
+            .create_bucket("b", "o", "us-east-1", |_| {})
+            .await
+            .unwrap();
+        let quota = Quota {
+            max_objects: Some(1),
+            max_bytes: None,
+        };
+        index.set_quota("b", quota).await.unwrap();
+        let bucket = index.bucket("b").await.unwrap();
+        let dead_key = [RESERVED, b"dead-gateway/1.0"].concat();
+        let dead = |until_ms| {
+            let mut write = Write::default();
+            let reserved = Reserved {
+                objects: 1,
+                bytes: 0,
+                until_ms,
+            };
+            write.put(dead_key.clone(), encode(&reserved));
+            write
+        };
+        let one = UsageDelta {
+            objects: 1,
+            bytes: 0,
+        };
+        let map = bucket.upload_map();
+
+        let live = dead(index.now_ms() + RESERVATION_MS);
+        assert!(index.kv.write(&map, live).await.unwrap().applied());
+        assert!(matches!(
+            index.reserve(&bucket, one).await,
+            Err(IndexError::QuotaExceeded)
+        ));
+
+        let lapsed = dead(index.now_ms() - 1);
+        assert!(index.kv.write(&map, lapsed).await.unwrap().applied());
+        let reservation = index.reserve(&bucket, one).await.unwrap();
+        assert_eq!(index.kv.get(&map, &dead_key).await.unwrap(), None);
+        index.release(&bucket, reservation).await.unwrap();
     }
 }

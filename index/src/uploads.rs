@@ -17,7 +17,7 @@ use crate::model::{Completion, ObjectVersion, PartRecord, UploadRecord, decode, 
 use crate::objects::{Decision, add_version};
 use crate::shard::{MapState, Retry, garbage_key, guard_header, intent_key};
 use crate::{Index, IndexError, Result};
-use kura_backend::{Scan, Write};
+use kura_backend::{MAX_WRITE_CHANGES, Scan, Write};
 
 /// ListMultipartUploads parameters: uploads after (`key_marker`,
 /// `upload_id_marker`), as S3 defines the pair.
@@ -344,7 +344,8 @@ impl Index {
     ) -> Result<()> {
         let upload_id = &found.upload.upload_id;
         let now = self.now_ms();
-        for chunk in parts.chunks(1000) {
+        // Each part takes up to two changes.
+        for chunk in parts.chunks(MAX_WRITE_CHANGES / 2) {
             let mut write = Write::default();
             for part in chunk {
                 if unused(&part.blob) {
