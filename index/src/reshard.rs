@@ -86,8 +86,8 @@ struct Logged {
 /// What one replay pass over the source shards did.
 struct Pass {
     records: usize,
-    /// Whether it emptied every shard's log (no shard had more than a page).
-    drained: bool,
+    /// The source shards whose log had more than a page.
+    undrained: Vec<String>,
 }
 
 impl ReshardStep {
@@ -276,10 +276,14 @@ impl Index {
         const MAX_PASSES: usize = 8;
         let mut before: Option<usize> = None;
         for _ in 0..MAX_PASSES {
-            let Some(pass) = self.replay(record, target, epoch, limit, false).await? else {
+            let maps = record.shard_maps();
+            let Some(pass) = self
+                .replay(record, target, epoch, &maps, limit, false)
+                .await?
+            else {
                 return Ok(None);
             };
-            if !pass.drained {
+            if !pass.undrained.is_empty() {
                 return Ok(Some((ReshardPhase::Replaying, Backlog::Log(None))));
             }
             let left = Backlog::Log(Some(pass.records as u64));
@@ -427,8 +431,8 @@ impl Index {
         Ok(self.kv.write(map, write).await?.applied())
     }
 
-    /// Copies again the keys logged in the source shards (up to `max_keys` log records
-    /// per shard) and removes their records. Every shard's log is read at once, and
+    /// Copies again the keys logged in the source shards `maps` (up to `max_keys` log
+    /// records per shard) and removes their records. Every shard's log is read at once, and
     /// what they name is written to each target shard in one fill, as a key is logged
     /// in one source shard only. A frozen shard gets no new records, so its last page's
     /// records are left for its retirement. None when a later lease holder has taken
@@ -438,13 +442,13 @@ impl Index {
         record: &BucketRecord,
         target: &ShardLayout,
         epoch: u64,
+        maps: &[String],
         max_keys: usize,
         frozen: bool,
     ) -> Result<Option<Pass>> {
-        let maps = record.shard_maps();
         let logs = maps.iter().map(|map| self.logged(map, max_keys));
         let logs = futures::future::try_join_all(logs).await?;
-        self.apply_logs(record, target, epoch, &maps, logs, frozen)
+        self.apply_logs(record, target, epoch, maps, logs, frozen)
             .await
     }
 
@@ -460,12 +464,14 @@ impl Index {
     ) -> Result<Option<Pass>> {
         let mut pass = Pass {
             records: 0,
-            drained: true,
+            undrained: Vec::new(),
         };
         let mut values = Values::new();
-        for log in &mut logs {
+        for (map, log) in maps.iter().zip(&mut logs) {
             pass.records += log.records.len();
-            pass.drained &= log.drained;
+            if !log.drained {
+                pass.undrained.push(map.clone());
+            }
             values.append(&mut log.values);
         }
         if values.is_empty() {
@@ -554,8 +560,14 @@ impl Index {
         let mut pass = self
             .apply_logs(record, target, epoch, &sources, logs, true)
             .await?;
-        while pass.as_ref().is_some_and(|pass| !pass.drained) {
-            pass = self.replay(record, target, epoch, PAGE, true).await?;
+        // A drained shard's log is done with: later passes read only the others.
+        while let Some(Pass { undrained, .. }) = &pass
+            && !undrained.is_empty()
+        {
+            let maps = undrained.clone();
+            pass = self
+                .replay(record, target, epoch, &maps, PAGE, true)
+                .await?;
         }
         if pass.is_none() {
             return Ok(None);
