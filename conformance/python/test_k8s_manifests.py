@@ -20,6 +20,9 @@ No Kubernetes API server is available here, so every check is offline:
   its required fields and a known subset of its endpoint fields, and its selector must
   pick exactly one Service of ours whose port of that name leads to a container port
   serving /metrics.
+* Layout: k8s/base/ holds what both modes share; k8s/ (single node, the StatefulSet)
+  and k8s/rados/ (gateways over Ceph RADOS, a Deployment) each include it and add their
+  own server, so either one is applied alone.
 * Cross-references: kustomizations list existing files and leave none out, Services
   select pods and name existing ports, ServiceAccounts and Secrets referenced exist or
   are documented, RBAC grants exactly what the provisioner needs, env names are ones
@@ -298,7 +301,13 @@ def schema_at(schema: dict, json_path: str) -> "dict | None":
     return node
 
 
-CRD_FILES = sorted(p for p in K8S_DIR.glob("crd-*.yaml"))
+# Every file holding a CRD, wherever it lives under k8s/ (found by content, so a move
+# cannot leave one unchecked).
+CRD_FILES = sorted({p for p, d in all_docs() if d["kind"] == "CustomResourceDefinition"})
+
+
+def test_crd_files_are_found():
+    assert [p.name for p in CRD_FILES] == ["crd-objectbucket.yaml", "crd-objectbucketclaim.yaml"], CRD_FILES
 
 
 @pytest.mark.parametrize("path", CRD_FILES, ids=lambda p: p.name)
@@ -537,6 +546,28 @@ def test_servicemonitor_scrapes_kuras_ops_port():
 # --------------------------------------------------------------------------- cross-references
 
 KUSTOMIZATIONS = sorted(K8S_DIR.rglob("kustomization.yaml"))
+BASE_DIR = K8S_DIR / "base"
+RADOS_DIR = K8S_DIR / "rados"
+
+
+def kustomization_entries(directory: Path) -> "list[Path]":
+    """The resources a kustomization directory lists, resolved (files and directories)."""
+    k = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    return [(directory / res).resolve() for res in k["resources"]]
+
+
+def kustomization_files(directory: Path, _seen: "tuple[Path, ...]" = ()) -> "list[Path]":
+    """Every manifest file a kustomization directory deploys: its listed files, and
+    those of the kustomizations it lists as directories, recursively."""
+    directory = directory.resolve()
+    assert directory not in _seen, f"kustomization cycle through {directory}"
+    out = []
+    for target in kustomization_entries(directory):
+        if target.is_dir():
+            out += kustomization_files(target, _seen + (directory,))
+        else:
+            out.append(target)
+    return out
 
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS, ids=lambda p: str(p.relative_to(K8S_DIR)))
@@ -544,10 +575,18 @@ def test_kustomization_lists_existing_files(path):
     k = yaml.safe_load(path.read_text())
     assert k["apiVersion"] == "kustomize.config.k8s.io/v1beta1" and k["kind"] == "Kustomization"
     assert k.get("resources"), "no resources"
+    root = path.parent.resolve()
     for res in k["resources"]:
         target = (path.parent / res).resolve()
-        assert target.is_relative_to(path.parent.resolve()), f"{res}: outside the kustomization root"
-        assert target.is_file() or (target / "kustomization.yaml").is_file(), f"{res}: missing"
+        if target.is_dir():
+            # Another kustomization (a base): kustomize loads it from anywhere, but ours
+            # stay under k8s/ and never list themselves.
+            assert (target / "kustomization.yaml").is_file(), f"{res}: not a kustomization"
+            assert target.is_relative_to(K8S_DIR.resolve()) and target != root, f"{res}: outside k8s/"
+        else:
+            # A file: kustomize refuses one outside the kustomization root.
+            assert target.is_relative_to(root), f"{res}: outside the kustomization root"
+            assert target.is_file(), f"{res}: missing"
     for img in k.get("images", []):
         assert img["name"] == "kura"
 
@@ -569,39 +608,80 @@ def test_kustomize_renders_exactly_the_listed_manifests(path):
     rendered = kubectl_kustomize(path.parent)
     key = lambda d: (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
     want = []
-    for res in yaml.safe_load(path.read_text())["resources"]:
-        want += load_docs(path.parent / res)
+    for f in kustomization_files(path.parent):
+        want += load_docs(f)
+    assert want, "renders nothing"
     assert sorted(map(key, rendered)) == sorted(map(key, want))
 
 
-def test_kustomize_edit_set_image_reaches_every_kura_container(tmp_path):
-    """What `kustomize edit set image kura=<registry>/kura:<tag>` writes (README) changes
-    the image of Kura's StatefulSet and of the provisioner, and nothing else."""
+@pytest.mark.parametrize("overlay,servers", [
+    (".", {("StatefulSet", "kura")}),
+    ("rados", {("Deployment", "kura-gateway")}),
+], ids=["k8s", "k8s/rados"])
+def test_kustomize_edit_set_image_reaches_every_kura_container(tmp_path, overlay, servers):
+    """What `kustomize edit set image kura=<registry>/kura:<tag>` writes (README) in
+    k8s/ or k8s/rados/ changes the image of that mode's Kura server and of the
+    provisioner (which comes from base/), and nothing else."""
     copy_dir = tmp_path / "k8s"
     shutil.copytree(K8S_DIR, copy_dir)
-    k = yaml.safe_load((copy_dir / "kustomization.yaml").read_text())
+    kfile = copy_dir / overlay / "kustomization.yaml"
+    k = yaml.safe_load(kfile.read_text())
     k["images"] = [{"name": "kura", "newName": "myregistry/kura", "newTag": "1.2.3"}]
-    (copy_dir / "kustomization.yaml").write_text(yaml.safe_dump(k))
-    rendered = kubectl_kustomize(copy_dir)
-    images = {d["metadata"]["name"]: {c["image"] for c in containers(d)}
+    kfile.write_text(yaml.safe_dump(k))
+    rendered = kubectl_kustomize(kfile.parent)
+    images = {(d["kind"], d["metadata"]["name"]): {c["image"] for c in containers(d)}
               for d in rendered if d["kind"] in ("StatefulSet", "Deployment")}
-    assert images == {"kura": {"myregistry/kura:1.2.3"},
-                      "kura-provisioner": {"myregistry/kura:1.2.3"}}, images
+    want = servers | {("Deployment", "kura-provisioner")}
+    assert images == {w: {"myregistry/kura:1.2.3"} for w in want}, images
 
 
 def test_every_manifest_belongs_to_a_kustomization():
     listed = set()
     for path in KUSTOMIZATIONS:
-        for res in yaml.safe_load(path.read_text())["resources"]:
-            listed.add((path.parent / res).resolve())
+        listed.update(kustomization_files(path.parent))
     orphans = [p for p in manifest_files() if p.resolve() not in listed]
     assert not orphans, f"not in any kustomization.yaml: {orphans}"
-    main = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())["resources"]
-    # The deployable set: everything but the optional monitoring/ and example/.
+    main = set(kustomization_files(K8S_DIR))
+    # The single-node deployable set: everything in k8s/ and k8s/base/, that is all but
+    # the RADOS overlay and the optional monitoring/ and example/.
     for kind in ("Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
                  "ClusterRoleBinding", "StorageClass", "Service", "StatefulSet", "Deployment"):
-        files = {p.name for p, d in all_docs() if d["kind"] == kind and p.parent == K8S_DIR}
-        assert files and files <= set(main), f"{kind} not in k8s/kustomization.yaml"
+        files = {p.resolve() for p, d in all_docs()
+                 if d["kind"] == kind and p.parent in (K8S_DIR, BASE_DIR)}
+        assert files and files <= main, f"{kind} not reached from k8s/kustomization.yaml"
+
+
+def deployed(directory: Path) -> "set[tuple[str, str]]":
+    return {(d["kind"], d["metadata"]["name"]) for f in kustomization_files(directory)
+            for d in load_docs(f)}
+
+
+def test_both_modes_include_the_shared_base_and_only_their_own_server():
+    """`kubectl apply -k k8s/` (single node) and `kubectl apply -k k8s/rados/` each deploy
+    the whole of base/ plus their own server, so neither needs the other: no StatefulSet
+    in the RADOS mode, no gateway Deployment on a single node, the image set in each."""
+    base_dir = BASE_DIR.resolve()
+    for mode in (K8S_DIR, RADOS_DIR):
+        assert base_dir in kustomization_entries(mode), f"{mode} does not include base/"
+        assert set(kustomization_files(BASE_DIR)) <= set(kustomization_files(mode))
+        images = yaml.safe_load((mode / "kustomization.yaml").read_text()).get("images", [])
+        assert [i["name"] for i in images] == ["kura"], f"{mode}: no image entry for kura"
+    assert not yaml.safe_load((BASE_DIR / "kustomization.yaml").read_text()).get("images"), \
+        "the image is set by each mode, not in base/"
+    base, single, rados = deployed(BASE_DIR), deployed(K8S_DIR), deployed(RADOS_DIR)
+    shared = {("Namespace", NAMESPACE), ("ServiceAccount", "kura"),
+              ("ServiceAccount", "kura-provisioner"), ("ClusterRole", "kura-provisioner"),
+              ("ClusterRoleBinding", "kura-provisioner"), ("Service", "kura"),
+              ("Deployment", "kura-provisioner"),
+              ("CustomResourceDefinition", "objectbucketclaims.objectbucket.io"),
+              ("CustomResourceDefinition", "objectbuckets.objectbucket.io")}
+    assert shared <= base, shared - base
+    assert {k for k, _ in base} >= {"StorageClass"}
+    assert not {k for k, _ in base} & {"StatefulSet", "ConfigMap", "PodDisruptionBudget"}, base
+    assert single - base == {("StatefulSet", "kura")}, single - base
+    assert rados - base == {("Deployment", "kura-gateway"), ("ConfigMap", "kura-ceph"),
+                            ("PodDisruptionBudget", "kura-gateway")}, rados - base
+    assert not any(kind == "StatefulSet" for kind, _ in rados), "k8s/rados deploys a StatefulSet"
 
 
 def test_services_select_the_server_and_name_its_ports():

@@ -19,7 +19,7 @@ reported as skipped):
   cluster  when KURA_TEST_KUBECONFIG is set: that cluster (the kubeconfig's
            current context; token, client-certificate or CA data/file auth --
            exec plugins are not supported) with the CRDs of k8s/ installed
-           (kubectl apply -f k8s/crds...), and a Kura reachable both from this
+           (kubectl apply -f k8s/base/crd-*.yaml), and a Kura reachable both from this
            host and, for the same URL, from the pods:
              KURA_TEST_ENDPOINT     Kura's S3/admin URL (required)
              KURA_TEST_ACCESS_KEY / KURA_TEST_SECRET_KEY  its root credentials
