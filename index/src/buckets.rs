@@ -112,12 +112,26 @@ impl Index {
     pub(crate) async fn change_bucket<E: From<IndexError>>(
         &self,
         bucket: &str,
+        change: impl FnMut(&mut BucketRecord) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<BucketRecord, E> {
+        self.change_bucket_from(bucket, None, change).await
+    }
+
+    /// `change_bucket`, starting from `read` (the record and its stored bytes, read
+    /// earlier): one round trip when nothing changed the record since.
+    pub(crate) async fn change_bucket_from<E: From<IndexError>>(
+        &self,
+        bucket: &str,
+        mut read: Option<(BucketRecord, Vec<u8>)>,
         mut change: impl FnMut(&mut BucketRecord) -> std::result::Result<bool, E>,
     ) -> std::result::Result<BucketRecord, E> {
         let mut retry = Retry::new();
         loop {
             retry.pause().await?;
-            let (mut record, raw) = self.bucket_raw(bucket).await?;
+            let (mut record, raw) = match read.take() {
+                Some(read) => read,
+                None => self.bucket_raw(bucket).await?,
+            };
             if !change(&mut record)? {
                 return Ok(record);
             }

@@ -5,6 +5,7 @@ use crate::Result;
 use crate::locks::MapLocks;
 use crate::model::{Clock, unix_ms};
 use crate::seen::SeenLayouts;
+use crate::switches::Switches;
 use kura_backend::KvStore;
 use std::sync::Arc;
 
@@ -22,9 +23,8 @@ pub struct Index {
     pub(crate) completing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The bucket layouts last read, to read a key's map together with its bucket record.
     pub(crate) seen: SeenLayouts,
-    /// Wakes this process's writers held off by a reshard's switch when a switch it ran
-    /// ends (other gateways' writers look again after a poll's time).
-    pub(crate) switched: tokio::sync::Notify,
+    /// The reshard switches this process runs, which its held-off writers wait out.
+    pub(crate) switches: Switches,
 }
 
 impl Index {
@@ -47,7 +47,7 @@ impl Index {
             instance,
             completing: Default::default(),
             seen: SeenLayouts::default(),
-            switched: tokio::sync::Notify::new(),
+            switches: Switches::default(),
         }
     }
 

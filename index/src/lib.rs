@@ -20,6 +20,7 @@ mod reshard;
 mod seen;
 mod settings;
 mod shard;
+mod switches;
 mod uploads;
 mod usage;
 mod versions;

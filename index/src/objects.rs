@@ -199,7 +199,7 @@ impl Index {
                 Admit::Write => {}
                 Admit::Wait if header.state == MapState::Frozen => {
                     drop(_local);
-                    retry.held_off(&self.switched).await;
+                    retry.held_off(&self.switches, bucket).await;
                     continue;
                 }
                 Admit::Wait => continue,

@@ -544,6 +544,8 @@ impl Index {
             return Ok(None);
         }
         // Writers to a shard are held off from its freeze on; its log is read at once.
+        // This process's writers wait until `running` drops, however the switch ends.
+        let running = self.switches.start(&record.name);
         const PAGE: usize = 1000;
         let sources = record.shard_maps();
         let freezes = sources.iter().map(|map| async move {
@@ -552,11 +554,14 @@ impl Index {
             let frozen = Instant::now();
             Ok::<_, IndexError>((frozen, self.logged(map, PAGE).await?))
         });
-        let (frozen, logs): (Vec<Instant>, Vec<Logged>) = futures::future::try_join_all(freezes)
-            .await?
-            .into_iter()
-            .unzip();
+        // The record the switch will change, read meanwhile.
+        let (frozen, read) = futures::try_join!(
+            futures::future::try_join_all(freezes),
+            self.bucket_raw(&record.name)
+        )?;
+        let (frozen, logs): (Vec<Instant>, Vec<Logged>) = frozen.into_iter().unzip();
         let paused = frozen.into_iter().min().unwrap_or_else(Instant::now);
+        let all_frozen = paused.elapsed();
         let mut pass = self
             .apply_logs(record, target, epoch, &sources, logs, true)
             .await?;
@@ -572,8 +577,9 @@ impl Index {
         if pass.is_none() {
             return Ok(None);
         }
+        let replayed = paused.elapsed();
         let mut switched = false;
-        self.change_bucket(&record.name, |current| {
+        self.change_bucket_from(&record.name, Some(read), |current| {
             switched = false;
             let ours = current.reshard.as_ref().is_some_and(|r| {
                 r.target == *target && r.lease.as_ref().is_some_and(|l| l.epoch == epoch)
@@ -590,9 +596,17 @@ impl Index {
         if !switched {
             return Ok(None);
         }
-        self.switched.notify_waiters();
+        drop(running);
         // Writers held off can write now: their first write opens a target shard.
         let pause = paused.elapsed();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        tracing::debug!(
+            bucket = record.name,
+            frozen_ms = ms(all_frozen),
+            replayed_ms = ms(replayed),
+            switched_ms = ms(pause),
+            "reshard switch: writes held off from the first freeze until each point"
+        );
         let opens = targets.iter().map(|map| {
             let filling = |s: &MapState| matches!(s, MapState::Filling { .. });
             self.set_state(map, filling, MapState::Open)

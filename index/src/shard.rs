@@ -11,6 +11,7 @@
 //! entry (S3 keys, upload keys) and scans of entries stop at [`ENTRIES_END`].
 
 use crate::model::{BucketRecord, Stamp, decode, encode};
+use crate::switches::Switches;
 use crate::{Index, IndexError, Result};
 use kura_backend::Write;
 use serde::{Deserialize, Serialize};
@@ -28,9 +29,6 @@ pub(crate) const ENTRIES_END: &[u8] = b"\xff";
 const CLOSED_TOO_LONG_MS: u64 = 30_000;
 /// How long a write keeps trying to land before it gives up as unavailable.
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
-/// How often a writer held off by a reshard's switch looks again, when no switch of this
-/// process wakes it first: little added to the pause, and few reads of a busy shard.
-const HELD_OFF_POLL: Duration = Duration::from_millis(20);
 
 /// A map's state and counters. A map without a header is open and empty.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,10 +164,10 @@ impl Retry {
         Ok(())
     }
 
-    /// Waits while a reshard's switch holds writes off (until `switched` or a poll's
-    /// time); the next attempt then follows at once.
-    pub(crate) async fn held_off(&mut self, switched: &tokio::sync::Notify) {
-        let _ = tokio::time::timeout(HELD_OFF_POLL, switched.notified()).await;
+    /// Waits while a reshard's switch holds writes to `bucket` off; the next attempt
+    /// then follows at once.
+    pub(crate) async fn held_off(&mut self, switches: &Switches, bucket: &str) {
+        switches.wait(bucket).await;
         self.attempts = 0;
     }
 }

@@ -639,6 +639,15 @@ async fn concurrent_writes_are_never_lost_or_stale_across_reshards() {
 /// A gateway whose writes reach the store late: what it read may change meanwhile.
 struct LateWrites(Arc<LocalBackend>);
 
+/// Two gateways' indexes over one local backend, the second's writes arriving late.
+fn two_gateways() -> (tempfile::TempDir, Arc<Index>, Arc<Index>) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(LocalBackend::open(dir.path()).unwrap());
+    let one = Arc::new(Index::shared(local.clone(), 1, "one".into()));
+    let two = Arc::new(Index::shared(Arc::new(LateWrites(local)), 1, "two".into()));
+    (dir, one, two)
+}
+
 #[async_trait::async_trait]
 impl kura_backend::KvStore for LateWrites {
     async fn get(&self, map: &str, key: &[u8]) -> kura_backend::Result<Option<Vec<u8>>> {
@@ -679,10 +688,7 @@ impl kura_backend::KvStore for LateWrites {
 /// refused, or the delete lands first and the hold finds nothing to change — never both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_legal_hold_and_a_delete_through_two_gateways_never_both_win() {
-    let dir = tempfile::tempdir().unwrap();
-    let local = Arc::new(LocalBackend::open(dir.path()).unwrap());
-    let one = Arc::new(Index::shared(local.clone(), 1, "one".into()));
-    let two = Arc::new(Index::shared(Arc::new(LateWrites(local)), 1, "two".into()));
+    let (_dir, one, two) = two_gateways();
     one.create_bucket("b", "o", "us-east-1", |r| {
         r.versioning = kura_index::Versioning::Enabled;
     })
@@ -739,4 +745,46 @@ async fn a_legal_hold_and_a_delete_through_two_gateways_never_both_win() {
         held > 0,
         "the hold never came first: the race was not exercised"
     );
+}
+
+/// Writers of one shard through two gateways, overwriting and deleting the same few keys:
+/// the shard's counters end exactly as what the listing holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counters_stay_exact_under_racing_writes_through_two_gateways() {
+    let (_dir, one, two) = two_gateways();
+    one.create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
+    let writers = (0..16u64).map(|w| {
+        let index = if w % 2 == 0 { one.clone() } else { two.clone() };
+        tokio::spawn(async move {
+            for i in 0..30u64 {
+                let key = format!("k{}", (w * 7 + i) % 24);
+                if (w + i) % 4 == 0 {
+                    index
+                        .delete_object("b", &key, None, support::OWNER)
+                        .await
+                        .unwrap();
+                } else {
+                    let size = w * 100 + i;
+                    index
+                        .put_object::<IndexError>("b", &key, version(&key, size), |_| Ok(()))
+                        .await
+                        .unwrap();
+                }
+            }
+        })
+    });
+    for writer in futures::future::join_all(writers).await {
+        writer.unwrap();
+    }
+    let all = ListParams {
+        max: 1000,
+        ..Default::default()
+    };
+    let listed = one.list_objects("b", &all).await.unwrap().entries;
+    let bytes: u64 = listed.iter().map(|(_, v)| v.size).sum();
+    let usage = two.bucket_usage("b").await.unwrap();
+    assert!(!listed.is_empty());
+    assert_eq!((usage.objects, usage.bytes), (listed.len() as u64, bytes));
 }

@@ -1,0 +1,100 @@
+//! The reshard switches this process is running, so that its own writers held off by one
+//! wait for its end instead of polling the frozen shard: their reads would queue on the
+//! storage in front of the switch's own calls and lengthen the very pause they wait out.
+//! Only an optimisation: writers of other gateways, or of a switch that died, poll.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How often a writer held off by a switch of another gateway looks again: little added
+/// to the pause, and few reads of a busy shard.
+const POLL: Duration = Duration::from_millis(20);
+/// How long a writer held off by a switch of this process waits for its end before
+/// looking again anyway.
+const LOCAL_WAIT: Duration = Duration::from_millis(500);
+
+#[derive(Default)]
+pub(crate) struct Switches {
+    running: Mutex<HashSet<String>>,
+    ended: Notify,
+}
+
+/// A switch of `bucket` running in this process, until dropped.
+pub(crate) struct Running<'a> {
+    switches: &'a Switches,
+    bucket: String,
+}
+
+impl Switches {
+    pub(crate) fn start(&self, bucket: &str) -> Running<'_> {
+        self.running().insert(bucket.to_owned());
+        Running {
+            switches: self,
+            bucket: bucket.to_owned(),
+        }
+    }
+
+    /// Waits while a switch holds off writes to `bucket`: until a switch of this process
+    /// ends, or a poll's time when the switch runs elsewhere.
+    pub(crate) async fn wait(&self, bucket: &str) {
+        // Registered before looking, so that an end between the two still wakes us.
+        let ended = self.ended.notified();
+        tokio::pin!(ended);
+        ended.as_mut().enable();
+        let wait = if self.running().contains(bucket) {
+            LOCAL_WAIT
+        } else {
+            POLL
+        };
+        let _ = tokio::time::timeout(wait, ended).await;
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        // Out of the set before the wake-up: a writer that looks after it polls.
+        self.switches.running().remove(&self.bucket);
+        self.switches.ended.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn writers_held_off_by_a_local_switch_wake_when_it_ends() {
+        let switches = std::sync::Arc::new(Switches::default());
+        let running = switches.start("b");
+        let waiter = tokio::spawn({
+            let switches = switches.clone();
+            async move {
+                let started = Instant::now();
+                switches.wait("b").await;
+                started.elapsed()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(running);
+        let waited = waiter.await.unwrap();
+        // Longer than a poll (it did not poll), shorter than the local wait (woken).
+        assert!(waited >= Duration::from_millis(100), "{waited:?}");
+        assert!(waited < LOCAL_WAIT, "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn writers_held_off_by_another_gateways_switch_poll() {
+        let switches = Switches::default();
+        let _other_bucket = switches.start("other");
+        let started = Instant::now();
+        switches.wait("b").await;
+        assert!(started.elapsed() < Duration::from_millis(200));
+    }
+}
