@@ -318,6 +318,9 @@ struct Load {
     latencies: Vec<Duration>,
     failed: usize,
     took: Duration,
+    /// When the longest PUT started, from the period's start: whether it met the
+    /// reshard's switch (at its end) or something earlier.
+    longest_from: Duration,
 }
 
 impl Load {
@@ -327,13 +330,15 @@ impl Load {
 
     fn print(&self, label: &str) {
         println!(
-            "{label}: {} PUTs in {:.1} s, {:.0} PUT/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} failed",
+            "{label}: {} PUTs in {:.1} s, {:.0} PUT/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
+             (started at {:.1} s), {} failed",
             self.latencies.len(),
             self.took.as_secs_f64(),
             self.latencies.len() as f64 / self.took.as_secs_f64(),
             self.pct(0.50),
             self.pct(0.99),
             self.pct(1.0),
+            self.longest_from.as_secs_f64(),
             self.failed
         );
     }
@@ -362,18 +367,21 @@ async fn load(
             let (s3, over) = (s3.clone(), over.clone());
             tokio::spawn(async move {
                 let (mut latencies, mut failed) = (Vec::new(), 0);
+                let mut longest = (Duration::ZERO, Duration::ZERO);
                 let mut i = 0;
                 while !over() {
                     let key = spread_key(i * LOAD_WRITERS + w, keys, tag);
                     let at = Instant::now();
                     if put(&s3, &key).await {
-                        latencies.push(at.elapsed());
+                        let took = at.elapsed();
+                        latencies.push(took);
+                        longest = longest.max((took, at - started));
                     } else {
                         failed += 1;
                     }
                     i += 1;
                 }
-                (latencies, failed)
+                (latencies, failed, longest)
             })
         })
         .collect();
@@ -381,11 +389,16 @@ async fn load(
         latencies: Vec::new(),
         failed: 0,
         took: Duration::ZERO,
+        longest_from: Duration::ZERO,
     };
+    let mut longest = Duration::ZERO;
     for task in tasks {
-        let (latencies, failed) = task.await.expect("writer");
+        let (latencies, failed, (took, from)) = task.await.expect("writer");
         all.latencies.extend(latencies);
         all.failed += failed;
+        if took > longest {
+            (longest, all.longest_from) = (took, from);
+        }
     }
     all.took = started.elapsed();
     all.latencies.sort();

@@ -183,6 +183,10 @@ impl Index {
         let head_at = head_key(key);
         loop {
             retry.pause().await?;
+            if self.switches.runs(bucket) {
+                retry.held_off(&self.switches, bucket).await;
+                continue;
+            }
             let KeyRead {
                 record,
                 map,

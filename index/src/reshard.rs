@@ -543,24 +543,23 @@ impl Index {
         {
             return Ok(None);
         }
-        // Writers to a shard are held off from its freeze on; its log is read at once.
-        // This process's writers wait until `running` drops, however the switch ends.
+        // This process's writers to the bucket wait from here until `running` drops,
+        // however the switch ends; other gateways' writers from each shard's freeze on.
         let running = self.switches.start(&record.name);
+        let paused = Instant::now();
         const PAGE: usize = 1000;
         let sources = record.shard_maps();
+        // Each shard's log is read as soon as it is frozen.
         let freezes = sources.iter().map(|map| async move {
             self.set_state(map, |s| *s == MapState::Logging, MapState::Frozen)
                 .await?;
-            let frozen = Instant::now();
-            Ok::<_, IndexError>((frozen, self.logged(map, PAGE).await?))
+            self.logged(map, PAGE).await
         });
         // The record the switch will change, read meanwhile.
-        let (frozen, read) = futures::try_join!(
+        let (logs, read) = futures::try_join!(
             futures::future::try_join_all(freezes),
             self.bucket_raw(&record.name)
         )?;
-        let (frozen, logs): (Vec<Instant>, Vec<Logged>) = frozen.into_iter().unzip();
-        let paused = frozen.into_iter().min().unwrap_or_else(Instant::now);
         let all_frozen = paused.elapsed();
         let mut pass = self
             .apply_logs(record, target, epoch, &sources, logs, true)
@@ -605,7 +604,7 @@ impl Index {
             frozen_ms = ms(all_frozen),
             replayed_ms = ms(replayed),
             switched_ms = ms(pause),
-            "reshard switch: writes held off from the first freeze until each point"
+            "reshard switch: writes held off from its start until each point"
         );
         let opens = targets.iter().map(|map| {
             let filling = |s: &MapState| matches!(s, MapState::Filling { .. });

@@ -1,7 +1,9 @@
-//! The reshard switches this process is running, so that its own writers held off by one
-//! wait for its end instead of polling the frozen shard: their reads would queue on the
-//! storage in front of the switch's own calls and lengthen the very pause they wait out.
-//! Only an optimisation: writers of other gateways, or of a switch that died, poll.
+//! The reshard switches this process is running, so that its own writers stay out of the
+//! bucket's shards from the switch's start to its end and wait for that end instead of
+//! polling the frozen shards: their calls would queue on the storage in front of the
+//! switch's own (the freeze would also race their writes) and lengthen the very pause they
+//! wait out. Only an optimisation: writers of other gateways, or of a switch that died,
+//! meet the frozen shards and poll.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
@@ -36,6 +38,11 @@ impl Switches {
         }
     }
 
+    /// Whether this process is switching `bucket`'s layout.
+    pub(crate) fn runs(&self, bucket: &str) -> bool {
+        self.running().contains(bucket)
+    }
+
     /// Waits while a switch holds off writes to `bucket`: until a switch of this process
     /// ends, or a poll's time when the switch runs elsewhere.
     pub(crate) async fn wait(&self, bucket: &str) {
@@ -43,11 +50,7 @@ impl Switches {
         let ended = self.ended.notified();
         tokio::pin!(ended);
         ended.as_mut().enable();
-        let wait = if self.running().contains(bucket) {
-            LOCAL_WAIT
-        } else {
-            POLL
-        };
+        let wait = if self.runs(bucket) { LOCAL_WAIT } else { POLL };
         let _ = tokio::time::timeout(wait, ended).await;
     }
 
@@ -87,6 +90,34 @@ mod tests {
         // Longer than a poll (it did not poll), shorter than the local wait (woken).
         assert!(waited >= Duration::from_millis(100), "{waited:?}");
         assert!(waited < LOCAL_WAIT, "{waited:?}");
+    }
+
+    /// A write to a bucket this process is switching waits for the switch's end before
+    /// it reads anything.
+    #[tokio::test]
+    async fn writes_to_a_bucket_being_switched_here_wait_for_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = std::sync::Arc::new(kura_backend::LocalBackend::open(dir.path()).unwrap());
+        let index = std::sync::Arc::new(crate::Index::new(kv, 1));
+        index
+            .create_bucket("b", "o", "us-east-1", |_| {})
+            .await
+            .unwrap();
+        let running = index.switches.start("b");
+        let write = tokio::spawn({
+            let index = index.clone();
+            async move {
+                let by = crate::Deleter {
+                    owner: "o",
+                    bypass: crate::LockBypass::Nothing,
+                };
+                index.delete_object("b", "k", None, by).await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!write.is_finished());
+        drop(running);
+        write.await.unwrap().unwrap();
     }
 
     #[tokio::test]
