@@ -391,15 +391,14 @@ async fn load(
         took: Duration::ZERO,
         longest_from: Duration::ZERO,
     };
-    let mut longest = Duration::ZERO;
+    let mut longest = (Duration::ZERO, Duration::ZERO);
     for task in tasks {
-        let (latencies, failed, (took, from)) = task.await.expect("writer");
+        let (latencies, failed, theirs) = task.await.expect("writer");
         all.latencies.extend(latencies);
         all.failed += failed;
-        if took > longest {
-            (longest, all.longest_from) = (took, from);
-        }
+        longest = longest.max(theirs);
     }
+    all.longest_from = longest.1;
     all.took = started.elapsed();
     all.latencies.sort();
     all

@@ -6,6 +6,7 @@
 //! meet the frozen shards and poll.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -20,6 +21,8 @@ const LOCAL_WAIT: Duration = Duration::from_millis(500);
 #[derive(Default)]
 pub(crate) struct Switches {
     running: Mutex<HashSet<String>>,
+    /// How many run: every write asks, and almost always none does, so it need not lock.
+    count: AtomicUsize,
     ended: Notify,
 }
 
@@ -32,6 +35,7 @@ pub(crate) struct Running<'a> {
 impl Switches {
     pub(crate) fn start(&self, bucket: &str) -> Running<'_> {
         self.running().insert(bucket.to_owned());
+        self.count.fetch_add(1, Ordering::SeqCst);
         Running {
             switches: self,
             bucket: bucket.to_owned(),
@@ -40,7 +44,7 @@ impl Switches {
 
     /// Whether this process is switching `bucket`'s layout.
     pub(crate) fn runs(&self, bucket: &str) -> bool {
-        self.running().contains(bucket)
+        self.count.load(Ordering::SeqCst) > 0 && self.running().contains(bucket)
     }
 
     /// Waits while a switch holds off writes to `bucket`: until a switch of this process
@@ -63,6 +67,7 @@ impl Drop for Running<'_> {
     fn drop(&mut self) {
         // Out of the set before the wake-up: a writer that looks after it polls.
         self.switches.running().remove(&self.bucket);
+        self.switches.count.fetch_sub(1, Ordering::SeqCst);
         self.switches.ended.notify_waiters();
     }
 }
