@@ -183,26 +183,27 @@ impl Index {
         let head_at = head_key(key);
         loop {
             retry.pause().await?;
-            if self.switches.runs(bucket) {
-                retry.held_off(&self.switches, bucket).await;
-                continue;
-            }
-            let KeyRead {
+            // None: this gateway is switching the bucket's layout.
+            let Some(KeyRead {
                 record,
                 map,
                 mut values,
                 header: raw_header,
-                _local,
-            } = self
+                mut local,
+            }) = self
                 .read_key(bucket, key, &[key.as_bytes().to_vec(), head_at.clone()])
-                .await?;
+                .await?
+            else {
+                retry.held_off(&self.switches, bucket).await;
+                continue;
+            };
             let raw_head = values.pop().flatten();
             let raw_current = values.pop().flatten();
             let header = Header::decode(raw_header.as_deref())?;
             match header.admit(self.now_ms()) {
                 Admit::Write => {}
                 Admit::Wait if header.state == MapState::Frozen => {
-                    drop(_local);
+                    drop(local);
                     retry.held_off(&self.switches, bucket).await;
                     continue;
                 }
@@ -301,7 +302,7 @@ impl Index {
             if let Some(at) = target_at {
                 write.expect(at, raw_target);
             }
-            guard_header(
+            let new_header = guard_header(
                 &mut write,
                 raw_header,
                 &header.opened().counted(counted.0, counted.1, counted.2),
@@ -330,6 +331,10 @@ impl Index {
                 }
             }
             let written = self.kv.write(&map, write).await;
+            let applied = matches!(&written, Ok(w) if w.applied());
+            if let Some(local) = local.as_mut() {
+                local.wrote_header(applied.then_some(new_header));
+            }
             if let Some(reservation) = reservation {
                 // Released whatever became of the write; one not released lapses.
                 let _ = self.release(&record, reservation).await;

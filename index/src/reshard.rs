@@ -25,7 +25,7 @@ use crate::shard::{ENTRIES_END, Header, LOG, MapState, guard_header};
 use crate::versions::{STORED_PER_KEY, is_version, object_key, tally};
 use crate::{Index, IndexError, Result};
 use kura_backend::{MAX_WRITE_CHANGES, Scan, Write, key_after};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// How long a reshard's lease lasts without a step renewing it.
@@ -77,8 +77,8 @@ impl Backlog {
 struct Logged {
     /// The log records' own keys.
     records: Vec<Vec<u8>>,
-    /// The keys they name, with their current values (None: gone).
-    values: Values,
+    /// The keys they name.
+    keys: Vec<Vec<u8>>,
     /// Whether the page holds the rest of the log.
     drained: bool,
 }
@@ -118,6 +118,8 @@ pub struct ShardStats {
 /// Entries to write to the target layout: a key and its value in the source (None: gone).
 /// Stored keys (of any of a shard's spaces, see `versions.rs`) and their values.
 type Values = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+/// Keys to write to a target shard, each with its value there and its value in the source.
+type Filled = Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)>;
 
 impl Index {
     /// Starts moving `bucket` to `shards` shards. Asking for the current
@@ -194,7 +196,9 @@ impl Index {
                 // Progress in versions, as the shard headers count entries.
                 let copied = values.iter().filter(|(key, _)| is_version(key)).count() as u64;
                 let last = values.last().map(|(key, _)| key.clone());
-                if !self.fill_target(&record, &target, epoch, values).await? {
+                let keys = values.iter().map(|(key, _)| key.clone()).collect();
+                let fill = self.fill_target(&record, &target, epoch, keys, async { Ok(values) });
+                if !fill.await? {
                     return Ok(ReshardStep::LATER);
                 }
                 let next = match (page.next, last) {
@@ -360,75 +364,96 @@ impl Index {
         Ok(ours)
     }
 
-    /// Writes `values` to their shards of `target` (all shards at once), keeping each
-    /// shard's counters; the shards carry `epoch`. False when a later lease holder has
-    /// written there.
+    /// Writes the source's values of `keys` (`values` reads them) to their shards of
+    /// `target`, keeping each shard's counters; the shards carry `epoch`. The target
+    /// shards' headers and the keys' values there (for the counters) are read at the same
+    /// time as the source's values, which they do not depend on: only lease holders write
+    /// target shards. False when a later lease holder has written there.
     async fn fill_target(
         &self,
         record: &BucketRecord,
         target: &ShardLayout,
         epoch: u64,
-        values: Values,
+        keys: Vec<Vec<u8>>,
+        values: impl Future<Output = Result<Values>>,
     ) -> Result<bool> {
-        let mut by_shard: BTreeMap<u32, Values> = BTreeMap::new();
-        for (key, value) in values {
+        let mut by_shard: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
+        for key in keys {
             let shard = target.shard_of(&String::from_utf8_lossy(object_key(&key)));
-            by_shard.entry(shard).or_default().push((key, value));
+            by_shard.entry(shard).or_default().push(key);
         }
+        for keys in by_shard.values_mut() {
+            keys.sort();
+            keys.dedup();
+        }
+        let reads = by_shard.iter().map(|(shard, keys)| async move {
+            let map = record.shard_map(target, *shard);
+            let (old, header) = self.read_with_header(&map, keys).await?;
+            Ok::<_, IndexError>((map, old, header))
+        });
+        let (values, reads) = futures::try_join!(values, futures::future::try_join_all(reads))?;
+        let values: HashMap<Vec<u8>, Option<Vec<u8>>> = values.into_iter().collect();
         let fills = by_shard
-            .into_iter()
-            .map(|(shard, values)| self.fill_shard(record.shard_map(target, shard), epoch, values));
+            .into_values()
+            .zip(reads)
+            .map(|(keys, (map, old, header))| {
+                let filled = keys.into_iter().zip(old).map(|(key, old)| {
+                    let new = values.get(&key).cloned().flatten();
+                    (key, old, new)
+                });
+                self.fill_shard(map, epoch, filled.collect(), header)
+            });
         Ok(futures::future::try_join_all(fills)
             .await?
             .into_iter()
             .all(|ok| ok))
     }
 
-    /// `fill_target` for one target shard, in writes of at most `MAX_WRITE_CHANGES`
-    /// (each with the header it counts into): copying again what a cut-off fill copied
-    /// changes nothing, so a fill need not be one write.
-    async fn fill_shard(&self, map: String, epoch: u64, mut values: Values) -> Result<bool> {
-        while !values.is_empty() {
-            let rest = values.split_off(values.len().min(MAX_WRITE_CHANGES - 1));
-            if !self.fill_chunk(&map, epoch, values).await? {
-                return Ok(false);
-            }
-            values = rest;
-        }
-        Ok(true)
-    }
-
-    async fn fill_chunk(&self, map: &str, epoch: u64, values: Values) -> Result<bool> {
-        let keys: Vec<Vec<u8>> = values.iter().map(|(k, _)| k.clone()).collect();
-        let (old, raw_header) = self.read_with_header(map, &keys).await?;
-        let header = Header::decode(raw_header.as_deref())?;
+    /// `fill_target` for one target shard, read as `raw_header`: each key with its old
+    /// and new value, in writes of at most `MAX_WRITE_CHANGES` (each with the header it
+    /// counts into, guarded on the one written before): copying again what a cut-off fill
+    /// copied changes nothing, so a fill need not be one write.
+    async fn fill_shard(
+        &self,
+        map: String,
+        epoch: u64,
+        filled: Filled,
+        mut raw_header: Option<Vec<u8>>,
+    ) -> Result<bool> {
+        let mut header = Header::decode(raw_header.as_deref())?;
         match header.state {
             MapState::Open if raw_header.is_none() => {}
             MapState::Filling { epoch: theirs } if theirs <= epoch => {}
             _ => return Ok(false),
         }
-        let mut next = Header {
-            state: MapState::Filling { epoch },
-            ..header
-        };
-        let mut write = Write::default();
-        for ((key, new), old) in values.into_iter().zip(old) {
-            let counts = |raw: Option<&Vec<u8>>| -> Result<(i64, i64, i64)> {
-                let version = match raw {
-                    Some(raw) if is_version(&key) => Some(decode::<ObjectVersion>(raw)?),
-                    _ => None,
+        for chunk in filled.chunks(MAX_WRITE_CHANGES - 1) {
+            let mut next = Header {
+                state: MapState::Filling { epoch },
+                ..header
+            };
+            let mut write = Write::default();
+            for (key, old, new) in chunk {
+                let counts = |raw: Option<&Vec<u8>>| -> Result<(i64, i64, i64)> {
+                    let version = match raw {
+                        Some(raw) if is_version(key) => Some(decode::<ObjectVersion>(raw)?),
+                        _ => None,
+                    };
+                    Ok(tally(key, version.as_ref()))
                 };
-                Ok(tally(&key, version.as_ref()))
-            };
-            let (gained, lost) = (counts(new.as_ref())?, counts(old.as_ref())?);
-            next = next.counted(gained.0 - lost.0, gained.1 - lost.1, gained.2 - lost.2);
-            match new {
-                Some(value) => write.put(key, value),
-                None => write.delete(key),
-            };
+                let (gained, lost) = (counts(new.as_ref())?, counts(old.as_ref())?);
+                next = next.counted(gained.0 - lost.0, gained.1 - lost.1, gained.2 - lost.2);
+                match new {
+                    Some(value) => write.put(key.clone(), value.clone()),
+                    None => write.delete(key.clone()),
+                };
+            }
+            let written = guard_header(&mut write, raw_header, &next);
+            if !self.kv.write(&map, write).await?.applied() {
+                return Ok(false);
+            }
+            (header, raw_header) = (next, Some(written));
         }
-        guard_header(&mut write, raw_header, &next);
-        Ok(self.kv.write(map, write).await?.applied())
+        Ok(true)
     }
 
     /// Copies again the keys logged in the source shards `maps` (up to `max_keys` log
@@ -446,7 +471,7 @@ impl Index {
         max_keys: usize,
         frozen: bool,
     ) -> Result<Option<Pass>> {
-        let logs = maps.iter().map(|map| self.logged(map, max_keys));
+        let logs = maps.iter().map(|map| self.log_page(map, max_keys));
         let logs = futures::future::try_join_all(logs).await?;
         self.apply_logs(record, target, epoch, maps, logs, frozen)
             .await
@@ -459,25 +484,40 @@ impl Index {
         target: &ShardLayout,
         epoch: u64,
         maps: &[String],
-        mut logs: Vec<Logged>,
+        logs: Vec<Logged>,
         frozen: bool,
     ) -> Result<Option<Pass>> {
         let mut pass = Pass {
             records: 0,
             undrained: Vec::new(),
         };
-        let mut values = Values::new();
-        for (map, log) in maps.iter().zip(&mut logs) {
+        let mut keys = Vec::new();
+        for (map, log) in maps.iter().zip(&logs) {
             pass.records += log.records.len();
             if !log.drained {
                 pass.undrained.push(map.clone());
             }
-            values.append(&mut log.values);
+            keys.extend(log.keys.iter().cloned());
         }
-        if values.is_empty() {
+        if keys.is_empty() {
             return Ok(Some(pass));
         }
-        if !self.fill_target(record, target, epoch, values).await? {
+        // The keys' current values in the source shards.
+        let values = async {
+            let reads = maps
+                .iter()
+                .zip(&logs)
+                .filter(|(_, log)| !log.keys.is_empty());
+            let reads = reads.map(|(map, log)| async move {
+                let current = self.kv.get_many(map, &log.keys).await?;
+                Ok::<_, IndexError>(log.keys.iter().cloned().zip(current).collect::<Values>())
+            });
+            Ok(futures::future::try_join_all(reads).await?.concat())
+        };
+        if !self
+            .fill_target(record, target, epoch, keys, values)
+            .await?
+        {
             return Ok(None);
         }
         let removals = maps
@@ -489,8 +529,8 @@ impl Index {
         Ok(Some(pass))
     }
 
-    /// A page of `map`'s log: its records and the current values of the keys they name.
-    async fn logged(&self, map: &str, max_keys: usize) -> Result<Logged> {
+    /// A page of `map`'s log: its records and the keys they name.
+    async fn log_page(&self, map: &str, max_keys: usize) -> Result<Logged> {
         let page = self
             .kv
             .scan(map, &Scan::prefix(LOG.to_vec(), max_keys.max(1)))
@@ -499,14 +539,9 @@ impl Index {
         let mut keys: Vec<Vec<u8>> = page.entries.into_iter().map(|(_, key)| key).collect();
         keys.sort();
         keys.dedup();
-        let current = if keys.is_empty() {
-            Vec::new()
-        } else {
-            self.kv.get_many(map, &keys).await?
-        };
         Ok(Logged {
             records,
-            values: keys.into_iter().zip(current).collect(),
+            keys,
             drained: page.next.is_none(),
         })
     }
@@ -551,9 +586,8 @@ impl Index {
         let sources = record.shard_maps();
         // Each shard's log is read as soon as it is frozen.
         let freezes = sources.iter().map(|map| async move {
-            self.set_state(map, |s| *s == MapState::Logging, MapState::Frozen)
-                .await?;
-            self.logged(map, PAGE).await
+            self.freeze(map).await?;
+            self.log_page(map, PAGE).await
         });
         // The record the switch will change, read meanwhile.
         let (logs, read) = futures::try_join!(

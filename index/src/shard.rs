@@ -10,6 +10,7 @@
 //! Their keys start with 0xFF, a byte no UTF-8 string holds, so they sort after every
 //! entry (S3 keys, upload keys) and scans of entries stop at [`ENTRIES_END`].
 
+use crate::locks::MapLock;
 use crate::model::{BucketRecord, Stamp, decode, encode};
 use crate::switches::Switches;
 use crate::{Index, IndexError, Result};
@@ -105,10 +106,13 @@ impl Header {
     }
 }
 
-/// Adds to `write` the header as read (`raw`) as a guard and `new` as its value.
-pub(crate) fn guard_header(write: &mut Write, raw: Option<Vec<u8>>, new: &Header) {
+/// Adds to `write` the header as read (`raw`) as a guard and `new` as its value; returns
+/// that value, encoded.
+pub(crate) fn guard_header(write: &mut Write, raw: Option<Vec<u8>>, new: &Header) -> Vec<u8> {
+    let encoded = encode(new);
     write.expect(HEADER, raw);
-    write.put(HEADER, encode(new));
+    write.put(HEADER, encoded.clone());
+    encoded
 }
 
 /// The key of blob `blob`'s garbage record, due from `since_ms` on.
@@ -189,7 +193,8 @@ pub(crate) struct KeyRead<'a> {
     pub values: Vec<Option<Vec<u8>>>,
     /// The map's raw header.
     pub header: Option<Vec<u8>>,
-    pub _local: Option<tokio::sync::MutexGuard<'a, ()>>,
+    /// This process's lock on the map.
+    pub local: Option<MapLock<'a>>,
 }
 
 impl Index {
@@ -210,18 +215,23 @@ impl Index {
     /// `bucket`'s record, read now, and `keys` of the map that holds `key` in it, with
     /// that map's header and this process's lock on it. One round trip when
     /// the map is the one the bucket's layout last seen here names (both are read at
-    /// once), two when it is not.
+    /// once), two when it is not. None when this process started switching the bucket's
+    /// layout while the lock was awaited: the switch's freeze takes that lock too, and must
+    /// not wait for the writers queued on it.
     pub(crate) async fn read_key(
         &self,
         bucket: &str,
         key: &str,
         keys: &[Vec<u8>],
-    ) -> Result<KeyRead<'_>> {
+    ) -> Result<Option<KeyRead<'_>>> {
         let guess = self.seen.key_map(bucket, key);
         let mut local = match &guess {
             Some(map) => Some(self.locks.lock(map).await),
             None => None,
         };
+        if self.switches.runs(bucket) {
+            return Ok(None);
+        }
         let read_guess = async {
             match &guess {
                 Some(map) => Some(self.read_with_header(map, keys).await),
@@ -236,16 +246,19 @@ impl Index {
             _ => {
                 drop(local.take());
                 local = Some(self.locks.lock(&map).await);
+                if self.switches.runs(bucket) {
+                    return Ok(None);
+                }
                 self.read_with_header(&map, keys).await?
             }
         };
-        Ok(KeyRead {
+        Ok(Some(KeyRead {
             record,
             map,
             values,
             header,
-            _local: local,
-        })
+            local,
+        }))
     }
 
     pub(crate) async fn header(&self, map: &str) -> Result<(Header, Option<Vec<u8>>)> {
@@ -261,10 +274,24 @@ impl Index {
         from: impl Fn(&MapState) -> bool,
         state: MapState,
     ) -> Result<MapState> {
+        self.set_state_after(map, from, state, None).await
+    }
+
+    /// `set_state`, starting from the header `read` when given.
+    async fn set_state_after(
+        &self,
+        map: &str,
+        from: impl Fn(&MapState) -> bool,
+        state: MapState,
+        mut read: Option<(Header, Option<Vec<u8>>)>,
+    ) -> Result<MapState> {
         let mut retry = Retry::new();
         loop {
             retry.pause().await?;
-            let (header, raw) = self.header(map).await?;
+            let (header, raw) = match read.take() {
+                Some(read) => read,
+                None => self.header(map).await?,
+            };
             if !from(&header.state) {
                 return Ok(header.state);
             }
@@ -274,6 +301,40 @@ impl Index {
                 return Ok(state);
             }
         }
+    }
+
+    /// Freezes a logging map for a reshard's switch, once this process's own write to it
+    /// (if one is under way) has landed. The freeze is guarded on the header this process
+    /// last wrote there, if it remembers one, so that it usually takes one round trip; the
+    /// header is read beside it for when another gateway wrote since.
+    pub(crate) async fn freeze(&self, map: &str) -> Result<()> {
+        let local = self.locks.lock(map).await;
+        let guessed = local
+            .written_header()
+            .map(|raw| Ok::<_, IndexError>((Header::decode(Some(&raw))?, raw)))
+            .transpose()?
+            .filter(|(header, _)| header.state == MapState::Logging);
+        let try_guess = async {
+            let Some((header, raw)) = guessed else {
+                return Ok(false);
+            };
+            let mut write = Write::default();
+            let frozen = Header {
+                state: MapState::Frozen,
+                ..header
+            };
+            guard_header(&mut write, Some(raw), &frozen);
+            Ok::<_, IndexError>(self.kv.write(map, write).await?.applied())
+        };
+        let (frozen, read) = futures::join!(try_guess, self.header(map));
+        drop(local);
+        if frozen? {
+            return Ok(());
+        }
+        let logging = |s: &MapState| *s == MapState::Logging;
+        self.set_state_after(map, logging, MapState::Frozen, Some(read?))
+            .await?;
+        Ok(())
     }
 
     /// Opens a map a deletion closed and never finished with.

@@ -788,3 +788,36 @@ async fn counters_stay_exact_under_racing_writes_through_two_gateways() {
     assert!(!listed.is_empty());
     assert_eq!((usage.objects, usage.bytes), (listed.len() as u64, bytes));
 }
+
+/// The switch freezes a shard guarded on the header its gateway last wrote there; when the
+/// other gateway has written since, that guess is stale and the freeze must still land,
+/// with every key and count the other gateway wrote carried into the new layout.
+#[tokio::test]
+async fn a_switch_freezes_shards_another_gateway_wrote_last() {
+    let (_dir, one, two) = two_gateways();
+    one.create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
+    let put = |index: Arc<Index>, key: &'static str, size: u64| async move {
+        index
+            .put_object::<IndexError>("b", key, version(key, size), |_| Ok(()))
+            .await
+            .unwrap();
+    };
+    put(one.clone(), "a", 1).await;
+    put(two.clone(), "b", 10).await;
+    one.start_reshard("b", 4).await.unwrap();
+    // Logging now: these land in the log, the last through the other gateway.
+    put(one.clone(), "c", 100).await;
+    put(two.clone(), "d", 1000).await;
+    while !one.reshard_step("b", 1).await.unwrap().done {}
+    assert_eq!(one.shard_stats("b").await.unwrap().shards, 4);
+    assert_eq!(all_keys(&two, "b").await, ["a", "b", "c", "d"]);
+    let usage = two.bucket_usage("b").await.unwrap();
+    assert_eq!((usage.objects, usage.bytes), (4, 1111));
+    // Both gateways write to the new layout.
+    put(two.clone(), "e", 10_000).await;
+    put(one.clone(), "f", 100_000).await;
+    let usage = one.bucket_usage("b").await.unwrap();
+    assert_eq!((usage.objects, usage.bytes), (6, 111_111));
+}
