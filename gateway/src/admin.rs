@@ -468,7 +468,8 @@ async fn delete_bucket(state: &S3State, name: &str, purge: Option<LockBypass>) -
         }
         purge_bucket(state, name, bypass).await?;
     }
-    state.index.delete_bucket(name).await?;
+    let index = state.index.clone();
+    index.delete_bucket_detached(name.to_owned()).await?;
     Ok((StatusCode::NO_CONTENT, Value::Null))
 }
 

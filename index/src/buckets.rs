@@ -5,9 +5,10 @@
 use crate::model::{
     BUCKETS, BucketRecord, Quota, RETIRED, ShardLayout, Versioning, decode, encode,
 };
-use crate::shard::{Header, MapState, Retry};
+use crate::shard::{Admit, Header, MapState, Retry};
 use crate::{Index, IndexError, Result};
 use kura_backend::{MAX_WRITE_CHANGES, Scan, Write};
+use std::sync::Arc;
 
 /// Rows read per page when a whole (small) map is read.
 const PAGE: usize = 1000;
@@ -180,6 +181,21 @@ impl Index {
         Ok(self.headers(&record).await?.iter().any(|h| h.entries > 0))
     }
 
+    /// `delete_bucket`, run to its end even if the caller stops waiting (a client that goes
+    /// away drops its request): a deletion cut off between closing the bucket's maps and
+    /// deleting its record would leave them closed to writes until they time out.
+    pub async fn delete_bucket_detached(self: Arc<Self>, name: String) -> Result<()> {
+        let deletion = tokio::spawn(async move { self.delete_bucket(&name).await });
+        match deletion.await {
+            Ok(deleted) => deleted,
+            Err(stopped) => match stopped.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // The runtime is shutting down.
+                Err(_) => Err(IndexError::Busy),
+            },
+        }
+    }
+
     /// Deletes an empty bucket (no object and no open multipart upload). Each of its maps
     /// is closed while its header says it is empty, so a write racing through another
     /// gateway either landed before (and the bucket is not empty) or finds the map closed
@@ -222,7 +238,9 @@ impl Index {
         }
     }
 
-    /// Closes `map` if it is open and holds nothing; false if it holds something.
+    /// Closes `map` if it is open and holds nothing; false if it holds something. A map
+    /// a deletion left closed too long (its gateway died, or failed to delete the record)
+    /// is closed anew.
     async fn close_if_empty(&self, map: &str) -> Result<bool> {
         let mut retry = Retry::new();
         loop {
@@ -231,8 +249,10 @@ impl Index {
             if header.entries > 0 {
                 return Ok(false);
             }
-            if header.state != MapState::Open {
-                // Logging/Frozen: a reshard (refused above, so finishing); retry.
+            let abandoned = matches!(header.admit(self.now_ms()), Admit::Reopen);
+            if header.state != MapState::Open && !abandoned {
+                // Logging/Frozen: a reshard (refused above, so finishing); Closing: another
+                // deletion under way. Retry.
                 continue;
             }
             let closed = Header {

@@ -821,3 +821,34 @@ async fn a_switch_freezes_shards_another_gateway_wrote_last() {
     let usage = one.bucket_usage("b").await.unwrap();
     assert_eq!((usage.objects, usage.bytes), (6, 111_111));
 }
+
+/// A bucket deletion whose caller stops waiting (a client that hangs up) still runs to its
+/// end: cut off midway, it would leave the bucket's maps closed and its record in place.
+#[tokio::test]
+async fn a_bucket_deletion_finishes_when_its_caller_goes_away() {
+    let (_dir, one, two) = two_gateways();
+    one.create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
+    // `two` writes late (5 ms a write): the deletion is still closing maps when dropped.
+    let deletion = two.clone().delete_bucket_detached("b".to_owned());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(2), deletion)
+            .await
+            .is_err()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !matches!(one.bucket("b").await, Err(IndexError::NoSuchBucket)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deletion stopped midway"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    one.create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
+    one.put_object::<IndexError>("b", "k", version("k", 1), |_| Ok(()))
+        .await
+        .unwrap();
+}
