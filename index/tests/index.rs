@@ -636,6 +636,15 @@ async fn concurrent_writes_are_never_lost_or_stale_across_reshards() {
     );
 }
 
+/// `two_gateways()` with bucket "b" created through the first.
+async fn two_gateways_with_bucket() -> (tempfile::TempDir, Arc<Index>, Arc<Index>) {
+    let (dir, one, two) = two_gateways();
+    one.create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
+    (dir, one, two)
+}
+
 /// A gateway whose writes reach the store late: what it read may change meanwhile.
 struct LateWrites(Arc<LocalBackend>);
 
@@ -751,10 +760,7 @@ async fn a_legal_hold_and_a_delete_through_two_gateways_never_both_win() {
 /// the shard's counters end exactly as what the listing holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn counters_stay_exact_under_racing_writes_through_two_gateways() {
-    let (_dir, one, two) = two_gateways();
-    one.create_bucket("b", "o", "us-east-1", |_| {})
-        .await
-        .unwrap();
+    let (_dir, one, two) = two_gateways_with_bucket().await;
     let writers = (0..16u64).map(|w| {
         let index = if w % 2 == 0 { one.clone() } else { two.clone() };
         tokio::spawn(async move {
@@ -794,10 +800,7 @@ async fn counters_stay_exact_under_racing_writes_through_two_gateways() {
 /// with every key and count the other gateway wrote carried into the new layout.
 #[tokio::test]
 async fn a_switch_freezes_shards_another_gateway_wrote_last() {
-    let (_dir, one, two) = two_gateways();
-    one.create_bucket("b", "o", "us-east-1", |_| {})
-        .await
-        .unwrap();
+    let (_dir, one, two) = two_gateways_with_bucket().await;
     let put = |index: Arc<Index>, key: &'static str, size: u64| async move {
         index
             .put_object::<IndexError>("b", key, version(key, size), |_| Ok(()))
@@ -826,10 +829,7 @@ async fn a_switch_freezes_shards_another_gateway_wrote_last() {
 /// end: cut off midway, it would leave the bucket's maps closed and its record in place.
 #[tokio::test]
 async fn a_bucket_deletion_finishes_when_its_caller_goes_away() {
-    let (_dir, one, two) = two_gateways();
-    one.create_bucket("b", "o", "us-east-1", |_| {})
-        .await
-        .unwrap();
+    let (_dir, one, two) = two_gateways_with_bucket().await;
     // `two` writes late (5 ms a write): the deletion is still closing maps when dropped.
     let deletion = two.clone().delete_bucket_detached("b".to_owned());
     assert!(
