@@ -63,12 +63,16 @@ impl MapLock<'_> {
     pub(crate) fn wrote_header(&mut self, raw: Option<Vec<u8>>) {
         let headers = &mut self.stripe.headers;
         match raw {
-            Some(raw) => {
-                if headers.len() >= HEADERS_PER_STRIPE && !headers.contains_key(&self.map) {
-                    headers.clear();
+            // Every write of a key lands here: the map's name is copied only when new.
+            Some(raw) => match headers.get_mut(&self.map) {
+                Some(known) => *known = raw,
+                None => {
+                    if headers.len() >= HEADERS_PER_STRIPE {
+                        headers.clear();
+                    }
+                    headers.insert(self.map.clone(), raw);
                 }
-                headers.insert(self.map.clone(), raw);
-            }
+            },
             None => {
                 headers.remove(&self.map);
             }
