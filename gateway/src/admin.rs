@@ -468,8 +468,7 @@ async fn delete_bucket(state: &S3State, name: &str, purge: Option<LockBypass>) -
         }
         purge_bucket(state, name, bypass).await?;
     }
-    let index = state.index.clone();
-    index.delete_bucket_detached(name.to_owned()).await?;
+    state.index.delete_bucket(name).await?;
     Ok((StatusCode::NO_CONTENT, Value::Null))
 }
 

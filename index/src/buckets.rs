@@ -181,11 +181,13 @@ impl Index {
         Ok(self.headers(&record).await?.iter().any(|h| h.entries > 0))
     }
 
-    /// `delete_bucket`, run to its end even if the caller stops waiting (a client that goes
-    /// away drops its request): a deletion cut off between closing the bucket's maps and
-    /// deleting its record would leave them closed to writes until they time out.
-    pub async fn delete_bucket_detached(self: Arc<Self>, name: String) -> Result<()> {
-        let deletion = tokio::spawn(async move { self.delete_bucket(&name).await });
+    /// Deletes an empty bucket (no object and no open multipart upload), to the end even
+    /// if the caller stops waiting (a client that goes away drops its request): a deletion
+    /// cut off between closing the bucket's maps and deleting its record would leave them
+    /// closed to writes until they time out.
+    pub async fn delete_bucket(self: &Arc<Self>, name: &str) -> Result<()> {
+        let (index, name) = (self.clone(), name.to_owned());
+        let deletion = tokio::spawn(async move { index.delete_bucket_here(&name).await });
         match deletion.await {
             Ok(deleted) => deleted,
             Err(stopped) => match stopped.try_into_panic() {
@@ -196,11 +198,11 @@ impl Index {
         }
     }
 
-    /// Deletes an empty bucket (no object and no open multipart upload). Each of its maps
-    /// is closed while its header says it is empty, so a write racing through another
-    /// gateway either landed before (and the bucket is not empty) or finds the map closed
-    /// and then the bucket gone.
-    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+    /// `delete_bucket`, in the caller's task. Each of the bucket's maps is closed while its
+    /// header says it is empty, so a write racing through another gateway either landed
+    /// before (and the bucket is not empty) or finds the map closed and then the bucket
+    /// gone.
+    async fn delete_bucket_here(&self, name: &str) -> Result<()> {
         let mut retry = Retry::new();
         loop {
             retry.pause().await?;

@@ -63,7 +63,7 @@ async fn listing_merges_shards_in_byte_order_with_exact_pages() {
 async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let index = open(dir.path(), 2);
+        let index = Arc::new(open(dir.path(), 2));
         index
             .create_bucket("b", "o", "us-east-1", |_| {})
             .await
@@ -77,7 +77,7 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
             Err(IndexError::BucketNotEmpty)
         ));
     }
-    let index = open(dir.path(), 2);
+    let index = Arc::new(open(dir.path(), 2));
     let current = index
         .current(&index.bucket("b").await.unwrap(), "x")
         .await
@@ -831,7 +831,7 @@ async fn a_switch_freezes_shards_another_gateway_wrote_last() {
 async fn a_bucket_deletion_finishes_when_its_caller_goes_away() {
     let (_dir, one, two) = two_gateways_with_bucket().await;
     // `two` writes late (5 ms a write): the deletion is still closing maps when dropped.
-    let deletion = two.clone().delete_bucket_detached("b".to_owned());
+    let deletion = two.delete_bucket("b");
     assert!(
         tokio::time::timeout(std::time::Duration::from_millis(2), deletion)
             .await

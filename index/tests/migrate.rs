@@ -68,7 +68,7 @@ async fn an_index_from_format_1_is_upgraded_in_place() {
     )
     .await;
 
-    let index = Index::new(kv.clone(), 1);
+    let index = Arc::new(Index::new(kv.clone(), 1));
     index.prepare(kv.as_ref()).await.unwrap();
     assert!(
         kv.read_blob(&orphan.id, 0..1).await.is_err(),

@@ -154,8 +154,7 @@ pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<S3Respon
     if !state.index.has_objects(&req.bucket).await? {
         state.index.abort_all_uploads(&req.bucket).await?;
     }
-    let index = state.index.clone();
-    index.delete_bucket_detached(req.bucket.clone()).await?;
+    state.index.delete_bucket(&req.bucket).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
