@@ -22,7 +22,8 @@
 //!
 //! With `--endpoint`, the same fill, load and probes against that server, in bucket
 //! NAME (new), probing `PATH` on HOST:PORT; the reshard is the shell command CMD, with
-//! `{bucket}` replaced by NAME, which must return once the reshard is done.
+//! `{bucket}` replaced by NAME, which must return once the reshard is done. URL may be
+//! several gateways of one cluster, comma-separated: the writers take them in turn.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -47,9 +48,11 @@ const LIST_SAMPLES: usize = 30;
 /// The server measured.
 enum Server {
     Kura(KuraProcess),
-    /// Any S3 server, probed at `probe` (address, path), resharded by running `reshard`.
+    /// Any S3 server, probed at `probe` (address, path), resharded by running `reshard`;
+    /// `others` are more gateways serving the same buckets.
     Attached {
         target: S3Target,
+        others: Vec<S3Target>,
         probe: (SocketAddr, String),
         reshard: String,
     },
@@ -61,6 +64,18 @@ impl Server {
             Server::Kura(kura) => kura.target(),
             Server::Attached { target, .. } => target,
         }
+    }
+
+    /// One client per gateway, the first one `target`'s.
+    fn clients(&self) -> Vec<Client> {
+        let others = match self {
+            Server::Kura(_) => &[][..],
+            Server::Attached { others, .. } => others,
+        };
+        std::iter::once(self.target())
+            .chain(others)
+            .map(S3Target::sdk_client)
+            .collect()
     }
 
     fn kura(&self) -> Option<&KuraProcess> {
@@ -107,16 +122,17 @@ fn main() {
         BUCKET.set(name).expect("set once");
     }
     let server = match option("--endpoint") {
-        Some(endpoint) => {
+        Some(endpoints) => {
             let needed = |name: &str| option(name).unwrap_or_else(|| panic!("{name} is needed"));
             let probe = needed("--probe");
             let (addr, path) = probe.split_at(probe.find('/').unwrap_or(probe.len()));
+            let (access_key, secret_key) = (needed("--access-key"), needed("--secret-key"));
+            let mut targets = endpoints
+                .split(',')
+                .map(|endpoint| S3Target::attach(endpoint, &access_key, &secret_key));
             Server::Attached {
-                target: S3Target::attach(
-                    &endpoint,
-                    &needed("--access-key"),
-                    &needed("--secret-key"),
-                ),
+                target: targets.next().expect("--endpoint URL"),
+                others: targets.collect(),
                 probe: (
                     addr.parse().expect("--probe HOST:PORT/PATH"),
                     format!("/{}", path.trim_start_matches('/')),
@@ -149,7 +165,8 @@ fn main() {
 }
 
 async fn run(server: &Server, keys: usize, deadline: Instant) {
-    let s3 = server.target().sdk_client();
+    let clients = server.clients();
+    let s3 = clients[0].clone();
     s3.create_bucket()
         .bucket(bucket())
         .send()
@@ -157,7 +174,7 @@ async fn run(server: &Server, keys: usize, deadline: Instant) {
         .expect("create bucket");
 
     let started = Instant::now();
-    let failed = fill(&s3, keys).await;
+    let failed = fill(&clients, keys).await;
     let took = started.elapsed();
     println!(
         "fill: {keys} PUTs of 0 B in {:.0} s ({:.0} PUT/s, {failed} failed)",
@@ -174,7 +191,7 @@ async fn run(server: &Server, keys: usize, deadline: Instant) {
         Server::Attached { probe, .. } => Prober::start(probe.0, probe.1.clone()),
     };
     let before = load(
-        s3.clone(),
+        clients.clone(),
         keys,
         "before",
         Arc::new(AtomicBool::new(false)),
@@ -184,7 +201,7 @@ async fn run(server: &Server, keys: usize, deadline: Instant) {
     before.print("PUT before the reshard");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let during = tokio::spawn(load(s3.clone(), keys, "during", stop.clone(), None));
+    let during = tokio::spawn(load(clients.clone(), keys, "during", stop.clone(), None));
     let reshard_started = Instant::now();
     let stats = match server {
         Server::Kura(kura) => Some(reshard(kura, 16, deadline).await),
@@ -284,13 +301,14 @@ async fn put(s3: &Client, key: &str) -> bool {
         .is_ok()
 }
 
-/// PUTs every fill key; returns how many failed.
-async fn fill(s3: &Client, keys: usize) -> usize {
+/// PUTs every fill key, the writers taking the gateways in turn; returns how many failed.
+async fn fill(clients: &[Client], keys: usize) -> usize {
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..FILL_WRITERS)
-        .map(|_| {
-            let (s3, next, failed) = (s3.clone(), next.clone(), failed.clone());
+        .map(|w| {
+            let s3 = clients[w % clients.len()].clone();
+            let (next, failed) = (next.clone(), failed.clone());
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -351,9 +369,10 @@ fn spread_key(n: usize, keys: usize, tag: &str) -> String {
     format!("{}-{tag}-{n}", fill_key(at as usize % keys))
 }
 
-/// PUTs new keys from `LOAD_WRITERS` writers until `stop` or `period`.
+/// PUTs new keys from `LOAD_WRITERS` writers, taking the gateways in turn, until `stop`
+/// or `period`.
 async fn load(
-    s3: Client,
+    clients: Vec<Client>,
     keys: usize,
     tag: &'static str,
     stop: Arc<AtomicBool>,
@@ -364,7 +383,7 @@ async fn load(
         move || stop.load(Ordering::SeqCst) || period.is_some_and(|p| started.elapsed() >= p);
     let tasks: Vec<_> = (0..LOAD_WRITERS)
         .map(|w| {
-            let (s3, over) = (s3.clone(), over.clone());
+            let (s3, over) = (clients[w % clients.len()].clone(), over.clone());
             tokio::spawn(async move {
                 let (mut latencies, mut failed) = (Vec::new(), 0);
                 let mut longest = (Duration::ZERO, Duration::ZERO);

@@ -334,6 +334,30 @@ pub struct Reshard {
     /// The gateway running the reshard, and until when; another may take over after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// When the lease holder began its switch: every gateway's writers keep off the source
+    /// shards for a short while from then, so that they do not race the freezes. A hint
+    /// only (the freezes keep writes out); a switch that fails leaves it to lapse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switching_since_ms: Option<u64>,
+}
+
+/// How long a switch's hint holds writers off: longer than a switch takes, short enough
+/// that one which failed costs writers little. Clocks of gateways apart by more than this
+/// make the hint lapse, not last.
+const SWITCH_HINT_MS: u64 = 1_000;
+
+impl Reshard {
+    /// Whether this reshard is run by the lease holder of `epoch`, towards `target`.
+    pub(crate) fn is_run_by(&self, target: &ShardLayout, epoch: u64) -> bool {
+        self.target == *target && self.lease.as_ref().is_some_and(|l| l.epoch == epoch)
+    }
+
+    /// Whether writers keep off the source shards at `now_ms`: a switch began less than
+    /// `SWITCH_HINT_MS` ago.
+    pub(crate) fn holds_writers(&self, now_ms: u64) -> bool {
+        self.switching_since_ms
+            .is_some_and(|since| now_ms.abs_diff(since) < SWITCH_HINT_MS)
+    }
 }
 
 /// Where a reshard is, persisted after every step so that whoever runs it next resumes.
@@ -657,5 +681,30 @@ mod tests {
             .map(|i| layout.shard_of(&format!("k{i}")))
             .collect();
         assert_eq!(used.len(), 7);
+    }
+
+    #[test]
+    fn a_switch_hint_holds_writers_briefly_and_lapses() {
+        let mut reshard = Reshard {
+            target: ShardLayout {
+                generation: 2,
+                shards: 4,
+            },
+            started_ms: 0,
+            copied: 0,
+            phase: ReshardPhase::Replaying,
+            lease: None,
+            switching_since_ms: None,
+        };
+        assert!(!reshard.holds_writers(10_000));
+        reshard.switching_since_ms = Some(10_000);
+        assert!(reshard.holds_writers(10_000));
+        assert!(reshard.holds_writers(10_999));
+        assert!(!reshard.holds_writers(11_000), "a failed switch's hint lapses");
+        // A gateway whose clock is far behind the switch's does not wait longer for it.
+        assert!(!reshard.holds_writers(5_000));
+        // Records written before the hint existed read as without one.
+        let old = br#"{"target":{"generation":2,"shards":4},"started_ms":0,"copied":0}"#;
+        assert_eq!(decode::<Reshard>(old).unwrap().switching_since_ms, None);
     }
 }

@@ -183,7 +183,7 @@ impl Index {
         let head_at = head_key(key);
         loop {
             retry.pause().await?;
-            // None: this gateway is switching the bucket's layout.
+            // None: a switch of the bucket's layout holds writers off.
             let Some(KeyRead {
                 record,
                 map,

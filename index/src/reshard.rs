@@ -11,6 +11,9 @@
 //!    replayed, the target shards opened, and the bucket record switched to the target
 //!    layout. Writes pause only for this step. The source shards are retired: a writer
 //!    that still uses the old layout finds its guard failed and reloads the bucket.
+//!    Writers of every gateway keep off from the switch's start (this process's told
+//!    directly, others by a mark in the bucket record they read anyway), so that they do
+//!    not race the freezes; the freezes alone keep them out if the hint is missed.
 //!
 //! Reads and listings use the source layout, complete throughout, until the switch.
 //! One gateway runs a reshard at a time, holding a lease in the bucket record; another
@@ -19,7 +22,7 @@
 //! longer write there (nor, after the switch, anywhere that matters).
 
 use crate::model::{
-    BucketRecord, Lease, ObjectVersion, Reshard, ReshardPhase, ShardLayout, decode,
+    BucketRecord, Lease, ObjectVersion, Reshard, ReshardPhase, ShardLayout, decode, encode,
 };
 use crate::shard::{ENTRIES_END, Header, LOG, MapState, guard_header};
 use crate::versions::{STORED_PER_KEY, is_version, object_key, tally};
@@ -144,6 +147,7 @@ impl Index {
                     copied: 0,
                     phase: ReshardPhase::Starting,
                     lease: None,
+                    switching_since_ms: None,
                 });
                 Ok(true)
             })
@@ -348,9 +352,11 @@ impl Index {
         let mut ours = false;
         self.change_bucket(bucket, |record| {
             ours = false;
-            let Some(reshard) = record.reshard.as_mut().filter(|r| {
-                r.target == *target && r.lease.as_ref().is_some_and(|l| l.epoch == epoch)
-            }) else {
+            let Some(reshard) = record
+                .reshard
+                .as_mut()
+                .filter(|r| r.is_run_by(target, epoch))
+            else {
                 return Ok::<_, IndexError>(false);
             };
             change(reshard);
@@ -589,10 +595,11 @@ impl Index {
             self.freeze(map).await?;
             self.log_page(map, PAGE).await
         });
-        // The record the switch will change, read meanwhile.
+        // Meanwhile the bucket's record tells other gateways' writers to keep off, and is
+        // what the switch will change.
         let (logs, read) = futures::try_join!(
             futures::future::try_join_all(freezes),
-            self.bucket_raw(&record.name)
+            self.hold_writers(record, target, epoch)
         )?;
         let all_frozen = paused.elapsed();
         let mut pass = self
@@ -614,9 +621,10 @@ impl Index {
         let mut switched = false;
         self.change_bucket_from(&record.name, Some(read), |current| {
             switched = false;
-            let ours = current.reshard.as_ref().is_some_and(|r| {
-                r.target == *target && r.lease.as_ref().is_some_and(|l| l.epoch == epoch)
-            });
+            let ours = current
+                .reshard
+                .as_ref()
+                .is_some_and(|r| r.is_run_by(target, epoch));
             if !ours {
                 return Ok::<_, IndexError>(false);
             }
@@ -648,6 +656,34 @@ impl Index {
         self.sync().await?;
         self.retire(&record.name, &sources).await?;
         Ok(Some(pause))
+    }
+
+    /// Marks the switch's start in the bucket's record (see `Reshard::switching_since_ms`),
+    /// starting from `record` as read when this step took the lease: one round trip when
+    /// nothing changed it since. The record as it then stands, and its stored bytes.
+    async fn hold_writers(
+        &self,
+        record: &BucketRecord,
+        target: &ShardLayout,
+        epoch: u64,
+    ) -> Result<(BucketRecord, Vec<u8>)> {
+        let now = self.now_ms();
+        let read = (record.clone(), encode(record));
+        let held = self
+            .change_bucket_from(&record.name, Some(read), |current| {
+                let Some(reshard) = current
+                    .reshard
+                    .as_mut()
+                    .filter(|r| r.is_run_by(target, epoch))
+                else {
+                    return Ok::<_, IndexError>(false);
+                };
+                reshard.switching_since_ms = Some(now);
+                Ok(true)
+            })
+            .await?;
+        let raw = encode(&held);
+        Ok((held, raw))
     }
 
     /// Marks a target shard as this lease holder's. False when a later holder (or the

@@ -215,9 +215,10 @@ impl Index {
     /// `bucket`'s record, read now, and `keys` of the map that holds `key` in it, with
     /// that map's header and this process's lock on it. One round trip when
     /// the map is the one the bucket's layout last seen here names (both are read at
-    /// once), two when it is not. None when this process started switching the bucket's
-    /// layout while the lock was awaited: the switch's freeze takes that lock too, and must
-    /// not wait for the writers queued on it.
+    /// once), two when it is not. None when a switch of the bucket's layout holds writers
+    /// off: one this process started while the lock was awaited (the switch's freeze takes
+    /// that lock too, and must not wait for the writers queued on it), or one the record
+    /// says has just begun.
     pub(crate) async fn read_key(
         &self,
         bucket: &str,
@@ -240,6 +241,9 @@ impl Index {
         };
         let (record, guessed) = futures::join!(self.bucket(bucket), read_guess);
         let record = record?;
+        if (record.reshard.as_ref()).is_some_and(|r| r.holds_writers(self.now_ms())) {
+            return Ok(None);
+        }
         let map = record.key_map(key);
         let (values, header) = match guessed {
             Some(read) if guess.as_deref() == Some(map.as_str()) => read?,
