@@ -2,6 +2,7 @@
 //! every map of the bucket has been closed while empty, so that no write through any
 //! gateway can land in a bucket being deleted.
 
+use crate::index::to_the_end;
 use crate::model::{
     BUCKETS, BucketRecord, Quota, RETIRED, ShardLayout, Versioning, decode, encode,
 };
@@ -187,15 +188,7 @@ impl Index {
     /// closed to writes until they time out.
     pub async fn delete_bucket(self: &Arc<Self>, name: &str) -> Result<()> {
         let (index, name) = (self.clone(), name.to_owned());
-        let deletion = tokio::spawn(async move { index.delete_bucket_here(&name).await });
-        match deletion.await {
-            Ok(deleted) => deleted,
-            Err(stopped) => match stopped.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                // The runtime is shutting down.
-                Err(_) => Err(IndexError::Busy),
-            },
-        }
+        to_the_end(async move { index.delete_bucket_here(&name).await }).await
     }
 
     /// `delete_bucket`, in the caller's task. Each of the bucket's maps is closed while its

@@ -1,11 +1,11 @@
 //! The `Index` handle: the maps it works on and the in-process helpers it keeps. Its
 //! operations live in the modules named after what they do (buckets, objects, uploads, …).
 
-use crate::Result;
 use crate::locks::MapLocks;
 use crate::model::{Clock, unix_ms};
 use crate::seen::SeenLayouts;
 use crate::switches::Switches;
+use crate::{IndexError, Result};
 use kura_backend::KvStore;
 use std::sync::Arc;
 
@@ -71,5 +71,25 @@ impl Index {
     /// The current time in milliseconds, as stamped on new records.
     pub fn now_ms(&self) -> u64 {
         unix_ms()
+    }
+}
+
+/// Runs `work` in a task of its own, to its end even when the caller stops waiting (a
+/// client that hangs up drops its request): work of several writes, cut off between two,
+/// would leave records half changed for a later request to settle.
+pub(crate) async fn to_the_end<T, E>(
+    work: impl Future<Output = std::result::Result<T, E>> + Send + 'static,
+) -> std::result::Result<T, E>
+where
+    T: Send + 'static,
+    E: From<IndexError> + Send + 'static,
+{
+    match tokio::spawn(work).await {
+        Ok(done) => done,
+        Err(stopped) => match stopped.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // The runtime is shutting down.
+            Err(_) => Err(IndexError::Busy.into()),
+        },
     }
 }

@@ -700,7 +700,10 @@ mod tests {
         reshard.switching_since_ms = Some(10_000);
         assert!(reshard.holds_writers(10_000));
         assert!(reshard.holds_writers(10_999));
-        assert!(!reshard.holds_writers(11_000), "a failed switch's hint lapses");
+        assert!(
+            !reshard.holds_writers(11_000),
+            "a failed switch's hint lapses"
+        );
         // A gateway whose clock is far behind the switch's does not wait longer for it.
         assert!(!reshard.holds_writers(5_000));
         // Records written before the hint existed read as without one.

@@ -12,12 +12,14 @@
 //! written since, whether the entry landed first cannot be told, so the upload is removed
 //! and its parts collected, never left to be completed over data that replaced it.
 
+use crate::index::to_the_end;
 use crate::listing::{ListPage, ListParams, Merged, Space, list_sorted, successor};
 use crate::model::{Completion, ObjectVersion, PartRecord, UploadRecord, decode, encode};
 use crate::objects::{Decision, add_version};
 use crate::shard::{MapState, Retry, garbage_key, guard_header, intent_key};
 use crate::{Index, IndexError, Result};
 use kura_backend::{MAX_WRITE_CHANGES, Scan, Write};
+use std::sync::Arc;
 
 /// ListMultipartUploads parameters: uploads after (`key_marker`,
 /// `upload_id_marker`), as S3 defines the pair.
@@ -39,6 +41,8 @@ pub struct CompletedPart {
 
 /// A completion by another gateway older than this lost its gateway.
 const COMPLETION_ABANDONED_MS: u64 = 5 * 60 * 1000;
+/// How long a completion waits for another request completing the same upload.
+const WAIT_FOR_COMPLETION: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// What meeting a marked completion came to.
 enum Settled {
@@ -193,8 +197,33 @@ impl Index {
     /// Turns an upload into the current version of its key. `build` gets the
     /// upload and all its uploaded parts and makes the version (validating the
     /// client's part list); `check` vets the version being replaced. Parts not
-    /// used by the version are collected.
-    pub async fn complete_upload<E: From<IndexError>>(
+    /// used by the version are collected. Runs to its end even if the caller stops
+    /// waiting; a request completing an upload another is completing waits for that one.
+    pub async fn complete_upload<E>(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        build: impl FnOnce(&UploadRecord, &[PartRecord]) -> std::result::Result<ObjectVersion, E>
+        + Send
+        + 'static,
+        check: impl FnMut(Option<&ObjectVersion>) -> std::result::Result<(), E> + Send + 'static,
+    ) -> std::result::Result<ObjectVersion, E>
+    where
+        E: From<IndexError> + Send + 'static,
+    {
+        let index = self.clone();
+        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        to_the_end(async move {
+            index
+                .complete_upload_here(&bucket, &key, &upload_id, build, check)
+                .await
+        })
+        .await
+    }
+
+    /// `complete_upload`, in the caller's task.
+    async fn complete_upload_here<E: From<IndexError>>(
         &self,
         bucket: &str,
         key: &str,
@@ -203,14 +232,21 @@ impl Index {
         mut check: impl FnMut(Option<&ObjectVersion>) -> std::result::Result<(), E>,
     ) -> std::result::Result<ObjectVersion, E> {
         let mut found = self.find_upload(bucket, key, upload_id).await?;
-        if found.upload.completing.is_some() {
+        let waited = std::time::Instant::now();
+        while found.upload.completing.is_some() {
             match self.settle_completion(bucket, key, found).await? {
                 Settled::Finished(version) => return Ok(*version),
-                Settled::Reopened => found = self.find_upload(bucket, key, upload_id).await?,
-                Settled::Removed | Settled::UnderWay => {
-                    return Err(IndexError::NoSuchUpload.into());
+                Settled::Reopened => {}
+                Settled::Removed => return Err(IndexError::NoSuchUpload.into()),
+                // Another request completes it (most likely this one's earlier try, whose
+                // answer was lost): its outcome is this one's. Once it has finished, the
+                // upload is gone and the caller finds the object it made.
+                Settled::UnderWay if waited.elapsed() < WAIT_FOR_COMPLETION => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
+                Settled::UnderWay => return Err(IndexError::Busy.into()),
             }
+            found = self.find_upload(bucket, key, upload_id).await?;
         }
         let _running = Running::begin(self, upload_id);
         let (parts, _) = self.parts_in(&found.map, upload_id, 0, usize::MAX).await?;

@@ -1,5 +1,5 @@
 use kura_backend::LocalBackend;
-use kura_index::{Index, IndexError, ListParams};
+use kura_index::{Index, IndexError, ListParams, PartRecord, PartRef, UploadRecord};
 use std::sync::Arc;
 use support::{open, version};
 
@@ -823,6 +823,78 @@ async fn a_switch_freezes_shards_another_gateway_wrote_last() {
     put(one.clone(), "f", 100_000).await;
     let usage = one.bucket_usage("b").await.unwrap();
     assert_eq!((usage.objects, usage.bytes), (6, 111_111));
+}
+
+/// A completion whose caller stops waiting (a client that hangs up) still runs to its end,
+/// and the same completion sent again through another gateway meanwhile gets its outcome:
+/// cut off between marking the upload and writing the entry, it would leave the upload
+/// marked (refused to the other gateway for minutes) and the object missing.
+#[tokio::test]
+async fn a_completion_finishes_when_its_caller_goes_away() {
+    let (_dir, one, two) = two_gateways_with_bucket().await;
+    let upload = UploadRecord {
+        upload_id: "u1".into(),
+        key: "k".into(),
+        owner: "o".into(),
+        initiated_ms: 0,
+        meta: Default::default(),
+        checksum_algorithm: None,
+        checksum_type: None,
+        completing: None,
+    };
+    one.create_upload("b", &upload).await.unwrap();
+    for number in 1..=3 {
+        let part = PartRecord {
+            number,
+            blob: format!("p{number}"),
+            size: 10,
+            etag: "e".into(),
+            checksum: None,
+            last_modified_ms: 0,
+        };
+        one.put_part("b", "k", "u1", &part).await.unwrap();
+    }
+    let build = |_: &UploadRecord, parts: &[PartRecord]| {
+        let mut object = version("unused", 30);
+        object.multipart = true;
+        object.upload_id = Some("u1".into());
+        object.parts = (parts.iter())
+            .map(|p| PartRef {
+                blob: p.blob.clone(),
+                size: p.size,
+                etag: Some(p.etag.clone()),
+                checksum: None,
+            })
+            .collect();
+        Ok::<_, IndexError>(object)
+    };
+    // `check` runs once the upload is marked, before the entry is written (late: 5 ms).
+    let marked = Arc::new(tokio::sync::Notify::new());
+    let signal = marked.clone();
+    let completion = two.complete_upload("b", "k", "u1", build, move |_| {
+        signal.notify_one();
+        Ok(())
+    });
+    tokio::select! {
+        _ = completion => panic!("the entry was written before `check` ran"),
+        _ = marked.notified() => {}
+    }
+    // The caller is gone. Sent again through the other gateway: it waits for the first.
+    match one.complete_upload("b", "k", "u1", build, |_| Ok(())).await {
+        Ok(object) => assert_eq!(object.upload_id.as_deref(), Some("u1")),
+        Err(IndexError::NoSuchUpload) => {}
+        Err(other) => panic!("{other}"),
+    }
+    let record = one.bucket("b").await.unwrap();
+    let current = one.current(&record, "k").await.unwrap().expect("completed");
+    assert_eq!(
+        (current.upload_id.as_deref(), current.size),
+        (Some("u1"), 30)
+    );
+    assert!(matches!(
+        one.upload("b", "k", "u1").await,
+        Err(IndexError::NoSuchUpload)
+    ));
 }
 
 /// A bucket deletion whose caller stops waiting (a client that hangs up) still runs to its

@@ -204,13 +204,13 @@ pub async fn complete_multipart_upload(
             &req.bucket,
             &req.key,
             upload_id,
-            |upload, parts| {
+            move |upload, parts| {
                 let owner = acl::object_owner(&bucket, &upload.owner, upload.meta.acl.as_ref());
                 let version = assemble(upload, parts, &request.part, owner)?;
                 check_stated_checksum(&version, &stated)?;
                 Ok(version)
             },
-            |current| conditions.check(current),
+            move |current| conditions.check(current),
         )
         .await;
     let version = match completed {
