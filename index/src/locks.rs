@@ -52,6 +52,10 @@ impl MapLocks {
 }
 
 impl MapLock<'_> {
+    pub(crate) fn is_for(&self, map: &str) -> bool {
+        self.map == map
+    }
+
     /// The header this gateway last wrote to the map, if it remembers one: a guess, as
     /// another gateway may have written since.
     pub(crate) fn written_header(&self) -> Option<Vec<u8>> {

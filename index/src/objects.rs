@@ -181,6 +181,9 @@ impl Index {
     ) -> std::result::Result<T, E> {
         let mut retry = Retry::new();
         let head_at = head_key(key);
+        // The map's lock kept from a try whose guard failed, so that the next try does not
+        // queue behind this gateway's other writers of the map again.
+        let mut held = None;
         loop {
             retry.pause().await?;
             // None: a switch of the bucket's layout holds writers off.
@@ -191,7 +194,12 @@ impl Index {
                 header: raw_header,
                 mut local,
             }) = self
-                .read_key(bucket, key, &[key.as_bytes().to_vec(), head_at.clone()])
+                .read_key(
+                    bucket,
+                    key,
+                    &[key.as_bytes().to_vec(), head_at.clone()],
+                    held.take(),
+                )
                 .await?
             else {
                 retry.held_off(&self.switches, bucket).await;
@@ -340,8 +348,10 @@ impl Index {
                 let _ = self.release(&record, reservation).await;
             }
             if written.map_err(IndexError::from)?.applied() {
+                retry.landed(bucket);
                 return Ok(out);
             }
+            held = local;
         }
     }
 

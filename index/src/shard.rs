@@ -143,13 +143,37 @@ pub(crate) fn log_key(stamp: Stamp) -> Vec<u8> {
 pub(crate) struct Retry {
     started: std::time::Instant,
     attempts: u32,
+    /// Attempts in all, and time spent held off, for `landed`.
+    tries: u32,
+    held_off: Duration,
 }
+
+/// A write that takes longer than this to land is logged (at debug) with where it waited.
+const SLOW_WRITE: Duration = Duration::from_millis(500);
 
 impl Retry {
     pub(crate) fn new() -> Self {
         Retry {
             started: std::time::Instant::now(),
             attempts: 0,
+            tries: 0,
+            held_off: Duration::ZERO,
+        }
+    }
+
+    /// Notes that the write to `bucket` landed; a slow one is logged with its attempts
+    /// and the time a switch or deletion held it off (the rest: the storage, local locks).
+    pub(crate) fn landed(&self, bucket: &str) {
+        let took = self.started.elapsed();
+        if took >= SLOW_WRITE {
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            tracing::debug!(
+                bucket,
+                attempts = self.tries,
+                held_off_ms = ms(self.held_off),
+                took_ms = ms(took),
+                "slow index write"
+            );
         }
     }
 
@@ -158,6 +182,7 @@ impl Retry {
     /// spread so that competing writers do not meet again.
     pub(crate) async fn pause(&mut self) -> Result<()> {
         self.attempts += 1;
+        self.tries += 1;
         if self.started.elapsed() > WRITE_DEADLINE {
             return Err(IndexError::Busy);
         }
@@ -171,7 +196,9 @@ impl Retry {
     /// Waits while a reshard's switch holds writes to `bucket` off; the next attempt
     /// then follows at once.
     pub(crate) async fn held_off(&mut self, switches: &Switches, bucket: &str) {
+        let from = std::time::Instant::now();
         switches.wait(bucket).await;
+        self.held_off += from.elapsed();
         self.attempts = 0;
     }
 }
@@ -213,22 +240,28 @@ impl Index {
     }
 
     /// `bucket`'s record, read now, and `keys` of the map that holds `key` in it, with
-    /// that map's header and this process's lock on it. One round trip when
+    /// that map's header and this process's lock on it (`held`, when it is that map's). One round trip when
     /// the map is the one the bucket's layout last seen here names (both are read at
     /// once), two when it is not. None when a switch of the bucket's layout holds writers
     /// off: one this process started while the lock was awaited (the switch's freeze takes
     /// that lock too, and must not wait for the writers queued on it), or one the record
     /// says has just begun.
-    pub(crate) async fn read_key(
-        &self,
+    pub(crate) async fn read_key<'a>(
+        &'a self,
         bucket: &str,
         key: &str,
         keys: &[Vec<u8>],
-    ) -> Result<Option<KeyRead<'_>>> {
+        held: Option<MapLock<'a>>,
+    ) -> Result<Option<KeyRead<'a>>> {
         let guess = self.seen.key_map(bucket, key);
-        let mut local = match &guess {
-            Some(map) => Some(self.locks.lock(map).await),
-            None => None,
+        let mut local = match (&guess, held) {
+            (Some(map), Some(lock)) if lock.is_for(map) => Some(lock),
+            (Some(map), held) => {
+                // Maps share a lock's stripe: the one held goes first.
+                drop(held);
+                Some(self.locks.lock(map).await)
+            }
+            (None, _) => None,
         };
         if self.switches.runs(bucket) {
             return Ok(None);
