@@ -170,6 +170,10 @@ pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> S3Result<Acl> {
             .with("ArgumentValue", other));
         }
     }
+    // Group grants before the owner's, in the order radosgw lists them: clients (and
+    // s3-tests) that read a canned ACL's grants by position expect it.
+    acl.grants
+        .sort_by_key(|g| !matches!(g.grantee, AclGrantee::Group(_)));
     Ok(acl)
 }
 
@@ -443,6 +447,8 @@ mod tests {
         assert!(!allows(&acl, None, Permission::Write, false));
         assert!(allows(&acl, Some("alice"), Permission::WriteAcp, false));
         assert!(is_public(&acl));
+        assert!(matches!(acl.grants[0].grantee, AclGrantee::Group(_)));
+        assert_eq!(acl.grants[1].grantee, AclGrantee::User("alice".into()));
         let acl = canned("authenticated-read", "alice", "alice").unwrap();
         assert!(allows(&acl, Some("bob"), Permission::Read, false));
         assert!(!allows(&acl, None, Permission::Read, false));

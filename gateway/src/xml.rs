@@ -43,10 +43,12 @@ const MAX_DEPTH: usize = 32;
 pub fn from_xml<T: for<'de> Deserialize<'de>>(root: &str, body: &[u8]) -> S3Result<T> {
     let malformed = || S3Error::from(ErrorCode::MalformedXML);
     let text = std::str::from_utf8(body).map_err(|_| malformed())?;
-    if check_document(text)? != root {
+    let (found, leaves) = check_document(text)?;
+    if found != root {
         return Err(malformed());
     }
-    let parsed = std::panic::catch_unwind(|| quick_xml::de::from_str::<T>(text));
+    let text = keep_edge_whitespace(text, &leaves);
+    let parsed = std::panic::catch_unwind(|| quick_xml::de::from_str::<T>(&text));
     match parsed {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(_)) => Err(malformed()),
@@ -57,18 +59,58 @@ pub fn from_xml<T: for<'de> Deserialize<'de>>(root: &str, body: &[u8]) -> S3Resu
     }
 }
 
+/// `text` with the whitespace at either end of each leaf element's text (`leaves`, byte
+/// ranges) written as character references. The deserializer trims text, and S3 does not:
+/// a key ` a ` in a DeleteObjects request is that key, not `a`. A reference is not
+/// whitespace to the trimming, and reads back as the character.
+fn keep_edge_whitespace(text: &str, leaves: &[std::ops::Range<usize>]) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut copied = 0;
+    for leaf in leaves {
+        let value = &text[leaf.clone()];
+        let inner = value.trim_matches(is_xml_space);
+        if inner.len() == value.len() {
+            continue;
+        }
+        kept.push_str(&text[copied..leaf.start]);
+        let start = value.len() - value.trim_start_matches(is_xml_space).len();
+        let references = |edge: &str, kept: &mut String| {
+            for c in edge.chars() {
+                kept.push_str(&format!("&#{};", u32::from(c)));
+            }
+        };
+        references(&value[..start], &mut kept);
+        kept.push_str(inner);
+        references(&value[start + inner.len()..], &mut kept);
+        copied = leaf.end;
+    }
+    kept.push_str(&text[copied..]);
+    kept
+}
+
+fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
 /// Reads a whole document once: it must be well-formed, without a DTD (so no entity can be
 /// declared or expanded), every entity reference one of XML's five, every element closed,
-/// and no deeper than [`MAX_DEPTH`]. Returns the root element's local name.
-fn check_document(text: &str) -> S3Result<String> {
+/// and no deeper than [`MAX_DEPTH`]. Returns the root element's local name, and where the
+/// text of each element holding only text lies.
+fn check_document(text: &str) -> S3Result<(String, Vec<std::ops::Range<usize>>)> {
     use quick_xml::events::Event;
     let malformed = |message: &str| S3Error::new(ErrorCode::MalformedXML, message);
     let mut reader = quick_xml::Reader::from_str(text);
     let (mut depth, mut root) = (0usize, None);
+    let mut leaves = Vec::new();
+    // The text just read right after a start tag, until its end tag shows it was a leaf's.
+    let (mut after_start, mut text_read) = (false, None);
     loop {
+        let from = reader.buffer_position() as usize;
         let event = reader
             .read_event()
             .map_err(|_| malformed(ErrorCode::MalformedXML.default_message()))?;
+        let was_after_start = std::mem::replace(&mut after_start, false);
+        let text_before = text_read.take();
         match event {
             Event::DocType(_) => {
                 return Err(malformed(
@@ -86,21 +128,28 @@ fn check_document(text: &str) -> S3Result<String> {
                     return Err(malformed("The XML document is nested too deeply."));
                 }
                 root.get_or_insert_with(|| local_name(&e));
+                after_start = true;
             }
             Event::Empty(e) => {
                 root.get_or_insert_with(|| local_name(&e));
             }
-            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                leaves.extend(text_before);
+            }
             Event::Text(e) => {
                 e.unescape()
                     .map_err(|_| malformed(ErrorCode::MalformedXML.default_message()))?;
+                if was_after_start {
+                    text_read = Some(from..reader.buffer_position() as usize);
+                }
             }
             Event::Eof => break,
             _ => {}
         }
     }
     match root {
-        Some(root) if depth == 0 => Ok(root),
+        Some(root) if depth == 0 => Ok((root, leaves)),
         _ => Err(malformed(ErrorCode::MalformedXML.default_message())),
     }
 }
@@ -951,6 +1000,18 @@ pub struct TaggingRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaf_text_keeps_its_whitespace() {
+        let body = "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n  \
+            <Object><Key> </Key></Object>\n  <Object><Key>_ </Key></Object>\n  \
+            <Object><Key>\ta &amp; b\r\n</Key></Object><Object><Key>plain</Key></Object>\n\
+            <Quiet>true</Quiet></Delete>";
+        let delete: Delete = from_xml("Delete", body.as_bytes()).unwrap();
+        let keys: Vec<&str> = delete.object.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, [" ", "_ ", "\ta & b\r\n", "plain"]);
+        assert!(delete.quiet);
+    }
 
     #[test]
     fn parses_delete_and_complete_documents() {
