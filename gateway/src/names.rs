@@ -24,6 +24,9 @@ pub fn validate_bucket_name(name: &str) -> S3Result<()> {
         && edge_ok(bytes.first())
         && edge_ok(bytes.last())
         && !name.contains("..")
+        // Each dot-separated label begins and ends with a letter or digit (DNS).
+        && !name.contains(".-")
+        && !name.contains("-.")
         && !ip_like
         && !reserved;
     if valid {
@@ -49,6 +52,8 @@ mod tests {
             "-ab",
             "ab-",
             "a..b",
+            "foo.-bar",
+            "foo-.bar",
             "192.168.1.1",
             "xn--ab",
             &"a".repeat(64),

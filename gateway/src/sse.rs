@@ -109,6 +109,23 @@ pub enum Protection {
 }
 
 const SSE_HEADER: &str = "x-amz-server-side-encryption";
+const KMS_KEY_HEADER: &str = "x-amz-server-side-encryption-aws-kms-key-id";
+
+/// Refuses the headers that choose an encryption on a read, as S3 does (a read's
+/// encryption is the object's; only SSE-C's key is sent to read).
+pub fn refuse_on_read(headers: &HeaderMap) -> S3Result<()> {
+    match [SSE_HEADER, KMS_KEY_HEADER]
+        .into_iter()
+        .find(|name| headers.contains_key(*name))
+    {
+        Some(name) => Err(S3Error::new(
+            ErrorCode::InvalidArgument,
+            format!("The {name} header is not supported for this operation."),
+        )
+        .with("ArgumentName", name)),
+        None => Ok(()),
+    }
+}
 
 impl Protection {
     /// What a write's headers ask for (SSE-C or `x-amz-server-side-encryption: AES256`),
@@ -119,6 +136,15 @@ impl Protection {
     ) -> S3Result<Option<Protection>> {
         let customer = CustomerKey::from_headers(headers)?;
         let managed = headers.get(SSE_HEADER).map(|v| v.to_str().unwrap_or(""));
+        if headers.contains_key(KMS_KEY_HEADER)
+            && !managed.is_some_and(|m| m.starts_with("aws:kms"))
+        {
+            return Err(S3Error::new(
+                ErrorCode::InvalidArgument,
+                "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms",
+            )
+            .with("ArgumentName", KMS_KEY_HEADER));
+        }
         match (customer, managed) {
             (Some(_), Some(_)) => Err(S3Error::new(
                 ErrorCode::InvalidArgument,
@@ -446,6 +472,30 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kms_key_without_kms_and_encryption_headers_on_reads_are_refused() {
+        let headers = |pairs: &[(&'static str, &str)]| -> HeaderMap {
+            (pairs.iter())
+                .map(|(n, v)| (http::HeaderName::from_static(n), v.parse().unwrap()))
+                .collect()
+        };
+        let refused = |h: &HeaderMap| Protection::for_write(h, None).err().map(|e| e.code);
+        let key_only = headers(&[(KMS_KEY_HEADER, "k")]);
+        assert_eq!(refused(&key_only), Some(ErrorCode::InvalidArgument));
+        let aes_and_key = headers(&[(SSE_HEADER, "AES256"), (KMS_KEY_HEADER, "k")]);
+        assert_eq!(refused(&aes_and_key), Some(ErrorCode::InvalidArgument));
+        let aes = headers(&[(SSE_HEADER, "AES256")]);
+        assert!(matches!(
+            Protection::for_write(&aes, None),
+            Ok(Some(Protection::Managed))
+        ));
+        assert_eq!(
+            refuse_on_read(&aes).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+        assert!(refuse_on_read(&headers(&[])).is_ok());
+    }
 
     fn customer(byte: u8) -> CustomerKey {
         let key = [byte; 32];

@@ -14,16 +14,23 @@ use super::context::{KeyOwner, SecretStore};
 use super::sigv4::{Query, check_skew, lookup};
 use crate::error::{ErrorCode, S3Error, S3Result};
 
-/// Query parameters that are part of the signed resource, in sorted order.
+/// Query parameters that are part of the signed resource (botocore's list), in sorted order.
 const SUBRESOURCES: &[&str] = &[
+    "accelerate",
     "acl",
+    "analytics",
+    "cors",
     "delete",
+    "inventory",
     "lifecycle",
     "location",
     "logging",
+    "metrics",
     "notification",
+    "object-lock",
     "partNumber",
     "policy",
+    "replication",
     "requestPayment",
     "response-cache-control",
     "response-content-disposition",
@@ -32,6 +39,9 @@ const SUBRESOURCES: &[&str] = &[
     "response-content-type",
     "response-expires",
     "restore",
+    "select",
+    "select-type",
+    "storageClass",
     "tagging",
     "torrent",
     "uploadId",
@@ -237,6 +247,12 @@ fn string_to_sign(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subresources_are_sorted_as_signers_sort_them() {
+        assert!(SUBRESOURCES.windows(2).all(|w| w[0] < w[1]));
+        assert!(SUBRESOURCES.contains(&"cors") && SUBRESOURCES.contains(&"object-lock"));
+    }
 
     struct One;
     impl SecretStore for One {

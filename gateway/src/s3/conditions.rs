@@ -1,7 +1,7 @@
 //! Conditional request headers (If-Match and friends), for reads and for copy sources.
 
 use super::response::unquote;
-use crate::error::{ErrorCode, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use http::HeaderMap;
 
 /// Which header family is evaluated.
@@ -50,7 +50,10 @@ pub fn check(
         if_none_match == Some(false) || (if_none_match.is_none() && modified_ok == Some(false));
     if not_modified {
         return Err(match family {
-            Family::Read => ErrorCode::NotModified.into(),
+            // A 304 carries the validators a 200 would (RFC 9110 15.4.5).
+            Family::Read => S3Error::from(ErrorCode::NotModified)
+                .with_header("etag", format!("\"{etag}\""))
+                .with_header("last-modified", crate::timefmt::http_date(last_modified_ms)),
             Family::CopySource => ErrorCode::PreconditionFailed.into(),
         });
     }
@@ -140,9 +143,12 @@ mod tests {
             ok(&[("if-match", "\"x\"")]).unwrap_err().code,
             ErrorCode::PreconditionFailed
         );
-        assert_eq!(
-            ok(&[("if-none-match", "\"abc\"")]).unwrap_err().code,
-            ErrorCode::NotModified
+        let not_modified = ok(&[("if-none-match", "\"abc\"")]).unwrap_err();
+        assert_eq!(not_modified.code, ErrorCode::NotModified);
+        assert!(
+            not_modified
+                .headers
+                .contains(&("etag", "\"abc\"".to_owned()))
         );
         assert_eq!(
             ok(&[("if-modified-since", after)]).unwrap_err().code,

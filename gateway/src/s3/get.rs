@@ -28,6 +28,7 @@ pub async fn get_object(
     read: &ObjectRead,
     head: bool,
 ) -> S3Result<S3Response> {
+    sse::refuse_on_read(req.headers())?;
     let version = object_version(state, &req, read.version_id.as_deref()).await?;
     let customer = CustomerKey::from_headers(req.headers())?;
     let key = sse::key_for(
