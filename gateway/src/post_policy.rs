@@ -55,6 +55,8 @@ impl PostPolicy {
         let expiration = doc
             .get("expiration")
             .and_then(Value::as_str)
+            // ISO 8601 as S3 reads it: RFC 3339 without the space it allows for a `T`.
+            .filter(|e| e.as_bytes().get(10) == Some(&b'T'))
             .and_then(|e| OffsetDateTime::parse(e, &Rfc3339).ok())
             .ok_or_else(|| invalid("Invalid 'expiration' value."))?;
         let conditions = doc
@@ -234,6 +236,7 @@ mod tests {
             &encode(r#"{"conditions":[]}"#),
             &encode(r#"{"expiration":"2030-01-01T00:00:00Z"}"#),
             &encode(r#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["between","$key"]]}"#),
+            &encode(r#"{"expiration":"2030-01-01 00:00:00+00:00","conditions":[]}"#),
             &encode(
                 r#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["content-length-range",9,1]]}"#,
             ),

@@ -65,6 +65,8 @@ const HEADER_KEYS: &[&str] = &[
     "x-amz-copy-source",
     "x-amz-metadata-directive",
     "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-customer-algorithm",
     "x-amz-storage-class",
     "x-amz-content-sha256",
     "x-amz-object-ownership",
@@ -161,6 +163,10 @@ mod tests {
     fn condition_keys_from_the_request() {
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-acl", "public-read".parse().unwrap());
+        headers.insert(
+            "x-amz-server-side-encryption-customer-algorithm",
+            "AES256".parse().unwrap(),
+        );
         headers.insert("x-amz-tagging", "Project=X&team=blue".parse().unwrap());
         let query = Query::parse(Some("prefix=docs%2F&max-keys=5"));
         let tags = vec![("Class".to_owned(), "public".to_owned())];
@@ -180,6 +186,10 @@ mod tests {
         assert_eq!(v("s3:max-keys"), ["5"]);
         assert!(v("s3:delimiter").is_empty());
         assert_eq!(v("s3:x-amz-acl"), ["public-read"]);
+        assert_eq!(
+            v("s3:x-amz-server-side-encryption-customer-algorithm"),
+            ["AES256"]
+        );
         assert_eq!(v("aws:securetransport"), ["false"]);
         assert_eq!(v("aws:sourceip"), ["127.0.0.1"]);
         assert!(v("aws:username").is_empty());
