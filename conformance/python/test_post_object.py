@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from conftest import (
     anonymous_client,
@@ -56,6 +57,23 @@ def test_sigv4_form_with_conditions_metadata_and_acl(server, s3, signer, bucket)
     assert f'"{hashlib.md5(b"form data").hexdigest()}"' == doc.findtext("ETag") == head["ETag"]
     anon = anonymous_client(server)
     assert anon.get_object(Bucket=bucket, Key="uploads/photo.jpg")["Body"].read() == b"form data"
+
+
+def test_a_key_condition_reads_the_filename_filled_in_or_the_field_as_sent(s3, signer, bucket):
+    # As radosgw reads it: the key the object gets.
+    filled = signer.generate_presigned_post(
+        bucket, "${filename}", Conditions=[["starts-with", "$key", "shot-"]], ExpiresIn=600)
+    filled["fields"]["key"] = "${filename}"
+    assert post(filled, filename="shot-1.jpg").status_code == 204
+    assert post(filled, filename="other.jpg").status_code == 403
+    # As sent: an exact condition on the field with its variable.
+    exact = signer.generate_presigned_post(
+        bucket, "in/${filename}", Conditions=[{"key": "in/${filename}"}], ExpiresIn=600)
+    assert post(exact, filename="a.jpg").status_code == 204
+    assert s3.get_object(Bucket=bucket, Key="shot-1.jpg")["Body"].read() == b"form data"
+    assert s3.get_object(Bucket=bucket, Key="in/a.jpg")["Body"].read() == b"form data"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="other.jpg")
 
 
 def test_tagging_field(s3, signer, bucket):

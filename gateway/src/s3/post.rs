@@ -115,7 +115,17 @@ pub async fn post_object(state: &S3State, mut req: S3Request) -> S3Result<S3Resp
     let signer = auth::authenticate_form(&signature, &signer_key, &state.region)?;
     let policy = field("policy").map(PostPolicy::parse).transpose()?;
     if let Some(policy) = &policy {
-        policy.check(time::OffsetDateTime::now_utc(), &fields)?;
+        // A key condition may be written for the key the object gets (`${filename}`
+        // filled in, as radosgw reads it) or for the field as sent (`{"key":
+        // "up/${filename}"}`): either reading that holds admits the upload.
+        let now = time::OffsetDateTime::now_utc();
+        let mut filled = fields.clone();
+        if let Some((_, value)) = filled.iter_mut().find(|(n, _)| n == "key") {
+            value.clone_from(&key);
+        }
+        if let Err(refused) = policy.check(now, &filled) {
+            policy.check(now, &fields).map_err(|_| refused)?;
+        }
     }
     let range = policy.and_then(|p| p.length_range());
     let headers = object_headers(&fields)?;
