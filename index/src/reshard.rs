@@ -349,21 +349,9 @@ impl Index {
         epoch: u64,
         change: impl Fn(&mut Reshard),
     ) -> Result<bool> {
-        let mut ours = false;
-        self.change_bucket(bucket, |record| {
-            ours = false;
-            let Some(reshard) = record
-                .reshard
-                .as_mut()
-                .filter(|r| r.is_run_by(target, epoch))
-            else {
-                return Ok::<_, IndexError>(false);
-            };
-            change(reshard);
-            ours = true;
-            Ok(true)
-        })
-        .await?;
+        let (_, ours) = self
+            .change_reshard(bucket, None, target, epoch, change)
+            .await?;
         if ours {
             self.sync().await?;
         }
@@ -669,21 +657,41 @@ impl Index {
     ) -> Result<(BucketRecord, Vec<u8>)> {
         let now = self.now_ms();
         let read = (record.clone(), encode(record));
-        let held = self
-            .change_bucket_from(&record.name, Some(read), |current| {
-                let Some(reshard) = current
-                    .reshard
-                    .as_mut()
-                    .filter(|r| r.is_run_by(target, epoch))
-                else {
-                    return Ok::<_, IndexError>(false);
-                };
-                reshard.switching_since_ms = Some(now);
-                Ok(true)
+        let (held, _) = self
+            .change_reshard(&record.name, Some(read), target, epoch, |r| {
+                r.switching_since_ms = Some(now);
             })
             .await?;
         let raw = encode(&held);
         Ok((held, raw))
+    }
+
+    /// Changes `bucket`'s reshard if it is still the one this gateway leased with `epoch`,
+    /// starting from `read` if given (see `change_bucket_from`). The record as it then
+    /// stands, and whether the reshard was ours.
+    async fn change_reshard(
+        &self,
+        bucket: &str,
+        read: Option<(BucketRecord, Vec<u8>)>,
+        target: &ShardLayout,
+        epoch: u64,
+        change: impl Fn(&mut Reshard),
+    ) -> Result<(BucketRecord, bool)> {
+        let mut ours = false;
+        let record = self
+            .change_bucket_from(bucket, read, |record| {
+                ours = false;
+                let Some(reshard) =
+                    (record.reshard.as_mut()).filter(|r| r.is_run_by(target, epoch))
+                else {
+                    return Ok::<_, IndexError>(false);
+                };
+                change(reshard);
+                ours = true;
+                Ok(true)
+            })
+            .await?;
+        Ok((record, ours))
     }
 
     /// Marks a target shard as this lease holder's. False when a later holder (or the
