@@ -128,8 +128,12 @@ def test_composite_crc32c_small_single_part(s3, bucket):
     assert r.get("ChecksumCRC32C") == c
     parts = s3.list_parts(Bucket=bucket, Key=key, UploadId=uid)["Parts"]
     assert parts[0].get("ChecksumCRC32C") == c
-    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={
-        "Parts": [{"PartNumber": 1, "ETag": r["ETag"], "ChecksumCRC32C": c}]})
+    listed = {"Parts": [{"PartNumber": 1, "ETag": r["ETag"], "ChecksumCRC32C": c}]}
+    # A stated object checksum that is no checksum at all: refused, nothing completed.
+    with s3_error("InvalidRequest", 400):
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uid, MultipartUpload=listed,
+                                     ChecksumCRC32C="bad")
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uid, MultipartUpload=listed)
     h = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     assert h["ChecksumCRC32C"] == composite_checksum_b64("CRC32C", [data])
     assert h.get("ChecksumType") == "COMPOSITE"

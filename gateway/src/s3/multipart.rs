@@ -198,6 +198,17 @@ pub async fn complete_multipart_upload(
         .into_iter()
         .filter_map(|alg| req.header(alg.header_name()).map(|v| (alg, v.to_owned())))
         .collect();
+    // A value that is no checksum at all is refused before anything is done; one that
+    // does not match is BadDigest after the parts are read.
+    for (alg, value) in &stated {
+        let digest = value.rsplit_once('-').map_or(value.as_str(), |(d, _)| d);
+        if alg.decode_value(digest).is_none() {
+            return Err(S3Error::new(
+                ErrorCode::InvalidRequest,
+                format!("Value for {} header is invalid.", alg.header_name()),
+            ));
+        }
+    }
     let completed = state
         .index
         .complete_upload(
