@@ -240,12 +240,12 @@ impl Index {
     }
 
     /// `bucket`'s record, read now, and `keys` of the map that holds `key` in it, with
-    /// that map's header and this process's lock on it (`held`, when it is that map's). One round trip when
-    /// the map is the one the bucket's layout last seen here names (both are read at
-    /// once), two when it is not. None when a switch of the bucket's layout holds writers
-    /// off: one this process started while the lock was awaited (the switch's freeze takes
-    /// that lock too, and must not wait for the writers queued on it), or one the record
-    /// says has just begun.
+    /// that map's header and this process's lock on it (`held`, when it is that map's).
+    /// One round trip when the map is the one the bucket's layout last seen here names
+    /// (both are read at once), two when it is not. None when a switch of the bucket's
+    /// layout holds writers off: one this process started while the lock was awaited (the
+    /// switch's freeze takes that lock too, and must not wait for the writers queued on
+    /// it), or one the record says has just begun.
     pub(crate) async fn read_key<'a>(
         &'a self,
         bucket: &str,

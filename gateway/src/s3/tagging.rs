@@ -14,13 +14,15 @@ use http::StatusCode;
 const MAX_BODY: usize = 64 * 1024;
 
 fn document(tags: &Tags) -> S3Result<S3Response> {
-    let tag = tags
+    // A tag set has no order; listed by key, as radosgw lists it.
+    let mut tag: Vec<xml::Tag> = tags
         .iter()
         .map(|(key, value)| xml::Tag {
             key: key.clone(),
             value: value.clone(),
         })
         .collect();
+    tag.sort_by(|a, b| a.key.cmp(&b.key));
     xml_ok(xml::to_xml(
         "Tagging",
         &xml::Tagging {
