@@ -371,12 +371,7 @@ fn header_checksum(headers: &HeaderMap) -> S3Result<Option<(ChecksumAlgorithm, V
         .to_str()
         .ok()
         .and_then(|value| alg.decode_value(value))
-        .ok_or_else(|| {
-            S3Error::new(
-                ErrorCode::InvalidRequest,
-                format!("Value for {} header is invalid.", alg.header_name()),
-            )
-        })?;
+        .ok_or_else(|| alg.invalid_value())?;
     Ok(Some((alg, raw)))
 }
 

@@ -109,6 +109,14 @@ impl ChecksumAlgorithm {
             .ok()
             .filter(|raw| raw.len() == self.digest_len())
     }
+
+    /// S3's answer to a header value `decode_value` refuses.
+    pub fn invalid_value(self) -> S3Error {
+        S3Error::new(
+            ErrorCode::InvalidRequest,
+            format!("Value for {} header is invalid.", self.header_name()),
+        )
+    }
 }
 
 /// How a multipart object's checksum is derived from its parts (`x-amz-checksum-type`).

@@ -63,7 +63,18 @@ pub fn from_xml<T: for<'de> Deserialize<'de>>(root: &str, body: &[u8]) -> S3Resu
 /// ranges) written as character references. The deserializer trims text, and S3 does not:
 /// a key ` a ` in a DeleteObjects request is that key, not `a`. A reference is not
 /// whitespace to the trimming, and reads back as the character.
-fn keep_edge_whitespace(text: &str, leaves: &[std::ops::Range<usize>]) -> String {
+fn keep_edge_whitespace<'a>(
+    text: &'a str,
+    leaves: &[std::ops::Range<usize>],
+) -> std::borrow::Cow<'a, str> {
+    let edged = |leaf: &std::ops::Range<usize>| {
+        let value = &text[leaf.clone()];
+        value.trim_matches(is_xml_space).len() != value.len()
+    };
+    // Almost every document has none: it goes to the deserializer as it came.
+    if !leaves.iter().any(edged) {
+        return std::borrow::Cow::Borrowed(text);
+    }
     let mut kept = String::with_capacity(text.len());
     let mut copied = 0;
     for leaf in leaves {
@@ -85,7 +96,7 @@ fn keep_edge_whitespace(text: &str, leaves: &[std::ops::Range<usize>]) -> String
         copied = leaf.end;
     }
     kept.push_str(&text[copied..]);
-    kept
+    std::borrow::Cow::Owned(kept)
 }
 
 fn is_xml_space(c: char) -> bool {

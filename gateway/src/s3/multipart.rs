@@ -203,10 +203,7 @@ pub async fn complete_multipart_upload(
     for (alg, value) in &stated {
         let digest = value.rsplit_once('-').map_or(value.as_str(), |(d, _)| d);
         if alg.decode_value(digest).is_none() {
-            return Err(S3Error::new(
-                ErrorCode::InvalidRequest,
-                format!("Value for {} header is invalid.", alg.header_name()),
-            ));
+            return Err(alg.invalid_value());
         }
     }
     let completed = state
