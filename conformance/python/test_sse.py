@@ -1,6 +1,7 @@
-"""Server-side encryption: customer keys (SSE-C) and Kura's keys (SSE-S3, bucket default
-encryption) with boto3 and `aws s3 cp --sse-c`: data at rest is encrypted, reads need the
-right key, ranges decrypt, multipart uploads and copies re-encrypt, errors are AWS's."""
+"""Server-side encryption: customer keys (SSE-C), Kura's keys (SSE-S3, SSE-KMS, bucket
+default encryption) with boto3 and `aws s3 cp --sse-c` / `--sse aws:kms`: data at rest is
+encrypted, reads need the right key, ranges decrypt, multipart uploads and copies
+re-encrypt, errors are AWS's."""
 
 import base64
 import hashlib
@@ -133,7 +134,7 @@ def test_sse_s3_and_bucket_default_encryption(server, s3, bucket):
     with s3_error("InvalidRequest", 400):  # a customer key does not apply to it
         s3.get_object(Bucket=bucket, Key="managed", **sse())
     with s3_error("NotImplemented", 501):
-        s3.put_object(Bucket=bucket, Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
+        s3.put_object(Bucket=bucket, Key="dsse", Body=b"x", ServerSideEncryption="aws:kms:dsse")
 
     with s3_error("ServerSideEncryptionConfigurationNotFoundError", 404):
         s3.get_bucket_encryption(Bucket=bucket)
@@ -168,3 +169,96 @@ def test_aws_cli_sse_c_round_trip(server, bucket, tmp_path):
     assert out.read_bytes() == src.read_bytes()
     refused = run([*aws, f"s3://{bucket}/report.txt", str(tmp_path / "no.txt")], env, check=False)
     assert refused.returncode != 0
+
+
+def kms(key_id=None):
+    return {"ServerSideEncryption": "aws:kms", **({"SSEKMSKeyId": key_id} if key_id else {})}
+
+
+def test_sse_kms_objects_uploads_copies_and_bucket_default(server, s3, bucket):
+    data = os.urandom(2 * 64 * 1024 + 5)
+    put = s3.put_object(Bucket=bucket, Key="k1", Body=data, **kms("app-key"))
+    assert (put["ServerSideEncryption"], put["SSEKMSKeyId"]) == ("aws:kms", "app-key")
+    for read in (s3.get_object(Bucket=bucket, Key="k1"), s3.head_object(Bucket=bucket, Key="k1")):
+        assert (read["ServerSideEncryption"], read["SSEKMSKeyId"]) == ("aws:kms", "app-key")
+    got = s3.get_object(Bucket=bucket, Key="k1", Range="bytes=65530-65545")
+    assert got["Body"].read() == data[65530:65546]
+    stored = b"".join(p.read_bytes() for p in (server.data_dir / "blobs").rglob("*") if p.is_file())
+    assert data[:4096] not in stored
+    # A customer key does not apply to it.
+    with s3_error("InvalidRequest", 400):
+        s3.get_object(Bucket=bucket, Key="k1", **sse())
+    # Without a key id, S3's default key.
+    assert s3.put_object(Bucket=bucket, Key="k2", Body=b"d", **kms())["SSEKMSKeyId"] == "aws/s3"
+    with s3_error("InvalidArgument", 400):
+        s3.put_object(Bucket=bucket, Key="bad", Body=b"x", SSEKMSKeyId="app-key")
+    with s3_error("InvalidArgument", 400):
+        s3.put_object(Bucket=bucket, Key="bad", Body=b"x", **kms("two words"))
+
+    # Multipart: every answer names the key; the parts read back.
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", **kms("mp-key"))
+    assert (up["ServerSideEncryption"], up["SSEKMSKeyId"]) == ("aws:kms", "mp-key")
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(1000)]
+    etags = []
+    for n, body in enumerate(parts, 1):
+        part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=n, Body=body)
+        assert part["SSEKMSKeyId"] == "mp-key"
+        etags.append({"PartNumber": n, "ETag": part["ETag"]})
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": etags})
+    got = s3.get_object(Bucket=bucket, Key="mp")
+    assert got["Body"].read() == b"".join(parts) and got["SSEKMSKeyId"] == "mp-key"
+
+    # Copies re-encrypt: KMS -> SSE-S3 -> another KMS key.
+    src = {"Bucket": bucket, "Key": "k1"}
+    r = s3.copy_object(Bucket=bucket, Key="c1", CopySource=src, ServerSideEncryption="AES256")
+    assert r["ServerSideEncryption"] == "AES256" and "SSEKMSKeyId" not in r
+    r = s3.copy_object(Bucket=bucket, Key="c2", CopySource={"Bucket": bucket, "Key": "c1"}, **kms("other"))
+    assert r["SSEKMSKeyId"] == "other"
+    assert s3.get_object(Bucket=bucket, Key="c2")["Body"].read() == data
+
+    # A bucket's default: its key, or the default key.
+    config = {"Rules": [{"ApplyServerSideEncryptionByDefault": {
+        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "bucket-key"}, "BucketKeyEnabled": False}]}
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=config)
+    assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"] == config
+    r = s3.put_object(Bucket=bucket, Key="d1", Body=b"by default")
+    assert (r["ServerSideEncryption"], r["SSEKMSKeyId"]) == ("aws:kms", "bucket-key")
+    assert s3.get_object(Bucket=bucket, Key="d1")["Body"].read() == b"by default"
+    config["Rules"][0]["ApplyServerSideEncryptionByDefault"].pop("KMSMasterKeyID")
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=config)
+    assert s3.put_object(Bucket=bucket, Key="d2", Body=b"x")["SSEKMSKeyId"] == "aws/s3"
+    # A request's own encryption wins over the default.
+    assert s3.put_object(Bucket=bucket, Key="d3", Body=b"x", ServerSideEncryption="AES256")[
+        "ServerSideEncryption"] == "AES256"
+
+
+def test_aws_cli_sse_kms_round_trip(server, bucket, tmp_path):
+    src = tmp_path / "ledger.txt"
+    src.write_bytes(b"ledger line\n" * 1000)
+    aws = [str(venv_bin("aws")), "s3", "cp"]
+    env = utf8_env(server.env())
+    run([*aws, str(src), f"s3://{bucket}/ledger.txt", "--sse", "aws:kms", "--sse-kms-key-id", "cli-key"], env)
+    out = tmp_path / "back.txt"
+    run([*aws, f"s3://{bucket}/ledger.txt", str(out)], env)
+    assert out.read_bytes() == src.read_bytes()
+    head = run([str(venv_bin("aws")), "s3api", "head-object", "--bucket", bucket, "--key", "ledger.txt"], env)
+    assert '"SSEKMSKeyId": "cli-key"' in head.stdout
+
+
+def test_kms_key_ids_limit_writes_not_reads(make_server):
+    srv = make_server()
+    s3 = srv.client()
+    s3.create_bucket(Bucket="kms-listed")
+    s3.put_object(Bucket="kms-listed", Key="old", Body=b"kept", **kms("retired"))
+    srv.stop()
+    srv.extra_args += ["--kms-key-ids", "current,next"]
+    s3 = srv.start().client()
+    with s3_error("InvalidArgument", 400):
+        s3.put_object(Bucket="kms-listed", Key="new", Body=b"x", **kms("retired"))
+    with s3_error("InvalidArgument", 400):
+        s3.put_bucket_encryption(Bucket="kms-listed", ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "retired"}}]})
+    assert s3.put_object(Bucket="kms-listed", Key="new", Body=b"x", **kms("next"))["SSEKMSKeyId"] == "next"
+    assert s3.put_object(Bucket="kms-listed", Key="dflt", Body=b"x", **kms())["SSEKMSKeyId"] == "aws/s3"
+    assert s3.get_object(Bucket="kms-listed", Key="old")["Body"].read() == b"kept"

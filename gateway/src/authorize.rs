@@ -485,7 +485,7 @@ mod tests {
             blobs: backend,
             workers: Default::default(),
             lifecycle_day: std::time::Duration::from_secs(86_400),
-            master_key: crate::sse::MasterKey::new([7; 32]),
+            master_key: crate::sse::MasterKey::new([7; 32], Vec::new()),
             region: "us-east-1".into(),
             domain: None,
             bucket_defaults: Default::default(),

@@ -107,6 +107,18 @@ pub struct ServeArgs {
     #[arg(long, env = "KURA_SSE_MASTER_KEY_FILE", value_name = "FILE")]
     pub sse_master_key_file: Option<PathBuf>,
 
+    /// The KMS key ids SSE-KMS writes may name (comma-separated); `aws/s3`, the key of
+    /// writes that name none, always. Without the list, any id: each names a key Kura
+    /// derives from the master key, the same on every gateway. Objects stay readable when
+    /// their id is taken off the list.
+    #[arg(
+        long,
+        env = "KURA_KMS_KEY_IDS",
+        value_delimiter = ',',
+        value_name = "IDS"
+    )]
+    pub kms_key_ids: Vec<String>,
+
     /// How new buckets start: `object-writer` (ACLs enabled, no public access block, as RGW
     /// and AWS before 2023 create them) or `aws-2023` (Object Ownership BucketOwnerEnforced,
     /// ACLs disabled, and all four public access block settings on, as AWS creates buckets

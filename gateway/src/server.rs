@@ -69,7 +69,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         region: args.region.clone(),
         domain: args.domain.clone(),
         lifecycle_day,
-        master_key: MasterKey::new(master_key),
+        master_key: MasterKey::new(master_key, args.kms_key_ids.clone()),
         bucket_defaults: args.new_bucket_defaults,
         trusted_proxies: args.trusted_proxies.clone(),
         upload_deadline: args.upload_deadline(),

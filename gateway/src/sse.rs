@@ -1,8 +1,9 @@
-//! Server-side encryption with customer-provided keys (SSE-C), with RustCrypto's
-//! AES-256-GCM: no hand-written cryptography.
+//! Server-side encryption: with customer-provided keys (SSE-C), with the server's master
+//! key (SSE-S3) and with KMS keys (SSE-KMS), with RustCrypto's AES-256-GCM and HKDF: no
+//! hand-written cryptography.
 //!
 //! Each object gets a random data key, stored only wrapped (AES-256-GCM) by the customer's
-//! key. Its data is encrypted in blocks of [`PLAIN_BLOCK`] bytes, each sealed with its own
+//! key, the master key or a KMS key. Its data is encrypted in blocks of [`PLAIN_BLOCK`] bytes, each sealed with its own
 //! tag, so a range read decrypts only the blocks it touches and any tampering is an error,
 //! never wrong bytes. A block's nonce is 8 bytes derived from its blob's id (unique per
 //! blob) and the block's index, so no nonce repeats under a data key.
@@ -14,10 +15,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
+use hkdf::Hkdf;
 use http::HeaderMap;
 use kura_index::Encryption;
 use md5::Digest;
 use rand::RngCore;
+use sha2::Sha256;
 
 /// Plaintext bytes per sealed block, and what a sealed block adds (the tag).
 pub const PLAIN_BLOCK: usize = 64 * 1024;
@@ -90,13 +93,54 @@ impl CustomerKey {
     }
 }
 
-/// The server's master key (SSE-S3): it wraps the data keys of the objects Kura encrypts
-/// for itself.
-pub struct MasterKey([u8; 32]);
+/// The server's master key. It wraps the data keys of SSE-S3 objects, and Kura's KMS keys
+/// are derived from it (HKDF-SHA256 over the key's id), so every gateway that holds it
+/// holds the same KMS keys and nothing more needs keeping.
+pub struct MasterKey {
+    key: [u8; 32],
+    /// The KMS key ids writes may name (the default key besides); empty: any id.
+    kms_key_ids: Vec<String>,
+}
+
+/// The KMS key of SSE-KMS writes that name none, as S3 uses the account's `aws/s3` key.
+pub const DEFAULT_KMS_KEY: &str = "aws/s3";
+/// Bound into every KMS key's derivation, so it yields nothing else.
+const KMS_SALT: &[u8] = b"kura sse-kms key";
+const KMS: &str = "aws:kms";
+/// The longest KMS key id (AWS's KeyId limit).
+const MAX_KMS_KEY_ID: usize = 2048;
 
 impl MasterKey {
-    pub fn new(key: [u8; 32]) -> Self {
-        MasterKey(key)
+    pub fn new(key: [u8; 32], kms_key_ids: Vec<String>) -> Self {
+        MasterKey { key, kms_key_ids }
+    }
+
+    /// Refuses a KMS key id that writes may not name.
+    pub fn check_kms_key_id(&self, id: &str) -> S3Result<()> {
+        let well_formed = !id.is_empty()
+            && id.len() <= MAX_KMS_KEY_ID
+            && id.bytes().all(|b| b.is_ascii_graphic());
+        let known = self.kms_key_ids.is_empty()
+            || id == DEFAULT_KMS_KEY
+            || self.kms_key_ids.iter().any(|k| k == id);
+        if well_formed && known {
+            return Ok(());
+        }
+        Err(
+            S3Error::new(ErrorCode::InvalidArgument, format!("Invalid keyId {id}"))
+                .with("ArgumentName", KMS_KEY_HEADER)
+                .with("ArgumentValue", id),
+        )
+    }
+
+    /// The KMS key `id`. Reads derive it whatever the allowed ids: an id taken off the
+    /// list stops new writes, not reads of what it encrypted.
+    fn kms_key(&self, id: &str) -> S3Result<[u8; 32]> {
+        let mut key = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(KMS_SALT), &self.key)
+            .expand(id.as_bytes(), &mut key)
+            .map_err(|_| S3Error::internal("deriving a KMS key failed"))?;
+        Ok(key)
     }
 }
 
@@ -106,6 +150,8 @@ pub enum Protection {
     Customer(CustomerKey),
     /// SSE-S3: Kura's master key.
     Managed,
+    /// SSE-KMS: the KMS key of this id.
+    Kms(String),
 }
 
 const SSE_HEADER: &str = "x-amz-server-side-encryption";
@@ -136,9 +182,10 @@ impl Protection {
     ) -> S3Result<Option<Protection>> {
         let customer = CustomerKey::from_headers(headers)?;
         let managed = headers.get(SSE_HEADER).map(|v| v.to_str().unwrap_or(""));
-        if headers.contains_key(KMS_KEY_HEADER)
-            && !managed.is_some_and(|m| m.starts_with("aws:kms"))
-        {
+        let kms_key = headers
+            .get(KMS_KEY_HEADER)
+            .map(|v| v.to_str().unwrap_or(""));
+        if kms_key.is_some() && !managed.is_some_and(|m| m.starts_with(KMS)) {
             return Err(S3Error::new(
                 ErrorCode::InvalidArgument,
                 "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms",
@@ -153,9 +200,12 @@ impl Protection {
             .with("ArgumentName", SSE_HEADER)),
             (Some(customer), None) => Ok(Some(Protection::Customer(customer))),
             (None, Some(ALGORITHM)) => Ok(Some(Protection::Managed)),
-            (None, Some(other)) if other.starts_with("aws:kms") => Err(S3Error::new(
+            (None, Some(KMS)) => Ok(Some(Protection::Kms(
+                kms_key.unwrap_or(DEFAULT_KMS_KEY).to_owned(),
+            ))),
+            (None, Some(other)) if other.starts_with(KMS) => Err(S3Error::new(
                 ErrorCode::NotImplemented,
-                "Server-side encryption with KMS keys is not implemented by Kura; use AES256.",
+                "Dual-layer server-side encryption (aws:kms:dsse) is not implemented by Kura; use aws:kms or AES256.",
             )),
             (None, Some(other)) => Err(S3Error::new(
                 ErrorCode::InvalidArgument,
@@ -163,7 +213,14 @@ impl Protection {
             )
             .with("ArgumentName", SSE_HEADER)
             .with("ArgumentValue", other)),
-            (None, None) => Ok(bucket_default.map(|_| Protection::Managed)),
+            (None, None) => Ok(bucket_default.map(|default| match default.algorithm.as_str() {
+                KMS => Protection::Kms(
+                    (default.kms_master_key_id.as_deref())
+                        .unwrap_or(DEFAULT_KMS_KEY)
+                        .to_owned(),
+                ),
+                _ => Protection::Managed,
+            })),
         }
     }
 }
@@ -198,29 +255,39 @@ fn unwrap(wrapping: &[u8; 32], wrapped: &str) -> Option<DataKey> {
     Some(DataKey(key.try_into().ok()?))
 }
 
-/// A new data key for an object, and how it is recorded (wrapped by the customer's key or
-/// the master key).
+/// A new data key for an object, and how it is recorded (wrapped by the customer's key,
+/// the master key or a KMS key).
 pub fn new_data_key(
     protection: &Protection,
     master: &MasterKey,
 ) -> S3Result<(DataKey, Encryption)> {
     let mut key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut key);
-    let (wrapping, customer_key_md5) = match protection {
-        Protection::Customer(customer) => (&customer.key, Some(customer.md5.clone())),
-        Protection::Managed => (&master.0, None),
-    };
-    let encryption = Encryption {
+    let mut encryption = Encryption {
         algorithm: ALGORITHM.into(),
-        customer_key_md5,
-        wrapped_key: wrap(wrapping, &key)?,
+        customer_key_md5: None,
+        kms_key_id: None,
+        wrapped_key: String::new(),
+    };
+    encryption.wrapped_key = match protection {
+        Protection::Customer(customer) => {
+            encryption.customer_key_md5 = Some(customer.md5.clone());
+            wrap(&customer.key, &key)?
+        }
+        Protection::Managed => wrap(&master.key, &key)?,
+        Protection::Kms(id) => {
+            master.check_kms_key_id(id)?;
+            encryption.algorithm = KMS.into();
+            encryption.kms_key_id = Some(id.clone());
+            wrap(&master.kms_key(id)?, &key)?
+        }
     };
     Ok((DataKey(key), encryption))
 }
 
 /// The data key of an object stored with `encryption`. An SSE-C object needs the
-/// request's key (refused without one, and with another one); an SSE-S3 object is opened
-/// with the master key and takes no customer key.
+/// request's key (refused without one, and with another one); an SSE-S3 or SSE-KMS object
+/// is opened with the master key or the KMS key derived from it, and takes no customer key.
 pub fn data_key(
     encryption: &Encryption,
     customer: Option<&CustomerKey>,
@@ -230,7 +297,11 @@ pub fn data_key(
         if customer.is_some() {
             return Err(not_applicable());
         }
-        return unwrap(&master.0, &encryption.wrapped_key).ok_or_else(|| {
+        let wrapping = match &encryption.kms_key_id {
+            Some(id) => master.kms_key(id)?,
+            None => master.key,
+        };
+        return unwrap(&wrapping, &encryption.wrapped_key).ok_or_else(|| {
             S3Error::internal("a data key does not open with the master key: was it changed?")
         });
     };
@@ -284,6 +355,15 @@ pub fn answer_headers(headers: &mut HeaderMap, encryption: Option<&Encryption>) 
             headers.insert(ALGORITHM_HEADER, value(ALGORITHM));
             if let Ok(md5) = http::HeaderValue::from_str(md5) {
                 headers.insert(KEY_MD5_HEADER, md5);
+            }
+        }
+        Some(Encryption {
+            kms_key_id: Some(id),
+            ..
+        }) => {
+            headers.insert(SSE_HEADER, value(KMS));
+            if let Ok(id) = http::HeaderValue::from_str(id) {
+                headers.insert(KMS_KEY_HEADER, id);
             }
         }
         Some(_) => {
@@ -473,13 +553,14 @@ where
 mod tests {
     use super::*;
 
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        (pairs.iter())
+            .map(|(n, v)| (http::HeaderName::from_static(n), v.parse().unwrap()))
+            .collect()
+    }
+
     #[test]
     fn a_kms_key_without_kms_and_encryption_headers_on_reads_are_refused() {
-        let headers = |pairs: &[(&'static str, &str)]| -> HeaderMap {
-            (pairs.iter())
-                .map(|(n, v)| (http::HeaderName::from_static(n), v.parse().unwrap()))
-                .collect()
-        };
         let refused = |h: &HeaderMap| Protection::for_write(h, None).err().map(|e| e.code);
         let key_only = headers(&[(KMS_KEY_HEADER, "k")]);
         assert_eq!(refused(&key_only), Some(ErrorCode::InvalidArgument));
@@ -534,7 +615,7 @@ mod tests {
 
     #[tokio::test]
     async fn sealed_blocks_open_by_range_and_detect_tampering() {
-        let master = MasterKey::new([9; 32]);
+        let master = MasterKey::new([9; 32], Vec::new());
         let (key, encryption) = new_data_key(&Protection::Customer(customer(1)), &master).unwrap();
         let data: Vec<u8> = (0..3 * PLAIN_BLOCK + 123)
             .map(|i| (i % 251) as u8)
@@ -576,7 +657,69 @@ mod tests {
         assert!(data_key(&managed, None, &master).is_ok());
         let with_customer = data_key(&managed, Some(&customer(1)), &master);
         assert_eq!(code(with_customer), Some(ErrorCode::InvalidRequest));
-        let other_master = data_key(&managed, None, &MasterKey::new([8; 32]));
+        let other_master = data_key(&managed, None, &MasterKey::new([8; 32], Vec::new()));
         assert_eq!(code(other_master), Some(ErrorCode::InternalError));
+    }
+
+    #[test]
+    fn kms_keys_are_derived_per_id_and_listed_ids_bound_writes_not_reads() {
+        let kms = |id: &str| Protection::Kms(id.into());
+        let any = MasterKey::new([9; 32], Vec::new());
+        let (key, stored) = new_data_key(&kms("testkey-1"), &any).unwrap();
+        assert_eq!(stored.algorithm, KMS);
+        assert_eq!(stored.kms_key_id.as_deref(), Some("testkey-1"));
+        assert_eq!(data_key(&stored, None, &any).unwrap().0, key.0);
+        // Another id is another key: a record naming it does not open.
+        let mut renamed = stored.clone();
+        renamed.kms_key_id = Some("testkey-2".into());
+        assert!(data_key(&renamed, None, &any).is_err());
+        assert!(data_key(&stored, Some(&customer(1)), &any).is_err());
+        let mut answer = HeaderMap::new();
+        answer_headers(&mut answer, Some(&stored));
+        assert_eq!(answer[SSE_HEADER], KMS);
+        assert_eq!(answer[KMS_KEY_HEADER], "testkey-1");
+        // With a list, writes may name only its ids and the default key; reads of what an
+        // id off the list encrypted still open.
+        let listed = MasterKey::new([9; 32], vec!["testkey-2".into()]);
+        assert!(new_data_key(&kms("testkey-1"), &listed).is_err());
+        assert!(new_data_key(&kms("testkey-2"), &listed).is_ok());
+        assert!(new_data_key(&kms(DEFAULT_KMS_KEY), &listed).is_ok());
+        assert_eq!(data_key(&stored, None, &listed).unwrap().0, key.0);
+        assert!(any.check_kms_key_id("").is_err());
+        assert!(any.check_kms_key_id("a key").is_err());
+    }
+
+    #[test]
+    fn kms_is_chosen_by_header_or_by_the_bucket_default() {
+        let chosen = |pairs: &[(&'static str, &str)], default: Option<(&str, Option<&str>)>| {
+            let default = default.map(|(algorithm, id)| kura_index::DefaultEncryption {
+                algorithm: algorithm.into(),
+                kms_master_key_id: id.map(str::to_owned),
+                bucket_key_enabled: false,
+            });
+            match Protection::for_write(&headers(pairs), default.as_ref()) {
+                Ok(Some(Protection::Kms(id))) => Ok(Some(id)),
+                Ok(_) => Ok(None),
+                Err(e) => Err(e.code),
+            }
+        };
+        let named = [(SSE_HEADER, KMS), (KMS_KEY_HEADER, "k1")];
+        assert_eq!(chosen(&named, None), Ok(Some("k1".into())));
+        assert_eq!(
+            chosen(&[(SSE_HEADER, KMS)], None),
+            Ok(Some(DEFAULT_KMS_KEY.into()))
+        );
+        let by_bucket = Some((KMS, Some("k2")));
+        assert_eq!(chosen(&[], by_bucket), Ok(Some("k2".into())));
+        let unnamed = Some((KMS, None));
+        assert_eq!(chosen(&[], unnamed), Ok(Some(DEFAULT_KMS_KEY.into())));
+        assert_eq!(
+            chosen(&named, Some(("AES256", None))),
+            Ok(Some("k1".into()))
+        );
+        let dsse = [(SSE_HEADER, "aws:kms:dsse")];
+        assert_eq!(chosen(&dsse, None), Err(ErrorCode::NotImplemented));
+        let key_alone = [(KMS_KEY_HEADER, "k1")];
+        assert_eq!(chosen(&key_alone, None), Err(ErrorCode::InvalidArgument));
     }
 }

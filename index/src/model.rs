@@ -204,8 +204,11 @@ pub struct VersionsCursor {
 /// A bucket's default encryption (S3's ServerSideEncryptionConfiguration), as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DefaultEncryption {
-    /// `AES256` (the only algorithm Kura has).
+    /// `AES256` (SSE-S3) or `aws:kms` (SSE-KMS).
     pub algorithm: String,
+    /// SSE-KMS: the key new objects are encrypted under (None: the default key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_master_key_id: Option<String>,
     #[serde(default)]
     pub bucket_key_enabled: bool,
 }
@@ -544,15 +547,19 @@ pub struct DefaultRetention {
 }
 
 /// Server-side encryption of an object's data: a data key of its own, kept only wrapped
-/// (encrypted) by the customer's key (SSE-C) or by the server's master key (SSE-S3).
+/// (encrypted) by the customer's key (SSE-C), by the server's master key (SSE-S3) or by a
+/// KMS key (SSE-KMS).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Encryption {
-    /// `AES256`.
+    /// `AES256`, or `aws:kms` for SSE-KMS.
     pub algorithm: String,
     /// SSE-C: base64 MD5 of the customer's key, as the client states it on every request.
-    /// None: SSE-S3, the master key wraps the data key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_key_md5: Option<String>,
+    /// SSE-KMS: the id of the KMS key that wraps the data key. With neither this nor
+    /// `customer_key_md5`: SSE-S3, the master key wraps the data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
     /// The wrapped data key: base64 of nonce, ciphertext and tag.
     pub wrapped_key: String,
 }

@@ -1,5 +1,5 @@
 //! GetBucketEncryption, PutBucketEncryption, DeleteBucketEncryption: a bucket's default
-//! encryption (SSE-S3) for objects written without encryption headers.
+//! encryption (SSE-S3 or SSE-KMS) for objects written without encryption headers.
 
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, empty, xml_ok};
@@ -24,7 +24,7 @@ pub async fn get_bucket_encryption(req: S3Request) -> S3Result<S3Response> {
         rules: vec![xml::EncryptionRule {
             apply_server_side_encryption_by_default: Some(xml::EncryptionByDefault {
                 sse_algorithm: default.algorithm.clone(),
-                kms_master_key_id: None,
+                kms_master_key_id: default.kms_master_key_id.clone(),
             }),
             bucket_key_enabled: Some(default.bucket_key_enabled),
         }],
@@ -43,24 +43,31 @@ pub async fn put_bucket_encryption(state: &S3State, mut req: S3Request) -> S3Res
         .apply_server_side_encryption_by_default
         .as_ref()
         .ok_or(ErrorCode::MalformedXML)?;
-    match by_default.sse_algorithm.as_str() {
-        "AES256" if by_default.kms_master_key_id.is_none() => {}
-        "AES256" => {
+    let kms_key = by_default.kms_master_key_id.clone();
+    match (by_default.sse_algorithm.as_str(), &kms_key) {
+        ("AES256", None) => {}
+        ("AES256", Some(_)) => {
             return Err(S3Error::new(
                 ErrorCode::InvalidArgument,
                 "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse",
             ));
         }
-        kms if kms.starts_with("aws:kms") => {
+        ("aws:kms", kms_key) => {
+            if let Some(id) = kms_key {
+                state.master_key.check_kms_key_id(id)?;
+            }
+        }
+        ("aws:kms:dsse", _) => {
             return Err(S3Error::new(
                 ErrorCode::NotImplemented,
-                "Server-side encryption with KMS keys is not implemented by Kura; use AES256.",
+                "Dual-layer server-side encryption (aws:kms:dsse) is not implemented by Kura; use aws:kms or AES256.",
             ));
         }
         _ => return Err(ErrorCode::MalformedXML.into()),
     }
     let default = DefaultEncryption {
-        algorithm: "AES256".into(),
+        algorithm: by_default.sse_algorithm.clone(),
+        kms_master_key_id: kms_key,
         bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false),
     };
     state

@@ -36,6 +36,7 @@ const HEADER_FIELDS: &[&str] = &[
     "expires",
     "x-amz-storage-class",
     "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
     "x-amz-server-side-encryption-customer-algorithm",
     "x-amz-server-side-encryption-customer-key",
     "x-amz-server-side-encryption-customer-key-md5",
