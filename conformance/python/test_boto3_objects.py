@@ -570,6 +570,76 @@ def test_if_match_compare_and_swap_is_atomic(server, bucket):
     assert clients[0].get_object(Bucket=bucket, Key="cas-race")["Body"].read() == f"swap-{winners[0]}".encode()
 
 
+def test_conditional_delete_object(s3, bucket):
+    etag = s3.put_object(Bucket=bucket, Key="cd", Body=b"12345")["ETag"]
+    modified = s3.head_object(Bucket=bucket, Key="cd")["LastModified"]
+    for wrong in ({"IfMatch": '"0123456789abcdef0123456789abcdef"'}, {"IfMatchSize": 4},
+                  {"IfMatchLastModifiedTime": datetime.datetime(2015, 1, 1)},
+                  {"IfMatch": etag, "IfMatchSize": 6}):
+        with s3_error("PreconditionFailed", 412):
+            s3.delete_object(Bucket=bucket, Key="cd", **wrong)
+        assert s3.head_object(Bucket=bucket, Key="cd")["ETag"] == etag
+    r = s3.delete_object(Bucket=bucket, Key="cd", IfMatch=etag, IfMatchSize=5, IfMatchLastModifiedTime=modified)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    # Nothing to delete: nothing to hold for.
+    assert s3.delete_object(Bucket=bucket, Key="cd", IfMatch="*")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with s3_error("InvalidArgument", 400):
+        s3.delete_object(Bucket=bucket, Key="cd", IfMatchSize=-1)
+
+
+def test_conditional_delete_in_a_versioned_bucket(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    put = s3.put_object(Bucket=bucket, Key="v", Body=b"one")
+    with s3_error("PreconditionFailed", 412):
+        s3.delete_object(Bucket=bucket, Key="v", IfMatch='"0123456789abcdef0123456789abcdef"')
+    marker = s3.delete_object(Bucket=bucket, Key="v", IfMatch=put["ETag"])
+    assert marker["DeleteMarker"]
+    # A delete marker is current now: it has no ETag, but `*` holds for it.
+    with s3_error("PreconditionFailed", 412):
+        s3.delete_object(Bucket=bucket, Key="v", IfMatch=put["ETag"])
+    assert s3.delete_object(Bucket=bucket, Key="v", IfMatch="*")["DeleteMarker"]
+    # A version named by id is the one checked.
+    with s3_error("PreconditionFailed", 412):
+        s3.delete_object(Bucket=bucket, Key="v", VersionId=put["VersionId"], IfMatchSize=4)
+    r = s3.delete_object(Bucket=bucket, Key="v", VersionId=put["VersionId"], IfMatch=put["ETag"], IfMatchSize=3)
+    assert r["VersionId"] == put["VersionId"]
+    versions = s3.list_object_versions(Bucket=bucket, Prefix="v")
+    assert "Versions" not in versions and len(versions["DeleteMarkers"]) == 2
+
+
+def test_conditional_delete_objects(s3, bucket):
+    etags = {k: s3.put_object(Bucket=bucket, Key=k, Body=k.encode())["ETag"] for k in ("a", "bb", "ccc")}
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "a", "ETag": etags["a"]},
+        {"Key": "bb", "ETag": etags["a"]},
+        {"Key": "ccc", "Size": 3, "LastModifiedTime": datetime.datetime(2015, 1, 1)},
+    ]})
+    assert [d["Key"] for d in r["Deleted"]] == ["a"]
+    assert sorted((e["Key"], e["Code"]) for e in r["Errors"]) == [
+        ("bb", "PreconditionFailed"), ("ccc", "PreconditionFailed")]
+    left = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert left == ["bb", "ccc"]
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "bb", "Size": 2}, {"Key": "ccc", "ETag": "*"}]})
+    assert sorted(d["Key"] for d in r["Deleted"]) == ["bb", "ccc"] and "Errors" not in r
+
+
+def test_conditional_delete_is_atomic(server, bucket):
+    """N concurrent deletes of one version by its ETag in a versioned bucket: the first
+    hides it behind a delete marker, which no longer has that ETag, so exactly one wins."""
+    c = server.client()  # boto3 clients are thread-safe
+    c.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    etag = c.put_object(Bucket=bucket, Key="del-race", Body=b"once")["ETag"]
+    n = 12
+    res = _race(lambda i: c.delete_object(Bucket=bucket, Key="del-race", IfMatch=etag), n)
+    winners = [r for r in res if r == ("ok", 200)]
+    assert len(winners) == 1, res
+    for r in res:
+        assert r in (("ok", 200), ("PreconditionFailed", 412), ("ConditionalRequestConflict", 409)), res
+    markers = c.list_object_versions(Bucket=bucket, Prefix="del-race")["DeleteMarkers"]
+    assert len(markers) == 1
+
+
 def test_an_upload_slower_than_the_deadline_is_refused_and_leaves_nothing(make_server):
     """Data uncommitted after --gc-abandoned-seconds counts as abandoned and is collected,
     so a body that takes more than half of that to arrive is refused (RequestTimeout)

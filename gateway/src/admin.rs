@@ -20,8 +20,8 @@ use axum::body::Body;
 use futures::StreamExt;
 use http::{Method, StatusCode, header};
 use kura_index::{
-    AclGrantee, BucketRecord, Deleter, IndexError, KeyRecord, ListParams, LockBypass, Quota,
-    UserRecord,
+    AclGrantee, BucketRecord, DeleteIf, Deleter, IndexError, KeyRecord, ListParams, LockBypass,
+    Quota, UserRecord,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -481,10 +481,11 @@ async fn purge_bucket(state: &S3State, name: &str, bypass: LockBypass) -> Result
             ..Default::default()
         };
         let page = state.index.list_versions(name, &params, None).await?;
-        let versions: Vec<(&str, Option<&str>)> = page
+        let always = DeleteIf::default();
+        let versions: Vec<_> = page
             .entries
             .iter()
-            .map(|(key, v)| (key.as_str(), Some(v.version.version_id.as_str())))
+            .map(|(key, v)| (key.as_str(), Some(v.version.version_id.as_str()), &always))
             .collect();
         let by = Deleter { owner: "", bypass };
         for outcome in state.index.delete_objects(name, &versions, by).await? {

@@ -154,6 +154,7 @@ impl From<kura_index::IndexError> for S3Error {
             E::NoSuchUpload => ErrorCode::NoSuchUpload.into(),
             E::BucketExists { .. } => ErrorCode::BucketAlreadyExists.into(),
             E::QuotaExceeded => ErrorCode::QuotaExceeded.into(),
+            E::PreconditionFailed => ErrorCode::PreconditionFailed.into(),
             E::ObjectLocked(why) => S3Error::new(
                 ErrorCode::AccessDenied,
                 format!("Access Denied because object protected by object lock: {why}."),

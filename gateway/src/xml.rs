@@ -780,6 +780,11 @@ pub struct Delete {
 pub struct ObjectIdentifier {
     pub key: String,
     pub version_id: Option<String>,
+    /// Conditions of a conditional delete.
+    #[serde(rename = "ETag")]
+    pub etag: Option<String>,
+    pub last_modified_time: Option<String>,
+    pub size: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -15,6 +15,9 @@ pub enum IndexError {
     /// Object Lock keeps the version (the reason).
     #[error("object locked: {0}")]
     ObjectLocked(&'static str),
+    /// A conditional delete's condition does not hold for the version it would delete.
+    #[error("precondition failed")]
+    PreconditionFailed,
     #[error("no such user")]
     NoSuchUser,
     #[error("user already exists")]

@@ -37,7 +37,7 @@ pub use model::{
     PartRef, PassCursor, PublicAccessBlock, Quota, Reshard, ReshardPhase, Retention, RetentionMode,
     ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage, Versioning, VersionsCursor,
 };
-pub use objects::{Deleted, Deleter, ListedVersion, Only};
+pub use objects::{DeleteIf, Deleted, Deleter, ListedVersion, Only};
 pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, ReshardPace, reshard_pause};
 pub use reshard::{Backlog, ReshardStep, ShardStats};
 pub use uploads::{CompletedPart, UploadListParams};

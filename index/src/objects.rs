@@ -83,6 +83,37 @@ pub struct Deleter<'a> {
     pub bypass: LockBypass,
 }
 
+/// What a conditional delete requires of the version it would delete (S3's `If-Match`,
+/// `x-amz-if-match-last-modified-time` and `x-amz-if-match-size`, or the `ETag`,
+/// `LastModifiedTime` and `Size` of a DeleteObjects entry): the key's current version (a
+/// delete marker too), or the version named by id. A key without one is left as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteIf {
+    /// ETags without quotes, any of which will do; `*` holds for every version.
+    pub etags: Option<Vec<String>>,
+    /// Last-Modified in whole seconds since the epoch.
+    pub modified_s: Option<u64>,
+    pub size: Option<u64>,
+}
+
+impl DeleteIf {
+    /// Whether there is any condition.
+    pub fn any(&self) -> bool {
+        self.etags.is_some() || self.modified_s.is_some() || self.size.is_some()
+    }
+
+    /// Whether it holds for a version with this ETag (None: a delete marker's), stamp
+    /// time and size.
+    fn holds(&self, etag: Option<&str>, modified_ms: u64, size: u64) -> bool {
+        let etag_holds = |tags: &Vec<String>| {
+            (tags.iter()).any(|tag| tag == "*" || etag.is_some_and(|etag| etag == tag))
+        };
+        self.etags.as_ref().is_none_or(etag_holds)
+            && self.modified_s.is_none_or(|s| modified_ms / 1000 == s)
+            && self.size.is_none_or(|n| n == size)
+    }
+}
+
 /// The condition of a delete lifecycle rules decided on (see `Index::expire`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Only {
@@ -481,24 +512,38 @@ impl Index {
         id: Option<&str>,
         by: Deleter<'_>,
     ) -> Result<Deleted> {
-        let deleted = self.delete_key(bucket, key, id, by, Only::Always).await?;
+        (self.delete_object_if(bucket, key, id, &DeleteIf::default(), by)).await
+    }
+
+    /// `delete_object` if `only_if` holds (else `PreconditionFailed`, nothing deleted), in
+    /// the same guarded change: a write through another gateway in between fails it.
+    pub async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: Option<&str>,
+        only_if: &DeleteIf,
+        by: Deleter<'_>,
+    ) -> Result<Deleted> {
+        let deleted = (self.delete_key(bucket, key, id, only_if, by, Only::Always)).await?;
         self.sync().await?;
         Ok(deleted)
     }
 
-    /// `delete_object` of several keys (each with its version id, if any), with one sync
-    /// for all. Each outcome is reported separately, in the order of `keys`.
+    /// `delete_object` of several keys (each with its version id, if any, and its
+    /// conditions), with one sync for all. Each outcome is reported separately, in the
+    /// order of `keys`.
     pub async fn delete_objects(
         &self,
         bucket: &str,
-        keys: &[(&str, Option<&str>)],
+        keys: &[(&str, Option<&str>, &DeleteIf)],
         by: Deleter<'_>,
     ) -> Result<Vec<Result<Deleted>>> {
         // The futures are made first: a stream mapping keys to borrowing futures would
         // not be `Send` (rustc cannot see the borrow's lifetime through the closure).
         let removals: Vec<_> = keys
             .iter()
-            .map(|(key, id)| self.delete_key(bucket, key, *id, by, Only::Always))
+            .map(|(key, id, only_if)| self.delete_key(bucket, key, *id, only_if, by, Only::Always))
             .collect();
         let outcomes = futures::stream::iter(removals)
             .buffered(DELETE_CONCURRENCY)
@@ -524,7 +569,8 @@ impl Index {
             owner: "",
             bypass: LockBypass::Nothing,
         };
-        let deleted = self.delete_key(bucket, key, id, by, only).await?;
+        let always = DeleteIf::default();
+        let deleted = self.delete_key(bucket, key, id, &always, by, only).await?;
         self.sync().await?;
         let done = deleted.removed.is_some() || deleted.delete_marker;
         Ok(done.then_some(deleted))
@@ -535,6 +581,7 @@ impl Index {
         bucket: &str,
         key: &str,
         id: Option<&str>,
+        only_if: &DeleteIf,
         by: Deleter<'_>,
         only: Only,
     ) -> Result<Deleted> {
@@ -554,6 +601,27 @@ impl Index {
             };
             if !holds {
                 return Ok(Decision::Keep(Deleted::default()));
+            }
+            if only_if.any() {
+                // The version the delete would take (or hide behind a delete marker).
+                let version = match (id, &state.current, &state.newest) {
+                    (Some(_), ..) => state.target.as_ref().map(|t| {
+                        let etag = (!t.delete_marker).then_some(t.etag.as_str());
+                        (etag, t.last_modified_ms(), t.size)
+                    }),
+                    (None, Some(c), _) => {
+                        Some((Some(c.etag.as_str()), c.last_modified_ms(), c.size))
+                    }
+                    (None, None, Some(marker)) => Some((None, marker.stamp.ms, 0)),
+                    (None, None, None) => None,
+                };
+                match version {
+                    None => return Ok(Decision::Keep(Deleted::default())),
+                    Some((etag, ms, size)) if !only_if.holds(etag, ms, size) => {
+                        return Err(IndexError::PreconditionFailed);
+                    }
+                    Some(_) => {}
+                }
             }
             if let Some(id) = id {
                 let Some(target) = state.target else {

@@ -73,6 +73,45 @@ pub fn etag_matches(list: &str, etag: &str) -> bool {
         .any(|candidate| candidate == "*" || unquote(candidate) == etag)
 }
 
+/// A delete's conditions from its headers (`If-Match`, `x-amz-if-match-last-modified-time`,
+/// `x-amz-if-match-size`), or from a DeleteObjects entry's `ETag`, `LastModifiedTime` and
+/// `Size`.
+pub fn delete_if(
+    etags: Option<&str>,
+    modified: Option<&str>,
+    size: Option<&str>,
+) -> S3Result<kura_index::DeleteIf> {
+    let invalid = |what: &str, value: &str| {
+        S3Error::new(
+            ErrorCode::InvalidArgument,
+            format!("Invalid {what}: {value}"),
+        )
+    };
+    // SDKs send an HTTP date, in the XML too; ISO 8601 is what S3 writes in XML.
+    let parse = |text: &str| {
+        let http = httpdate::parse_http_date(text.trim()).ok().map(secs);
+        http.or_else(|| crate::timefmt::parse_iso8601(text).map(|ms| ms / 1000))
+    };
+    let modified_s = match modified {
+        Some(text) => Some(parse(text).ok_or_else(|| invalid("last modified time", text))?),
+        None => None,
+    };
+    let size = match size {
+        Some(text) => Some(text.trim().parse().map_err(|_| invalid("size", text))?),
+        None => None,
+    };
+    let etags = etags.map(|list| {
+        list.split(',')
+            .map(|t| unquote(t.trim()).to_owned())
+            .collect()
+    });
+    Ok(kura_index::DeleteIf {
+        etags,
+        modified_s,
+        size,
+    })
+}
+
 /// Write preconditions (PutObject, CompleteMultipartUpload): `If-None-Match: *`
 /// refuses to overwrite, `If-Match` requires the current ETag.
 pub struct WriteConditions {

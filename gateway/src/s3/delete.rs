@@ -1,5 +1,7 @@
-//! DeleteObject and DeleteObjects.
+//! DeleteObject and DeleteObjects, conditional ones too (the version they would delete
+//! checked in the same guarded change that deletes it).
 
+use super::conditions;
 use super::object_lock;
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, xml_ok};
@@ -11,7 +13,7 @@ use crate::query::Query;
 use crate::state::S3State;
 use crate::xml::{self, NS};
 use http::{Response, StatusCode};
-use kura_index::{Deleted, Deleter};
+use kura_index::{DeleteIf, Deleted, Deleter};
 
 /// AWS's limit of keys per DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -22,13 +24,18 @@ pub async fn delete_object(
     version_id: Option<&str>,
 ) -> S3Result<S3Response> {
     check_version_id(version_id)?;
+    let only_if = conditions::delete_if(
+        req.header("if-match"),
+        req.header("x-amz-if-match-last-modified-time"),
+        req.header("x-amz-if-match-size"),
+    )?;
     let by = Deleter {
         owner: req.user(),
         bypass: object_lock::bypass(&req, Some(&req.key))?,
     };
     let deleted = state
         .index
-        .delete_object(&req.bucket, &req.key, version_id, by)
+        .delete_object_if(&req.bucket, &req.key, version_id, &only_if, by)
         .await?;
     let mut response = Response::builder().status(StatusCode::NO_CONTENT);
     if let Some(id) = &deleted.version_id {
@@ -73,7 +80,7 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
     let bucket = req.access.bucket()?;
     let query = Query::parse(req.parts.uri.query());
     let requester = req.requester(&query);
-    let checks: Vec<S3Result<()>> = request
+    let checks: Vec<S3Result<DeleteIf>> = request
         .object
         .iter()
         .map(|o| {
@@ -81,6 +88,8 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
                 return Err(ErrorCode::KeyTooLongError.into());
             }
             check_version_id(o.version_id.as_deref())?;
+            let (etag, size) = (o.etag.as_deref(), o.size.as_deref());
+            let only_if = conditions::delete_if(etag, o.last_modified_time.as_deref(), size)?;
             let action = match o.version_id {
                 Some(_) => "s3:DeleteObjectVersion",
                 None => "s3:DeleteObject",
@@ -88,19 +97,24 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
             if !authorize::decide(bucket, Some(&o.key), None, &requester, action) {
                 return Err(ErrorCode::AccessDenied.into());
             }
-            Ok(())
+            Ok(only_if)
         })
         .collect();
     let by = Deleter {
         owner: req.user(),
         bypass: object_lock::bypass(&req, None)?,
     };
-    let accepted: Vec<(&str, Option<&str>)> = request
+    let accepted: Vec<(&str, Option<&str>, &DeleteIf)> = request
         .object
         .iter()
         .zip(&checks)
-        .filter(|(_, check)| check.is_ok())
-        .map(|(o, _)| (o.key.as_str(), o.version_id.as_deref()))
+        .filter_map(|(o, check)| {
+            Some((
+                o.key.as_str(),
+                o.version_id.as_deref(),
+                check.as_ref().ok()?,
+            ))
+        })
         .collect();
     let mut removals = state
         .index
@@ -114,7 +128,7 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
     };
     for (object, check) in request.object.into_iter().zip(checks) {
         let outcome = match check {
-            Ok(()) => removals
+            Ok(_) => removals
                 .next()
                 .expect("one outcome per accepted key")
                 .map_err(S3Error::from),
