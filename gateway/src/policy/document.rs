@@ -114,12 +114,12 @@ impl Policy {
     }
 
     /// Whether the policy grants access to the public (AWS's definition, simplified): an
-    /// Allow statement for every principal (`*`, or NotPrincipal) without a condition that
-    /// pins the caller down (source address range, user id or name).
+    /// Allow statement for every principal (`*`) without a condition that pins the caller
+    /// down (source address range, user id or name).
     pub fn is_public(&self) -> bool {
         self.statements.iter().any(|s| {
             s.effect == Effect::Allow
-                && (s.principal.everyone || s.principal.negated)
+                && s.principal.everyone
                 && !s.conditions.iter().any(pins_the_caller)
         })
     }
@@ -175,6 +175,10 @@ fn statement(map: &Map<String, Value>, bucket: &str) -> S3Result<Statement> {
         None => return Err(malformed("Missing required field Effect")),
     };
     let principal = principals(map)?;
+    if principal.negated && effect == Effect::Allow {
+        // IAM: NotPrincipal must be used with Deny; with Allow it is not supported.
+        return Err(malformed("NotPrincipal is supported only with Effect Deny"));
+    }
     let action = one_of(map, "Action", "NotAction")?;
     for action in &action.values {
         if !valid_action(action) {
@@ -375,6 +379,10 @@ mod tests {
             (
                 r#"{"Statement":{"Effect":"Allow","Principal":"*","Resource":"arn:aws:s3:::b/*"}}"#,
                 "Missing required field Action",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"alice"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#,
+                "only with Effect Deny",
             ),
             (
                 r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ec2:Run","Resource":"arn:aws:s3:::b/*"}}"#,
