@@ -86,6 +86,36 @@ def test_concurrent_conditional_writes_have_one_winner(gateways):
         assert client.get_object(Bucket=name, Key=key)["Body"].read() == winners[0].encode()
 
 
+def test_concurrent_conditional_deletes_have_one_winner(gateways):
+    """Deletes of one version by its ETag through two gateways, in a versioned bucket: the
+    first hides it behind a delete marker, which has no ETag, so exactly one wins."""
+    a, b = gateways(2)
+    name = unique_bucket_name()
+    a.client().create_bucket(Bucket=name)
+    a.client().put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    keys = [f"k{i}" for i in range(25)]
+    etags = {k: a.client().put_object(Bucket=name, Key=k, Body=k.encode())["ETag"] for k in keys}
+    outcomes: "dict[str, list[tuple[str, int]]]" = {k: [] for k in keys}
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def deleter(server, tag: str) -> None:
+        start.wait()
+        for key in keys:
+            r = server.signed_request("DELETE", f"/{name}/{key}", headers={"If-Match": etags[key]})
+            with lock:
+                outcomes[key].append((tag, r.status_code))
+
+    on_each({"a": a, "b": b}, deleter)
+    client = b.client()
+    for key, results in outcomes.items():
+        assert [status for _, status in results].count(204) == 1, f"{key}: {results}"
+        assert all(status in (204, 412) for _, status in results), f"{key}: {results}"
+    listed = client.list_object_versions(Bucket=name)
+    for kind in ("Versions", "DeleteMarkers"):
+        assert sorted(v["Key"] for v in listed[kind]) == sorted(keys), kind
+
+
 def test_a_revoked_key_is_refused_everywhere_within_a_second(gateways):
     a, b, c = gateways(3)
     user = f"u-{uuid.uuid4().hex[:10]}"
