@@ -344,6 +344,26 @@ def test_explicit_deny_beats_owner_and_acl(main, alt, mbucket):
     s3.list_objects_v2(Bucket=mbucket)
 
 
+def test_deleting_on_an_etag_needs_read_access_too(main, alt, mbucket):
+    """A conditional delete tells whether the ETag matched: as AWS, it needs s3:GetObject
+    besides s3:DeleteObject; `If-Match: *` only needs the delete."""
+    s3, other = main["client"], alt["client"]
+    etags = {k: s3.put_object(Bucket=mbucket, Key=k, Body=k.encode())["ETag"] for k in ("a", "b", "c")}
+    delete_only = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam:::user/{alt['name']}"]},
+        "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{mbucket}/*"}]}
+    s3.put_bucket_policy(Bucket=mbucket, Policy=json.dumps(delete_only))
+    denied(other.delete_object, Bucket=mbucket, Key="a", IfMatch=etags["a"])
+    r = other.delete_objects(Bucket=mbucket, Delete={"Objects": [{"Key": "b", "ETag": etags["b"]}]})
+    assert [e["Code"] for e in r["Errors"]] == ["AccessDenied"]
+    other.delete_object(Bucket=mbucket, Key="c", IfMatch="*")
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=mbucket)["Contents"]) == ["a", "b", "obj"]
+    delete_only["Statement"][0]["Action"] = ["s3:DeleteObject", "s3:GetObject"]
+    s3.put_bucket_policy(Bucket=mbucket, Policy=json.dumps(delete_only))
+    other.delete_object(Bucket=mbucket, Key="a", IfMatch=etags["a"])
+    assert s3.list_objects_v2(Bucket=mbucket)["KeyCount"] == 2
+
+
 @pytest.mark.parametrize("cidr,allowed", [("127.0.0.0/8", True), ("10.0.0.0/8", False)])
 def test_source_ip_condition(main, alt, mbucket, cidr, allowed):
     s3, other = main["client"], alt["client"]

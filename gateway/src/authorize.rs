@@ -229,6 +229,18 @@ pub async fn authorize(
     if !allowed {
         return Err(ErrorCode::AccessDenied.into());
     }
+    if let (Some(record), Some((key, version_id))) = (&bucket, delete_on_etag(route, requester)) {
+        // Whether the delete happens tells whether the ETag matched: AWS asks for the
+        // permission to read the object as well.
+        let action = match version_id {
+            Some(_) => "s3:GetObjectVersion",
+            None => "s3:GetObject",
+        };
+        let object = version(state, record, key, version_id).await?;
+        if !decide(record, Some(key), object.as_ref(), requester, action) {
+            return Err(ErrorCode::AccessDenied.into());
+        }
+    }
     let source = match &route.endpoint {
         Endpoint::CopyObject { source } | Endpoint::UploadPartCopy { source, .. } => {
             let record = state.index.bucket(&source.bucket).await?;
@@ -256,6 +268,22 @@ pub async fn authorize(
         source,
         object,
     })
+}
+
+/// The key and version of a DeleteObject conditional on an ETag (`If-Match` other than
+/// `*`).
+fn delete_on_etag<'a>(
+    route: &'a Route,
+    requester: &Requester,
+) -> Option<(&'a str, Option<&'a str>)> {
+    let Endpoint::DeleteObject { version_id } = &route.endpoint else {
+        return None;
+    };
+    let on_etag = requester
+        .headers
+        .get("if-match")
+        .is_some_and(|v| v.as_bytes().trim_ascii() != b"*");
+    on_etag.then_some((route.key.as_deref()?, version_id.as_deref()))
 }
 
 /// The version an object operation names, for the object-level checks.

@@ -97,6 +97,15 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
             if !authorize::decide(bucket, Some(&o.key), None, &requester, action) {
                 return Err(ErrorCode::AccessDenied.into());
             }
+            // As for DeleteObject (see `authorize`): an ETag condition needs read access.
+            let read = match o.version_id {
+                Some(_) => "s3:GetObjectVersion",
+                None => "s3:GetObject",
+            };
+            let on_etag = etag.is_some_and(|e| e.trim() != "*");
+            if on_etag && !authorize::decide(bucket, Some(&o.key), None, &requester, read) {
+                return Err(ErrorCode::AccessDenied.into());
+            }
             Ok(only_if)
         })
         .collect();
