@@ -203,6 +203,7 @@ pub async fn authorize(
         }
     };
     let mut object = None;
+    let on_etag = delete_on_etag(route, requester);
     let allowed = match (needed.scope, &bucket) {
         (Scope::Public, _) => true,
         (Scope::Objects, Some(record)) => {
@@ -216,10 +217,12 @@ pub async fn authorize(
             let key = (needed.scope == Scope::Object)
                 .then_some(route.key.as_deref())
                 .flatten();
-            // The object matters to its own ACL and to policies (s3:ExistingObjectTag);
-            // writes that only need the bucket's ACL skip reading it.
+            // The object matters to its own ACL, to policies (s3:ExistingObjectTag) and to
+            // a delete on its ETag (below); writes that only need the bucket's ACL skip
+            // reading it.
             let reads_object = matches!(acl::needed(needed.action), Some((Target::Object, _)))
-                || record.policy.is_some();
+                || record.policy.is_some()
+                || on_etag.is_some();
             if let Some(key) = key.filter(|_| reads_object) {
                 object = version(state, record, key, object_version(&route.endpoint)).await?;
             }
@@ -229,14 +232,13 @@ pub async fn authorize(
     if !allowed {
         return Err(ErrorCode::AccessDenied.into());
     }
-    if let (Some(record), Some((key, version_id))) = (&bucket, delete_on_etag(route, requester)) {
+    if let (Some(record), Some((key, version_id))) = (&bucket, on_etag) {
         // Whether the delete happens tells whether the ETag matched: AWS asks for the
         // permission to read the object as well.
         let action = match version_id {
             Some(_) => "s3:GetObjectVersion",
             None => "s3:GetObject",
         };
-        let object = version(state, record, key, version_id).await?;
         if !decide(record, Some(key), object.as_ref(), requester, action) {
             return Err(ErrorCode::AccessDenied.into());
         }
@@ -293,7 +295,8 @@ fn object_version(endpoint: &Endpoint) -> Option<&str> {
         Endpoint::GetObjectAcl { version_id }
         | Endpoint::PutObjectAcl { version_id }
         | Endpoint::GetObjectAttributes { version_id }
-        | Endpoint::GetObjectTagging { version_id } => version_id.as_deref(),
+        | Endpoint::GetObjectTagging { version_id }
+        | Endpoint::DeleteObject { version_id } => version_id.as_deref(),
         _ => None,
     }
 }
