@@ -235,10 +235,7 @@ pub async fn authorize(
     if let (Some(record), Some((key, version_id))) = (&bucket, on_etag) {
         // Whether the delete happens tells whether the ETag matched: AWS asks for the
         // permission to read the object as well.
-        let action = match version_id {
-            Some(_) => "s3:GetObjectVersion",
-            None => "s3:GetObject",
-        };
+        let action = read_action(version_id);
         if !decide(record, Some(key), object.as_ref(), requester, action) {
             return Err(ErrorCode::AccessDenied.into());
         }
@@ -247,10 +244,7 @@ pub async fn authorize(
         Endpoint::CopyObject { source } | Endpoint::UploadPartCopy { source, .. } => {
             let record = state.index.bucket(&source.bucket).await?;
             expected_owner(requester, "x-amz-source-expected-bucket-owner", &record)?;
-            let action = match source.version_id {
-                Some(_) => "s3:GetObjectVersion",
-                None => "s3:GetObject",
-            };
+            let action = read_action(source.version_id.as_deref());
             let object = version(state, &record, &source.key, source.version_id.as_deref()).await?;
             if !decide(
                 &record,
@@ -281,11 +275,26 @@ fn delete_on_etag<'a>(
     let Endpoint::DeleteObject { version_id } = &route.endpoint else {
         return None;
     };
-    let on_etag = requester
+    let if_match = requester
         .headers
-        .get("if-match")
-        .is_some_and(|v| v.as_bytes().trim_ascii() != b"*");
-    on_etag.then_some((route.key.as_deref()?, version_id.as_deref()))
+        .get("if-match")?
+        .to_str()
+        .unwrap_or_default();
+    names_an_etag(if_match).then_some((route.key.as_deref()?, version_id.as_deref()))
+}
+
+/// Whether an `If-Match` list (a delete's, or a DeleteObjects entry's `ETag`) holds only
+/// for some ETags: without `*`, the answer tells whether the object's ETag is one of them.
+pub fn names_an_etag(if_match: &str) -> bool {
+    !if_match.split(',').any(|tag| tag.trim() == "*")
+}
+
+/// The permission that reads an object, or the version named.
+pub fn read_action(version_id: Option<&str>) -> &'static str {
+    match version_id {
+        Some(_) => "s3:GetObjectVersion",
+        None => "s3:GetObject",
+    }
 }
 
 /// The version an object operation names, for the object-level checks.

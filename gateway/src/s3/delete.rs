@@ -98,11 +98,8 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
                 return Err(ErrorCode::AccessDenied.into());
             }
             // As for DeleteObject (see `authorize`): an ETag condition needs read access.
-            let read = match o.version_id {
-                Some(_) => "s3:GetObjectVersion",
-                None => "s3:GetObject",
-            };
-            let on_etag = etag.is_some_and(|e| e.trim() != "*");
+            let read = authorize::read_action(o.version_id.as_deref());
+            let on_etag = etag.is_some_and(authorize::names_an_etag);
             if on_etag && !authorize::decide(bucket, Some(&o.key), None, &requester, read) {
                 return Err(ErrorCode::AccessDenied.into());
             }
