@@ -113,31 +113,26 @@ pub fn delete_if(
 }
 
 /// Write preconditions (PutObject, CompleteMultipartUpload): `If-None-Match: *`
-/// refuses to overwrite, `If-Match` requires the current ETag.
+/// refuses to overwrite, `If-Match` requires the current ETag. `If-None-Match` with
+/// ETags (AWS answers 501 to it; radosgw and MinIO accept it) refuses to overwrite an
+/// object with one of them.
 pub struct WriteConditions {
     if_none_match: Option<String>,
     if_match: Option<String>,
 }
 
 impl WriteConditions {
-    pub fn from_headers(headers: &HeaderMap) -> S3Result<Self> {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
         let get = |n: &str| {
             headers
                 .get(n)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let if_none_match = get("if-none-match");
-        if if_none_match.as_deref().is_some_and(|v| v.trim() != "*") {
-            return Err(crate::error::S3Error::new(
-                ErrorCode::NotImplemented,
-                "If-None-Match on writes supports only '*'.",
-            ));
-        }
-        Ok(WriteConditions {
-            if_none_match,
+        WriteConditions {
+            if_none_match: get("if-none-match"),
             if_match: get("if-match"),
-        })
+        }
     }
 
     /// Whether the write has any condition to check.
@@ -153,7 +148,9 @@ impl WriteConditions {
             }
             _ => {}
         }
-        if current.is_some() && self.if_none_match.is_some() {
+        if let (Some(v), Some(list)) = (current, &self.if_none_match)
+            && etag_matches(list, &v.etag)
+        {
             return Err(ErrorCode::PreconditionFailed.into());
         }
         Ok(())

@@ -184,7 +184,7 @@ pub async fn complete_multipart_upload(
     mut req: S3Request,
     upload_id: &str,
 ) -> S3Result<S3Response> {
-    let conditions = WriteConditions::from_headers(req.headers())?;
+    let conditions = WriteConditions::from_headers(req.headers());
     let body = read_small_body(&mut req, 4 * 1024 * 1024).await?;
     let request: xml::CompleteMultipartUpload = xml::from_xml("CompleteMultipartUpload", &body)?;
     if request.part.is_empty() {

@@ -22,7 +22,7 @@ pub const DEFAULT_CHECKSUM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64Nvme;
 pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Response> {
     let bucket = req.access.bucket()?.clone();
     let meta = meta::check_write_headers(req.headers())?;
-    let conditions = WriteConditions::from_headers(req.headers())?;
+    let conditions = WriteConditions::from_headers(req.headers());
     // Conditions and the quota fail fast, before the body is read (the commit checks them
     // again, atomically); a write with neither spares the read.
     let current = if conditions.any() || bucket.quota != Quota::default() {
