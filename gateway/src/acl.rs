@@ -302,31 +302,42 @@ pub async fn from_document(index: &Index, body: &[u8], owner: &str) -> S3Result<
             "The Owner of an AccessControlPolicy must be the resource's owner.",
         ));
     }
+    let grants = policy.access_control_list.map(|l| l.grant);
+    let grants = resolve_grants(
+        index,
+        grants.unwrap_or_default(),
+        ErrorCode::MalformedACLError,
+    )
+    .await?;
+    Ok(Acl { grants })
+}
+
+/// The grants of a document's `<Grant>` elements, resolved; one that is not well formed
+/// is `malformed`.
+pub async fn resolve_grants(
+    index: &Index,
+    requested: Vec<xml::GrantRequest>,
+    malformed: ErrorCode,
+) -> S3Result<Vec<AclGrant>> {
     let mut grants = Vec::new();
-    for g in policy
-        .access_control_list
-        .map(|l| l.grant)
-        .unwrap_or_default()
-    {
-        let permission = Permission::parse(&g.permission)
-            .ok_or_else(|| S3Error::from(ErrorCode::MalformedACLError))?;
+    for g in requested {
+        let permission = Permission::parse(&g.permission).ok_or(malformed)?;
         let grantee = g.grantee;
         let (kind, value) = match grantee.kind.as_deref() {
             Some("CanonicalUser") => ("id", grantee.id),
             Some("AmazonCustomerByEmail") => ("emailaddress", grantee.email_address),
             Some("Group") => ("uri", grantee.uri),
-            _ => return Err(S3Error::from(ErrorCode::MalformedACLError)),
+            _ => return Err(malformed.into()),
         };
-        let value = value.ok_or_else(|| S3Error::from(ErrorCode::MalformedACLError))?;
+        let value = value.ok_or(malformed)?;
         grants.push(grant(resolve(index, kind, value.trim()).await?, permission));
     }
-    Ok(Acl { grants })
+    Ok(grants)
 }
 
-/// The AccessControlPolicy document of a resource.
-pub fn document(acl: &Acl, owner: &str) -> xml::AccessControlPolicy {
-    let grant = acl
-        .grants
+/// The `<Grant>` elements of `grants`.
+pub fn grant_elements(grants: &[AclGrant]) -> Vec<xml::Grant> {
+    grants
         .iter()
         .map(|g| xml::Grant {
             grantee: match &g.grantee {
@@ -335,8 +346,12 @@ pub fn document(acl: &Acl, owner: &str) -> xml::AccessControlPolicy {
             },
             permission: g.permission.clone(),
         })
-        .collect();
-    xml::AccessControlPolicy::new(crate::owner::owner(owner), grant)
+        .collect()
+}
+
+/// The AccessControlPolicy document of a resource.
+pub fn document(acl: &Acl, owner: &str) -> xml::AccessControlPolicy {
+    xml::AccessControlPolicy::new(crate::owner::owner(owner), grant_elements(&acl.grants))
 }
 
 /// The bucket's Object Ownership setting (no controls behave as ObjectWriter).

@@ -10,15 +10,15 @@
 //! a policy Allow) allows; else AccessDenied. The public access block filters public ACL
 //! grants and public policies out; Object Ownership decides whether ACLs count at all.
 
-use crate::acl::{self, Permission as AclPermission, Target};
+use crate::acl::{self, LOG_DELIVERY, Permission as AclPermission, Target};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::identity::ROOT_USER;
 use crate::owner::canonical_id;
-use crate::policy::{self, Decision, Policy, Subject};
+use crate::policy::{self, Context, Decision, Policy, Subject};
 use crate::requester::Requester;
 use crate::router::{Endpoint, Route};
 use crate::state::S3State;
-use kura_index::{BucketRecord, ObjectVersion};
+use kura_index::{AclGrantee, BucketRecord, ObjectVersion};
 
 /// What an operation acts on, which decides the resource it is authorized against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,8 @@ pub fn permission(endpoint: &Endpoint) -> Permission {
         Endpoint::PutBucketLifecycleConfiguration | Endpoint::DeleteBucketLifecycle => {
             needs("s3:PutLifecycleConfiguration", Bucket)
         }
+        Endpoint::GetBucketLogging => needs("s3:GetBucketLogging", Bucket),
+        Endpoint::PutBucketLogging => needs("s3:PutBucketLogging", Bucket),
         // AWS authorizes DeleteBucketCors with s3:PutBucketCORS.
         Endpoint::PutBucketCors | Endpoint::DeleteBucketCors => needs("s3:PutBucketCORS", Bucket),
         // No IAM action: the bucket's CORS rules answer it.
@@ -164,6 +166,7 @@ pub struct Access {
     bucket: Option<BucketRecord>,
     source: Option<BucketRecord>,
     object: Option<ObjectVersion>,
+    acl_required: bool,
 }
 
 impl Access {
@@ -185,6 +188,11 @@ impl Access {
     pub fn object(&self) -> Option<&ObjectVersion> {
         self.object.as_ref()
     }
+
+    /// Whether only an ACL grant allowed the request (access logs' `aclRequired`).
+    pub fn acl_required(&self) -> bool {
+        self.acl_required
+    }
 }
 
 /// Decides whether the request `route` describes may be made: NoSuchBucket when its
@@ -203,6 +211,7 @@ pub async fn authorize(
         }
     };
     let mut object = None;
+    let mut acl_required = false;
     let on_etag = delete_on_etag(route, requester);
     let allowed = match (needed.scope, &bucket) {
         (Scope::Public, _) => true,
@@ -226,7 +235,13 @@ pub async fn authorize(
             if let Some(key) = key.filter(|_| reads_object) {
                 object = version(state, record, key, object_version(&route.endpoint)).await?;
             }
-            decide(record, key, object.as_ref(), requester, needed.action)
+            let grounds = grounds(record, key, object.as_ref(), requester, needed.action);
+            acl_required = grounds == Some(Grounds::Acl);
+            grounds.is_some()
+                && (!OWNER_ONLY.contains(&needed.action)
+                    || user.is_some_and(|u| {
+                        u == record.owner || u == ROOT_USER || record.grants.iter().any(|g| g == u)
+                    }))
         }
     };
     if !allowed {
@@ -263,6 +278,7 @@ pub async fn authorize(
         bucket,
         source,
         object,
+        acl_required,
     })
 }
 
@@ -340,6 +356,57 @@ fn expected_owner(requester: &Requester, header: &str, bucket: &BucketRecord) ->
 }
 
 /// The bucket policy in force, if the bucket has one that still parses.
+/// Actions only the bucket's owner (and the users the admin API lets act on the bucket as
+/// its owner's own) may take, whatever its policy or ACL grants to others: AWS's "to set
+/// the logging status of a bucket, you must be the bucket owner".
+const OWNER_ONLY: &[&str] = &["s3:PutBucketLogging"];
+
+/// The service that delivers server access logs, as target buckets' policies name it.
+pub const LOG_DELIVERY_SERVICE: &str = "logging.s3.amazonaws.com";
+
+/// Whether `target` lets server access logs of `source` be delivered under `prefix`: its
+/// policy allows the logging service `s3:PutObject` there (`aws:SourceArn` is the source
+/// bucket, `aws:SourceAccount` its owner), or, where ACLs count, its ACL grants the
+/// LogDelivery group WRITE. An explicit Deny wins.
+pub fn allows_log_delivery(target: &BucketRecord, prefix: &str, source: &BucketRecord) -> bool {
+    if let Some(policy) = bucket_policy(target) {
+        let resource = format!("arn:aws:s3:::{}/{prefix}", target.name);
+        let subject = Subject {
+            user: None,
+            service: Some(LOG_DELIVERY_SERVICE),
+            action: "s3:PutObject",
+            resource: &resource,
+        };
+        match policy::evaluate(&policy, &subject, &LogSource(source)) {
+            Decision::Allow => return true,
+            Decision::Deny => return false,
+            Decision::NotApplicable => {}
+        }
+    }
+    let group = AclGrantee::Group(LOG_DELIVERY.to_owned());
+    !acl::disabled(target)
+        && acl::effective(target.acl.as_ref(), &target.owner)
+            .grants
+            .iter()
+            .any(|g| {
+                g.grantee == group && matches!(g.permission.as_str(), "WRITE" | "FULL_CONTROL")
+            })
+}
+
+/// The condition keys of a log delivery: the source bucket and its owner (by name and
+/// canonical id, as Kura's users are its accounts).
+struct LogSource<'a>(&'a BucketRecord);
+
+impl Context for LogSource<'_> {
+    fn values(&self, key: &str) -> Vec<String> {
+        match key {
+            "aws:sourcearn" => vec![format!("arn:aws:s3:::{}", self.0.name)],
+            "aws:sourceaccount" => vec![self.0.owner.clone(), canonical_id(&self.0.owner)],
+            _ => Vec::new(),
+        }
+    }
+}
+
 fn bucket_policy(bucket: &BucketRecord) -> Option<Policy> {
     let text = bucket.policy.as_deref()?;
     match Policy::parse(text.as_bytes(), &bucket.name) {
@@ -360,9 +427,29 @@ pub fn decide(
     requester: &Requester,
     action: &str,
 ) -> bool {
+    grounds(bucket, key, object, requester, action).is_some()
+}
+
+/// What allowed a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grounds {
+    /// Who asked: root, the bucket's owner, a grantee, or the bucket policy.
+    Identity,
+    /// An ACL grant to someone other than the bucket's owner.
+    Acl,
+}
+
+/// [`decide`], and what allowed the request: None when nothing did.
+pub fn grounds(
+    bucket: &BucketRecord,
+    key: Option<&str>,
+    object: Option<&ObjectVersion>,
+    requester: &Requester,
+    action: &str,
+) -> Option<Grounds> {
     let user = requester.user;
     if user == Some(ROOT_USER) {
-        return true;
+        return Some(Grounds::Identity);
     }
     let is_owner = user == Some(bucket.owner.as_str());
     let block = bucket.public_access_block.unwrap_or_default();
@@ -373,6 +460,7 @@ pub fn decide(
         };
         let subject = Subject {
             user,
+            service: None,
             action,
             resource: &resource,
         };
@@ -383,13 +471,15 @@ pub fn decide(
         };
         match policy::evaluate(&policy, &subject, &context) {
             // The owner can always manage the policy: a policy cannot lock its owner out.
-            Decision::Deny if is_owner && action.ends_with("BucketPolicy") => return true,
-            Decision::Deny => return false,
+            Decision::Deny if is_owner && action.ends_with("BucketPolicy") => {
+                return Some(Grounds::Identity);
+            }
+            Decision::Deny => return None,
             // RestrictPublicBuckets: a public policy grants only to the bucket's owner.
             Decision::Allow
                 if !(block.restrict_public_buckets && policy.is_public()) || is_owner =>
             {
-                return true;
+                return Some(Grounds::Identity);
             }
             _ => {}
         }
@@ -398,12 +488,12 @@ pub fn decide(
         && bucket.grants.iter().any(|g| g == user)
         && action != "s3:DeleteBucket"
     {
-        return true;
+        return Some(Grounds::Identity);
     }
     if acl::disabled(bucket) {
-        return is_owner;
+        return is_owner.then_some(Grounds::Identity);
     }
-    match acl::needed(action) {
+    let allowed = match acl::needed(action) {
         // Bucket configuration: the owner's alone.
         None => is_owner,
         Some((Target::Bucket, permission)) => {
@@ -438,7 +528,13 @@ pub fn decide(
                     )
             }
         },
-    }
+    };
+    let grounds = if is_owner {
+        Grounds::Identity
+    } else {
+        Grounds::Acl
+    };
+    allowed.then_some(grounds)
 }
 
 fn acl_allows(
@@ -531,6 +627,7 @@ mod tests {
             bucket_defaults: Default::default(),
             trusted_proxies: Vec::new(),
             upload_deadline: std::time::Duration::from_secs(3600),
+            access_logs: Default::default(),
         }
     }
 
@@ -698,7 +795,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(seen, 61, "every variant iterated");
+        assert_eq!(seen, 63, "every variant iterated");
     }
 
     #[tokio::test]

@@ -89,6 +89,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KURA_LIFECYCLE_DAY_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub lifecycle_day_seconds: u64,
 
+    /// Seconds a gateway holds a bucket's server access log records before it writes
+    /// them to the target bucket as one object (so at most one object per interval,
+    /// source bucket and gateway).
+    #[arg(long, env = "KURA_ACCESS_LOG_INTERVAL_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub access_log_interval_seconds: u64,
+
     /// Seconds the data of a replaced or deleted object stays stored, for reads already
     /// under way, before garbage collection deletes it.
     #[arg(long, env = "KURA_GC_GRACE_SECONDS", default_value_t = 600)]

@@ -55,6 +55,7 @@ error_codes! {
     InvalidRange => RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable";
     InvalidRequest => BAD_REQUEST, "Invalid Request";
     InvalidURI => BAD_REQUEST, "Couldn't parse the specified URI.";
+    InvalidTargetBucketForLogging => BAD_REQUEST, "The target bucket for logging does not exist, is not owned by you, or does not have the appropriate grants for the log-delivery group.";
     InvalidTag => BAD_REQUEST, "The tag provided was not a valid tag.";
     InvalidStorageClass => BAD_REQUEST, "The storage class you specified is not valid.";
     KeyTooLongError => BAD_REQUEST, "Your key is too long.";

@@ -3,6 +3,7 @@
 //! work that keeps the index in shape. Storage is `kura-index` over `kura-backend`; this
 //! crate knows nothing of Kubernetes or of the admin client.
 
+pub mod access_log;
 pub mod acl;
 pub mod admin;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod credentials;
 pub mod error;
 pub mod identity;
 pub mod lifecycle;
+pub mod log_delivery;
 pub mod metrics;
 pub mod monitor;
 pub mod names;

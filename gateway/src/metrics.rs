@@ -54,6 +54,8 @@ pub struct Metrics {
     task_duration: HistogramVec,
     task_busy: IntGaugeVec,
     pub gc_blobs_deleted: IntCounter,
+    pub access_log_objects: IntCounter,
+    pub access_log_records_dropped: IntCounter,
     pub lifecycle_objects_expired: IntCounter,
     pub lifecycle_uploads_aborted: IntCounter,
     pub reshard_entries_copied: IntCounter,
@@ -204,6 +206,20 @@ impl Metrics {
                 IntCounter::new(
                     "kura_gc_blobs_deleted_total",
                     "Unreferenced blobs deleted by garbage collection.",
+                ),
+            ),
+            access_log_objects: registered(
+                r,
+                IntCounter::new(
+                    "kura_access_log_objects_total",
+                    "Server access log objects delivered to target buckets.",
+                ),
+            ),
+            access_log_records_dropped: registered(
+                r,
+                IntCounter::new(
+                    "kura_access_log_records_dropped_total",
+                    "Server access log records dropped: the buffer was full, or the target bucket refused or failed the delivery.",
                 ),
             ),
             reshard_entries_copied: registered(

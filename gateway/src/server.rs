@@ -1,10 +1,12 @@
 //! `kura serve`: opens storage, starts the ops thread and the S3 listener,
 //! runs background work, and shuts down gracefully on SIGTERM/SIGINT.
 
+use crate::access_log::AccessLogs;
 use crate::background::{GcWorker, LifecycleWorker, ReshardPolicy, ReshardWorker, Runner};
 use crate::config::ServeArgs;
 use crate::credentials::{self, Origin, RootCredentials};
 use crate::identity::Identities;
+use crate::log_delivery::{self, LogDeliveryWorker};
 use crate::monitor::{self, Readiness, UsageSnapshot};
 use crate::ops;
 use crate::service;
@@ -73,7 +75,10 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         bucket_defaults: args.new_bucket_defaults,
         trusted_proxies: args.trusted_proxies.clone(),
         upload_deadline: args.upload_deadline(),
+        access_logs: AccessLogs::default(),
     });
+    let log_interval = Duration::from_secs(args.access_log_interval_seconds);
+    background.spawn(LogDeliveryWorker::new(state.clone(), log_interval))?;
     let (stop_monitor, monitor_stopped) = tokio::sync::watch::channel(false);
     let monitor = runtime.spawn(monitor::run(
         state.index.clone(),
@@ -90,6 +95,8 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         served
     });
     background.stop();
+    // What is left of the access logs goes out now rather than with the process.
+    runtime.block_on(log_delivery::deliver(&state, log_interval, true));
     runtime.block_on(state.index.sync())?;
     ops.stop();
     result

@@ -2,7 +2,8 @@
 //! authentication, authorization, CORS headers of actual cross-origin requests, S3 error
 //! responses, and panics turned into 500s. Every request passes here exactly once.
 
-use crate::auth::Authenticated;
+use crate::access_log;
+use crate::auth::{Authenticated, Via};
 use crate::authorize::{Scope, authorize, permission};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::metrics::{self, METRICS};
@@ -16,6 +17,7 @@ use crate::{admin, cors, xml};
 use axum::body::Body;
 use futures::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use kura_index::BucketRecord;
 use std::sync::Arc;
 
 /// Answers one request that came from `peer`.
@@ -33,9 +35,12 @@ pub async fn handle(
     let resource = parts.uri.path().to_owned();
     let origin = parts.headers.get(header::ORIGIN).cloned();
     let client = Client::of(peer, &parts.headers, &state.trusted_proxies);
+    let asked = Asked::of(&parts, client);
     let dispatched = dispatch(&state, parts, client, metrics::received(body), &request_id);
-    let handled = unless_panicked(dispatched, &request_id).await;
+    let mut handled = unless_panicked(dispatched, &request_id).await;
     let operation = handled.operation;
+    let logged = handled.logged.take();
+    let error_code = handled.result.as_ref().err().map(|e| e.code.as_str());
     let mut response = handled.result.unwrap_or_else(|err| {
         METRICS.s3_error(err.code);
         error_response(&err, &resource, &request_id, method == Method::HEAD)
@@ -55,6 +60,18 @@ pub async fn handle(
     if close {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    if let Some(logged) = &logged {
+        log_access(
+            &state,
+            logged,
+            &asked,
+            &request_id,
+            operation,
+            error_code,
+            &response,
+            started,
+        );
+    }
     tracing::info!(
         request_id,
         operation,
@@ -67,11 +84,12 @@ pub async fn handle(
 }
 
 /// What became of a request: its operation (for logs and metrics), the bucket it named,
-/// and its answer.
+/// its answer, and what its bucket's access log needs of it (if that bucket logs).
 struct Handled {
     operation: &'static str,
     bucket: Option<String>,
     result: S3Result<S3Response>,
+    logged: Option<Logged>,
 }
 
 impl Handled {
@@ -80,8 +98,135 @@ impl Handled {
             operation,
             bucket,
             result,
+            logged: None,
         }
     }
+
+    fn logged(self, logged: Option<Logged>) -> Self {
+        Handled { logged, ..self }
+    }
+}
+
+/// An authenticated request to a bucket that logs: the bucket as read, and who asked.
+struct Logged {
+    bucket: BucketRecord,
+    user: Option<String>,
+    via: Via,
+    key: Option<String>,
+    acl_required: bool,
+}
+
+impl Logged {
+    fn of(bucket: Option<&BucketRecord>, auth: &Authenticated, key: Option<&str>) -> Option<Self> {
+        bucket.filter(|b| b.logging.is_some()).map(|bucket| Logged {
+            bucket: bucket.clone(),
+            user: auth.user().map(str::to_owned),
+            via: auth.via,
+            key: key.map(str::to_owned),
+            acl_required: false,
+        })
+    }
+}
+
+/// What an access log record tells of a request, kept before it is handled.
+struct Asked {
+    method: Method,
+    uri: http::Uri,
+    version: http::Version,
+    host: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+    referrer: Option<HeaderValue>,
+    /// The object size a write announces.
+    size: Option<u64>,
+    client: Client,
+}
+
+impl Asked {
+    fn of(parts: &http::request::Parts, client: Client) -> Self {
+        let header = |name: &str| parts.headers.get(name).cloned();
+        let number = |name: &str| {
+            let value = parts.headers.get(name)?;
+            value.to_str().ok()?.parse().ok()
+        };
+        Asked {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            version: parts.version,
+            host: header("host"),
+            user_agent: header("user-agent"),
+            referrer: header("referer"),
+            size: number("x-amz-decoded-content-length").or_else(|| number("content-length")),
+            client,
+        }
+    }
+
+    /// `GET /bucket/key?query HTTP/1.1`.
+    fn request_line(&self) -> String {
+        let target = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        format!("{} {target} {:?}", self.method, self.version)
+    }
+}
+
+/// Keeps the access log record of a request answered with `response`.
+#[allow(clippy::too_many_arguments)]
+fn log_access(
+    state: &S3State,
+    logged: &Logged,
+    asked: &Asked,
+    request_id: &str,
+    operation: &str,
+    error_code: Option<&str>,
+    response: &S3Response,
+    started: std::time::Instant,
+) {
+    let Some(logging) = &logged.bucket.logging else {
+        return;
+    };
+    fn text(v: &Option<HeaderValue>) -> Option<&str> {
+        v.as_ref().and_then(|v| v.to_str().ok())
+    }
+    let headers = response.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let length = header("content-length").and_then(|v| v.parse::<u64>().ok());
+    let is_read = matches!(operation, "GetObject" | "HeadObject");
+    let bytes_sent = match operation {
+        "HeadObject" => None,
+        _ => length.or_else(|| http_body::Body::size_hint(response.body()).exact()),
+    };
+    // A ranged read names the whole size after the slash of its Content-Range.
+    let whole = header("content-range")
+        .and_then(|r| r.rsplit_once('/'))
+        .and_then(|(_, n)| n.parse().ok());
+    let object_size = match (is_read, &logged.key) {
+        (true, _) => whole.or(length),
+        (false, Some(_)) if matches!(operation, "PutObject" | "UploadPart") => asked.size,
+        _ => None,
+    };
+    let at_ms = state.index.now_ms();
+    let request_line = asked.request_line();
+    let record = access_log::Record {
+        bucket: &logged.bucket,
+        at_ms,
+        remote_ip: asked.client.ip,
+        requester: logged.user.as_deref(),
+        request_id,
+        operation,
+        key: logged.key.as_deref(),
+        request_uri: &request_line,
+        status: response.status().as_u16(),
+        error_code,
+        bytes_sent,
+        object_size,
+        total_ms: started.elapsed().as_millis() as u64,
+        referrer: text(&asked.referrer),
+        user_agent: text(&asked.user_agent),
+        version_id: header("x-amz-version-id"),
+        via: logged.via,
+        tls: asked.client.secure,
+        host: text(&asked.host),
+        acl_required: logged.acl_required,
+    };
+    (state.access_logs).push(&logged.bucket.name, logging, at_ms, record.line());
 }
 
 /// An actual cross-origin request (one with `Origin`) gets the `Access-Control-*` headers
@@ -209,8 +354,20 @@ async fn dispatch(
     };
     let access = match authorize(state, &requester, &route).await {
         Ok(access) => access,
-        Err(err) => return failed(err),
+        Err(err) => {
+            // A refused request is logged too: its bucket is read again for that.
+            let bucket = match &route.bucket {
+                Some(name) => state.index.bucket(name).await.ok(),
+                None => None,
+            };
+            let logged = Logged::of(bucket.as_ref(), &auth, route.key.as_deref());
+            return failed(err).logged(logged);
+        }
     };
+    let logged = Logged::of(access.bucket().ok(), &auth, route.key.as_deref()).map(|l| Logged {
+        acl_required: access.acl_required(),
+        ..l
+    });
     let bucket = route.bucket.clone();
     let req = S3Request::new(
         parts,
@@ -220,7 +377,7 @@ async fn dispatch(
         (auth, client),
         body,
     );
-    Handled::new(name, bucket, s3::run(state, route.endpoint, req).await)
+    Handled::new(name, bucket, s3::run(state, route.endpoint, req).await).logged(logged)
 }
 
 fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -> S3Response {

@@ -26,7 +26,8 @@ use sha2::Sha256;
 pub const PLAIN_BLOCK: usize = 64 * 1024;
 const TAG: usize = 16;
 const SEALED_BLOCK: usize = PLAIN_BLOCK + TAG;
-const ALGORITHM: &str = "AES256";
+/// The algorithm SSE-S3 and SSE-C name.
+pub const ALGORITHM: &str = "AES256";
 /// Bound into the wrapped key, so it cannot be taken for anything else.
 const WRAP_CONTEXT: &[u8] = b"kura sse-c data key";
 

@@ -1,6 +1,7 @@
 //! What every request handler can reach: the index, the blobs, the keys, and the
 //! server's region and domain.
 
+use crate::access_log::AccessLogs;
 use crate::auth;
 use crate::background::Workers;
 use crate::config::BucketDefaults;
@@ -33,6 +34,8 @@ pub struct S3State {
     /// takes data still uncommitted after `--gc-abandoned-seconds` for abandoned, so a
     /// slower upload is refused rather than acknowledged with its data gone.
     pub upload_deadline: std::time::Duration,
+    /// Server access log records waiting for delivery.
+    pub access_logs: AccessLogs,
 }
 
 impl S3State {

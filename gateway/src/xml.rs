@@ -826,6 +826,72 @@ pub struct ObjectPart {
     pub checksum: ChecksumFields,
 }
 
+/// A bucket's server access logging, as GetBucketLogging answers it (no
+/// `LoggingEnabled`: logging is off).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BucketLoggingStatus {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging_enabled: Option<LoggingEnabled>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LoggingEnabled {
+    pub target_bucket: String,
+    pub target_prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_grants: Option<TargetGrants>,
+    pub target_object_key_format: TargetObjectKeyFormat,
+}
+
+#[derive(Serialize)]
+pub struct TargetGrants {
+    #[serde(rename = "Grant")]
+    pub grants: Vec<Grant>,
+}
+
+/// A PutBucketLogging request's body.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BucketLoggingStatusRequest {
+    #[serde(default)]
+    pub logging_enabled: Option<LoggingEnabledRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LoggingEnabledRequest {
+    pub target_bucket: String,
+    pub target_prefix: String,
+    #[serde(default)]
+    pub target_grants: Option<AccessControlListRequest>,
+    #[serde(default)]
+    pub target_object_key_format: Option<TargetObjectKeyFormat>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TargetObjectKeyFormat {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simple_prefix: Option<Empty>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioned_prefix: Option<PartitionedPrefix>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PartitionedPrefix {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_date_source: Option<String>,
+}
+
+/// An element with nothing in it (`<SimplePrefix/>`).
+#[derive(Serialize, Deserialize, Default)]
+pub struct Empty {}
+
 /// A bucket's CORS configuration, as PutBucketCors sends it and GetBucketCors answers it.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -49,6 +49,7 @@ impl Index {
             public_access_block: None,
             versioning: Versioning::Unversioned,
             object_lock: None,
+            logging: None,
         };
         configure(&mut record);
         let mut write = Write::default();

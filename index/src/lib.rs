@@ -31,11 +31,12 @@ pub use identity::{KeyRecord, UserRecord};
 pub use index::Index;
 pub use listing::{ListPage, ListParams};
 pub use model::{
-    Acl, AclGrant, AclGrantee, BucketRecord, Completion, CorsRule, DefaultEncryption,
-    DefaultRetention, Encryption, Lease, LifecycleFilter, LifecyclePass, LifecycleRule,
-    LifecycleTransition, LockBypass, ObjectLockConfig, ObjectMeta, ObjectVersion, PartRecord,
-    PartRef, PassCursor, PublicAccessBlock, Quota, Reshard, ReshardPhase, Retention, RetentionMode,
-    ShardLayout, Stamp, StoredChecksum, UploadRecord, Usage, Versioning, VersionsCursor,
+    Acl, AclGrant, AclGrantee, BucketLogging, BucketRecord, Completion, CorsRule,
+    DefaultEncryption, DefaultRetention, Encryption, Lease, LifecycleFilter, LifecyclePass,
+    LifecycleRule, LifecycleTransition, LockBypass, LogKeyFormat, ObjectLockConfig, ObjectMeta,
+    ObjectVersion, PartRecord, PartRef, PassCursor, PublicAccessBlock, Quota, Reshard,
+    ReshardPhase, Retention, RetentionMode, ShardLayout, Stamp, StoredChecksum, UploadRecord,
+    Usage, Versioning, VersionsCursor,
 };
 pub use objects::{DeleteIf, Deleted, Deleter, ListedVersion, Only};
 pub use pacing::{DEFAULT_RESHARD_SHARE, RESHARD_STEP_KEYS, ReshardPace, reshard_pause};

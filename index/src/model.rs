@@ -114,6 +114,33 @@ pub struct BucketRecord {
     /// Object Lock, if enabled on the bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<ObjectLockConfig>,
+    /// Where server access logs of the bucket's requests go, if logging is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<BucketLogging>,
+}
+
+/// A bucket's server access logging (S3's LoggingEnabled), as validated and stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BucketLogging {
+    pub target_bucket: String,
+    pub target_prefix: String,
+    /// How log objects' keys are made (S3's TargetObjectKeyFormat).
+    #[serde(default)]
+    pub key_format: LogKeyFormat,
+    /// Grants log objects carry besides their owner's FULL_CONTROL (S3's TargetGrants).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<AclGrant>,
+}
+
+/// S3's TargetObjectKeyFormat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LogKeyFormat {
+    /// `[prefix][YYYY]-[MM]-[DD]-[hh]-[mm]-[ss]-[unique]`.
+    #[default]
+    Simple,
+    /// `[prefix][owner]/[region]/[bucket]/[YYYY]/[MM]/[DD]/` then the simple form, dated
+    /// by the records' time (`EventTime`) or the delivery's (`DeliveryTime`).
+    Partitioned { event_time: bool },
 }
 
 /// A bucket's versioning state. Once enabled it can be suspended, never turned off.
@@ -141,14 +168,14 @@ pub struct Acl {
     pub grants: Vec<AclGrant>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AclGrant {
     pub grantee: AclGrantee,
     /// `FULL_CONTROL`, `READ`, `WRITE`, `READ_ACP` or `WRITE_ACP`.
     pub permission: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AclGrantee {
     /// A user, by name (requests without credentials act as the user `""`).
     User(String),

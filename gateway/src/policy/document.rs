@@ -22,12 +22,14 @@ pub struct Patterns {
 }
 
 /// Principal / NotPrincipal: `*` (everyone, anonymous included) or Kura users named by
-/// ARN (`arn:aws:iam:::user/NAME`), canonical id or name.
+/// ARN (`arn:aws:iam:::user/NAME`), canonical id or name, and services by name (Kura's own
+/// deliveries: `logging.s3.amazonaws.com`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principals {
     pub negated: bool,
     pub everyone: bool,
     pub users: Vec<String>,
+    pub services: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -263,6 +265,7 @@ fn principals(map: &Map<String, Value>) -> S3Result<Principals> {
         negated,
         everyone: false,
         users: Vec::new(),
+        services: Vec::new(),
     };
     match value {
         Value::String(s) if s == "*" => principals.everyone = true,
@@ -279,8 +282,9 @@ fn principals(map: &Map<String, Value>) -> S3Result<Principals> {
                             }
                         }
                     }
+                    "Service" => principals.services.extend(ids),
                     // Valid, but no Kura request ever comes from these.
-                    "Service" | "Federated" => {}
+                    "Federated" => {}
                     other => return Err(malformed(format!("Invalid principal type {other}"))),
                 }
             }

@@ -9,6 +9,8 @@ use crate::owner::canonical_id;
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
     pub user: Option<&'a str>,
+    /// A service acting on its own (Kura delivering server access logs), not a user.
+    pub service: Option<&'a str>,
     pub action: &'a str,
     /// `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`.
     pub resource: &'a str,
@@ -43,7 +45,7 @@ pub fn evaluate(policy: &Policy, subject: &Subject, context: &dyn Context) -> De
 }
 
 fn applies(statement: &Statement, subject: &Subject, context: &dyn Context) -> bool {
-    principal_matches(&statement.principal, subject.user)
+    principal_matches(&statement.principal, subject)
         && patterns_match(&statement.action, |p| {
             glob(
                 &p.to_ascii_lowercase(),
@@ -64,9 +66,17 @@ fn patterns_match(patterns: &Patterns, matches: impl Fn(&str) -> bool) -> bool {
     patterns.values.iter().any(|p| matches(p)) != patterns.negated
 }
 
-fn principal_matches(principals: &Principals, user: Option<&str>) -> bool {
-    let named = principals.everyone
-        || user.is_some_and(|user| principals.users.iter().any(|p| names_user(p, user)));
+/// Whether a statement's principals name the subject. A service is named only by its
+/// name: `*` means every user and anonymous requests, as in AWS's `"AWS": "*"`.
+fn principal_matches(principals: &Principals, subject: &Subject) -> bool {
+    let named = match subject.service {
+        Some(service) => principals.services.iter().any(|s| s == service),
+        None => {
+            principals.everyone
+                || (subject.user)
+                    .is_some_and(|user| principals.users.iter().any(|p| names_user(p, user)))
+        }
+    };
     named != principals.negated
 }
 
@@ -123,6 +133,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    #[derive(Default)]
     struct Map(HashMap<&'static str, &'static str>);
 
     impl Context for Map {
@@ -147,10 +158,50 @@ mod tests {
     ) -> Decision {
         let subject = Subject {
             user,
+            service: None,
             action,
             resource,
         };
         evaluate(policy, &subject, ctx)
+    }
+
+    #[test]
+    fn a_service_is_named_only_by_its_name() {
+        let p = policy(
+            r#"{"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"Service":"logging.s3.amazonaws.com"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::b/log/*"},
+              {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#,
+        );
+        let by = |service, action| {
+            let subject = Subject {
+                user: None,
+                service: Some(service),
+                action,
+                resource: "arn:aws:s3:::b/log/x",
+            };
+            evaluate(&p, &subject, &Map::default())
+        };
+        assert_eq!(
+            by("logging.s3.amazonaws.com", "s3:PutObject"),
+            Decision::Allow
+        );
+        assert_eq!(
+            by("other.amazonaws.com", "s3:PutObject"),
+            Decision::NotApplicable
+        );
+        // "*" is every user and anonymous requests, not services.
+        assert_eq!(
+            by("logging.s3.amazonaws.com", "s3:GetObject"),
+            Decision::NotApplicable
+        );
+        let anonymous = decide(
+            &p,
+            None,
+            "s3:PutObject",
+            "arn:aws:s3:::b/log/x",
+            &Map::default(),
+        );
+        assert_eq!(anonymous, Decision::NotApplicable);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use super::request::S3Request;
 use super::response::S3Response;
 use super::{
-    acl, attributes, bucket, copy, cors, delete, encryption, get, lifecycle, list, multipart,
-    object_lock, ownership, policy, post, public_access, put, tagging, versioning,
+    acl, attributes, bucket, copy, cors, delete, encryption, get, lifecycle, list, logging,
+    multipart, object_lock, ownership, policy, post, public_access, put, tagging, versioning,
 };
 use crate::error::S3Result;
 use crate::router::Endpoint;
@@ -60,6 +60,8 @@ pub async fn run(state: &S3State, endpoint: Endpoint, req: S3Request) -> S3Resul
         Endpoint::GetBucketLifecycleConfiguration => lifecycle::get_configuration(req).await,
         Endpoint::PutBucketLifecycleConfiguration => lifecycle::put_configuration(state, req).await,
         Endpoint::DeleteBucketLifecycle => lifecycle::delete_configuration(state, req).await,
+        Endpoint::GetBucketLogging => logging::get_bucket_logging(req).await,
+        Endpoint::PutBucketLogging => logging::put_bucket_logging(state, req).await,
         Endpoint::GetBucketCors => cors::get_bucket_cors(req).await,
         Endpoint::PutBucketCors => cors::put_bucket_cors(state, req).await,
         Endpoint::DeleteBucketCors => cors::delete_bucket_cors(state, req).await,

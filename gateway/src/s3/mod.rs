@@ -13,6 +13,7 @@ mod encryption;
 mod get;
 mod lifecycle;
 mod list;
+mod logging;
 mod meta;
 mod multipart;
 mod object_lock;
@@ -28,5 +29,6 @@ mod tagging;
 mod versioning;
 
 pub use dispatch::run;
+pub use logging::deliver as deliver_access_log;
 pub use request::S3Request;
 pub use response::S3Response;
