@@ -233,6 +233,34 @@ def test_sse_kms_objects_uploads_copies_and_bucket_default(server, s3, bucket):
         "ServerSideEncryption"] == "AES256"
 
 
+def test_sse_kms_bucket_key_is_kept_and_told(server, s3, bucket):
+    """An S3 Bucket Key asked for by the write or by the bucket's default is echoed on
+    every answer about the object, as AWS does; a write may turn the default off."""
+    put = s3.put_object(Bucket=bucket, Key="bk", Body=b"x", BucketKeyEnabled=True, **kms("k"))
+    assert put["BucketKeyEnabled"] is True
+    for read in (s3.get_object(Bucket=bucket, Key="bk"), s3.head_object(Bucket=bucket, Key="bk")):
+        assert read["BucketKeyEnabled"] is True
+    assert "BucketKeyEnabled" not in s3.put_object(Bucket=bucket, Key="plain", Body=b"x", **kms())
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", BucketKeyEnabled=True, **kms("k"))
+    assert up["BucketKeyEnabled"] is True
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"])
+    copy = s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "bk"},
+                          BucketKeyEnabled=True, **kms("k"))
+    assert copy["BucketKeyEnabled"] is True
+    config = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"},
+                         "BucketKeyEnabled": True}]}
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=config)
+    assert s3.put_object(Bucket=bucket, Key="d", Body=b"x")["BucketKeyEnabled"] is True
+    assert s3.head_object(Bucket=bucket, Key="d")["BucketKeyEnabled"] is True
+    off = s3.put_object(Bucket=bucket, Key="off", Body=b"x", BucketKeyEnabled=False)
+    assert "BucketKeyEnabled" not in off
+    bad = server.signed_request("PUT", f"/{bucket}/bad", body=b"x", headers={
+        "x-amz-server-side-encryption": "aws:kms",
+        "x-amz-server-side-encryption-bucket-key-enabled": "yes"})
+    assert bad.status_code == 400 and b"<Code>InvalidArgument</Code>" in bad.content
+    s3.delete_bucket_encryption(Bucket=bucket)
+
+
 def test_aws_cli_sse_kms_round_trip(server, bucket, tmp_path):
     src = tmp_path / "ledger.txt"
     src.write_bytes(b"ledger line\n" * 1000)

@@ -151,12 +151,13 @@ pub enum Protection {
     Customer(CustomerKey),
     /// SSE-S3: Kura's master key.
     Managed,
-    /// SSE-KMS: the KMS key of this id.
-    Kms(String),
+    /// SSE-KMS: the KMS key of this id, and whether the write asked for an S3 Bucket Key.
+    Kms { id: String, bucket_key: bool },
 }
 
 const SSE_HEADER: &str = "x-amz-server-side-encryption";
 const KMS_KEY_HEADER: &str = "x-amz-server-side-encryption-aws-kms-key-id";
+const BUCKET_KEY_HEADER: &str = "x-amz-server-side-encryption-bucket-key-enabled";
 
 /// Refuses the headers that choose an encryption on a read, as S3 does (a read's
 /// encryption is the object's; only SSE-C's key is sent to read).
@@ -171,6 +172,22 @@ pub fn refuse_on_read(headers: &HeaderMap) -> S3Result<()> {
         )
         .with("ArgumentName", name)),
         None => Ok(()),
+    }
+}
+
+/// `x-amz-server-side-encryption-bucket-key-enabled`, if the request has it.
+fn bucket_key_header(headers: &HeaderMap) -> S3Result<Option<bool>> {
+    let Some(value) = headers.get(BUCKET_KEY_HEADER) else {
+        return Ok(None);
+    };
+    match value.to_str().map(str::to_ascii_lowercase).as_deref() {
+        Ok("true") => Ok(Some(true)),
+        Ok("false") => Ok(Some(false)),
+        _ => Err(S3Error::new(
+            ErrorCode::InvalidArgument,
+            "The header 'x-amz-server-side-encryption-bucket-key-enabled' shall be Boolean.",
+        )
+        .with("ArgumentName", BUCKET_KEY_HEADER)),
     }
 }
 
@@ -201,9 +218,13 @@ impl Protection {
             .with("ArgumentName", SSE_HEADER)),
             (Some(customer), None) => Ok(Some(Protection::Customer(customer))),
             (None, Some(ALGORITHM)) => Ok(Some(Protection::Managed)),
-            (None, Some(KMS)) => Ok(Some(Protection::Kms(
-                kms_key.unwrap_or(DEFAULT_KMS_KEY).to_owned(),
-            ))),
+            (None, Some(KMS)) => Ok(Some(Protection::Kms {
+                id: kms_key.unwrap_or(DEFAULT_KMS_KEY).to_owned(),
+                // The bucket's setting holds unless the write says otherwise.
+                bucket_key: bucket_key_header(headers)?.unwrap_or_else(|| {
+                    bucket_default.is_some_and(|d| d.algorithm == KMS && d.bucket_key_enabled)
+                }),
+            })),
             (None, Some(other)) if other.starts_with(KMS) => Err(S3Error::new(
                 ErrorCode::NotImplemented,
                 "Dual-layer server-side encryption (aws:kms:dsse) is not implemented by Kura; use aws:kms or AES256.",
@@ -214,14 +235,18 @@ impl Protection {
             )
             .with("ArgumentName", SSE_HEADER)
             .with("ArgumentValue", other)),
-            (None, None) => Ok(bucket_default.map(|default| match default.algorithm.as_str() {
-                KMS => Protection::Kms(
-                    (default.kms_master_key_id.as_deref())
-                        .unwrap_or(DEFAULT_KMS_KEY)
-                        .to_owned(),
-                ),
-                _ => Protection::Managed,
-            })),
+            (None, None) => {
+                let bucket_key = bucket_key_header(headers)?;
+                Ok(bucket_default.map(|default| match default.algorithm.as_str() {
+                    KMS => Protection::Kms {
+                        id: (default.kms_master_key_id.as_deref())
+                            .unwrap_or(DEFAULT_KMS_KEY)
+                            .to_owned(),
+                        bucket_key: bucket_key.unwrap_or(default.bucket_key_enabled),
+                    },
+                    _ => Protection::Managed,
+                }))
+            }
         }
     }
 }
@@ -268,6 +293,7 @@ pub fn new_data_key(
         algorithm: ALGORITHM.into(),
         customer_key_md5: None,
         kms_key_id: None,
+        bucket_key: false,
         wrapped_key: String::new(),
     };
     encryption.wrapped_key = match protection {
@@ -276,10 +302,11 @@ pub fn new_data_key(
             wrap(&customer.key, &key)?
         }
         Protection::Managed => wrap(&master.key, &key)?,
-        Protection::Kms(id) => {
+        Protection::Kms { id, bucket_key } => {
             master.check_kms_key_id(id)?;
             encryption.algorithm = KMS.into();
             encryption.kms_key_id = Some(id.clone());
+            encryption.bucket_key = *bucket_key;
             wrap(&master.kms_key(id)?, &key)?
         }
     };
@@ -360,11 +387,15 @@ pub fn answer_headers(headers: &mut HeaderMap, encryption: Option<&Encryption>) 
         }
         Some(Encryption {
             kms_key_id: Some(id),
+            bucket_key,
             ..
         }) => {
             headers.insert(SSE_HEADER, value(KMS));
             if let Ok(id) = http::HeaderValue::from_str(id) {
                 headers.insert(KMS_KEY_HEADER, id);
+            }
+            if *bucket_key {
+                headers.insert(BUCKET_KEY_HEADER, value("true"));
             }
         }
         Some(_) => {
@@ -664,7 +695,10 @@ mod tests {
 
     #[test]
     fn kms_keys_are_derived_per_id_and_listed_ids_bound_writes_not_reads() {
-        let kms = |id: &str| Protection::Kms(id.into());
+        let kms = |id: &str| Protection::Kms {
+            id: id.into(),
+            bucket_key: false,
+        };
         let any = MasterKey::new([9; 32], Vec::new());
         let (key, stored) = new_data_key(&kms("testkey-1"), &any).unwrap();
         assert_eq!(stored.algorithm, KMS);
@@ -691,6 +725,48 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_key_is_asked_for_by_header_or_bucket_default_and_echoed() {
+        let default = |bucket_key_enabled| kura_index::DefaultEncryption {
+            algorithm: KMS.into(),
+            kms_master_key_id: None,
+            bucket_key_enabled,
+        };
+        let bucket_key =
+            |pairs: &[(&'static str, &str)], default: Option<&_>| match Protection::for_write(
+                &headers(pairs),
+                default,
+            ) {
+                Ok(Some(Protection::Kms { bucket_key, .. })) => Ok(bucket_key),
+                Ok(_) => Ok(false),
+                Err(e) => Err(e.code),
+            };
+        let kms = (SSE_HEADER, KMS);
+        assert_eq!(bucket_key(&[kms], None), Ok(false));
+        assert_eq!(
+            bucket_key(&[kms, (BUCKET_KEY_HEADER, "true")], None),
+            Ok(true)
+        );
+        assert_eq!(bucket_key(&[], Some(&default(true))), Ok(true));
+        assert_eq!(bucket_key(&[kms], Some(&default(true))), Ok(true));
+        let off = (BUCKET_KEY_HEADER, "FALSE");
+        assert_eq!(bucket_key(&[off], Some(&default(true))), Ok(false));
+        let bad = (BUCKET_KEY_HEADER, "yes");
+        assert_eq!(
+            bucket_key(&[kms, bad], None),
+            Err(ErrorCode::InvalidArgument)
+        );
+        let master = MasterKey::new([9; 32], Vec::new());
+        let asked = Protection::Kms {
+            id: DEFAULT_KMS_KEY.into(),
+            bucket_key: true,
+        };
+        let (_, stored) = new_data_key(&asked, &master).unwrap();
+        let mut answer = HeaderMap::new();
+        answer_headers(&mut answer, Some(&stored));
+        assert_eq!(answer[BUCKET_KEY_HEADER], "true");
+    }
+
+    #[test]
     fn kms_is_chosen_by_header_or_by_the_bucket_default() {
         let chosen = |pairs: &[(&'static str, &str)], default: Option<(&str, Option<&str>)>| {
             let default = default.map(|(algorithm, id)| kura_index::DefaultEncryption {
@@ -699,7 +775,7 @@ mod tests {
                 bucket_key_enabled: false,
             });
             match Protection::for_write(&headers(pairs), default.as_ref()) {
-                Ok(Some(Protection::Kms(id))) => Ok(Some(id)),
+                Ok(Some(Protection::Kms { id, .. })) => Ok(Some(id)),
                 Ok(_) => Ok(None),
                 Err(e) => Err(e.code),
             }

@@ -587,6 +587,10 @@ pub struct Encryption {
     /// `customer_key_md5`: SSE-S3, the master key wraps the data key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
+    /// SSE-KMS: the write asked for an S3 Bucket Key (answers say so; Kura's KMS keys
+    /// cost nothing per use, so nothing else changes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bucket_key: bool,
     /// The wrapped data key: base64 of nonce, ciphertext and tag.
     pub wrapped_key: String,
 }
