@@ -326,7 +326,8 @@ fn object_version(endpoint: &Endpoint) -> Option<&str> {
     }
 }
 
-async fn version(
+/// The version a request names (`version_id`), else the key's current one, if it exists.
+pub async fn version(
     state: &S3State,
     bucket: &BucketRecord,
     key: &str,

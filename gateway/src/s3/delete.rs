@@ -80,32 +80,37 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
     let bucket = req.access.bucket()?;
     let query = Query::parse(req.parts.uri.query());
     let requester = req.requester(&query);
-    let checks: Vec<S3Result<DeleteIf>> = request
-        .object
-        .iter()
-        .map(|o| {
+    let mut checks: Vec<S3Result<DeleteIf>> = Vec::with_capacity(request.object.len());
+    for o in &request.object {
+        let check = async {
             if o.key.len() > MAX_KEY_LEN {
                 return Err(ErrorCode::KeyTooLongError.into());
             }
-            check_version_id(o.version_id.as_deref())?;
+            let version_id = o.version_id.as_deref();
+            check_version_id(version_id)?;
             let (etag, size) = (o.etag.as_deref(), o.size.as_deref());
             let only_if = conditions::delete_if(etag, o.last_modified_time.as_deref(), size)?;
-            let action = match o.version_id {
+            // As for DeleteObject (see `authorize`): an ETag condition needs read access,
+            // which the version's own ACL may give.
+            let on_etag = etag.is_some_and(authorize::names_an_etag);
+            let object = match on_etag {
+                true => authorize::version(state, bucket, &o.key, version_id).await?,
+                false => None,
+            };
+            let may = |action| {
+                authorize::decide(bucket, Some(&o.key), object.as_ref(), &requester, action)
+            };
+            let action = match version_id {
                 Some(_) => "s3:DeleteObjectVersion",
                 None => "s3:DeleteObject",
             };
-            if !authorize::decide(bucket, Some(&o.key), None, &requester, action) {
-                return Err(ErrorCode::AccessDenied.into());
-            }
-            // As for DeleteObject (see `authorize`): an ETag condition needs read access.
-            let read = authorize::read_action(o.version_id.as_deref());
-            let on_etag = etag.is_some_and(authorize::names_an_etag);
-            if on_etag && !authorize::decide(bucket, Some(&o.key), None, &requester, read) {
+            if !may(action) || (on_etag && !may(authorize::read_action(version_id))) {
                 return Err(ErrorCode::AccessDenied.into());
             }
             Ok(only_if)
-        })
-        .collect();
+        };
+        checks.push(check.await);
+    }
     let by = Deleter {
         owner: req.user(),
         bypass: object_lock::bypass(&req, None)?,
