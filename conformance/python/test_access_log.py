@@ -222,11 +222,14 @@ def test_records_are_delivered_in_awss_format(make_server):
     import requests
     anonymous = requests.get(f"{srv.endpoint}/{source}/dir/a%20b.txt", timeout=10)
     assert anonymous.status_code == 403
+    forged = srv.client(srv.access_key, "not-the-secret-key")
+    with s3_error("SignatureDoesNotMatch", 403):
+        forged.get_bucket_versioning(Bucket=source)
     s3.delete_object(Bucket=source, Key="dir/a b.txt")
 
-    keys, records = delivered(s3, target, "log/", 7)
+    keys, records = delivered(s3, target, "log/", 8)
     mine = [r for r in records if r["bucket"] == source]
-    assert len(mine) == 7, records
+    assert len(mine) == 8, records
     for key in keys:
         assert re.fullmatch(r"log/\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9A-F]{16}", key), key
         head = s3.head_object(Bucket=target, Key=key)
@@ -252,6 +255,9 @@ def test_records_are_delivered_in_awss_format(make_server):
     denied = [r for r in by_op["REST.GET.OBJECT"] if r["status"] == "403"][0]
     assert (denied["requester"], denied["error"], denied["auth"]) == ("-", "AccessDenied", "-")
     assert by_op["REST.HEAD.OBJECT"][0]["bytes_sent"] == "-"
+    refused = by_op["REST.GET.VERSIONING"][0]
+    assert (refused["status"], refused["error"], refused["requester"]) == (
+        "403", "SignatureDoesNotMatch", "-")
     assert by_op["REST.GET.BUCKET"][0]["key"] == "-"
     assert by_op["REST.DELETE.OBJECT"][0]["status"] == "204"
 

@@ -10,7 +10,7 @@ use crate::metrics::{self, METRICS};
 use crate::names::MAX_KEY_LEN;
 use crate::query::Query;
 use crate::requester::{Client, Requester};
-use crate::router;
+use crate::router::{self, Route};
 use crate::s3::{self, S3Request, S3Response};
 use crate::state::S3State;
 use crate::{admin, cors, xml};
@@ -126,6 +126,13 @@ impl Logged {
             acl_required: false,
         })
     }
+}
+
+/// What the access log of a request refused before it reached its bucket's record needs:
+/// the bucket is read again for it (only if it exists and logs does it count).
+async fn refused(state: &S3State, route: &Route, auth: &Authenticated) -> Option<Logged> {
+    let bucket = state.index.bucket(route.bucket.as_deref()?).await.ok();
+    Logged::of(bucket.as_ref(), auth, route.key.as_deref())
 }
 
 /// What an access log record tells of a request, kept before it is handled.
@@ -338,7 +345,10 @@ async fn dispatch(
     } else {
         match state.authenticate(&parts).await {
             Ok(auth) => auth,
-            Err(err) => return failed(err),
+            Err(err) => {
+                let logged = refused(state, &route, &Authenticated::anonymous()).await;
+                return failed(err).logged(logged);
+            }
         }
     };
     if route.key.as_ref().is_some_and(|k| k.len() > MAX_KEY_LEN) {
@@ -354,15 +364,7 @@ async fn dispatch(
     };
     let access = match authorize(state, &requester, &route).await {
         Ok(access) => access,
-        Err(err) => {
-            // A refused request is logged too: its bucket is read again for that.
-            let bucket = match &route.bucket {
-                Some(name) => state.index.bucket(name).await.ok(),
-                None => None,
-            };
-            let logged = Logged::of(bucket.as_ref(), &auth, route.key.as_deref());
-            return failed(err).logged(logged);
-        }
+        Err(err) => return failed(err).logged(refused(state, &route, &auth).await),
     };
     let logged = Logged::of(access.bucket().ok(), &auth, route.key.as_deref()).map(|l| Logged {
         acl_required: access.acl_required(),
