@@ -226,10 +226,13 @@ def test_records_are_delivered_in_awss_format(make_server):
     with s3_error("SignatureDoesNotMatch", 403):
         forged.get_bucket_versioning(Bucket=source)
     s3.delete_object(Bucket=source, Key="dir/a b.txt")
+    for key in ("x1", "x2"):
+        s3.put_object(Bucket=source, Key=key, Body=b"")
+    s3.delete_objects(Bucket=source, Delete={"Objects": [{"Key": "x1"}, {"Key": "x2"}]})
 
-    keys, records = delivered(s3, target, "log/", 8)
+    keys, records = delivered(s3, target, "log/", 13)
     mine = [r for r in records if r["bucket"] == source]
-    assert len(mine) == 8, records
+    assert len(mine) == 13, records
     for key in keys:
         assert re.fullmatch(r"log/\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9A-F]{16}", key), key
         head = s3.head_object(Bucket=target, Key=key)
@@ -242,7 +245,7 @@ def test_records_are_delivered_in_awss_format(make_server):
         assert re.fullmatch(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", r["time"]), r
         assert r["ip"] == "127.0.0.1"
         assert r["request_id"] == r["host_id"] != "-"
-        assert r["request_uri"].endswith(" HTTP/1.1")
+        assert r["request_uri"].endswith(" HTTP/1.1") or r["operation"] == "BATCH.DELETE.OBJECT"
     put = by_op["REST.PUT.OBJECT"][0]
     assert (put["key"], put["status"], put["requester"]) == ("dir/a%20b.txt", "200", me)
     assert put["object_size"] == "100" and put["signature"] == "SigV4"
@@ -260,6 +263,12 @@ def test_records_are_delivered_in_awss_format(make_server):
         "403", "SignatureDoesNotMatch", "-")
     assert by_op["REST.GET.BUCKET"][0]["key"] == "-"
     assert by_op["REST.DELETE.OBJECT"][0]["status"] == "204"
+    # A DeleteObjects: its request, and a record per key it deleted.
+    assert by_op["REST.POST.MULTI_OBJECT_DELETE"][0]["request_uri"].startswith("POST /")
+    batch = by_op["BATCH.DELETE.OBJECT"]
+    assert sorted(r["key"] for r in batch) == ["x1", "x2"]
+    assert {(r["status"], r["request_uri"], r["request_id"]) for r in batch} == {
+        ("204", "-", by_op["REST.POST.MULTI_OBJECT_DELETE"][0]["request_id"])}
 
     # Turned off: nothing more is logged.
     s3.put_bucket_logging(Bucket=source, BucketLoggingStatus={})

@@ -27,6 +27,11 @@ const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
+/// The keys (and versions) a DeleteObjects removed, which its answer carries for the
+/// access log: each gets a `BATCH.DELETE.OBJECT` record of its own.
+#[derive(Debug, Clone, Default)]
+pub struct BatchDeleted(pub Vec<(String, Option<String>)>);
+
 /// One request, as its log record tells it.
 pub struct Record<'a> {
     pub bucket: &'a BucketRecord,
@@ -38,13 +43,14 @@ pub struct Record<'a> {
     /// Kura's name of the operation (`PutObject`).
     pub operation: &'a str,
     pub key: Option<&'a str>,
-    /// `GET /bucket/key?query HTTP/1.1`.
-    pub request_uri: &'a str,
+    /// `GET /bucket/key?query HTTP/1.1`; None for a key of a DeleteObjects.
+    pub request_uri: Option<&'a str>,
     pub status: u16,
     pub error_code: Option<&'a str>,
     pub bytes_sent: Option<u64>,
     pub object_size: Option<u64>,
-    pub total_ms: u64,
+    /// How long the request took; None for a key of a DeleteObjects.
+    pub total_ms: Option<u64>,
     pub referrer: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub version_id: Option<&'a str>,
@@ -78,14 +84,14 @@ impl Record<'_> {
                 self.key
                     .map(|k| utf8_percent_encode(k, KEY_ENCODE).to_string()),
             ),
-            quoted(Some(self.request_uri)),
+            quoted(self.request_uri),
             self.status.to_string(),
             dash(self.error_code.map(str::to_owned)),
             dash(self.bytes_sent.filter(|&n| n > 0).map(|n| n.to_string())),
             dash(self.object_size.map(|n| n.to_string())),
-            self.total_ms.to_string(),
+            dash(self.total_ms.map(|ms| ms.to_string())),
             // Turn-around time: Kura answers as it processes, so it is the same.
-            self.total_ms.to_string(),
+            dash(self.total_ms.map(|ms| ms.to_string())),
             quoted(self.referrer),
             quoted(self.user_agent),
             dash(self.version_id.map(str::to_owned)),
@@ -174,6 +180,8 @@ fn operation(name: &str) -> &'static str {
         "ListObjectVersions" => "REST.GET.BUCKETVERSIONS",
         "ListMultipartUploads" => "REST.GET.UPLOADS",
         "DeleteObjects" => "REST.POST.MULTI_OBJECT_DELETE",
+        // One key a DeleteObjects removed.
+        "BatchDeleteObject" => "BATCH.DELETE.OBJECT",
         "PostObject" => "REST.POST.OBJECT",
         "PutObject" => "REST.PUT.OBJECT",
         "CopyObject" => "REST.COPY.OBJECT",
@@ -359,12 +367,12 @@ mod tests {
             request_id: "3E57427F3EXAMPLE",
             operation: "GetObject",
             key: Some("a b/c"),
-            request_uri: "GET /src/a%20b/c HTTP/1.1",
+            request_uri: Some("GET /src/a%20b/c HTTP/1.1"),
             status: 200,
             error_code: None,
             bytes_sent: Some(113),
             object_size: Some(113),
-            total_ms: 7,
+            total_ms: Some(7),
             referrer: None,
             user_agent: Some("aws-cli/2 \"quoted\""),
             version_id: None,

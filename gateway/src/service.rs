@@ -211,7 +211,7 @@ fn log_access(
     };
     let at_ms = state.index.now_ms();
     let request_line = asked.request_line();
-    let record = access_log::Record {
+    let mut record = access_log::Record {
         bucket: &logged.bucket,
         at_ms,
         remote_ip: asked.client.ip,
@@ -219,12 +219,12 @@ fn log_access(
         request_id,
         operation,
         key: logged.key.as_deref(),
-        request_uri: &request_line,
+        request_uri: Some(&request_line),
         status: response.status().as_u16(),
         error_code,
         bytes_sent,
         object_size,
-        total_ms: started.elapsed().as_millis() as u64,
+        total_ms: Some(started.elapsed().as_millis() as u64),
         referrer: text(&asked.referrer),
         user_agent: text(&asked.user_agent),
         version_id: header("x-amz-version-id"),
@@ -233,7 +233,23 @@ fn log_access(
         host: text(&asked.host),
         acl_required: logged.acl_required,
     };
-    (state.access_logs).push(&logged.bucket.name, logging, at_ms, record.line());
+    let mut lines = record.line();
+    if let Some(deleted) = response.extensions().get::<access_log::BatchDeleted>() {
+        for (key, version_id) in &deleted.0 {
+            record = access_log::Record {
+                operation: "BatchDeleteObject",
+                key: Some(key),
+                request_uri: None,
+                status: StatusCode::NO_CONTENT.as_u16(),
+                bytes_sent: None,
+                total_ms: None,
+                version_id: version_id.as_deref(),
+                ..record
+            };
+            lines.push_str(&record.line());
+        }
+    }
+    (state.access_logs).push(&logged.bucket.name, logging, at_ms, lines);
 }
 
 /// An actual cross-origin request (one with `Origin`) gets the `Access-Control-*` headers

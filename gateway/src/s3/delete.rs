@@ -6,6 +6,7 @@ use super::object_lock;
 use super::request::{S3Request, read_small_body};
 use super::response::{S3Response, xml_ok};
 use super::versioning::check_version_id;
+use crate::access_log::BatchDeleted;
 use crate::authorize;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::names::MAX_KEY_LEN;
@@ -137,6 +138,7 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
         deleted: Vec::new(),
         error: Vec::new(),
     };
+    let mut batch = BatchDeleted::default();
     for (object, check) in request.object.into_iter().zip(checks) {
         let outcome = match check {
             Ok(_) => removals
@@ -145,6 +147,10 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
                 .map_err(S3Error::from),
             Err(err) => Err(err),
         };
+        if let Ok(deleted) = &outcome {
+            let version = deleted.version_id.clone().or(object.version_id.clone());
+            batch.0.push((object.key.clone(), version));
+        }
         match outcome {
             Ok(_) if request.quiet => {}
             Ok(deleted) => {
@@ -159,5 +165,8 @@ pub async fn delete_objects(state: &S3State, mut req: S3Request) -> S3Result<S3R
             }),
         }
     }
-    xml_ok(xml::to_xml("DeleteResult", &result)?)
+    let mut response = xml_ok(xml::to_xml("DeleteResult", &result)?)?;
+    // The access log tells each key deleted, as AWS's BATCH.DELETE.OBJECT records do.
+    response.extensions_mut().insert(batch);
+    Ok(response)
 }
