@@ -675,3 +675,44 @@ def test_an_upload_slower_than_the_deadline_is_refused_and_leaves_nothing(make_s
         s3.get_object(Bucket="slow", Key="late")
     s3.put_object(Bucket="slow", Key="prompt", Body=b"p" * 6144)
     assert s3.get_object(Bucket="slow", Key="prompt")["Body"].read() == b"p" * 6144
+
+
+def test_an_empty_object_is_stored_without_a_blob(make_server):
+    """A 0-byte PutObject writes no data at all (only its index entry), and reads,
+    checksums, encryption and overwrites behave as for any object."""
+    import os
+    from conftest import BACKEND
+    srv = make_server()
+    s3 = srv.client()
+    name = unique_bucket_name("empty")
+    s3.create_bucket(Bucket=name)
+    blobs = srv.data_dir / "blobs"
+
+    def stored():
+        return sum(1 for p in blobs.rglob("*") if p.is_file()) if blobs.exists() else 0
+
+    before = stored()
+    put = s3.put_object(Bucket=name, Key="dir/", Body=b"", ChecksumAlgorithm="CRC32")
+    assert put["ETag"] == '"d41d8cd98f00b204e9800998ecf8427e"'
+    assert put["ChecksumCRC32"] == "AAAAAA=="
+    if BACKEND == "local":
+        assert stored() == before
+    got = s3.get_object(Bucket=name, Key="dir/", ChecksumMode="ENABLED")
+    assert (got["Body"].read(), got["ContentLength"], got["ChecksumCRC32"]) == (b"", 0, "AAAAAA==")
+    assert s3.head_object(Bucket=name, Key="dir/")["ContentLength"] == 0
+    assert [o["Size"] for o in s3.list_objects_v2(Bucket=name)["Contents"]] == [0]
+    # An SSE-C empty object still asks for its key.
+    key = os.urandom(32)
+    s3.put_object(Bucket=name, Key="sealed", Body=b"", SSECustomerAlgorithm="AES256",
+                  SSECustomerKey=key)
+    with s3_error("InvalidRequest", 400):
+        s3.get_object(Bucket=name, Key="sealed")
+    got = s3.get_object(Bucket=name, Key="sealed", SSECustomerAlgorithm="AES256", SSECustomerKey=key)
+    assert got["Body"].read() == b""
+    # Data replaces the empty object and the other way round; copies of it are empty.
+    s3.put_object(Bucket=name, Key="dir/", Body=b"data")
+    assert s3.get_object(Bucket=name, Key="dir/")["Body"].read() == b"data"
+    s3.put_object(Bucket=name, Key="dir/", Body=b"")
+    assert s3.get_object(Bucket=name, Key="dir/")["Body"].read() == b""
+    s3.copy_object(Bucket=name, Key="copy", CopySource={"Bucket": name, "Key": "dir/"})
+    assert s3.get_object(Bucket=name, Key="copy")["Body"].read() == b""

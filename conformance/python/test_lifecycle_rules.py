@@ -112,7 +112,7 @@ def test_worker_expires_and_aborts_within_seconds(make_server, kura_bin):
     # With one-second days several passes ran; the last one is shown.
     assert info["lifecycle"]["last_run"] and info["lifecycle"]["finished"], info
     workers = json.loads(run([str(kura_bin), "admin", "--json", "workers"], env).stdout)["workers"]
-    assert {w["name"] for w in workers} == {"gc", "reshard", "lifecycle"}
+    assert {w["name"] for w in workers} == {"gc", "reshard", "lifecycle", "access-log"}
     assert next(w for w in workers if w["name"] == "lifecycle")["items"] >= 7
     metrics = requests.get(f"{server.ops_endpoint}/metrics", timeout=10).text
     expired = re.search(r"^kura_lifecycle_objects_expired_total (\d+)", metrics, re.M)

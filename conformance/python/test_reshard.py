@@ -385,7 +385,7 @@ def test_admin_cli_reshard_and_stats(shm_base, make_server, kura_bin):
     out = kura("--json", "workers")
     assert out.returncode == 0, out.stderr
     workers = {w["name"]: w for w in json.loads(out.stdout)["workers"]}
-    assert set(workers) == {"gc", "reshard", "lifecycle"}, workers
+    assert set(workers) == {"gc", "reshard", "lifecycle", "access-log"}, workers
     assert workers["reshard"]["items"] >= 3000, workers["reshard"]
     assert workers["reshard"]["busy"] is False and workers["reshard"]["failures"] == 0, workers
     assert all(w["steps"] >= 1 and w["last_step"] for w in workers.values()), workers

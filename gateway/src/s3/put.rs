@@ -5,7 +5,9 @@ use super::meta;
 use super::object_lock;
 use super::request::S3Request;
 use super::response::{S3Response, quoted};
-use super::store::{Destination, MAX_SINGLE_UPLOAD, declared_size, or_discard, write_body};
+use super::store::{
+    Destination, MAX_SINGLE_UPLOAD, declared_size, or_discard, write_body_unless_empty,
+};
 use super::versioning::version_header;
 use crate::acl;
 use crate::body::{BodyDigests, VerifiedBody};
@@ -52,15 +54,15 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let want = (!names_checksum(req.headers())).then_some(DEFAULT_CHECKSUM);
     let mut body = req.take_body(want)?;
     let dest = Destination::object(&bucket, &req.key);
-    let blob = write_body(state, dest, &mut body, key.as_ref()).await?;
-    let version = body_version(&blob, &body, meta, &owner)?;
+    let blob = write_body_unless_empty(state, dest, &mut body, key.as_ref()).await?;
+    let version = body_version(blob.as_ref(), &body, meta, &owner)?;
     let put = state
         .index
         .put_object(&req.bucket, &req.key, version, |current| {
             conditions.check(current)
         })
         .await;
-    let stored = or_discard(state, dest, &blob, put).await?;
+    let stored = or_discard(state, dest, blob.as_ref(), put).await?;
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header("etag", quoted(&stored.etag));
@@ -87,10 +89,10 @@ pub(super) fn names_checksum(headers: &http::HeaderMap) -> bool {
     })
 }
 
-/// The `null` version of a request body just streamed into `blob`: its ETag and checksum
-/// are the body's digests.
-pub(super) fn body_version(
-    blob: &kura_backend::BlobInfo,
+/// The `null` version of a request body just streamed into `blob` (none: it was empty):
+/// its ETag and checksum are the body's digests.
+pub(super) fn body_version<'b>(
+    blob: impl Into<Option<&'b kura_backend::BlobInfo>>,
     body: &VerifiedBody,
     meta: kura_index::ObjectMeta,
     owner: &str,
@@ -102,29 +104,34 @@ pub(super) fn body_version(
     Ok(simple_version(blob, digests.md5, meta, checksum, owner))
 }
 
-/// The `null` version of an object stored as one blob (not multipart).
-pub fn simple_version(
-    blob: &kura_backend::BlobInfo,
+/// The `null` version of an object stored as one blob (not multipart), or as none (an
+/// empty object).
+pub fn simple_version<'b>(
+    blob: impl Into<Option<&'b kura_backend::BlobInfo>>,
     md5: [u8; 16],
     meta: kura_index::ObjectMeta,
     checksum: Option<StoredChecksum>,
     owner: &str,
 ) -> ObjectVersion {
+    let blob = blob.into();
     ObjectVersion {
         version_id: "null".into(),
         // The index stamps the version when it commits it.
         stamp: Stamp { ms: 0, seq: 0 },
         delete_marker: false,
-        size: blob.len,
+        size: blob.map_or(0, |b| b.len),
         etag: hex::encode(md5),
         meta,
         checksum,
-        parts: vec![PartRef {
-            blob: blob.id.clone(),
-            size: blob.len,
-            etag: None,
-            checksum: None,
-        }],
+        parts: blob
+            .map(|blob| PartRef {
+                blob: blob.id.clone(),
+                size: blob.len,
+                etag: None,
+                checksum: None,
+            })
+            .into_iter()
+            .collect(),
         multipart: false,
         owner: owner.to_owned(),
         upload_id: None,

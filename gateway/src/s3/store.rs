@@ -110,6 +110,33 @@ where
     write_blob(state, dest, body, MAX_SINGLE_UPLOAD, |_| {}, seal).await
 }
 
+/// Streams a simple object's request body into a new blob, or into none when the body
+/// is empty: an empty object has no data to write, track or collect, so its PUT costs one
+/// index write (a blob would add two storage writes: its intent and itself).
+pub async fn write_body_unless_empty<S>(
+    state: &S3State,
+    dest: Destination<'_>,
+    body: &mut S,
+    seal: Option<&DataKey>,
+) -> S3Result<Option<BlobInfo>>
+where
+    S: Stream<Item = S3Result<Bytes>> + Unpin,
+{
+    let first = loop {
+        match body.next().await {
+            None => return Ok(None),
+            Some(chunk) => {
+                let chunk = chunk?;
+                if !chunk.is_empty() {
+                    break chunk;
+                }
+            }
+        }
+    };
+    let data = futures::stream::iter([Ok(first)]).chain(body);
+    write_body(state, dest, data, seal).await.map(Some)
+}
+
 pub fn too_large(max: u64) -> S3Error {
     S3Error::new(
         ErrorCode::EntityTooLarge,
@@ -145,15 +172,16 @@ pub fn declared_size(headers: &HeaderMap, max: u64) -> S3Result<Option<u64>> {
     Ok(Some(size))
 }
 
-/// Passes `result` on; when it failed, the committed blob written for it is queued for
-/// collection first (a write that lost its precondition leaves its blob unused).
-pub async fn or_discard<T>(
+/// Passes `result` on; when it failed, the committed blob written for it (if any) is
+/// queued for collection first (a write that lost its precondition leaves its blob unused).
+pub async fn or_discard<'b, T>(
     state: &S3State,
     dest: Destination<'_>,
-    blob: &BlobInfo,
+    blob: impl Into<Option<&'b BlobInfo>>,
     result: S3Result<T>,
 ) -> S3Result<T> {
     if result.is_err()
+        && let Some(blob) = blob.into()
         && let Err(err) = state
             .index
             .discard_blob(&dest.bucket.name, dest.home, &blob.id)
