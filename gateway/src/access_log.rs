@@ -3,9 +3,11 @@
 //! object of the target bucket. Best effort, as AWS's: the buffer is bounded (records
 //! past it are dropped and counted), and a gateway that dies loses what it held.
 
-use crate::auth::Via;
+use crate::auth::{Authenticated, Via};
 use crate::metrics::METRICS;
 use crate::owner::canonical_id;
+use crate::requester::Client;
+use http::{HeaderValue, Method};
 use kura_index::{BucketLogging, BucketRecord, LogKeyFormat};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::collections::HashMap;
@@ -110,6 +112,152 @@ impl Record<'_> {
         line.push('\n');
         line
     }
+}
+
+/// A request to a bucket that logs: the bucket as read, and who asked (as far as that is
+/// known: a request refused for its signature is anonymous here).
+pub struct Logged {
+    pub bucket: BucketRecord,
+    pub user: Option<String>,
+    pub via: Via,
+    pub key: Option<String>,
+    /// Whether only an ACL grant allowed the request.
+    pub acl_required: bool,
+}
+
+impl Logged {
+    /// What the log needs of a request to `bucket`, if it logs.
+    pub fn of(
+        bucket: Option<&BucketRecord>,
+        auth: &Authenticated,
+        key: Option<&str>,
+    ) -> Option<Self> {
+        bucket.filter(|b| b.logging.is_some()).map(|bucket| Logged {
+            bucket: bucket.clone(),
+            user: auth.user().map(str::to_owned),
+            via: auth.via,
+            key: key.map(str::to_owned),
+            acl_required: false,
+        })
+    }
+}
+
+/// What an access log record tells of a request, kept before it is handled.
+pub struct Asked {
+    method: Method,
+    uri: http::Uri,
+    version: http::Version,
+    host: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+    referrer: Option<HeaderValue>,
+    /// The object size a write announces.
+    size: Option<u64>,
+    client: Client,
+}
+
+impl Asked {
+    pub fn of(parts: &http::request::Parts, client: Client) -> Self {
+        let header = |name: &str| parts.headers.get(name).cloned();
+        let number = |name: &str| {
+            let value = parts.headers.get(name)?;
+            value.to_str().ok()?.parse().ok()
+        };
+        Asked {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            version: parts.version,
+            host: header("host"),
+            user_agent: header("user-agent"),
+            referrer: header("referer"),
+            size: number("x-amz-decoded-content-length").or_else(|| number("content-length")),
+            client,
+        }
+    }
+
+    /// `GET /bucket/key?query HTTP/1.1`.
+    fn request_line(&self) -> String {
+        let target = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        format!("{} {target} {:?}", self.method, self.version)
+    }
+}
+
+/// How a request was answered, as its log record tells it.
+pub struct Answer<'a> {
+    pub request_id: &'a str,
+    /// Kura's name of the operation.
+    pub operation: &'a str,
+    pub error_code: Option<&'a str>,
+    pub response: &'a http::Response<axum::body::Body>,
+    pub started: std::time::Instant,
+}
+
+/// Keeps the record of a request `logged` and `asked` that was answered so, at `at_ms`
+/// (with a record per key a DeleteObjects deleted).
+pub fn record(logs: &AccessLogs, at_ms: u64, logged: &Logged, asked: &Asked, answer: &Answer) {
+    let Some(logging) = &logged.bucket.logging else {
+        return;
+    };
+    fn text(v: &Option<HeaderValue>) -> Option<&str> {
+        v.as_ref().and_then(|v| v.to_str().ok())
+    }
+    let (operation, response) = (answer.operation, answer.response);
+    let headers = response.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let length = header("content-length").and_then(|v| v.parse::<u64>().ok());
+    let is_read = matches!(operation, "GetObject" | "HeadObject");
+    let bytes_sent = match operation {
+        "HeadObject" => None,
+        _ => length.or_else(|| http_body::Body::size_hint(response.body()).exact()),
+    };
+    // A ranged read names the whole size after the slash of its Content-Range.
+    let whole = header("content-range")
+        .and_then(|r| r.rsplit_once('/'))
+        .and_then(|(_, n)| n.parse().ok());
+    let object_size = match (is_read, &logged.key) {
+        (true, _) => whole.or(length),
+        (false, Some(_)) if matches!(operation, "PutObject" | "UploadPart") => asked.size,
+        _ => None,
+    };
+    let request_line = asked.request_line();
+    let mut record = Record {
+        bucket: &logged.bucket,
+        at_ms,
+        remote_ip: asked.client.ip,
+        requester: logged.user.as_deref(),
+        request_id: answer.request_id,
+        operation,
+        key: logged.key.as_deref(),
+        request_uri: Some(&request_line),
+        status: response.status().as_u16(),
+        error_code: answer.error_code,
+        bytes_sent,
+        object_size,
+        total_ms: Some(answer.started.elapsed().as_millis() as u64),
+        referrer: text(&asked.referrer),
+        user_agent: text(&asked.user_agent),
+        version_id: header("x-amz-version-id"),
+        via: logged.via,
+        tls: asked.client.secure,
+        host: text(&asked.host),
+        acl_required: logged.acl_required,
+    };
+    let mut lines = record.line();
+    if let Some(deleted) = response.extensions().get::<BatchDeleted>() {
+        for (key, version_id) in &deleted.0 {
+            record = Record {
+                operation: "BatchDeleteObject",
+                key: Some(key),
+                request_uri: None,
+                status: http::StatusCode::NO_CONTENT.as_u16(),
+                bytes_sent: None,
+                total_ms: None,
+                version_id: version_id.as_deref(),
+                ..record
+            };
+            lines.push_str(&record.line());
+        }
+    }
+    logs.push(&logged.bucket.name, logging, at_ms, lines);
 }
 
 /// A quoted field's text: quotes and backslashes escaped, control characters dropped.

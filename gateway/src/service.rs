@@ -2,8 +2,8 @@
 //! authentication, authorization, CORS headers of actual cross-origin requests, S3 error
 //! responses, and panics turned into 500s. Every request passes here exactly once.
 
-use crate::access_log;
-use crate::auth::{Authenticated, Via};
+use crate::access_log::{self, Answer, Asked, Logged};
+use crate::auth::Authenticated;
 use crate::authorize::{Scope, authorize, permission};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::metrics::{self, METRICS};
@@ -17,7 +17,6 @@ use crate::{admin, cors, xml};
 use axum::body::Body;
 use futures::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use kura_index::BucketRecord;
 use std::sync::Arc;
 
 /// Answers one request that came from `peer`.
@@ -61,16 +60,15 @@ pub async fn handle(
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if let Some(logged) = &logged {
-        log_access(
-            &state,
-            logged,
-            &asked,
-            &request_id,
+        let answer = Answer {
+            request_id: &request_id,
             operation,
             error_code,
-            &response,
+            response: &response,
             started,
-        );
+        };
+        let at_ms = state.index.now_ms();
+        access_log::record(&state.access_logs, at_ms, logged, &asked, &answer);
     }
     tracing::info!(
         request_id,
@@ -107,149 +105,11 @@ impl Handled {
     }
 }
 
-/// An authenticated request to a bucket that logs: the bucket as read, and who asked.
-struct Logged {
-    bucket: BucketRecord,
-    user: Option<String>,
-    via: Via,
-    key: Option<String>,
-    acl_required: bool,
-}
-
-impl Logged {
-    fn of(bucket: Option<&BucketRecord>, auth: &Authenticated, key: Option<&str>) -> Option<Self> {
-        bucket.filter(|b| b.logging.is_some()).map(|bucket| Logged {
-            bucket: bucket.clone(),
-            user: auth.user().map(str::to_owned),
-            via: auth.via,
-            key: key.map(str::to_owned),
-            acl_required: false,
-        })
-    }
-}
-
 /// What the access log of a request refused before it reached its bucket's record needs:
 /// the bucket is read again for it (only if it exists and logs does it count).
 async fn refused(state: &S3State, route: &Route, auth: &Authenticated) -> Option<Logged> {
     let bucket = state.index.bucket(route.bucket.as_deref()?).await.ok();
     Logged::of(bucket.as_ref(), auth, route.key.as_deref())
-}
-
-/// What an access log record tells of a request, kept before it is handled.
-struct Asked {
-    method: Method,
-    uri: http::Uri,
-    version: http::Version,
-    host: Option<HeaderValue>,
-    user_agent: Option<HeaderValue>,
-    referrer: Option<HeaderValue>,
-    /// The object size a write announces.
-    size: Option<u64>,
-    client: Client,
-}
-
-impl Asked {
-    fn of(parts: &http::request::Parts, client: Client) -> Self {
-        let header = |name: &str| parts.headers.get(name).cloned();
-        let number = |name: &str| {
-            let value = parts.headers.get(name)?;
-            value.to_str().ok()?.parse().ok()
-        };
-        Asked {
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            version: parts.version,
-            host: header("host"),
-            user_agent: header("user-agent"),
-            referrer: header("referer"),
-            size: number("x-amz-decoded-content-length").or_else(|| number("content-length")),
-            client,
-        }
-    }
-
-    /// `GET /bucket/key?query HTTP/1.1`.
-    fn request_line(&self) -> String {
-        let target = self.uri.path_and_query().map_or("/", |p| p.as_str());
-        format!("{} {target} {:?}", self.method, self.version)
-    }
-}
-
-/// Keeps the access log record of a request answered with `response`.
-#[allow(clippy::too_many_arguments)]
-fn log_access(
-    state: &S3State,
-    logged: &Logged,
-    asked: &Asked,
-    request_id: &str,
-    operation: &str,
-    error_code: Option<&str>,
-    response: &S3Response,
-    started: std::time::Instant,
-) {
-    let Some(logging) = &logged.bucket.logging else {
-        return;
-    };
-    fn text(v: &Option<HeaderValue>) -> Option<&str> {
-        v.as_ref().and_then(|v| v.to_str().ok())
-    }
-    let headers = response.headers();
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let length = header("content-length").and_then(|v| v.parse::<u64>().ok());
-    let is_read = matches!(operation, "GetObject" | "HeadObject");
-    let bytes_sent = match operation {
-        "HeadObject" => None,
-        _ => length.or_else(|| http_body::Body::size_hint(response.body()).exact()),
-    };
-    // A ranged read names the whole size after the slash of its Content-Range.
-    let whole = header("content-range")
-        .and_then(|r| r.rsplit_once('/'))
-        .and_then(|(_, n)| n.parse().ok());
-    let object_size = match (is_read, &logged.key) {
-        (true, _) => whole.or(length),
-        (false, Some(_)) if matches!(operation, "PutObject" | "UploadPart") => asked.size,
-        _ => None,
-    };
-    let at_ms = state.index.now_ms();
-    let request_line = asked.request_line();
-    let mut record = access_log::Record {
-        bucket: &logged.bucket,
-        at_ms,
-        remote_ip: asked.client.ip,
-        requester: logged.user.as_deref(),
-        request_id,
-        operation,
-        key: logged.key.as_deref(),
-        request_uri: Some(&request_line),
-        status: response.status().as_u16(),
-        error_code,
-        bytes_sent,
-        object_size,
-        total_ms: Some(started.elapsed().as_millis() as u64),
-        referrer: text(&asked.referrer),
-        user_agent: text(&asked.user_agent),
-        version_id: header("x-amz-version-id"),
-        via: logged.via,
-        tls: asked.client.secure,
-        host: text(&asked.host),
-        acl_required: logged.acl_required,
-    };
-    let mut lines = record.line();
-    if let Some(deleted) = response.extensions().get::<access_log::BatchDeleted>() {
-        for (key, version_id) in &deleted.0 {
-            record = access_log::Record {
-                operation: "BatchDeleteObject",
-                key: Some(key),
-                request_uri: None,
-                status: StatusCode::NO_CONTENT.as_u16(),
-                bytes_sent: None,
-                total_ms: None,
-                version_id: version_id.as_deref(),
-                ..record
-            };
-            lines.push_str(&record.line());
-        }
-    }
-    (state.access_logs).push(&logged.bucket.name, logging, at_ms, lines);
 }
 
 /// An actual cross-origin request (one with `Origin`) gets the `Access-Control-*` headers
