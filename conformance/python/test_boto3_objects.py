@@ -716,3 +716,18 @@ def test_an_empty_object_is_stored_without_a_blob(make_server):
     assert s3.get_object(Bucket=name, Key="dir/")["Body"].read() == b""
     s3.copy_object(Bucket=name, Key="copy", CopySource={"Bucket": name, "Key": "dir/"})
     assert s3.get_object(Bucket=name, Key="copy")["Body"].read() == b""
+    # A browser form's empty file is stored the same way.
+    import requests
+    form = srv.client(signature_version="s3v4").generate_presigned_post(name, "form-empty")
+    before = stored()
+    posted = requests.post(form["url"], data=form["fields"], files={"file": ("e", b"")}, timeout=30)
+    assert posted.status_code == 204, posted.text
+    if BACKEND == "local":
+        assert stored() == before
+    got = s3.get_object(Bucket=name, Key="form-empty")
+    assert got["Body"].read() == b"" and got["ETag"] == '"d41d8cd98f00b204e9800998ecf8427e"'
+    # content-length-range still counts an empty file as 0 bytes.
+    form = srv.client(signature_version="s3v4").generate_presigned_post(
+        name, "too-small", Conditions=[["content-length-range", 1, 10]])
+    refused = requests.post(form["url"], data=form["fields"], files={"file": ("e", b"")}, timeout=30)
+    assert refused.status_code == 400 and b"EntityTooSmall" in refused.content

@@ -6,7 +6,7 @@ use super::object_lock;
 use super::put::{DEFAULT_CHECKSUM, body_version, names_checksum};
 use super::request::S3Request;
 use super::response::{S3Response, quoted};
-use super::store::{Destination, MAX_SINGLE_UPLOAD, or_discard, write_blob};
+use super::store::{Destination, MAX_SINGLE_UPLOAD, or_discard, write_body_unless_empty};
 use super::versioning::insert_version_id;
 use crate::acl;
 use crate::auth::{self, FormSignature, PayloadMode};
@@ -159,18 +159,20 @@ pub async fn post_object(state: &S3State, mut req: S3Request) -> S3Result<S3Resp
     )?;
     let max = range.map_or(MAX_SINGLE_UPLOAD, |(_, max)| max.min(MAX_SINGLE_UPLOAD));
     let dest = Destination::object(&bucket, &key);
-    let blob = write_blob(state, dest, &mut body, max, |_| {}, data_key.as_ref()).await?;
+    let blob = write_body_unless_empty(state, dest, &mut body, max, data_key.as_ref()).await?;
     let size_ok = match range {
-        Some((min, _)) if blob.len < min => Err(ErrorCode::EntityTooSmall.into()),
+        Some((min, _)) if blob.as_ref().map_or(0, |b| b.len) < min => {
+            Err(ErrorCode::EntityTooSmall.into())
+        }
         _ => Ok(()),
     };
-    or_discard(state, dest, &blob, size_ok).await?;
-    let version = body_version(&blob, &body, meta, &owner)?;
+    or_discard(state, dest, blob.as_ref(), size_ok).await?;
+    let version = body_version(blob.as_ref(), &body, meta, &owner)?;
     let put = state
         .index
         .put_object::<S3Error>(&bucket.name, &key, version, |_| Ok(()))
         .await;
-    let stored = or_discard(state, dest, &blob, put).await?;
+    let stored = or_discard(state, dest, blob.as_ref(), put).await?;
     let etag = quoted(&stored.etag);
     let location = format!("/{}/{}", bucket.name, encode(&key).replace("%2F", "/"));
     let mut response = answer(

@@ -54,7 +54,8 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let want = (!names_checksum(req.headers())).then_some(DEFAULT_CHECKSUM);
     let mut body = req.take_body(want)?;
     let dest = Destination::object(&bucket, &req.key);
-    let blob = write_body_unless_empty(state, dest, &mut body, key.as_ref()).await?;
+    let blob =
+        write_body_unless_empty(state, dest, &mut body, MAX_SINGLE_UPLOAD, key.as_ref()).await?;
     let version = body_version(blob.as_ref(), &body, meta, &owner)?;
     let put = state
         .index

@@ -110,13 +110,15 @@ where
     write_blob(state, dest, body, MAX_SINGLE_UPLOAD, |_| {}, seal).await
 }
 
-/// Streams a simple object's request body into a new blob, or into none when the body
-/// is empty: an empty object has no data to write, track or collect, so its PUT costs one
-/// index write (a blob would add two storage writes: its intent and itself).
+/// Streams a simple object's request body (at most `max` bytes) into a new blob, or into
+/// none when the body is empty: an empty object has no data to write, track or collect,
+/// so its write costs one index write (a blob would add two storage writes: its intent
+/// and itself).
 pub async fn write_body_unless_empty<S>(
     state: &S3State,
     dest: Destination<'_>,
     body: &mut S,
+    max: u64,
     seal: Option<&DataKey>,
 ) -> S3Result<Option<BlobInfo>>
 where
@@ -134,7 +136,9 @@ where
         }
     };
     let data = futures::stream::iter([Ok(first)]).chain(body);
-    write_body(state, dest, data, seal).await.map(Some)
+    write_blob(state, dest, data, max, |_| {}, seal)
+        .await
+        .map(Some)
 }
 
 pub fn too_large(max: u64) -> S3Error {
