@@ -57,7 +57,6 @@ pub struct Record<'a> {
     pub user_agent: Option<&'a str>,
     pub version_id: Option<&'a str>,
     pub via: Via,
-    pub tls: bool,
     pub host: Option<&'a str>,
     /// Whether only an ACL grant allowed the request.
     pub acl_required: bool,
@@ -99,11 +98,12 @@ impl Record<'_> {
             dash(self.version_id.map(str::to_owned)),
             self.request_id.to_owned(),
             signature.to_owned(),
-            // Cipher suite and TLS version: TLS ends before Kura (at a proxy) if at all.
+            // Cipher suite and TLS version: TLS ends before Kura, at a proxy, if at all,
+            // so neither is known here.
             "-".to_owned(),
             auth.to_owned(),
             dash(self.host.map(str::to_owned)),
-            if self.tls { "TLSv1.2" } else { "-" }.to_owned(),
+            "-".to_owned(),
             // Access point ARN.
             "-".to_owned(),
             if self.acl_required { "Yes" } else { "-" }.to_owned(),
@@ -152,7 +152,8 @@ pub struct Asked {
     referrer: Option<HeaderValue>,
     /// The object size a write announces.
     size: Option<u64>,
-    client: Client,
+    /// The client's address (after trusted proxies').
+    remote_ip: Option<IpAddr>,
 }
 
 impl Asked {
@@ -170,7 +171,7 @@ impl Asked {
             user_agent: header("user-agent"),
             referrer: header("referer"),
             size: number("x-amz-decoded-content-length").or_else(|| number("content-length")),
-            client,
+            remote_ip: client.ip,
         }
     }
 
@@ -222,7 +223,7 @@ pub fn record(logs: &AccessLogs, at_ms: u64, logged: &Logged, asked: &Asked, ans
     let mut record = Record {
         bucket: &logged.bucket,
         at_ms,
-        remote_ip: asked.client.ip,
+        remote_ip: asked.remote_ip,
         requester: logged.user.as_deref(),
         request_id: answer.request_id,
         operation,
@@ -237,7 +238,6 @@ pub fn record(logs: &AccessLogs, at_ms: u64, logged: &Logged, asked: &Asked, ans
         user_agent: text(&asked.user_agent),
         version_id: header("x-amz-version-id"),
         via: logged.via,
-        tls: asked.client.secure,
         host: text(&asked.host),
         acl_required: logged.acl_required,
     };
@@ -525,7 +525,6 @@ mod tests {
             user_agent: Some("aws-cli/2 \"quoted\""),
             version_id: None,
             via: Via::Header { v4: true },
-            tls: false,
             host: Some("127.0.0.1:9000"),
             acl_required: false,
         };
