@@ -114,8 +114,8 @@ impl Record<'_> {
     }
 }
 
-/// A request to a bucket that logs: the bucket as read, and who asked (as far as that is
-/// known: a request refused for its signature is anonymous here).
+/// A request to a bucket that logs: the bucket as read, who asked (as far as that is
+/// known: a request refused for its signature is anonymous here) and what.
 pub struct Logged {
     pub bucket: BucketRecord,
     pub user: Option<String>,
@@ -123,14 +123,17 @@ pub struct Logged {
     pub key: Option<String>,
     /// Whether only an ACL grant allowed the request.
     pub acl_required: bool,
+    pub asked: Asked,
 }
 
 impl Logged {
-    /// What the log needs of a request to `bucket`, if it logs.
+    /// What the log needs of a request (`request`: its head and client) to `bucket`, if
+    /// that logs; nothing is kept of requests to buckets that do not.
     pub fn of(
         bucket: Option<&BucketRecord>,
         auth: &Authenticated,
         key: Option<&str>,
+        (parts, client): (&http::request::Parts, Client),
     ) -> Option<Self> {
         bucket.filter(|b| b.logging.is_some()).map(|bucket| Logged {
             bucket: bucket.clone(),
@@ -138,6 +141,7 @@ impl Logged {
             via: auth.via,
             key: key.map(str::to_owned),
             acl_required: false,
+            asked: Asked::of(parts, client),
         })
     }
 }
@@ -157,7 +161,7 @@ pub struct Asked {
 }
 
 impl Asked {
-    pub fn of(parts: &http::request::Parts, client: Client) -> Self {
+    fn of(parts: &http::request::Parts, client: Client) -> Self {
         let header = |name: &str| parts.headers.get(name).cloned();
         let number = |name: &str| {
             let value = parts.headers.get(name)?;
@@ -192,9 +196,10 @@ pub struct Answer<'a> {
     pub started: std::time::Instant,
 }
 
-/// Keeps the record of a request `logged` and `asked` that was answered so, at `at_ms`
-/// (with a record per key a DeleteObjects deleted).
-pub fn record(logs: &AccessLogs, at_ms: u64, logged: &Logged, asked: &Asked, answer: &Answer) {
+/// Keeps the record of a request `logged` that was answered so, at `at_ms` (with a record
+/// per key a DeleteObjects deleted).
+pub fn record(logs: &AccessLogs, at_ms: u64, logged: &Logged, answer: &Answer) {
+    let asked = &logged.asked;
     let Some(logging) = &logged.bucket.logging else {
         return;
     };

@@ -2,7 +2,7 @@
 //! authentication, authorization, CORS headers of actual cross-origin requests, S3 error
 //! responses, and panics turned into 500s. Every request passes here exactly once.
 
-use crate::access_log::{self, Answer, Asked, Logged};
+use crate::access_log::{self, Answer, Logged};
 use crate::auth::Authenticated;
 use crate::authorize::{Scope, authorize, permission};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -34,7 +34,6 @@ pub async fn handle(
     let resource = parts.uri.path().to_owned();
     let origin = parts.headers.get(header::ORIGIN).cloned();
     let client = Client::of(peer, &parts.headers, &state.trusted_proxies);
-    let asked = Asked::of(&parts, client);
     let dispatched = dispatch(&state, parts, client, metrics::received(body), &request_id);
     let mut handled = unless_panicked(dispatched, &request_id).await;
     let operation = handled.operation;
@@ -68,7 +67,7 @@ pub async fn handle(
             started,
         };
         let at_ms = state.index.now_ms();
-        access_log::record(&state.access_logs, at_ms, logged, &asked, &answer);
+        access_log::record(&state.access_logs, at_ms, logged, &answer);
     }
     tracing::info!(
         request_id,
@@ -107,9 +106,15 @@ impl Handled {
 
 /// What the access log of a request refused before it reached its bucket's record needs:
 /// the bucket is read again for it (only if it exists and logs does it count).
-async fn refused(state: &S3State, route: &Route, auth: &Authenticated) -> Option<Logged> {
+async fn refused(
+    state: &S3State,
+    route: &Route,
+    auth: &Authenticated,
+    parts: &http::request::Parts,
+    client: Client,
+) -> Option<Logged> {
     let bucket = state.index.bucket(route.bucket.as_deref()?).await.ok();
-    Logged::of(bucket.as_ref(), auth, route.key.as_deref())
+    Logged::of(bucket.as_ref(), auth, route.key.as_deref(), (parts, client))
 }
 
 /// An actual cross-origin request (one with `Origin`) gets the `Access-Control-*` headers
@@ -222,7 +227,8 @@ async fn dispatch(
         match state.authenticate(&parts).await {
             Ok(auth) => auth,
             Err(err) => {
-                let logged = refused(state, &route, &Authenticated::anonymous()).await;
+                let anonymous = Authenticated::anonymous();
+                let logged = refused(state, &route, &anonymous, &parts, client).await;
                 return failed(err).logged(logged);
             }
         }
@@ -240,9 +246,13 @@ async fn dispatch(
     };
     let access = match authorize(state, &requester, &route).await {
         Ok(access) => access,
-        Err(err) => return failed(err).logged(refused(state, &route, &auth).await),
+        Err(err) => {
+            let logged = refused(state, &route, &auth, &parts, client).await;
+            return failed(err).logged(logged);
+        }
     };
-    let logged = Logged::of(access.bucket().ok(), &auth, route.key.as_deref()).map(|l| Logged {
+    let key = route.key.as_deref();
+    let logged = Logged::of(access.bucket().ok(), &auth, key, (&parts, client)).map(|l| Logged {
         acl_required: access.acl_required(),
         ..l
     });
