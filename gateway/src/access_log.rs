@@ -375,6 +375,11 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// How many records it holds (one per line).
+    pub fn records(&self) -> u64 {
+        self.lines.lines().count() as u64
+    }
+
     /// The log object's key, as AWS makes it: `[prefix]YYYY-mm-DD-HH-MM-SS-[unique]`, or
     /// partitioned, `[prefix][owner]/[region]/[bucket]/YYYY/mm/DD/` before that.
     pub fn object_key(&self, source: &BucketRecord, delivered_ms: u64) -> String {
@@ -442,8 +447,7 @@ impl AccessLogs {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if pending.bytes + batch.lines.len() > MAX_BUFFERED {
             drop(pending);
-            let records = batch.lines.lines().count() as u64;
-            METRICS.access_log_records_dropped.inc_by(records);
+            METRICS.access_log_records_dropped.inc_by(batch.records());
             return;
         }
         pending.bytes += batch.lines.len();

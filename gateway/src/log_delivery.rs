@@ -69,8 +69,7 @@ pub async fn deliver(state: &S3State, interval: Duration, all: bool) -> u64 {
                     target = batch.logging.target_bucket,
                     "server access log records dropped"
                 );
-                let records = batch.lines.lines().count() as u64;
-                METRICS.access_log_records_dropped.inc_by(records);
+                METRICS.access_log_records_dropped.inc_by(batch.records());
             }
         }
     }
