@@ -6,7 +6,7 @@ use crate::index::to_the_end;
 use crate::model::{
     BUCKETS, BucketRecord, Quota, RETIRED, ShardLayout, Versioning, decode, encode,
 };
-use crate::shard::{Admit, Header, MapState, Retry};
+use crate::shard::{Header, MapState, Retry};
 use crate::{Index, IndexError, Result};
 use kura_backend::{MAX_WRITE_CHANGES, Scan, Write};
 use std::sync::Arc;
@@ -245,7 +245,7 @@ impl Index {
             if header.entries > 0 {
                 return Ok(false);
             }
-            let abandoned = matches!(header.admit(self.now_ms()), Admit::Reopen);
+            let abandoned = header.left_closed(self.now_ms());
             if header.state != MapState::Open && !abandoned {
                 // Logging/Frozen: a reshard (refused above, so finishing); Closing: another
                 // deletion under way. Retry.

@@ -187,7 +187,7 @@ impl Index {
         header.entries = 0;
         header.objects = 0;
         header.bytes = 0;
-        if matches!(header.state, MapState::Logging | MapState::Frozen) {
+        if header.state.logs() || header.state.is_legacy() {
             header.state = MapState::Open;
         }
         let mut scan = Scan {

@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::quota::needs_reservation;
 use crate::shard::{
-    Admit, Header, KeyRead, MapState, Retry, garbage_key, guard_header, intent_key, log_key,
+    Admit, FREEZE, Header, KeyRead, MapState, Retry, garbage_key, guard_header, intent_key, log_key,
 };
 use crate::versions::{
     KeyHead, NULL_VERSION, VersionRef, head_key, new_version_id, object_key, parse_version_id,
@@ -223,25 +223,27 @@ impl Index {
                 map,
                 mut values,
                 header: raw_header,
-                mut local,
+                local,
             }) = self
                 .read_key(
                     bucket,
                     key,
-                    &[key.as_bytes().to_vec(), head_at.clone()],
+                    &[key.as_bytes().to_vec(), head_at.clone(), FREEZE.to_vec()],
                     held.take(),
+                    retry.take_held_off(),
                 )
                 .await?
             else {
                 retry.held_off(&self.switches, bucket).await;
                 continue;
             };
+            let frozen = values.pop().flatten().is_some();
             let raw_head = values.pop().flatten();
             let raw_current = values.pop().flatten();
             let header = Header::decode(raw_header.as_deref())?;
-            match header.admit(self.now_ms()) {
+            match header.admit(self.now_ms(), frozen) {
                 Admit::Write => {}
-                Admit::Wait if header.state == MapState::Frozen => {
+                Admit::HeldOff => {
                     drop(local);
                     retry.held_off(&self.switches, bucket).await;
                     continue;
@@ -341,7 +343,7 @@ impl Index {
             if let Some(at) = target_at {
                 write.expect(at, raw_target);
             }
-            let new_header = guard_header(
+            guard_header(
                 &mut write,
                 raw_header,
                 &header.opened().counted(counted.0, counted.1, counted.2),
@@ -365,15 +367,15 @@ impl Index {
                 write.delete(intent_key(&part.blob));
             }
             if header.state == MapState::Logging {
+                // A switch that freezes the map from now on fails this write.
+                write.expect(FREEZE, None);
+            }
+            if header.state.logs() {
                 for raw in changed {
                     write.put(log_key(self.clock.stamp()), raw);
                 }
             }
             let written = self.kv.write(&map, write).await;
-            let applied = matches!(&written, Ok(w) if w.applied());
-            if let Some(local) = local.as_mut() {
-                local.wrote_header(applied.then_some(new_header));
-            }
             if let Some(reservation) = reservation {
                 // Released whatever became of the write; one not released lapses.
                 let _ = self.release(&record, reservation).await;

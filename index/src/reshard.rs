@@ -734,3 +734,90 @@ impl Index {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ObjectMeta, PartRef, Stamp};
+    use crate::shard::{FREEZE, HEADER};
+    use kura_backend::LocalBackend;
+    use std::sync::Arc;
+
+    fn object(size: u64) -> ObjectVersion {
+        ObjectVersion {
+            version_id: "null".into(),
+            stamp: Stamp { ms: 0, seq: 0 },
+            delete_marker: false,
+            size,
+            etag: "e".into(),
+            meta: ObjectMeta::default(),
+            checksum: None,
+            parts: vec![PartRef {
+                blob: format!("blob-{size}"),
+                size,
+                etag: None,
+                checksum: None,
+            }],
+            multipart: false,
+            owner: "o".into(),
+            upload_id: None,
+        }
+    }
+
+    /// A reshard an older Kura started (its shards logging as it marks them, frozen through
+    /// the header) is finished by this one: a freeze moves such a shard to the state older
+    /// gateways cannot read, so that they stop writing there, and marks it; keys written
+    /// meanwhile are logged, and every key and count ends up in the new layout.
+    #[tokio::test]
+    async fn a_reshard_an_older_kura_started_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::new(Arc::new(LocalBackend::open(dir.path()).unwrap()), 2);
+        index
+            .create_bucket("b", "o", "us-east-1", |_| {})
+            .await
+            .unwrap();
+        let put = |key: String, size: u64| {
+            let index = &index;
+            async move {
+                index
+                    .put_object::<IndexError>("b", &key, object(size), |_| Ok(()))
+                    .await
+                    .unwrap();
+            }
+        };
+        for n in 0..10 {
+            put(format!("k{n}"), 1).await;
+        }
+        index.start_reshard("b", 4).await.unwrap();
+        let sources = index.bucket("b").await.unwrap().shard_maps();
+        for map in &sources {
+            let any = |_: &MapState| true;
+            index
+                .set_state(map, any, MapState::LegacyLogging)
+                .await
+                .unwrap();
+        }
+        // Logged as an older gateway logs them.
+        for n in 10..15 {
+            put(format!("k{n}"), 10).await;
+        }
+        index.freeze(&sources[0]).await.unwrap();
+        let header = index.kv.get(&sources[0], HEADER).await.unwrap().unwrap();
+        let header = String::from_utf8(header).unwrap();
+        assert!(
+            header.contains(r#""state":"LoggingUntilFrozen""#),
+            "{header}"
+        );
+        assert!(index.kv.get(&sources[0], FREEZE).await.unwrap().is_some());
+        while !index.reshard_step("b", 3).await.unwrap().done {}
+        let record = index.bucket("b").await.unwrap();
+        assert_eq!(record.layout.shards, 4);
+        for n in 0..15 {
+            let key = format!("k{n}");
+            let current = index.current(&record, &key).await.unwrap();
+            assert_eq!(current.map(|v| v.size), Some(if n < 10 { 1 } else { 10 }));
+        }
+        let usage = index.bucket_usage("b").await.unwrap();
+        assert_eq!((usage.objects, usage.bytes), (15, 60));
+    }
+}

@@ -4,7 +4,8 @@
 //! - the header (`\xffh`): the map's state and counters, guarded by every write;
 //! - garbage (`\xffg` + due ms + blob): blobs no longer referenced, deleted after a grace;
 //! - intents (`\xffi` + blob): blobs being written, collected if never committed;
-//! - the reshard log (`\xffl` + stamp): keys changed while the map is being resharded.
+//! - the reshard log (`\xffl` + stamp): keys changed while the map is being resharded;
+//! - the freeze mark (`\xfff`): set by a reshard's switch, see `MapState::Logging`.
 //! - in a bucket's uploads map, quota reservations (`\xffq`): see `quota.rs`.
 //!
 //! Their keys start with 0xFF, a byte no UTF-8 string holds, so they sort after every
@@ -22,6 +23,7 @@ pub(crate) const HEADER: &[u8] = b"\xffh";
 pub(crate) const GARBAGE: &[u8] = b"\xffg";
 pub(crate) const INTENT: &[u8] = b"\xffi";
 pub(crate) const LOG: &[u8] = b"\xffl";
+pub(crate) const FREEZE: &[u8] = b"\xfff";
 /// Entries sort before this; a map's own records after it.
 pub(crate) const ENTRIES_END: &[u8] = b"\xff";
 
@@ -46,10 +48,19 @@ pub(crate) struct Header {
 pub(crate) enum MapState {
     #[default]
     Open,
-    /// Being resharded: every change also logs its key.
+    /// Being resharded: every change also logs its key. Writers keep off once the map's
+    /// freeze mark (`FREEZE`) is set, and guard on its absence, so that a switch freezes
+    /// the map without reading its header. Older Kuras, which do not know the mark, cannot
+    /// read this state (its stored name is new) and so do not write here.
+    #[serde(rename = "LoggingUntilFrozen")]
     Logging,
-    /// Held off while a reshard switches layouts.
-    Frozen,
+    /// Being resharded, as older Kuras mark it: frozen through the header (`LegacyFrozen`).
+    /// Moved to `Logging` by the switch (see `Index::freeze`).
+    #[serde(rename = "Logging")]
+    LegacyLogging,
+    /// Held off while an older Kura's reshard switches layouts.
+    #[serde(rename = "Frozen")]
+    LegacyFrozen,
     /// Being closed by a bucket deletion (since then).
     Closing { since_ms: u64 },
     /// No longer the bucket's: writers reload the bucket and go elsewhere.
@@ -60,11 +71,25 @@ pub(crate) enum MapState {
     Filling { epoch: u64 },
 }
 
+impl MapState {
+    /// Whether changes of entries are logged for a reshard.
+    pub(crate) fn logs(&self) -> bool {
+        matches!(self, MapState::Logging | MapState::LegacyLogging)
+    }
+
+    /// Whether an older Kura's reshard set it.
+    pub(crate) fn is_legacy(&self) -> bool {
+        matches!(self, MapState::LegacyLogging | MapState::LegacyFrozen)
+    }
+}
+
 /// What to do about a map's state before writing to it.
 pub(crate) enum Admit {
     Write,
-    /// Wait and look again (a reshard switching, a deletion under way).
+    /// Wait and look again (a deletion under way, a map retired).
     Wait,
+    /// Wait for a reshard's switch to end.
+    HeldOff,
     /// The map was left closed by a deletion whose gateway died: open it first.
     Reopen,
 }
@@ -74,16 +99,24 @@ impl Header {
         raw.map(decode).transpose().map(Option::unwrap_or_default)
     }
 
-    pub(crate) fn admit(&self, now_ms: u64) -> Admit {
+    /// Whether a writer of the map may write, `frozen` when it has the freeze mark.
+    pub(crate) fn admit(&self, now_ms: u64, frozen: bool) -> Admit {
         match self.state {
-            MapState::Open | MapState::Logging | MapState::Filling { .. } => Admit::Write,
-            MapState::Closing { since_ms }
-                if now_ms.saturating_sub(since_ms) > CLOSED_TOO_LONG_MS =>
-            {
-                Admit::Reopen
-            }
-            MapState::Frozen | MapState::Closing { .. } | MapState::Retired => Admit::Wait,
+            MapState::Logging if frozen => Admit::HeldOff,
+            MapState::Open
+            | MapState::Logging
+            | MapState::LegacyLogging
+            | MapState::Filling { .. } => Admit::Write,
+            MapState::LegacyFrozen => Admit::HeldOff,
+            MapState::Closing { .. } if self.left_closed(now_ms) => Admit::Reopen,
+            MapState::Closing { .. } | MapState::Retired => Admit::Wait,
         }
+    }
+
+    /// Whether a bucket deletion closed the map and never finished (its gateway died).
+    pub(crate) fn left_closed(&self, now_ms: u64) -> bool {
+        matches!(self.state, MapState::Closing { since_ms }
+            if now_ms.saturating_sub(since_ms) > CLOSED_TOO_LONG_MS)
     }
 
     /// The header a write of an entry leaves: see `MapState::Filling`.
@@ -146,6 +179,8 @@ pub(crate) struct Retry {
     /// Attempts in all, and time spent held off, for `landed`.
     tries: u32,
     held_off: Duration,
+    /// Whether the last attempt was held off (see `Index::read_key`).
+    just_held_off: bool,
 }
 
 /// A write that takes longer than this to land is logged (at debug) with where it waited.
@@ -158,6 +193,7 @@ impl Retry {
             attempts: 0,
             tries: 0,
             held_off: Duration::ZERO,
+            just_held_off: false,
         }
     }
 
@@ -200,6 +236,12 @@ impl Retry {
         switches.wait(bucket).await;
         self.held_off += from.elapsed();
         self.attempts = 0;
+        self.just_held_off = true;
+    }
+
+    /// Whether the attempt before this one was held off; asked once per attempt.
+    pub(crate) fn take_held_off(&mut self) -> bool {
+        std::mem::take(&mut self.just_held_off)
     }
 }
 
@@ -243,17 +285,23 @@ impl Index {
     /// that map's header and this process's lock on it (`held`, when it is that map's).
     /// One round trip when the map is the one the bucket's layout last seen here names
     /// (both are read at once), two when it is not. None when a switch of the bucket's
-    /// layout holds writers off: one this process started while the lock was awaited (the
-    /// switch's freeze takes that lock too, and must not wait for the writers queued on
-    /// it), or one the record says has just begun.
+    /// layout holds writers off: one this process started while the lock was awaited, or
+    /// one the record says has just begun. A writer that a switch has just held
+    /// off (`after_hold`) reads the record alone first: while the switch lasts, reads of
+    /// its shards would only queue in front of the switch's own calls.
     pub(crate) async fn read_key<'a>(
         &'a self,
         bucket: &str,
         key: &str,
         keys: &[Vec<u8>],
         held: Option<MapLock<'a>>,
+        after_hold: bool,
     ) -> Result<Option<KeyRead<'a>>> {
-        let guess = self.seen.key_map(bucket, key);
+        let guess = if after_hold {
+            None
+        } else {
+            self.seen.key_map(bucket, key)
+        };
         let mut local = match (&guess, held) {
             (Some(map), Some(lock)) if lock.is_for(map) => Some(lock),
             (Some(map), held) => {
@@ -334,50 +382,46 @@ impl Index {
             }
             let mut write = Write::default();
             guard_header(&mut write, raw, &Header { state, ..header });
+            if state == MapState::Logging {
+                // A logging period starts unfrozen, whatever an earlier one left.
+                write.delete(FREEZE);
+            }
             if self.kv.write(map, write).await?.applied() {
                 return Ok(state);
             }
         }
     }
 
-    /// Freezes a logging map for a reshard's switch, once this process's own write to it
-    /// (if one is under way) has landed. The freeze is guarded on the header this process
-    /// last wrote there, if it remembers one, so that it usually takes one round trip; the
-    /// header is read beside it for when another gateway wrote since.
+    /// Freezes a logging map for a reshard's switch by setting its freeze mark: one write
+    /// that needs no read and never races writers' counters, as it leaves the header alone.
+    /// A writer that read the map before lands nothing (its guard on the mark fails); one
+    /// that reads it after keeps off. The header is read beside it, for a map an older Kura
+    /// set logging (`LegacyLogging`): its gateways' writers guard on the header alone, so
+    /// that header moves to `Logging`, which they cannot read, and the mark is set again.
     pub(crate) async fn freeze(&self, map: &str) -> Result<()> {
-        let local = self.locks.lock(map).await;
-        let guessed = local
-            .written_header()
-            .map(|raw| Ok::<_, IndexError>((Header::decode(Some(&raw))?, raw)))
-            .transpose()?
-            .filter(|(header, _)| header.state == MapState::Logging);
-        let try_guess = async {
-            let Some((header, raw)) = guessed else {
-                return Ok(false);
-            };
-            let mut write = Write::default();
-            let frozen = Header {
-                state: MapState::Frozen,
-                ..header
-            };
-            guard_header(&mut write, Some(raw), &frozen);
-            Ok::<_, IndexError>(self.kv.write(map, write).await?.applied())
-        };
-        let (frozen, read) = futures::join!(try_guess, self.header(map));
-        drop(local);
-        if frozen? {
+        let (marked, read) = futures::join!(self.set_freeze_mark(map), self.header(map));
+        marked?;
+        let read = read?;
+        if !read.0.state.is_legacy() {
             return Ok(());
         }
-        let logging = |s: &MapState| *s == MapState::Logging;
-        self.set_state_after(map, logging, MapState::Frozen, Some(read?))
+        self.set_state_after(map, MapState::is_legacy, MapState::Logging, Some(read))
             .await?;
+        self.set_freeze_mark(map).await
+    }
+
+    async fn set_freeze_mark(&self, map: &str) -> Result<()> {
+        let mut write = Write::default();
+        write.put(FREEZE, b"frozen".to_vec());
+        // Unguarded: it always applies.
+        let _ = self.kv.write(map, write).await?;
         Ok(())
     }
 
     /// Opens a map a deletion closed and never finished with.
     pub(crate) async fn reopen(&self, map: &str) -> Result<()> {
         let (header, raw) = self.header(map).await?;
-        if matches!(header.admit(self.now_ms()), Admit::Reopen) {
+        if header.left_closed(self.now_ms()) {
             let mut write = Write::default();
             let open = Header {
                 state: MapState::Open,
@@ -400,9 +444,31 @@ mod tests {
         for key in [&b"zzz"[..], "\u{10ffff}".as_bytes(), b""] {
             assert!(key < ENTRIES_END);
         }
-        for own in [HEADER, GARBAGE, INTENT, LOG] {
+        for own in [HEADER, GARBAGE, INTENT, LOG, FREEZE] {
             assert!(own > ENTRIES_END);
         }
+    }
+
+    /// Headers older Kuras wrote read as their legacy states; `Logging` is stored under a
+    /// name they do not know, so that their writers, which ignore the freeze mark, cannot
+    /// write to a map that has it.
+    #[test]
+    fn states_older_kuras_wrote_read_as_legacy() {
+        let stored = |state: &str| {
+            let raw = format!(r#"{{"state":"{state}","entries":2,"objects":1,"bytes":5}}"#);
+            Header::decode(Some(raw.as_bytes())).unwrap()
+        };
+        assert_eq!(stored("Logging").state, MapState::LegacyLogging);
+        assert_eq!(stored("Frozen").state, MapState::LegacyFrozen);
+        assert_eq!(stored("Open").bytes, 5);
+        let logging = Header {
+            state: MapState::Logging,
+            ..Header::default()
+        };
+        let raw = String::from_utf8(encode(&logging)).unwrap();
+        assert!(raw.contains(r#""state":"LoggingUntilFrozen""#), "{raw}");
+        assert!(matches!(logging.admit(0, true), Admit::HeldOff));
+        assert!(matches!(logging.admit(0, false), Admit::Write));
     }
 
     #[test]

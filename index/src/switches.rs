@@ -1,9 +1,9 @@
 //! The reshard switches this process is running, so that its own writers stay out of the
 //! bucket's shards from the switch's start to its end and wait for that end instead of
 //! polling the frozen shards: their calls would queue on the storage in front of the
-//! switch's own (the freeze would also race their writes) and lengthen the very pause they
-//! wait out. Only an optimisation: writers of other gateways, or of a switch that died,
-//! meet the frozen shards and poll.
+//! switch's own and lengthen the very pause they wait out. Only an optimisation: writers
+//! of other gateways, or of a switch that died, meet the frozen shards and poll (the
+//! bucket's record, while it says a switch runs: see `Index::read_key`).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -86,7 +86,7 @@ impl Index {
             let map = record.upload_map();
             let (header, raw_header) = self.header(&map).await?;
             if header.state != MapState::Open {
-                if matches!(header.admit(self.now_ms()), crate::shard::Admit::Reopen) {
+                if header.left_closed(self.now_ms()) {
                     self.reopen(&map).await?;
                 }
                 continue;
