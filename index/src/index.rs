@@ -3,6 +3,7 @@
 
 use crate::locks::MapLocks;
 use crate::model::{Clock, unix_ms};
+use crate::quota::Rounds;
 use crate::seen::SeenLayouts;
 use crate::switches::Switches;
 use crate::{IndexError, Result};
@@ -25,6 +26,8 @@ pub struct Index {
     pub(crate) seen: SeenLayouts,
     /// The reshard switches this process runs, which its held-off writers wait out.
     pub(crate) switches: Switches,
+    /// This process's writes waiting to reserve room in buckets with a quota.
+    pub(crate) rounds: Arc<Rounds>,
 }
 
 impl Index {
@@ -48,6 +51,7 @@ impl Index {
             completing: Default::default(),
             seen: SeenLayouts::default(),
             switches: Switches::default(),
+            rounds: Arc::default(),
         }
     }
 

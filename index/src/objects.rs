@@ -10,7 +10,7 @@ use crate::model::{
     BucketRecord, LockBypass, ObjectMeta, ObjectVersion, Stamp, UsageDelta, Versioning, decode,
     encode,
 };
-use crate::quota::needs_reservation;
+use crate::quota::{Reservation, needs_reservation};
 use crate::shard::{
     Admit, FREEZE, Header, KeyRead, MapState, Retry, garbage_key, guard_header, intent_key, log_key,
 };
@@ -202,13 +202,32 @@ impl Index {
     /// version `target` read too, when given). The write is guarded on what was read: the
     /// key's current entry and head, the target version, and the shard header, whose
     /// counters change whenever any version is removed. Not yet durable when it returns:
-    /// callers sync.
+    /// callers sync. A change that grows a bucket with a quota reserves its growth first
+    /// (see `quota.rs`), and gives the room back once done, whatever became of it.
     pub(crate) async fn change_key<T, E: From<IndexError>>(
         &self,
         bucket: &str,
         key: &str,
         target: Option<&str>,
+        decide: impl FnMut(&BucketRecord, KeyState) -> std::result::Result<Decision<T>, E>,
+    ) -> std::result::Result<T, E> {
+        let mut reserved = None;
+        let changed = (self.change_key_reserving(bucket, key, target, decide, &mut reserved)).await;
+        if let Some(reservation) = reserved {
+            let _ = self.release(reservation).await;
+        }
+        changed
+    }
+
+    /// `change_key`, with the room it holds in `reserved`: kept from one attempt to the
+    /// next while it covers the growth.
+    async fn change_key_reserving<T, E: From<IndexError>>(
+        &self,
+        bucket: &str,
+        key: &str,
+        target: Option<&str>,
         mut decide: impl FnMut(&BucketRecord, KeyState) -> std::result::Result<Decision<T>, E>,
+        reserved: &mut Option<Reservation>,
     ) -> std::result::Result<T, E> {
         let mut retry = Retry::new();
         let head_at = head_key(key);
@@ -223,7 +242,7 @@ impl Index {
                 map,
                 mut values,
                 header: raw_header,
-                local,
+                mut local,
             }) = self
                 .read_key(
                     bucket,
@@ -333,11 +352,17 @@ impl Index {
                 objects: counted.1,
                 bytes: counted.2,
             };
-            let reservation = if needs_reservation(delta, record.quota) {
-                Some(self.reserve(&record, delta).await?)
-            } else {
-                None
-            };
+            if needs_reservation(delta, record.quota)
+                && !reserved.as_ref().is_some_and(|r| r.covers(delta, &record))
+            {
+                if let Some(smaller) = reserved.take() {
+                    let _ = self.release(smaller).await;
+                }
+                // The shard's other writers of this process go on while this one waits for
+                // its round; what it read stays guarded.
+                local = None;
+                *reserved = Some(self.reserve(&record, delta).await?);
+            }
             write.expect(key.as_bytes(), raw_current);
             write.expect(head_at.clone(), raw_head);
             if let Some(at) = target_at {
@@ -376,10 +401,6 @@ impl Index {
                 }
             }
             let written = self.kv.write(&map, write).await;
-            if let Some(reservation) = reservation {
-                // Released whatever became of the write; one not released lapses.
-                let _ = self.release(&record, reservation).await;
-            }
             if written.map_err(IndexError::from)?.applied() {
                 retry.landed(bucket);
                 return Ok(out);
