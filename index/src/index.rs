@@ -3,7 +3,7 @@
 
 use crate::locks::MapLocks;
 use crate::model::{Clock, unix_ms};
-use crate::quota::Rounds;
+use crate::rounds::Rounds;
 use crate::seen::SeenLayouts;
 use crate::switches::Switches;
 use crate::{IndexError, Result};

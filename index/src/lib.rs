@@ -17,6 +17,7 @@ mod objects;
 mod pacing;
 mod quota;
 mod reshard;
+mod rounds;
 mod seen;
 mod settings;
 mod shard;

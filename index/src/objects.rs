@@ -10,7 +10,8 @@ use crate::model::{
     BucketRecord, LockBypass, ObjectMeta, ObjectVersion, Stamp, UsageDelta, Versioning, decode,
     encode,
 };
-use crate::quota::{Reservation, needs_reservation};
+use crate::quota::needs_reservation;
+use crate::rounds::Reservation;
 use crate::shard::{
     Admit, FREEZE, Header, KeyRead, MapState, Retry, garbage_key, guard_header, intent_key, log_key,
 };

@@ -16,16 +16,14 @@
 //! `RESERVATION_MS`, long past any shard write's deadline.
 //!
 //! The writes of one gateway that reserve at the same time share these steps: one round
-//! reserves, in one write, for every write that waited for it (see `Rounds`).
+//! reserves, in one write, for every write that waited for it (see `rounds.rs`).
 
 use crate::model::{BucketRecord, Quota, UsageDelta, decode, encode};
+use crate::rounds::{Baton, Reservation, Turn};
 use crate::shard::Retry;
 use crate::{Index, IndexError, Result};
 use kura_backend::{MAX_WRITE_CHANGES, Scan, Write};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::oneshot;
 
 /// The reservations' own records in the uploads map: the key itself holds the sequence
 /// number; longer keys are reservations. (An own record: see `shard.rs`.)
@@ -43,27 +41,6 @@ struct Reserved {
     until_ms: u64,
 }
 
-/// Room held for one write until released.
-#[derive(Debug)]
-pub(crate) struct Reservation {
-    /// The uploads map it is held in, and its key there.
-    map: String,
-    key: Vec<u8>,
-    /// The growth it holds room for, within this quota.
-    delta: UsageDelta,
-    quota: Quota,
-}
-
-impl Reservation {
-    /// Whether it holds room for `delta` in `bucket` as it now stands.
-    pub(crate) fn covers(&self, delta: UsageDelta, bucket: &BucketRecord) -> bool {
-        self.map == bucket.upload_map()
-            && self.quota == bucket.quota
-            && delta.objects <= self.delta.objects
-            && delta.bytes <= self.delta.bytes
-    }
-}
-
 /// Whether a write of `delta` to a bucket with `quota` must reserve.
 pub(crate) fn needs_reservation(delta: UsageDelta, quota: Quota) -> bool {
     (delta.objects > 0 && quota.max_objects.is_some())
@@ -73,100 +50,6 @@ pub(crate) fn needs_reservation(delta: UsageDelta, quota: Quota) -> bool {
 /// Most growths one round reserves: each is a change of the round's write, beside the
 /// sequence number and the lapsed reservations it clears.
 const ROUND_MAX: usize = 64;
-
-/// This process's writes waiting to reserve, per uploads map. One round reserves for all
-/// of them at once, so that a bucket's writers do not each take a turn at the sequence
-/// number: one reservation per turn of three round trips held a bucket with a quota to
-/// about 50 PUT/s on RADOS. Only an optimisation: a round is guarded like any reservation.
-#[derive(Default)]
-pub(crate) struct Rounds {
-    queues: Mutex<HashMap<String, Vec<Waiter>>>,
-}
-
-/// A write waiting for a round.
-struct Waiter {
-    delta: UsageDelta,
-    turn: oneshot::Sender<Turn>,
-}
-
-enum Turn {
-    /// The round's answer: the reservation, or None when the growth does not fit.
-    Reserved(Option<Reservation>),
-    /// This write runs the next round.
-    Lead(Baton),
-}
-
-/// The right to run a map's next round, which one call holds at a time. Dropped (the round
-/// done, or its caller gone), it passes to the first write still waiting.
-pub(crate) struct Baton {
-    rounds: Arc<Rounds>,
-    map: String,
-}
-
-impl Rounds {
-    /// Queues a write of `map`: None when no round runs, the caller then holding the
-    /// baton; else where its turn will come.
-    fn join(
-        self: &Arc<Self>,
-        map: &str,
-        delta: UsageDelta,
-    ) -> std::result::Result<oneshot::Receiver<Turn>, Baton> {
-        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
-        match queues.get_mut(map) {
-            Some(waiting) => {
-                let (turn, answer) = oneshot::channel();
-                waiting.push(Waiter { delta, turn });
-                Ok(answer)
-            }
-            None => {
-                queues.insert(map.to_owned(), Vec::new());
-                Err(Baton {
-                    rounds: self.clone(),
-                    map: map.to_owned(),
-                })
-            }
-        }
-    }
-
-    /// The writes waiting for `map`'s next round, at most `max`.
-    fn take(&self, map: &str, max: usize) -> Vec<Waiter> {
-        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
-        let waiting = queues.get_mut(map).map(std::mem::take).unwrap_or_default();
-        let mut waiting = waiting.into_iter();
-        let taken = waiting.by_ref().take(max).collect();
-        if let Some(left) = queues.get_mut(map) {
-            left.extend(waiting);
-        }
-        taken
-    }
-}
-
-impl Drop for Baton {
-    fn drop(&mut self) {
-        if self.map.is_empty() {
-            // Handed on below: nothing left to pass.
-            return;
-        }
-        let mut queues = (self.rounds.queues.lock()).unwrap_or_else(PoisonError::into_inner);
-        let Some(waiting) = queues.get_mut(&self.map) else {
-            return;
-        };
-        while !waiting.is_empty() {
-            let next = waiting.remove(0);
-            let baton = Baton {
-                rounds: self.rounds.clone(),
-                map: std::mem::take(&mut self.map),
-            };
-            match next.turn.send(Turn::Lead(baton)) {
-                Ok(()) => return,
-                // Its caller is gone: the baton comes back, unused.
-                Err(Turn::Lead(mut back)) => self.map = std::mem::take(&mut back.map),
-                Err(Turn::Reserved(_)) => unreachable!("a baton was sent"),
-            }
-        }
-        queues.remove(&self.map);
-    }
-}
 
 impl Index {
     /// Reserves the growth `delta` of `bucket` within its quota; `QuotaExceeded` when
@@ -201,7 +84,7 @@ impl Index {
         delta: UsageDelta,
         baton: Baton,
     ) -> Result<Reservation> {
-        let others = self.rounds.take(&baton.map, ROUND_MAX - 1);
+        let others = self.rounds.take(baton.map(), ROUND_MAX - 1);
         let deltas: Vec<UsageDelta> = std::iter::once(delta)
             .chain(others.iter().map(|w| w.delta))
             .collect();
