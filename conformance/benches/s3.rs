@@ -4,13 +4,16 @@
 //! cargo bench -p kura-conformance --bench s3
 //! cargo bench -p kura-conformance --bench s3 -- --endpoint URL --access-key K --secret-key S
 //!     [--large-mib 64] [--large-ops 32] [--list-keys 10000] [--prefix kura-bench]
+//!     [--quota-cmd 'kura admin quota set {bucket} --max-objects 100000000']
 //! ```
 //!
 //! Without `--endpoint` it starts its own `kura` (`$KURA_BIN`, else `target/release/kura`)
 //! on a temporary data directory; with it, it measures any S3 server (radosgw, to compare).
 //! Runs, at concurrency 16: PUT and GET of 4 KiB objects and of `--large-mib` MiB objects,
 //! then ListObjectsV2 full pagination (1000 keys a page) over `--list-keys` keys, in buckets
-//! named `<prefix>-small`, `-large`, `-list`. Prints ops/s, MiB/s, p50 and p99 latency.
+//! named `<prefix>-small`, `-large`, `-list`. With `--quota-cmd`, also PUTs 4 KiB objects
+//! into `<prefix>-quota` after running that shell command (`{bucket}` replaced) to give the
+//! bucket a quota: a quota's cost per write. Prints ops/s, MiB/s, p50 and p99 latency.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,7 +35,8 @@ const LIST_PAGE: i32 = 1000;
 const LIST_ROUNDS: usize = 5;
 
 const USAGE: &str = "usage: s3 [--endpoint URL --access-key KEY --secret-key SECRET] \
-                     [--large-mib N] [--large-ops N] [--list-keys N] [--prefix NAME]";
+                     [--large-mib N] [--large-ops N] [--list-keys N] [--prefix NAME] \
+                     [--quota-cmd COMMAND]";
 
 /// What to measure, from the command line.
 struct Plan {
@@ -41,6 +45,8 @@ struct Plan {
     large_ops: usize,
     list_keys: usize,
     prefix: String,
+    /// Gives bucket `{bucket}` a quota (a shell command).
+    quota_cmd: Option<String>,
 }
 
 fn main() {
@@ -69,6 +75,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Plan {
         large_ops: 32,
         list_keys: 10_000,
         prefix: "kura-bench".to_owned(),
+        quota_cmd: None,
     };
     while let Some(arg) = args.next() {
         if arg == "--bench" {
@@ -90,6 +97,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Plan {
             "--large-ops" => plan.large_ops = number(),
             "--list-keys" => plan.list_keys = number(),
             "--prefix" => plan.prefix = value,
+            "--quota-cmd" => plan.quota_cmd = Some(value),
             _ => panic!("unknown argument {arg:?}\n{USAGE}"),
         }
     }
@@ -107,6 +115,9 @@ async fn run_all(s3: Client, plan: &Plan) {
     print_header();
     let bucket = |suffix: &str| format!("{}-{suffix}", plan.prefix);
     bench_objects(&s3, &bucket("small"), "4 KiB", SMALL_SIZE, SMALL_OPS).await;
+    if let Some(command) = &plan.quota_cmd {
+        bench_quota_puts(&s3, &bucket("quota"), command).await;
+    }
     let large = format!("{} MiB", plan.large_mib);
     bench_objects(
         &s3,
@@ -122,13 +133,7 @@ async fn run_all(s3: Client, plan: &Plan) {
 /// PUT then GET `count` objects of `size` bytes.
 async fn bench_objects(s3: &Client, bucket: &str, label: &str, size: usize, count: usize) {
     ensure_bucket(s3, bucket).await;
-    let body = Bytes::from(pattern(size));
-    let put = run_concurrently(count, {
-        let s3 = s3.clone();
-        let bucket = bucket.to_owned();
-        move |i| put_object(s3.clone(), bucket.clone(), object_key(i), body.clone())
-    })
-    .await;
+    let put = put_all(s3, bucket, size, count).await;
     put.print(&format!("PUT {label}"), count, Some(size));
 
     let get = run_concurrently(count, {
@@ -138,6 +143,30 @@ async fn bench_objects(s3: &Client, bucket: &str, label: &str, size: usize, coun
     })
     .await;
     get.print(&format!("GET {label}"), count, Some(size));
+}
+
+/// PUTs 4 KiB objects into `bucket` once `command` has given it a quota.
+async fn bench_quota_puts(s3: &Client, bucket: &str, command: &str) {
+    ensure_bucket(s3, bucket).await;
+    let command = command.replace("{bucket}", bucket);
+    let status = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .status()
+        .expect("run --quota-cmd");
+    assert!(status.success(), "--quota-cmd failed: {command}");
+    let put = put_all(s3, bucket, SMALL_SIZE, SMALL_OPS).await;
+    put.print("PUT 4 KiB, quota", SMALL_OPS, Some(SMALL_SIZE));
+}
+
+/// PUTs `count` objects of `size` bytes into `bucket`.
+async fn put_all(s3: &Client, bucket: &str, size: usize, count: usize) -> Run {
+    let body = Bytes::from(pattern(size));
+    run_concurrently(count, {
+        let s3 = s3.clone();
+        let bucket = bucket.to_owned();
+        move |i| put_object(s3.clone(), bucket.clone(), object_key(i), body.clone())
+    })
+    .await
 }
 
 /// Fills a bucket with `keys` empty objects, then lists it fully, page by page.
