@@ -84,13 +84,10 @@ impl Rounds {
     /// The writes waiting for `map`'s next round, at most `max`.
     pub(crate) fn take(&self, map: &str, max: usize) -> Vec<Waiter> {
         let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
-        let waiting = queues.get_mut(map).map(std::mem::take).unwrap_or_default();
-        let mut waiting = waiting.into_iter();
-        let taken = waiting.by_ref().take(max).collect();
-        if let Some(left) = queues.get_mut(map) {
-            left.extend(waiting);
-        }
-        taken
+        let Some(waiting) = queues.get_mut(map) else {
+            return Vec::new();
+        };
+        waiting.drain(..max.min(waiting.len())).collect()
     }
 }
 
