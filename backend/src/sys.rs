@@ -45,22 +45,25 @@ pub(crate) mod rados {
     //! - a write or read op is created, filled, performed and released within one function,
     //!   and released on every path; every buffer, key array and `prval` it points to is a
     //!   local of that function, so it outlives the op;
-    //! - an omap iterator is allocated by librados when its read op is filled, read only after
-    //!   the op returned success, copied out before `rados_omap_get_end`, and ended exactly
-    //!   once on every path (also when the op failed).
+    //! - an omap or xattr iterator is allocated by librados when its read op is filled, read
+    //!   only after the op returned success, copied out before it is ended
+    //!   (`rados_omap_get_end`, `rados_getxattrs_end`), and ended exactly once on every path
+    //!   (also when the op failed);
+    //! - a data read lands in the spare capacity of a Vec, and the Vec's length is set to the
+    //!   bytes librados reports having copied there, which never exceed the length asked for.
     //!
     //! Calls block until the cluster answers or the configured op timeout passes: callers run
     //! them on blocking threads, never on the async runtime's workers.
 
     use ceph::rados::{
         rados_conf_read_file, rados_conf_set, rados_connect, rados_create_read_op,
-        rados_create_write_op, rados_create2, rados_getxattr, rados_ioctx_create,
-        rados_ioctx_destroy, rados_ioctx_set_namespace, rados_ioctx_t, rados_omap_get_end,
-        rados_omap_iter_t, rados_pool_create, rados_pool_lookup, rados_read, rados_read_op_operate,
-        rados_read_op_t, rados_release_read_op, rados_release_write_op, rados_remove,
-        rados_shutdown, rados_stat, rados_t, rados_wait_for_latest_osdmap, rados_write_op_create,
-        rados_write_op_operate, rados_write_op_setxattr, rados_write_op_t,
-        rados_write_op_write_full,
+        rados_create_write_op, rados_create2, rados_getxattr, rados_getxattrs_end,
+        rados_getxattrs_next, rados_ioctx_create, rados_ioctx_destroy, rados_ioctx_set_namespace,
+        rados_ioctx_t, rados_omap_get_end, rados_omap_iter_t, rados_pool_create, rados_pool_lookup,
+        rados_read_op_getxattrs, rados_read_op_operate, rados_read_op_read, rados_read_op_t,
+        rados_release_read_op, rados_release_write_op, rados_remove, rados_shutdown, rados_stat,
+        rados_t, rados_wait_for_latest_osdmap, rados_write_op_create, rados_write_op_operate,
+        rados_write_op_setxattr, rados_write_op_t, rados_write_op_write_full, rados_xattrs_iter_t,
     };
     use libc::{c_char, c_int};
     use std::ffi::{CStr, CString};
@@ -152,6 +155,9 @@ pub(crate) mod rados {
     /// `LIBRADOS_CREATE_IDEMPOTENT`.
     const CREATE_IDEMPOTENT: c_int = 0;
 
+    /// Extended attributes as read: (name, value).
+    pub type Xattrs = Vec<(String, Vec<u8>)>;
+
     /// Omap entries as read: (key, value) in key order.
     pub type OmapEntries = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -210,6 +216,46 @@ pub(crate) mod rados {
         }
         // SAFETY: ended once, here, after the last read.
         unsafe { rados_omap_get_end(iter) };
+        Ok(out)
+    }
+
+    /// Copies every attribute out of `iter` and ends it.
+    ///
+    /// # Safety
+    /// `iter` is an iterator filled by a read op that returned success, not yet ended.
+    unsafe fn drain_xattrs(iter: rados_xattrs_iter_t) -> Result<Xattrs> {
+        let mut out = Vec::new();
+        loop {
+            let (mut name, mut val, mut len) = (std::ptr::null(), std::ptr::null(), 0usize);
+            // SAFETY: valid out-pointers; librados fills them from the live iterator.
+            let ret = unsafe { rados_getxattrs_next(iter, &mut name, &mut val, &mut len) };
+            if ret < 0 {
+                // SAFETY: ended once, here, on the error path.
+                unsafe { rados_getxattrs_end(iter) };
+                return Err(RadosError::new(
+                    "reading extended attributes",
+                    i64::from(ret),
+                ));
+            }
+            if name.is_null() {
+                break;
+            }
+            // SAFETY: librados hands out a NUL-terminated name and `len` readable value bytes,
+            // valid until the next call on the iterator; both are copied before that.
+            let entry = unsafe {
+                (
+                    CStr::from_ptr(name).to_string_lossy().into_owned(),
+                    if len == 0 {
+                        Vec::new()
+                    } else {
+                        std::slice::from_raw_parts(val.cast::<u8>(), len).to_vec()
+                    },
+                )
+            };
+            out.push(entry);
+        }
+        // SAFETY: ended once, here, after the last read.
+        unsafe { rados_getxattrs_end(iter) };
         Ok(out)
     }
 
@@ -557,21 +603,70 @@ pub(crate) mod rados {
 
         /// Up to `len` bytes of `oid` from `offset` (fewer at the object's end).
         pub fn read(&self, oid: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
+            Ok(self.read_op(oid, offset, len, false)?.0)
+        }
+
+        /// In one read operation: up to `len` bytes of `oid` from `offset`, and all of its
+        /// extended attributes (name, value).
+        pub fn read_with_xattrs(
+            &self,
+            oid: &str,
+            offset: u64,
+            len: usize,
+        ) -> Result<(Vec<u8>, Xattrs)> {
+            self.read_op(oid, offset, len, true)
+        }
+
+        fn read_op(
+            &self,
+            oid: &str,
+            offset: u64,
+            len: usize,
+            xattrs: bool,
+        ) -> Result<(Vec<u8>, Xattrs)> {
             let object = cstring("object name", oid)?;
-            let mut buf = vec![0u8; len];
-            // SAFETY: `buf` is `len` writable bytes; librados writes at most `len`.
+            // Not zeroed: librados copies the bytes read in, and only those count.
+            let mut buf: Vec<u8> = Vec::with_capacity(len);
+            let mut iter: rados_xattrs_iter_t = std::ptr::null_mut();
+            let (mut read_len, mut read_ret, mut xattrs_ret): (usize, c_int, c_int) = (0, 0, 0);
+            // SAFETY: the op is created, filled with pointers to `buf`'s `len` spare bytes and
+            // the out-slots (all alive until it is released below), performed and released;
+            // the iterator it may allocate is drained or ended below on every path.
             let ret = unsafe {
-                rados_read(
-                    self.ioctx,
-                    object.as_ptr(),
-                    buf.as_mut_ptr().cast(),
-                    len,
-                    offset,
-                )
+                let op = rados_create_read_op();
+                if xattrs {
+                    rados_read_op_getxattrs(op, &mut iter, &mut xattrs_ret);
+                }
+                if len > 0 {
+                    rados_read_op_read(
+                        op,
+                        offset,
+                        len,
+                        buf.as_mut_ptr().cast(),
+                        &mut read_len,
+                        &mut read_ret,
+                    );
+                }
+                let ret = rados_read_op_operate(op, self.ioctx, object.as_ptr(), 0);
+                rados_release_read_op(op);
+                ret
             };
-            let read = check(|| format!("reading {oid}"), i64::from(ret))?;
-            buf.truncate(read as usize);
-            Ok(buf)
+            if let Some(err) = [ret, xattrs_ret, read_ret].into_iter().find(|r| *r < 0) {
+                if !iter.is_null() {
+                    // SAFETY: ended once, on this failure path.
+                    unsafe { rados_getxattrs_end(iter) };
+                }
+                return Err(RadosError::new(format!("reading {oid}"), i64::from(err)));
+            }
+            // SAFETY: librados copied `read_len` (at most `len`) bytes into the spare capacity.
+            unsafe { buf.set_len(read_len.min(len)) };
+            let attrs = if iter.is_null() {
+                Vec::new()
+            } else {
+                // SAFETY: the op succeeded; the iterator is drained (and ended) once.
+                unsafe { drain_xattrs(iter) }?
+            };
+            Ok((buf, attrs))
         }
 
         /// An extended attribute of `oid`, at most `max` bytes long.

@@ -10,6 +10,7 @@ use crate::blob::{BlockSums, block_count, blocking, blocking_stream};
 use crate::{BLOCK_SIZE, BackendError, BlobInfo, BlobStore, BlobStream, BlobWriter, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -80,60 +81,129 @@ fn stripe_count(pool: &Pool, id: &str, stripe: u64) -> Result<u64> {
     }
 }
 
-/// Reads `range` (within a blob of `len` bytes) stripe by stripe, verifying every block,
-/// and hands the bytes to `emit` until it returns false.
-fn read_verified(
-    pool: &Pool,
-    id: &str,
+/// A verified read of one blob: where it stands, and the sums of the stripe it is in.
+struct Reader {
+    pool: Arc<Pool>,
+    id: String,
     stripe: u64,
-    len: u64,
-    range: Range<u64>,
-    mut emit: impl FnMut(Bytes) -> bool,
-) -> Result<()> {
-    let range = range.start.min(len)..range.end.min(len);
-    let mut pos = range.start;
-    while pos < range.end {
+    /// The blob's length, known from the first read of stripe 0 on.
+    len: Option<u64>,
+    /// The stripe whose sums are known, with them.
+    sums: Option<(u64, Vec<u8>)>,
+}
+
+impl Reader {
+    /// Opens a committed blob for reading `range`, and reads the range's first bytes when
+    /// they are in stripe 0: one operation brings the length, stripe 0's sums and those
+    /// bytes (a whole blob of up to 1 MiB). Returns the range clamped to the blob, and what
+    /// was read of it.
+    fn open(
+        pool: Arc<Pool>,
+        id: String,
+        stripe: u64,
+        range: Range<u64>,
+    ) -> Result<(Reader, Range<u64>, Option<Bytes>)> {
+        let mut reader = Reader {
+            pool,
+            id,
+            stripe,
+            len: None,
+            sums: None,
+        };
+        let first = if range.start < range.end && range.start < stripe {
+            Some(reader.chunk(range.start, range.end)?)
+        } else {
+            reader.read(0, 0, 0)?;
+            None
+        };
+        let len = reader.len.expect("read stripe 0");
+        let first = first.filter(|bytes| !bytes.is_empty());
+        Ok((reader, range.start.min(len)..range.end.min(len), first))
+    }
+
+    /// One read of stripe `n` from `offset`, `want` bytes at most, with the stripe's
+    /// attributes when its sums are not known yet (and, on stripe 0, the blob's length).
+    fn read(&mut self, n: u64, offset: u64, want: u64) -> Result<Vec<u8>> {
+        let oid = stripe_oid(&self.id, n);
+        if self.sums.as_ref().is_some_and(|(known, _)| *known == n) {
+            return Ok(self.pool.read(&oid, offset, want as usize)?);
+        }
+        let (data, xattrs) = self.pool.read_with_xattrs(&oid, offset, want as usize)?;
+        let attr = |name: &str| xattrs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        if n == 0 {
+            // Stripe 0 without its length: a blob never committed.
+            let raw = attr(LENGTH).ok_or(BackendError::NotFound)?;
+            let bytes: [u8; 8] = raw
+                .as_slice()
+                .try_into()
+                .map_err(|_| BackendError::Corrupt(format!("{oid}: length attribute")))?;
+            self.len = Some(u64::from_le_bytes(bytes));
+        }
+        // A missing attribute fails the length check of the sums.
+        self.sums = Some((n, attr(SUMS).cloned().unwrap_or_default()));
+        Ok(data)
+    }
+
+    /// The verified bytes from `pos` on, up to `end` and at most `READ_BLOCKS` blocks, in
+    /// one read of the stripe `pos` is in.
+    fn chunk(&mut self, pos: u64, end: u64) -> Result<Bytes> {
+        let stripe = self.stripe;
         let n = pos / stripe;
         let stripe_start = n * stripe;
-        let stripe_len = (len - stripe_start).min(stripe);
-        let oid = stripe_oid(id, n);
-        let blocks = block_count(stripe_len);
-        let sums = pool.xattr(&oid, SUMS, blocks as usize * 4)?;
-        if sums.len() as u64 != blocks * 4 {
+        let block = (pos - stripe_start) / BLOCK_SIZE;
+        let offset = block * BLOCK_SIZE;
+        // Before the length is known (the first read of stripe 0), as if the stripe were full.
+        let stripe_len =
+            |len: Option<u64>| len.map_or(stripe, |len| (len - stripe_start).min(stripe));
+        let want = |len: Option<u64>| {
+            let local_end = (end.min(len.unwrap_or(u64::MAX)) - stripe_start).min(stripe_len(len));
+            // Only the blocks the range touches are read, and so verified.
+            let blocks_end = (local_end.div_ceil(BLOCK_SIZE) * BLOCK_SIZE).min(stripe_len(len));
+            (READ_BLOCKS * BLOCK_SIZE).min(blocks_end.saturating_sub(offset))
+        };
+        let mut data = self.read(n, offset, want(self.len))?;
+        let len = self.len.expect("stripe 0 read first");
+        if pos >= len {
+            return Ok(Bytes::new());
+        }
+        let want = want(self.len);
+        let oid = stripe_oid(&self.id, n);
+        if (data.len() as u64) < want {
+            return Err(BackendError::Corrupt(format!("{oid}: truncated")));
+        }
+        data.truncate(want as usize);
+        let sums = &self.sums.as_ref().expect("read with the stripe").1;
+        if sums.len() as u64 != block_count(stripe_len(Some(len))) * 4 {
             return Err(BackendError::Corrupt(format!("{oid}: checksum attribute")));
         }
-        let local_end = (range.end - stripe_start).min(stripe_len);
-        // Only the blocks the range touches are read, and so verified.
-        let blocks_end = (local_end.div_ceil(BLOCK_SIZE) * BLOCK_SIZE).min(stripe_len);
-        let mut block = (pos - stripe_start) / BLOCK_SIZE;
-        while block * BLOCK_SIZE < local_end {
-            let offset = block * BLOCK_SIZE;
-            let want = (READ_BLOCKS * BLOCK_SIZE).min(blocks_end - offset);
-            let data = pool.read(&oid, offset, want as usize)?;
-            if data.len() as u64 != want {
-                return Err(BackendError::Corrupt(format!("{oid}: truncated")));
+        for (i, chunk) in data.chunks(BLOCK_SIZE as usize).enumerate() {
+            let k = (block as usize + i) * 4;
+            let stored = u32::from_le_bytes(sums[k..k + 4].try_into().expect("4 bytes"));
+            if crc32c::crc32c(chunk) != stored {
+                return Err(BackendError::Corrupt(format!(
+                    "{oid}: block {}",
+                    block as usize + i
+                )));
             }
-            for (i, chunk) in data.chunks(BLOCK_SIZE as usize).enumerate() {
-                let k = (block as usize + i) * 4;
-                let stored = u32::from_le_bytes(sums[k..k + 4].try_into().expect("4 bytes"));
-                if crc32c::crc32c(chunk) != stored {
-                    return Err(BackendError::Corrupt(format!(
-                        "{oid}: block {}",
-                        block as usize + i
-                    )));
-                }
-            }
-            let data = Bytes::from(data);
-            let from = (pos - stripe_start - offset) as usize;
-            let to = ((local_end - offset).min(want)) as usize;
-            if !emit(data.slice(from..to)) {
-                return Ok(());
-            }
-            pos = stripe_start + offset + to as u64;
-            block += READ_BLOCKS;
         }
+        let data = Bytes::from(data);
+        let from = (pos - stripe_start - offset) as usize;
+        let to = ((end.min(len) - stripe_start - offset).min(want)) as usize;
+        Ok(data.slice(from..to))
     }
-    Ok(())
+
+    /// Hands the verified bytes of `range` to `emit` until it is done or returns false.
+    fn run(mut self, range: Range<u64>, mut emit: impl FnMut(Bytes) -> bool) -> Result<()> {
+        let mut pos = range.start;
+        while pos < range.end {
+            let data = self.chunk(pos, range.end)?;
+            pos += data.len() as u64;
+            if !emit(data) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -153,12 +223,16 @@ impl BlobStore for RadosBlobs {
 
     async fn read_blob(&self, id: &str, range: Range<u64>) -> Result<BlobStream> {
         let (pool, id, stripe) = (self.pool.clone(), id.to_owned(), self.stripe);
-        let reader_pool = pool.clone();
-        let reader_id = id.clone();
-        let len = blocking(move || committed_len(&reader_pool, &reader_id)).await?;
-        Ok(blocking_stream(move |emit| {
-            read_verified(&pool, &id, stripe, len, range, emit)
-        }))
+        let (reader, range, first) =
+            blocking(move || Reader::open(pool, id, stripe, range)).await?;
+        let rest = range.start + first.as_ref().map_or(0, |b| b.len() as u64)..range.end;
+        let first = futures::stream::iter(first.map(Ok));
+        if rest.is_empty() {
+            return Ok(Box::pin(first));
+        }
+        Ok(Box::pin(first.chain(blocking_stream(move |emit| {
+            reader.run(rest, emit)
+        }))))
     }
 
     async fn delete_blob(&self, id: &str) -> Result<()> {
