@@ -172,6 +172,7 @@ impl Index {
                 .expect(RESERVED, raw_seq)
                 .put(RESERVED, encode(&(seq + 1)));
             if self.kv.write(&map, write).await?.applied() {
+                self.rounds.saw(&map, held);
                 return Ok(reservations);
             }
         }

@@ -1,10 +1,17 @@
 //! This process's writes waiting to reserve room in a bucket with a quota, and the room
-//! they hold: the queues that let one round reserve for many writes (see `quota.rs`).
+//! they hold: the queues that let one round reserve for many writes (see `quota.rs`), and
+//! the usage the rounds last saw.
 
-use crate::model::{BucketRecord, Quota, UsageDelta};
+use crate::model::{BucketRecord, Quota, Usage, UsageDelta};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// How long a usage seen stands for the bucket's: see `Rounds::seen`.
+const SEEN_FOR: Duration = Duration::from_secs(1);
+/// Buckets whose usage is remembered before the stale ones are forgotten.
+const SEEN_MAX: usize = 4096;
 
 /// Room held for one write until released.
 #[derive(Debug)]
@@ -34,6 +41,8 @@ impl Reservation {
 #[derive(Default)]
 pub(crate) struct Rounds {
     queues: Mutex<HashMap<String, Vec<Waiter>>>,
+    /// Per uploads map: the usage and reservations a round or a check last read, and when.
+    seen: Mutex<HashMap<String, (Instant, Usage)>>,
 }
 
 /// A write waiting for a round.
@@ -79,6 +88,23 @@ impl Rounds {
                 })
             }
         }
+    }
+
+    /// Remembers that `map`'s bucket held `usage` (counters and reservations) just now.
+    pub(crate) fn saw(&self, map: &str, usage: Usage) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= SEEN_MAX {
+            seen.retain(|_, (at, _)| at.elapsed() < SEEN_FOR);
+        }
+        seen.insert(map.to_owned(), (Instant::now(), usage));
+    }
+
+    /// What `map`'s bucket held when last seen, if that was less than a second ago. A
+    /// hint, never the quota's check: other gateways' writes are not in it.
+    pub(crate) fn seen(&self, map: &str) -> Option<Usage> {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, usage) = seen.get(map)?;
+        (at.elapsed() < SEEN_FOR).then_some(*usage)
     }
 
     /// The writes waiting for `map`'s next round, at most `max`.

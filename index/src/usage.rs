@@ -79,9 +79,21 @@ impl Index {
             return Ok(());
         }
         let delta = UsageDelta::replacing(current, Some(size));
-        if delta.exceeds(self.usage_of(bucket).await?, bucket.quota) {
+        let usage = self.usage_of(bucket).await?;
+        self.rounds.saw(&bucket.upload_map(), usage);
+        if delta.exceeds(usage, bucket.quota) {
             return Err(IndexError::QuotaExceeded);
         }
         Ok(())
+    }
+
+    /// Whether this gateway saw room for one more object of `size` bytes in `bucket` less
+    /// than a second ago (or it has no quota): a write may then skip `check_room` and the
+    /// shards' reads it takes. A hint only; the commit checks the quota exactly.
+    pub fn room_seen(&self, bucket: &BucketRecord, size: u64) -> bool {
+        bucket.quota == Quota::default()
+            || self.rounds.seen(&bucket.upload_map()).is_some_and(|usage| {
+                !UsageDelta::replacing(None, Some(size)).exceeds(usage, bucket.quota)
+            })
     }
 }

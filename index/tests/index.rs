@@ -430,6 +430,57 @@ async fn quotas_are_exact_over_many_shards_under_concurrent_writes() {
     }
 }
 
+/// Rounds that start from the counters an earlier round left count every write settled
+/// since, through either gateway (the second's writes landing late): a quota of 30
+/// objects takes exactly 30 of 64 writers' keys, and after 5 deletes exactly 5 more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quotas_are_exact_across_gateways_under_concurrent_writes() {
+    use kura_index::Quota;
+    let (_dir, one, two) = two_gateways_with_bucket().await;
+    let quota = Quota {
+        max_objects: Some(30),
+        max_bytes: None,
+    };
+    one.set_quota("b", quota).await.unwrap();
+    let race = |round: u32| {
+        let writers = (0..8).map(|w| {
+            let index = if w % 2 == 0 { one.clone() } else { two.clone() };
+            tokio::spawn(async move {
+                let mut accepted = Vec::new();
+                for i in 0..8 {
+                    let key = format!("r{round}-w{w}-{i}");
+                    match index
+                        .put_object::<IndexError>("b", &key, version(&key, 10), |_| Ok(()))
+                        .await
+                    {
+                        Ok(_) => accepted.push(key),
+                        Err(IndexError::QuotaExceeded) => {}
+                        Err(err) => panic!("{err}"),
+                    }
+                }
+                accepted
+            })
+        });
+        let writers: Vec<_> = writers.collect();
+        async move {
+            futures::future::join_all(writers)
+                .await
+                .into_iter()
+                .flat_map(|r| r.unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = race(0).await;
+    assert_eq!(first.len(), 30);
+    for key in &first[..5] {
+        two.delete_object("b", key, None, support::OWNER)
+            .await
+            .unwrap();
+    }
+    assert_eq!(race(1).await.len(), 5);
+    assert_eq!(one.bucket_usage("b").await.unwrap().objects, 30);
+}
+
 #[tokio::test]
 async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen() {
     let dir = tempfile::tempdir().unwrap();

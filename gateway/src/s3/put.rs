@@ -16,7 +16,7 @@ use crate::error::{S3Error, S3Result};
 use crate::sse;
 use crate::state::S3State;
 use http::{Response, StatusCode};
-use kura_index::{ObjectVersion, PartRef, Quota, Stamp, StoredChecksum, Versioning};
+use kura_index::{ObjectVersion, PartRef, Stamp, StoredChecksum, Versioning};
 
 /// Without a client checksum, S3 computes CRC64NVME for every new object.
 pub const DEFAULT_CHECKSUM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64Nvme;
@@ -25,22 +25,29 @@ pub async fn put_object(state: &S3State, mut req: S3Request) -> S3Result<S3Respo
     let bucket = req.access.bucket()?.clone();
     let meta = meta::check_write_headers(req.headers())?;
     let conditions = WriteConditions::from_headers(req.headers());
+    let size = declared_size(req.headers(), MAX_SINGLE_UPLOAD);
     // Conditions and the quota fail fast, before the body is read (the commit checks them
-    // again, atomically); a write with neither spares the read.
-    let current = if conditions.any() || bucket.quota != Quota::default() {
+    // again, atomically). The quota's check reads every shard's counters: it is spared
+    // when this gateway saw room for the write a moment ago, and so is the read of the
+    // current version when no condition needs it either.
+    let declared = size.as_ref().ok().copied().flatten().unwrap_or_default();
+    let check_quota = !state.index.room_seen(&bucket, declared);
+    let current = if conditions.any() || check_quota {
         state.index.current(&bucket, &req.key).await?
     } else {
         None
     };
     let current = current.as_ref();
     conditions.check(current)?;
-    let size = declared_size(req.headers(), MAX_SINGLE_UPLOAD)?;
-    // A versioned bucket keeps the version a write replaces.
-    let replaced = current.filter(|_| bucket.versioning == Versioning::Unversioned);
-    state
-        .index
-        .check_room(&bucket, replaced, size.unwrap_or_default())
-        .await?;
+    let size = size?;
+    if check_quota {
+        // A versioned bucket keeps the version a write replaces.
+        let replaced = current.filter(|_| bucket.versioning == Versioning::Unversioned);
+        state
+            .index
+            .check_room(&bucket, replaced, size.unwrap_or_default())
+            .await?;
+    }
 
     let mut meta = meta;
     let (owner, acl) =
