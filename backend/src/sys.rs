@@ -179,6 +179,18 @@ pub(crate) mod rados {
             .unzip()
     }
 
+    /// A copy of the `len` bytes at `ptr` (which librados may leave null when `len` is 0).
+    ///
+    /// # Safety
+    /// Unless `len` is 0, `ptr` points to `len` readable bytes.
+    unsafe fn copied(ptr: *const c_char, len: usize) -> Vec<u8> {
+        if len == 0 {
+            return Vec::new();
+        }
+        // SAFETY: as the caller promises.
+        unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }.to_vec()
+    }
+
     /// Copies every entry out of `iter` and ends it.
     ///
     /// # Safety
@@ -202,17 +214,7 @@ pub(crate) mod rados {
             }
             // SAFETY: librados hands out `key_len`/`val_len` readable bytes, valid until the
             // iterator ends; they are copied before that.
-            let entry = unsafe {
-                (
-                    std::slice::from_raw_parts(key.cast::<u8>(), key_len).to_vec(),
-                    if val_len == 0 {
-                        Vec::new()
-                    } else {
-                        std::slice::from_raw_parts(val.cast::<u8>(), val_len).to_vec()
-                    },
-                )
-            };
-            out.push(entry);
+            out.push(unsafe { (copied(key, key_len), copied(val, val_len)) });
         }
         // SAFETY: ended once, here, after the last read.
         unsafe { rados_omap_get_end(iter) };
@@ -242,17 +244,12 @@ pub(crate) mod rados {
             }
             // SAFETY: librados hands out a NUL-terminated name and `len` readable value bytes,
             // valid until the next call on the iterator; both are copied before that.
-            let entry = unsafe {
+            out.push(unsafe {
                 (
                     CStr::from_ptr(name).to_string_lossy().into_owned(),
-                    if len == 0 {
-                        Vec::new()
-                    } else {
-                        std::slice::from_raw_parts(val.cast::<u8>(), len).to_vec()
-                    },
+                    copied(val, len),
                 )
-            };
-            out.push(entry);
+            });
         }
         // SAFETY: ended once, here, after the last read.
         unsafe { rados_getxattrs_end(iter) };
