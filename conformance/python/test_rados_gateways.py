@@ -14,7 +14,7 @@ on a by-rack rule, short heartbeat grace).
     keep succeeding (SDK retries allowed), every acknowledged object reads back intact.
   * test_two_lost_racks_fail_fast_and_recover: two OSDs killed: requests fail within the
     deadline with 503, /healthz stays 200 and fast, /readyz turns 503; one OSD back:
-    service resumes by itself; nothing acknowledged is lost.
+    service resumes by itself; nothing acknowledged is lost, access log records included.
   * test_reshard_under_load_from_two_gateways: a reshard while both gateways write, with
     /healthz polled from another process: no write fails, probes p99 <= 20 ms, the
     listing is exact.
@@ -36,6 +36,8 @@ from cluster import (  # noqa: F401 (gateways, racks: fixtures)
     Load, admin, filled_bucket, gateways, on_each, racks, retrying, wait_status)
 from conftest import unique_bucket_name
 from loadtools import Prober, RawS3, percentile
+from test_access_log import delivered, delivery_policy, owner_id
+from test_access_log import enable as enable_logging
 
 pytestmark = pytest.mark.rados_only
 
@@ -183,10 +185,16 @@ def test_a_lost_rack_under_load_loses_nothing(gateways, racks):
 
 
 def test_two_lost_racks_fail_fast_and_recover(gateways, racks):
-    a, = gateways(1, extra_args=["--ceph-op-timeout", "3"])
+    a, = gateways(1, extra_args=["--ceph-op-timeout", "3", "--access-log-interval-seconds", "5"])
     client = a.client(retries={"max_attempts": 1}, read_timeout=30)
-    name = unique_bucket_name()
+    name, logs = unique_bucket_name(), unique_bucket_name("logs")
     client.create_bucket(Bucket=name)
+    # Access logs of the bucket: the records of the writes before the racks are lost fall
+    # due (5 s) while the cluster is down, and are delivered once it is back.
+    client.create_bucket(Bucket=logs)
+    client.put_bucket_policy(
+        Bucket=logs, Policy=delivery_policy(logs, "log/", name, owner_id(client)))
+    enable_logging(client, name, logs)
     before = {f"before/{i}": os.urandom(1000) for i in range(20)}
     for key, body in before.items():
         client.put_object(Bucket=name, Key=key, Body=body)
@@ -217,6 +225,9 @@ def test_two_lost_racks_fail_fast_and_recover(gateways, racks):
     retrying(a).put_object(Bucket=name, Key="after", Body=b"back")
     for key, body in before.items():
         assert client.get_object(Bucket=name, Key=key)["Body"].read() == body
+    _, records = delivered(client, logs, "log/", len(before) + 1, timeout=60)
+    status = {(r["key"], r["status"]) for r in records if r["operation"] == "REST.PUT.OBJECT"}
+    assert {(key, "200") for key in before} | {("after", "200")} <= status, records
 
 
 def test_reshard_under_load_from_two_gateways(gateways, tmp_path):

@@ -13,7 +13,13 @@ pub struct LogDeliveryWorker {
     state: Arc<S3State>,
     interval: Duration,
     delivered: u64,
+    /// Rounds in a row that the cluster could not take a batch: the pause doubles with
+    /// each, up to `MAX_BACKOFF`.
+    postponed: u32,
 }
+
+/// The longest pause between tries while the cluster cannot take access logs.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 impl LogDeliveryWorker {
     pub fn new(state: Arc<S3State>, interval: Duration) -> Self {
@@ -21,6 +27,7 @@ impl LogDeliveryWorker {
             state,
             interval,
             delivered: 0,
+            postponed: 0,
         }
     }
 }
@@ -31,9 +38,14 @@ impl Worker for LogDeliveryWorker {
     }
 
     async fn step(&mut self) -> Result<Duration, String> {
-        self.delivered += deliver(&self.state, self.interval, false).await;
+        let (delivered, postponed) = deliver(&self.state, self.interval, false).await;
+        self.delivered += delivered;
+        self.postponed = if postponed { self.postponed + 1 } else { 0 };
         // A batch waits at most a twentieth of its interval (and a second) past it.
-        Ok((self.interval / 20).clamp(Duration::from_millis(100), Duration::from_secs(1)))
+        let pause = (self.interval / 20).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        Ok(pause
+            .saturating_mul(1 << self.postponed.min(10))
+            .min(MAX_BACKOFF.max(pause)))
     }
 
     fn progress(&self) -> Progress {
@@ -46,12 +58,12 @@ impl Worker for LogDeliveryWorker {
 }
 
 /// Delivers the batches due (with `all`, every one: at shutdown); returns how many
-/// objects were written. A batch the cluster could not take now is kept for the next
-/// round; one its target refuses is dropped, and counted.
-pub async fn deliver(state: &S3State, interval: Duration, all: bool) -> u64 {
+/// objects were written, and whether the cluster could not take some now: those are kept
+/// for a later round. A batch its target refuses is dropped, and counted.
+pub async fn deliver(state: &S3State, interval: Duration, all: bool) -> (u64, bool) {
     let now = state.index.now_ms();
     let interval_ms = interval.as_millis() as u64;
-    let mut delivered = 0;
+    let (mut delivered, mut postponed) = (0, false);
     for batch in state.access_logs.take_due(now, interval_ms, all) {
         match s3::deliver_access_log(state, &batch).await {
             Ok(()) => {
@@ -61,6 +73,7 @@ pub async fn deliver(state: &S3State, interval: Duration, all: bool) -> u64 {
             Err(err) if err.code == ErrorCode::ServiceUnavailable && !all => {
                 tracing::debug!(%err, bucket = batch.source, "access log delivery postponed");
                 state.access_logs.add(batch);
+                postponed = true;
             }
             Err(err) => {
                 tracing::warn!(
@@ -73,5 +86,5 @@ pub async fn deliver(state: &S3State, interval: Duration, all: bool) -> u64 {
             }
         }
     }
-    delivered
+    (delivered, postponed)
 }
