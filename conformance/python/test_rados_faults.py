@@ -7,7 +7,8 @@ KURA_TEST_BACKEND=rados, against the cluster scripts/ceph-cluster started.
     (every listed object reads back whole, as its writer wrote it). A third gateway
     lives through the outage untouched: it turns unready, and ready and serving again by
     itself once the cluster is back (librados keeps the OSD map from before the restart,
-    whose addresses are all gone, unless the gateway fetches the new one).
+    whose addresses are all gone, unless the gateway fetches the new one). A fourth,
+    sent SIGTERM while the cluster is down, exits within 30 s.
   * test_a_gateway_killed_mid_reshard_and_mid_upload: the gateway running a reshard is
     killed (-9) with a part upload half streamed; another gateway takes the reshard over
     once the lease lapses and finishes it, the listing is exact, and the stripes of the
@@ -26,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -43,7 +45,7 @@ pytestmark = pytest.mark.rados_only
 
 
 def test_everything_killed_at_once_loses_nothing(gateways):
-    a, b, survivor = gateways(3)
+    a, b, survivor, leaving = gateways(4)
     name = unique_bucket_name()
     a.client().create_bucket(Bucket=name)
     with Load([a, b], name, threads_per_gateway=4, size=16 * 1024) as load:
@@ -61,6 +63,14 @@ def test_everything_killed_at_once_loses_nothing(gateways):
     while ready(survivor):
         assert time.monotonic() < down + 15, "a gateway whose cluster is down says it is ready"
         time.sleep(0.5)
+    # A gateway told to stop while its cluster is down stops within Kubernetes' default
+    # grace period (its librados calls may wait for the cluster for as long as it is gone).
+    leaving.proc.send_signal(signal.SIGTERM)
+    try:
+        leaving.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a gateway whose cluster is down did not stop within 30 s of SIGTERM\n"
+                    + leaving.log_tail())
     ceph_cluster("start")
     deadline = time.monotonic() + 180
     while not pools_serve():

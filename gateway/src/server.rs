@@ -99,6 +99,9 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(log_delivery::deliver(&state, log_interval, true));
     runtime.block_on(state.index.sync())?;
     ops.stop();
+    // A librados call can wait on a cluster that is gone for as long as it is (waiting for
+    // the latest OSD map does): it must not hold the process past its shutdown.
+    runtime.shutdown_timeout(Duration::from_secs(5));
     result
 }
 
