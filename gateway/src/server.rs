@@ -32,6 +32,18 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .thread_name("kura-s3")
         .build()?;
+    let result = serve_on(&runtime, args);
+    // A librados call can wait on a cluster that is gone for as long as it is (waiting for
+    // the latest OSD map does): it must not hold the process past its shutdown, whichever
+    // way serving ended.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+fn serve_on(
+    runtime: &tokio::runtime::Runtime,
+    args: ServeArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
     // Probes answer from the start: live, and not ready until the storage is.
     let readiness = Arc::new(Readiness::default());
     let usage = Arc::new(UsageSnapshot::default());
@@ -99,9 +111,6 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(log_delivery::deliver(&state, log_interval, true));
     runtime.block_on(state.index.sync())?;
     ops.stop();
-    // A librados call can wait on a cluster that is gone for as long as it is (waiting for
-    // the latest OSD map does): it must not hold the process past its shutdown.
-    runtime.shutdown_timeout(Duration::from_secs(5));
     result
 }
 

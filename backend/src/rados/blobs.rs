@@ -59,6 +59,11 @@ fn committed_len(pool: &Pool, id: &str) -> Result<u64> {
             e.into()
         }
     })?;
+    decode_len(id, &raw)
+}
+
+/// The length attribute's value: u64 little-endian.
+fn decode_len(id: &str, raw: &[u8]) -> Result<u64> {
     let bytes: [u8; 8] = raw
         .try_into()
         .map_err(|_| BackendError::Corrupt(format!("{id}: length attribute")))?;
@@ -133,11 +138,7 @@ impl Reader {
         if n == 0 {
             // Stripe 0 without its length: a blob never committed.
             let raw = attr(LENGTH).ok_or(BackendError::NotFound)?;
-            let bytes: [u8; 8] = raw
-                .as_slice()
-                .try_into()
-                .map_err(|_| BackendError::Corrupt(format!("{oid}: length attribute")))?;
-            self.len = Some(u64::from_le_bytes(bytes));
+            self.len = Some(decode_len(&self.id, raw)?);
         }
         // A missing attribute fails the length check of the sums.
         self.sums = Some((n, attr(SUMS).cloned().unwrap_or_default()));
