@@ -16,14 +16,17 @@
 //! `RESERVATION_MS`, long past any shard write's deadline.
 //!
 //! The writes of one gateway that reserve at the same time share these steps: one round
-//! reserves, in one write, for every write that waited for it (see `rounds.rs`).
+//! reserves, in one write, for every write that waited for it, and removes in the same
+//! write the reservations this gateway released meanwhile (see `rounds.rs`). Those it does
+//! not count: their writes are done, in the counters read after them or never to be.
 
 use crate::model::{BucketRecord, Quota, UsageDelta, decode, encode};
-use crate::rounds::{Baton, Reservation, Turn};
+use crate::rounds::{Baton, Reservation, Turn, Wants};
 use crate::shard::Retry;
 use crate::{Index, IndexError, Result};
 use kura_backend::{MAX_WRITE_CHANGES, Scan, Write};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 /// The reservations' own records in the uploads map: the key itself holds the sequence
 /// number; longer keys are reservations. (An own record: see `shard.rs`.)
@@ -47,9 +50,10 @@ pub(crate) fn needs_reservation(delta: UsageDelta, quota: Quota) -> bool {
         || (delta.bytes > 0 && quota.max_bytes.is_some())
 }
 
-/// Most growths one round reserves: each is a change of the round's write, beside the
-/// sequence number and the lapsed reservations it clears.
+/// Most growths one round reserves, and most releases it writes: each is a change of the
+/// round's write, beside the sequence number and the lapsed reservations it clears.
 const ROUND_MAX: usize = 64;
+const ROUND_RELEASES: usize = MAX_WRITE_CHANGES - 1 - ROUND_MAX;
 
 impl Index {
     /// Reserves the growth `delta` of `bucket` within its quota; `QuotaExceeded` when
@@ -61,13 +65,14 @@ impl Index {
     ) -> Result<Reservation> {
         let map = bucket.upload_map();
         loop {
-            let baton = match self.rounds.join(&map, delta) {
+            let baton = match self.rounds.join(&map, Wants::Room(delta)) {
                 Err(baton) => baton,
                 Ok(turn) => match turn.await {
                     Ok(Turn::Reserved(reserved)) => {
                         return reserved.ok_or(IndexError::QuotaExceeded);
                     }
                     Ok(Turn::Lead(baton)) => baton,
+                    Ok(Turn::Released) => unreachable!("a reservation is not a release"),
                     // The round's runner went away (its caller did): queue again.
                     Err(_) => continue,
                 },
@@ -84,17 +89,23 @@ impl Index {
         delta: UsageDelta,
         baton: Baton,
     ) -> Result<Reservation> {
-        let others = self.rounds.take(baton.map(), ROUND_MAX - 1);
+        let (others, releases) = self.rounds.take(baton.map(), ROUND_MAX - 1, ROUND_RELEASES);
         let deltas: Vec<UsageDelta> = std::iter::once(delta)
-            .chain(others.iter().map(|w| w.delta))
+            .chain(others.iter().map(|(delta, _)| *delta))
             .collect();
-        let mut reserved = self.reserve_all(bucket, &deltas).await?.into_iter();
+        let (released, releasers): (Vec<_>, Vec<_>) = releases.into_iter().unzip();
+        // On a failure, the releasers queue again too.
+        let mut reserved = self
+            .reserve_all(bucket, &deltas, &released)
+            .await?
+            .into_iter();
         let own = reserved.next().flatten();
         drop(baton);
-        for (waiter, reservation) in others.into_iter().zip(reserved) {
-            if let Err(Turn::Reserved(Some(unwanted))) =
-                waiter.turn.send(Turn::Reserved(reservation))
-            {
+        for releaser in releasers {
+            let _ = releaser.send(Turn::Released);
+        }
+        for ((_, waiter), reservation) in others.into_iter().zip(reserved) {
+            if let Err(Turn::Reserved(Some(unwanted))) = waiter.send(Turn::Reserved(reservation)) {
                 // Its caller is gone: the room is given back at once.
                 let _ = self.release(unwanted).await;
             }
@@ -102,14 +113,16 @@ impl Index {
         own.ok_or(IndexError::QuotaExceeded)
     }
 
-    /// Reserves each of `deltas` that fits, in order, in one guarded write: None for
-    /// those that do not.
+    /// Reserves each of `deltas` that fits, in order, in one guarded write, which removes
+    /// the `released` reservations too: None for those that do not fit.
     async fn reserve_all(
         &self,
         bucket: &BucketRecord,
         deltas: &[UsageDelta],
+        released: &[Vec<u8>],
     ) -> Result<Vec<Option<Reservation>>> {
         let map = bucket.upload_map();
+        let releasing: HashSet<&[u8]> = released.iter().map(Vec::as_slice).collect();
         let mut retry = Retry::new();
         loop {
             retry.pause().await?;
@@ -124,6 +137,9 @@ impl Index {
             let usage = self.usage_of(bucket).await?;
             let now = self.now_ms();
             let mut write = Write::default();
+            for key in released {
+                write.delete(key.clone());
+            }
             let mut seq = 0u64;
             let mut raw_seq = None;
             let mut held = usage;
@@ -131,6 +147,9 @@ impl Index {
                 if key == RESERVED {
                     seq = decode(&value)?;
                     raw_seq = Some(value);
+                    continue;
+                }
+                if releasing.contains(key.as_slice()) {
                     continue;
                 }
                 let reserved: Reserved = decode(&value)?;
@@ -179,11 +198,42 @@ impl Index {
     }
 
     /// Gives back what `reservation` held. Its write is done: in the counters, or not.
+    /// Joins this process's next write to the map, a round's or one of releases only.
     pub(crate) async fn release(&self, reservation: Reservation) -> Result<()> {
+        let Reservation { map, key, .. } = reservation;
+        loop {
+            let baton = match self.rounds.join(&map, Wants::Release(key.clone())) {
+                Err(baton) => baton,
+                Ok(turn) => match turn.await {
+                    Ok(Turn::Released) => return Ok(()),
+                    Ok(Turn::Lead(baton)) => baton,
+                    Ok(Turn::Reserved(_)) => unreachable!("a release is not a reservation"),
+                    // The write that took it failed, or its caller went away: queue again.
+                    Err(_) => continue,
+                },
+            };
+            return self.write_releases(baton, key).await;
+        }
+    }
+
+    /// Removes the reservation `own` and those of the releases waiting, in one write.
+    async fn write_releases(&self, baton: Baton, own: Vec<u8>) -> Result<()> {
+        let (_, releases) = self.rounds.take(baton.map(), 0, MAX_WRITE_CHANGES - 1);
         let mut write = Write::default();
-        write.delete(reservation.key);
-        let _ = self.kv.write(&reservation.map, write).await?;
-        Ok(())
+        write.delete(own);
+        let mut releasers = Vec::with_capacity(releases.len());
+        for (key, releaser) in releases {
+            write.delete(key);
+            releasers.push(releaser);
+        }
+        let written = self.kv.write(baton.map(), write).await;
+        drop(baton);
+        if written.is_ok() {
+            for releaser in releasers {
+                let _ = releaser.send(Turn::Released);
+            }
+        }
+        written.map(drop).map_err(IndexError::from)
     }
 }
 

@@ -1,6 +1,6 @@
-//! This process's writes waiting to reserve room in a bucket with a quota, and the room
-//! they hold: the queues that let one round reserve for many writes (see `quota.rs`), and
-//! the usage the rounds last saw.
+//! This process's writes to the uploads map of a bucket with a quota, queued so that one
+//! write serves many: the rounds that reserve room for many writes at once (see
+//! `quota.rs`), the releases of the room they held, and the usage the rounds last saw.
 
 use crate::model::{BucketRecord, Quota, Usage, UsageDelta};
 use std::collections::HashMap;
@@ -34,10 +34,14 @@ impl Reservation {
     }
 }
 
-/// This process's writes waiting to reserve, per uploads map. One round reserves for all
+/// This process's writes waiting for the uploads map, per map. One round reserves for all
 /// of them at once, so that a bucket's writers do not each take a turn at the sequence
 /// number: one reservation per turn of three round trips held a bucket with a quota to
-/// about 50 PUT/s on RADOS. Only an optimisation: a round is guarded like any reservation.
+/// about 50 PUT/s on RADOS. Releases wait beside them and go in the next write to the
+/// map, a round's or one of releases only: the map is one RADOS object, whose writes the
+/// cluster applies one after the other, and a release write per PUT held a bucket with a
+/// quota to half the rate of one without. Only an optimisation: a round is guarded like
+/// any reservation, and a release is a delete that may happen twice.
 #[derive(Default)]
 pub(crate) struct Rounds {
     queues: Mutex<HashMap<String, Vec<Waiter>>>,
@@ -45,39 +49,52 @@ pub(crate) struct Rounds {
     seen: Mutex<HashMap<String, (Instant, Usage)>>,
 }
 
-/// A write waiting for a round.
+/// Writes taken from the queue: what each wants, and where its answer goes.
+pub(crate) type Taken<T> = Vec<(T, oneshot::Sender<Turn>)>;
+
+/// A write waiting for its turn at the map.
 pub(crate) struct Waiter {
-    pub(crate) delta: UsageDelta,
+    pub(crate) wants: Wants,
     pub(crate) turn: oneshot::Sender<Turn>,
+}
+
+pub(crate) enum Wants {
+    /// Room for this growth.
+    Room(UsageDelta),
+    /// The reservation with this key removed: its write is done.
+    Release(Vec<u8>),
 }
 
 pub(crate) enum Turn {
     /// The round's answer: the reservation, or None when the growth does not fit.
     Reserved(Option<Reservation>),
-    /// This write runs the next round.
+    /// The release is written.
+    Released,
+    /// This write takes the next turn at the map.
     Lead(Baton),
 }
 
-/// The right to run a map's next round, which one call holds at a time. Dropped (the round
-/// done, or its caller gone), it passes to the first write still waiting.
+/// The right to write a map next, which one call holds at a time. Dropped (the write
+/// done, or its caller gone), it passes to the first write still waiting, one that wants
+/// room first: its round takes the releases along.
 pub(crate) struct Baton {
     rounds: Arc<Rounds>,
     map: String,
 }
 
 impl Rounds {
-    /// Queues a write of `map`: where its turn will come, or the baton when no round
-    /// runs.
+    /// Queues a write of `map`: where its turn will come, or the baton when no write of
+    /// the map is under way.
     pub(crate) fn join(
         self: &Arc<Self>,
         map: &str,
-        delta: UsageDelta,
+        wants: Wants,
     ) -> std::result::Result<oneshot::Receiver<Turn>, Baton> {
         let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
         match queues.get_mut(map) {
             Some(waiting) => {
                 let (turn, answer) = oneshot::channel();
-                waiting.push(Waiter { delta, turn });
+                waiting.push(Waiter { wants, turn });
                 Ok(answer)
             }
             None => {
@@ -107,13 +124,36 @@ impl Rounds {
         (at.elapsed() < SEEN_FOR).then_some(*usage)
     }
 
-    /// The writes waiting for `map`'s next round, at most `max`.
-    pub(crate) fn take(&self, map: &str, max: usize) -> Vec<Waiter> {
+    /// The writes waiting for room in `map`, at most `max`, and then its releases, at most
+    /// `max_releases`.
+    pub(crate) fn take(
+        &self,
+        map: &str,
+        max: usize,
+        max_releases: usize,
+    ) -> (Taken<UsageDelta>, Taken<Vec<u8>>) {
         let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(waiting) = queues.get_mut(map) else {
-            return Vec::new();
+            return Default::default();
         };
-        waiting.drain(..max.min(waiting.len())).collect()
+        let (mut room_count, mut release_count) = (0, 0);
+        let taken: Vec<Waiter> = (waiting.extract_if(.., |w| {
+            let (count, most) = match w.wants {
+                Wants::Room(_) => (&mut room_count, max),
+                Wants::Release(_) => (&mut release_count, max_releases),
+            };
+            *count += 1;
+            *count <= most
+        }))
+        .collect();
+        let (mut rooms, mut releases) = (Vec::new(), Vec::new());
+        for Waiter { wants, turn } in taken {
+            match wants {
+                Wants::Room(delta) => rooms.push((delta, turn)),
+                Wants::Release(key) => releases.push((key, turn)),
+            }
+        }
+        (rooms, releases)
     }
 }
 
@@ -134,16 +174,21 @@ impl Drop for Baton {
             return;
         };
         while !waiting.is_empty() {
-            let next = waiting.remove(0);
+            let first = (waiting
+                .iter()
+                .position(|w| matches!(w.wants, Wants::Room(_))))
+            .unwrap_or(0);
+            let next = waiting.remove(first);
             let baton = Baton {
                 rounds: self.rounds.clone(),
                 map: std::mem::take(&mut self.map),
             };
             match next.turn.send(Turn::Lead(baton)) {
                 Ok(()) => return,
-                // Its caller is gone: the baton comes back, unused.
+                // Its caller is gone: the baton comes back, unused. (A release's key goes
+                // with it; its reservation lapses.)
                 Err(Turn::Lead(mut back)) => self.map = std::mem::take(&mut back.map),
-                Err(Turn::Reserved(_)) => unreachable!("a baton was sent"),
+                Err(_) => unreachable!("a baton was sent"),
             }
         }
         queues.remove(&self.map);
