@@ -204,15 +204,22 @@ impl Index {
     /// key's current entry and head, the target version, and the shard header, whose
     /// counters change whenever any version is removed. Not yet durable when it returns:
     /// callers sync. A change that grows a bucket with a quota reserves its growth first
-    /// (see `quota.rs`), and gives the room back once done, whatever became of it.
+    /// (see `quota.rs`), and gives the room back once done, whatever became of it. A change
+    /// that may grow the bucket by up to `growth` reserves that much before it reads the
+    /// key, when it can (see `Index::reserve_ahead`), rather than leave what it read for
+    /// others to change while it waits for room.
     pub(crate) async fn change_key<T, E: From<IndexError>>(
         &self,
         bucket: &str,
         key: &str,
         target: Option<&str>,
+        growth: Option<UsageDelta>,
         decide: impl FnMut(&BucketRecord, KeyState) -> std::result::Result<Decision<T>, E>,
     ) -> std::result::Result<T, E> {
-        let mut reserved = None;
+        let mut reserved = match growth {
+            Some(growth) => self.reserve_ahead(bucket, growth).await?,
+            None => None,
+        };
         let changed = (self.change_key_reserving(bucket, key, target, decide, &mut reserved)).await;
         if let Some(reservation) = reserved {
             let _ = self.release(reservation).await;
@@ -353,9 +360,11 @@ impl Index {
                 objects: counted.1,
                 bytes: counted.2,
             };
-            if needs_reservation(delta, record.quota)
-                && !reserved.as_ref().is_some_and(|r| r.covers(delta, &record))
-            {
+            let needed = needs_reservation(delta, record.quota);
+            if needed {
+                self.rounds.remember(&record);
+            }
+            if needed && !reserved.as_ref().is_some_and(|r| r.covers(delta, &record)) {
                 if let Some(smaller) = reserved.take() {
                     let _ = self.release(smaller).await;
                 }
@@ -477,11 +486,13 @@ impl Index {
         version: ObjectVersion,
         mut check: impl FnMut(Option<&ObjectVersion>) -> std::result::Result<(), E>,
     ) -> std::result::Result<ObjectVersion, E> {
+        let growth = UsageDelta::replacing(None, Some(version.size));
         let written = self
             .change_key(
                 bucket,
                 key,
                 None,
+                Some(growth),
                 |record, state| -> std::result::Result<_, E> {
                     check(state.current.as_ref())?;
                     Ok(add_version(record, state, &version))
@@ -504,22 +515,28 @@ impl Index {
         mut change: impl FnMut(&mut ObjectVersion) -> std::result::Result<(), E>,
     ) -> std::result::Result<Option<ObjectVersion>, E> {
         let updated = self
-            .change_key(bucket, key, id, |_, state| -> std::result::Result<_, E> {
-                let found = if id.is_some() {
-                    state.target
-                } else {
-                    state.current
-                };
-                let Some(mut version) = found else {
-                    return Ok(Decision::Keep(None));
-                };
-                change(&mut version)?;
-                let rewrite = KeyChange {
-                    rewrite: Some(version.clone()),
-                    ..KeyChange::default()
-                };
-                Ok(Decision::Write(Box::new(rewrite), Some(version)))
-            })
+            .change_key(
+                bucket,
+                key,
+                id,
+                None,
+                |_, state| -> std::result::Result<_, E> {
+                    let found = if id.is_some() {
+                        state.target
+                    } else {
+                        state.current
+                    };
+                    let Some(mut version) = found else {
+                        return Ok(Decision::Keep(None));
+                    };
+                    change(&mut version)?;
+                    let rewrite = KeyChange {
+                        rewrite: Some(version.clone()),
+                        ..KeyChange::default()
+                    };
+                    Ok(Decision::Write(Box::new(rewrite), Some(version)))
+                },
+            )
             .await?;
         self.sync().await?;
         Ok(updated)
@@ -614,7 +631,7 @@ impl Index {
             Some(why) => Err(IndexError::ObjectLocked(why)),
             None => Ok(()),
         };
-        self.change_key(bucket, key, id, |record, state| {
+        self.change_key(bucket, key, id, None, |record, state| {
             let newest = |v: &ObjectVersion| state.newest.as_ref() == Some(&VersionRef::of(v));
             let holds = match (only, &state.target) {
                 (Only::Always, _) => true,

@@ -19,14 +19,17 @@
 //! reserves, in one write, for every write that waited for it, and removes in the same
 //! write the reservations this gateway released meanwhile (see `rounds.rs`). Those it does
 //! not count: their writes are done, in the counters read after them or never to be.
+//! While no other gateway's round writes the map, a round starts from what the last one
+//! left instead of steps 1 and 2's reads (see `Known` in `rounds.rs`).
 
-use crate::model::{BucketRecord, Quota, UsageDelta, decode, encode};
-use crate::rounds::{Baton, Reservation, Turn, Wants};
+use crate::model::{BucketRecord, Quota, Usage, UsageDelta, decode, encode};
+use crate::rounds::{Baton, Known, Reservation, Turn, Wants};
 use crate::shard::Retry;
 use crate::{Index, IndexError, Result};
 use kura_backend::{MAX_WRITE_CHANGES, Scan, Write};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 /// The reservations' own records in the uploads map: the key itself holds the sequence
 /// number; longer keys are reservations. (An own record: see `shard.rs`.)
@@ -42,6 +45,15 @@ struct Reserved {
     objects: u64,
     bytes: u64,
     until_ms: u64,
+}
+
+/// Whether `deltas` fit, one after the other, in `quota` beside `held`.
+fn fit(held: Usage, deltas: &[UsageDelta], quota: Quota) -> bool {
+    (deltas.iter())
+        .try_fold(held, |held, delta| {
+            (!delta.exceeds(held, quota)).then(|| held.apply(*delta))
+        })
+        .is_some()
 }
 
 /// Whether a write of `delta` to a bucket with `quota` must reserve.
@@ -81,6 +93,30 @@ impl Index {
         }
     }
 
+    /// Room for `growth`, the most a change of `bucket` may grow it, reserved before the
+    /// change reads its key: None when this gateway did not reserve room in the bucket a
+    /// moment ago (it may have no quota; the change reserves once it knows), or when the
+    /// room is not there (the change may grow it less, replacing an object: it reserves
+    /// what it grows once it knows). The change checks the reservation against the record
+    /// it reads (`Reservation::covers`).
+    pub(crate) async fn reserve_ahead(
+        &self,
+        bucket: &str,
+        growth: UsageDelta,
+    ) -> Result<Option<Reservation>> {
+        let Some(record) = self.rounds.record(bucket) else {
+            return Ok(None);
+        };
+        if !needs_reservation(growth, record.quota) {
+            return Ok(None);
+        }
+        match self.reserve(&record, growth).await {
+            Ok(reservation) => Ok(Some(reservation)),
+            Err(IndexError::QuotaExceeded) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Runs a round for `delta` and the writes waiting: answers theirs, returns its own.
     /// On a failure the waiting writes queue again (their answers dropped).
     async fn lead_round(
@@ -114,7 +150,8 @@ impl Index {
     }
 
     /// Reserves each of `deltas` that fits, in order, in one guarded write, which removes
-    /// the `released` reservations too: None for those that do not fit.
+    /// the `released` reservations too: None for those that do not fit. Starts from what
+    /// this process's last round left (see `Known`) while every growth fits in it.
     async fn reserve_all(
         &self,
         bucket: &BucketRecord,
@@ -122,48 +159,32 @@ impl Index {
         released: &[Vec<u8>],
     ) -> Result<Vec<Option<Reservation>>> {
         let map = bucket.upload_map();
-        let releasing: HashSet<&[u8]> = released.iter().map(Vec::as_slice).collect();
+        let mut known = self.rounds.take_known(&map);
         let mut retry = Retry::new();
         loop {
             retry.pause().await?;
-            let page = self
-                .kv
-                .scan(&map, &Scan::prefix(RESERVED.to_vec(), MAX_RESERVATIONS + 1))
-                .await?;
-            if page.next.is_some() {
-                return Err(IndexError::Busy);
-            }
-            // After the reservations, never before: see the module's comment.
-            let usage = self.usage_of(bucket).await?;
+            let known = (known.take())
+                .map(|mut left| {
+                    left.release(released);
+                    left
+                })
+                .filter(|left| fit(left.held(), deltas, bucket.quota));
+            let (mut left, lapsed) = match known {
+                Some(left) => (left, Vec::new()),
+                None => self.read_known(bucket, released).await?,
+            };
             let now = self.now_ms();
             let mut write = Write::default();
             for key in released {
                 write.delete(key.clone());
             }
-            let mut seq = 0u64;
-            let mut raw_seq = None;
-            let mut held = usage;
-            for (key, value) in page.entries {
-                if key == RESERVED {
-                    seq = decode(&value)?;
-                    raw_seq = Some(value);
-                    continue;
-                }
-                if releasing.contains(key.as_slice()) {
-                    continue;
-                }
-                let reserved: Reserved = decode(&value)?;
-                if reserved.until_ms <= now {
-                    // Lapsed (its gateway died): cleared a page at a time, leaving room
-                    // for this round's own changes.
-                    if write.changes.len() < MAX_WRITE_CHANGES - 1 - deltas.len() {
-                        write.delete(key);
-                    }
-                    continue;
-                }
-                held.objects += reserved.objects;
-                held.bytes += reserved.bytes;
+            // Lapsed reservations are cleared a page at a time, leaving room for this
+            // round's own changes.
+            let room = MAX_WRITE_CHANGES - 1 - deltas.len() - released.len();
+            for key in lapsed.into_iter().take(room) {
+                write.delete(key);
             }
+            let mut held = left.held();
             let mut reservations = Vec::with_capacity(deltas.len());
             for delta in deltas {
                 if delta.exceeds(held, bucket.quota) {
@@ -174,12 +195,17 @@ impl Index {
                 let stamp = self.clock.stamp();
                 let id = format!("{}/{}.{}", self.instance, stamp.ms, stamp.seq);
                 let key = [RESERVED, id.as_bytes()].concat();
+                let growth = UsageDelta {
+                    objects: delta.objects.max(0),
+                    bytes: delta.bytes.max(0),
+                };
                 let reserved = Reserved {
-                    objects: delta.objects.max(0) as u64,
-                    bytes: delta.bytes.max(0) as u64,
+                    objects: growth.objects as u64,
+                    bytes: growth.bytes as u64,
                     until_ms: now + RESERVATION_MS,
                 };
                 write.put(key.clone(), encode(&reserved));
+                left.reserved.insert(key.clone(), growth);
                 reservations.push(Some(Reservation {
                     map: map.clone(),
                     key,
@@ -187,14 +213,80 @@ impl Index {
                     quota: bucket.quota,
                 }));
             }
+            let seq = encode(&(left.seq + 1));
             write
-                .expect(RESERVED, raw_seq)
-                .put(RESERVED, encode(&(seq + 1)));
+                .expect(RESERVED, left.raw_seq.take())
+                .put(RESERVED, seq.clone());
             if self.kv.write(&map, write).await?.applied() {
+                left.seq += 1;
+                left.raw_seq = Some(seq);
                 self.rounds.saw(&map, held);
+                self.rounds.keep_known(&map, left);
                 return Ok(reservations);
             }
         }
+    }
+
+    /// What a round of `bucket` starts from when it reads: its reservations but the
+    /// `released` ones (their writes are done), then the shards' counters; and the lapsed
+    /// reservations, which it clears.
+    async fn read_known(
+        &self,
+        bucket: &BucketRecord,
+        released: &[Vec<u8>],
+    ) -> Result<(Known, Vec<Vec<u8>>)> {
+        let mut layout = bucket.clone();
+        let (page, counters) = loop {
+            let page = self
+                .kv
+                .scan(
+                    &bucket.upload_map(),
+                    &Scan::prefix(RESERVED.to_vec(), MAX_RESERVATIONS + 1),
+                )
+                .await?;
+            if page.next.is_some() {
+                return Err(IndexError::Busy);
+            }
+            // After the reservations, never before: see the module's comment.
+            let counters = self.usage_of(&layout).await?;
+            // The record may be older than a switch of layouts, whose old shards count
+            // nothing written since: the counters are the bucket's only if its layout
+            // is still the one they were read from.
+            let now = self.bucket(&bucket.name).await?;
+            if now.shard_maps() == layout.shard_maps() {
+                break (page, counters);
+            }
+            layout = now;
+        };
+        let mut known = Known {
+            seq: 0,
+            raw_seq: None,
+            counters,
+            reserved: HashMap::new(),
+            read_at: Instant::now(),
+        };
+        let releasing: HashSet<&[u8]> = released.iter().map(Vec::as_slice).collect();
+        let now = self.now_ms();
+        let mut lapsed = Vec::new();
+        for (key, value) in page.entries {
+            if key == RESERVED {
+                known.seq = decode(&value)?;
+                known.raw_seq = Some(value);
+            } else if !releasing.contains(key.as_slice()) {
+                let reserved: Reserved = decode(&value)?;
+                if reserved.until_ms <= now {
+                    // Its gateway died: its write is in the counters, or never will be.
+                    lapsed.push(key);
+                } else {
+                    let growth = UsageDelta {
+                        objects: reserved.objects as i64,
+                        bytes: reserved.bytes as i64,
+                    };
+                    known.reserved.insert(key, growth);
+                }
+            }
+        }
+        Ok((known, lapsed))
     }
 
     /// Gives back what `reservation` held. Its write is done: in the counters, or not.
@@ -220,13 +312,17 @@ impl Index {
     async fn write_releases(&self, baton: Baton, own: Vec<u8>) -> Result<()> {
         let (_, releases) = self.rounds.take(baton.map(), 0, MAX_WRITE_CHANGES - 1);
         let mut write = Write::default();
-        write.delete(own);
-        let mut releasers = Vec::with_capacity(releases.len());
-        for (key, releaser) in releases {
-            write.delete(key);
-            releasers.push(releaser);
+        let (mut released, releasers): (Vec<_>, Vec<_>) = releases.into_iter().unzip();
+        released.push(own);
+        for key in &released {
+            write.delete(key.clone());
         }
+        let known = self.rounds.take_known(baton.map());
         let written = self.kv.write(baton.map(), write).await;
+        if let (Ok(_), Some(mut left)) = (&written, known) {
+            left.release(&released);
+            self.rounds.keep_known(baton.map(), left);
+        }
         drop(baton);
         if written.is_ok() {
             for releaser in releasers {

@@ -12,6 +12,8 @@ use tokio::sync::oneshot;
 const SEEN_FOR: Duration = Duration::from_secs(1);
 /// Buckets whose usage is remembered before the stale ones are forgotten.
 const SEEN_MAX: usize = 4096;
+/// How long what a round knows of a map stands in for reading it: see `Known`.
+const KNOWN_FOR: Duration = Duration::from_secs(10);
 
 /// Room held for one write until released.
 #[derive(Debug)]
@@ -47,6 +49,47 @@ pub(crate) struct Rounds {
     queues: Mutex<HashMap<String, Vec<Waiter>>>,
     /// Per uploads map: the usage and reservations a round or a check last read, and when.
     seen: Mutex<HashMap<String, (Instant, Usage)>>,
+    /// Per uploads map: what this process's last round left there.
+    known: Mutex<HashMap<String, Known>>,
+    /// Per bucket with a quota: its record as a write that reserved last read it, and when.
+    records: Mutex<HashMap<String, (Instant, BucketRecord)>>,
+}
+
+/// What this process's last round of a map left there, which the next round uses instead
+/// of reading the reservations and the shards' counters again while no other gateway's
+/// round has written the map since: its write is guarded on the sequence number, which
+/// every round bumps. Never less than the map and the shards hold: every growth of a
+/// bucket with a quota is reserved, so the counters grew since they were read by no more
+/// than the reservations known, and those of this process released since, added to them;
+/// other gateways' reservations stay counted until read again, even once released or
+/// lapsed. Over-counting only refuses early, so a round that would refuse reads again.
+#[derive(Debug, Clone)]
+pub(crate) struct Known {
+    /// The sequence number as last written, and as the map holds it (None: it has none).
+    pub(crate) seq: u64,
+    pub(crate) raw_seq: Option<Vec<u8>>,
+    /// The shards' counters as read, plus the growth of the reservations released since.
+    pub(crate) counters: Usage,
+    /// The reservations held, by key: as read, and made since by this process.
+    pub(crate) reserved: HashMap<Vec<u8>, UsageDelta>,
+    /// When the map and the counters were read.
+    pub(crate) read_at: Instant,
+}
+
+impl Known {
+    /// The counters and the reservations held.
+    pub(crate) fn held(&self) -> Usage {
+        (self.reserved.values()).fold(self.counters, |held, delta| held.apply(*delta))
+    }
+
+    /// Counts the reservations `keys`, released, in the counters: their writes are done.
+    pub(crate) fn release<'a>(&mut self, keys: impl IntoIterator<Item = &'a Vec<u8>>) {
+        for key in keys {
+            if let Some(delta) = self.reserved.remove(key) {
+                self.counters = self.counters.apply(delta);
+            }
+        }
+    }
 }
 
 /// Writes taken from the queue: what each wants, and where its answer goes.
@@ -114,6 +157,41 @@ impl Rounds {
             seen.retain(|_, (at, _)| at.elapsed() < SEEN_FOR);
         }
         seen.insert(map.to_owned(), (Instant::now(), usage));
+    }
+
+    /// What this process's last round of `map` left there, unless read too long ago.
+    /// Taken out: the baton's holder keeps it while it writes the map.
+    pub(crate) fn take_known(&self, map: &str) -> Option<Known> {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        known
+            .remove(map)
+            .filter(|k| k.read_at.elapsed() < KNOWN_FOR)
+    }
+
+    /// Keeps what a round of `map` left there for the next one.
+    pub(crate) fn keep_known(&self, map: &str, left: Known) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= SEEN_MAX {
+            known.retain(|_, k| k.read_at.elapsed() < KNOWN_FOR);
+        }
+        known.insert(map.to_owned(), left);
+    }
+
+    /// Remembers `bucket`'s record, read by a write that reserves room in it.
+    pub(crate) fn remember(&self, bucket: &BucketRecord) {
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        if records.len() >= SEEN_MAX {
+            records.retain(|_, (at, _)| at.elapsed() < SEEN_FOR);
+        }
+        records.insert(bucket.name.clone(), (Instant::now(), bucket.clone()));
+    }
+
+    /// `bucket`'s record, if a write that reserved room in it read it less than a second
+    /// ago. A hint: a write checks its reservation against the record it reads itself.
+    pub(crate) fn record(&self, bucket: &str) -> Option<BucketRecord> {
+        let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, record) = records.get(bucket)?;
+        (at.elapsed() < SEEN_FOR).then(|| record.clone())
     }
 
     /// What `map`'s bucket held when last seen, if that was less than a second ago. A

@@ -14,7 +14,9 @@
 
 use crate::index::to_the_end;
 use crate::listing::{ListPage, ListParams, Merged, Space, list_sorted, successor};
-use crate::model::{Completion, ObjectVersion, PartRecord, UploadRecord, decode, encode};
+use crate::model::{
+    Completion, ObjectVersion, PartRecord, UploadRecord, UsageDelta, decode, encode,
+};
 use crate::objects::{Decision, add_version};
 use crate::shard::{MapState, Retry, garbage_key, guard_header, intent_key};
 use crate::{Index, IndexError, Result};
@@ -278,11 +280,13 @@ impl Index {
             map: found.map,
         };
         // Step 2: the entry. A completion already applied (by a retry) is kept as it is.
+        let growth = UsageDelta::replacing(None, Some(version.size));
         let written = self
             .change_key(
                 bucket,
                 key,
                 None,
+                Some(growth),
                 |record, state| -> std::result::Result<_, E> {
                     if let Some(done) = state
                         .current

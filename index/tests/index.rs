@@ -481,6 +481,45 @@ async fn quotas_are_exact_across_gateways_under_concurrent_writes() {
     assert_eq!(one.bucket_usage("b").await.unwrap().objects, 30);
 }
 
+/// A gateway that reserves alone starts each round from what its last one left, without
+/// reading: it must still see room another gateway took (whose round bumps the sequence
+/// number its writes are guarded on) and room deletes freed (it reads again rather than
+/// refuse).
+#[tokio::test]
+async fn a_gateway_reserving_alone_sees_room_taken_and_freed_elsewhere() {
+    use kura_index::Quota;
+    let (_dir, one, two) = two_gateways_with_bucket().await;
+    let quota = Quota {
+        max_objects: Some(10),
+        max_bytes: None,
+    };
+    one.set_quota("b", quota).await.unwrap();
+    let put = |index: &Arc<Index>, key: &str| {
+        let (index, key) = (index.clone(), key.to_owned());
+        async move {
+            match index
+                .put_object::<IndexError>("b", &key, version(&key, 10), |_| Ok(()))
+                .await
+            {
+                Ok(_) => true,
+                Err(IndexError::QuotaExceeded) => false,
+                Err(err) => panic!("{err}"),
+            }
+        }
+    };
+    for i in 0..8 {
+        assert!(put(&one, &format!("one-{i}")).await);
+    }
+    assert!(put(&two, "two-0").await && put(&two, "two-1").await);
+    assert!(!put(&one, "one-8").await, "room taken by the other gateway");
+    two.delete_object("b", "one-0", None, support::OWNER)
+        .await
+        .unwrap();
+    assert!(put(&one, "one-9").await, "room freed by the other gateway");
+    assert!(!put(&one, "one-10").await);
+    assert_eq!(one.bucket_usage("b").await.unwrap().objects, 10);
+}
+
 #[tokio::test]
 async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
