@@ -298,6 +298,12 @@ impl BlobWriter for RadosBlobWriter {
     async fn write(&mut self, mut data: Bytes) -> Result<()> {
         self.len += data.len() as u64;
         while !data.is_empty() {
+            if self.buf.capacity() == 0 {
+                // A stripe's whole buffer at once: grown chunk by chunk, a 1 MiB stripe
+                // was copied again by each doubling (5 % of the gateway's CPU in 1 MiB
+                // PUTs). Pages only a small object touches are never faulted in.
+                self.buf.reserve_exact(self.stripe as usize);
+            }
             let room = self.stripe as usize - self.buf.len();
             let take = data.split_to(room.min(data.len()));
             self.buf.extend_from_slice(&take);
