@@ -213,13 +213,13 @@ impl Index {
                     quota: bucket.quota,
                 }));
             }
-            let seq = encode(&(left.seq + 1));
+            let last: u64 = left.seq.as_deref().map(decode).transpose()?.unwrap_or(0);
+            let seq = encode(&(last + 1));
             write
-                .expect(RESERVED, left.raw_seq.take())
+                .expect(RESERVED, left.seq.take())
                 .put(RESERVED, seq.clone());
             if self.kv.write(&map, write).await?.applied() {
-                left.seq += 1;
-                left.raw_seq = Some(seq);
+                left.seq = Some(seq);
                 self.rounds.saw(&map, held);
                 self.rounds.keep_known(&map, left);
                 return Ok(reservations);
@@ -259,8 +259,7 @@ impl Index {
             layout = now;
         };
         let mut known = Known {
-            seq: 0,
-            raw_seq: None,
+            seq: None,
             counters,
             reserved: HashMap::new(),
             read_at: Instant::now(),
@@ -270,8 +269,7 @@ impl Index {
         let mut lapsed = Vec::new();
         for (key, value) in page.entries {
             if key == RESERVED {
-                known.seq = decode(&value)?;
-                known.raw_seq = Some(value);
+                known.seq = Some(value);
             } else if !releasing.contains(key.as_slice()) {
                 let reserved: Reserved = decode(&value)?;
                 if reserved.until_ms <= now {

@@ -63,11 +63,10 @@ pub(crate) struct Rounds {
 /// than the reservations known, and those of this process released since, added to them;
 /// other gateways' reservations stay counted until read again, even once released or
 /// lapsed. Over-counting only refuses early, so a round that would refuse reads again.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Known {
-    /// The sequence number as last written, and as the map holds it (None: it has none).
-    pub(crate) seq: u64,
-    pub(crate) raw_seq: Option<Vec<u8>>,
+    /// The sequence number's stored bytes (None while the map has none).
+    pub(crate) seq: Option<Vec<u8>>,
     /// The shards' counters as read, plus the growth of the reservations released since.
     pub(crate) counters: Usage,
     /// The reservations held, by key: as read, and made since by this process.

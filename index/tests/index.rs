@@ -435,13 +435,7 @@ async fn quotas_are_exact_over_many_shards_under_concurrent_writes() {
 /// objects takes exactly 30 of 64 writers' keys, and after 5 deletes exactly 5 more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn quotas_are_exact_across_gateways_under_concurrent_writes() {
-    use kura_index::Quota;
-    let (_dir, one, two) = two_gateways_with_bucket().await;
-    let quota = Quota {
-        max_objects: Some(30),
-        max_bytes: None,
-    };
-    one.set_quota("b", quota).await.unwrap();
+    let (_dir, one, two) = two_gateways_with_quota(30).await;
     let race = |round: u32| {
         let writers = (0..8).map(|w| {
             let index = if w % 2 == 0 { one.clone() } else { two.clone() };
@@ -487,13 +481,7 @@ async fn quotas_are_exact_across_gateways_under_concurrent_writes() {
 /// refuse).
 #[tokio::test]
 async fn a_gateway_reserving_alone_sees_room_taken_and_freed_elsewhere() {
-    use kura_index::Quota;
-    let (_dir, one, two) = two_gateways_with_bucket().await;
-    let quota = Quota {
-        max_objects: Some(10),
-        max_bytes: None,
-    };
-    one.set_quota("b", quota).await.unwrap();
+    let (_dir, one, two) = two_gateways_with_quota(10).await;
     for i in 0..8 {
         assert!(put_within_quota(&one, &format!("one-{i}")).await);
     }
@@ -518,13 +506,7 @@ async fn a_gateway_reserving_alone_sees_room_taken_and_freed_elsewhere() {
 /// miss every write since the switch, for the bucket's.
 #[tokio::test]
 async fn a_round_with_a_record_from_before_a_reshard_counts_the_new_shards() {
-    use kura_index::Quota;
-    let (_dir, one, two) = two_gateways_with_bucket().await;
-    let quota = Quota {
-        max_objects: Some(10),
-        max_bytes: None,
-    };
-    one.set_quota("b", quota).await.unwrap();
+    let (_dir, one, two) = two_gateways_with_quota(10).await;
     for i in 0..4 {
         assert!(put_within_quota(&one, &format!("one-{i}")).await);
     }
@@ -781,6 +763,17 @@ async fn two_gateways_with_bucket() -> (tempfile::TempDir, Arc<Index>, Arc<Index
     one.create_bucket("b", "o", "us-east-1", |_| {})
         .await
         .unwrap();
+    (dir, one, two)
+}
+
+/// As `two_gateways_with_bucket`, "b" holding at most `max_objects` objects.
+async fn two_gateways_with_quota(max_objects: u64) -> (tempfile::TempDir, Arc<Index>, Arc<Index>) {
+    let (dir, one, two) = two_gateways_with_bucket().await;
+    let quota = kura_index::Quota {
+        max_objects: Some(max_objects),
+        max_bytes: None,
+    };
+    one.set_quota("b", quota).await.unwrap();
     (dir, one, two)
 }
 
