@@ -1,6 +1,7 @@
 //! The `Index` handle: the maps it works on and the in-process helpers it keeps. Its
 //! operations live in the modules named after what they do (buckets, objects, uploads, …).
 
+use crate::crowded::Crowded;
 use crate::locks::MapLocks;
 use crate::model::{Clock, unix_ms};
 use crate::rounds::Rounds;
@@ -28,6 +29,8 @@ pub struct Index {
     pub(crate) switches: Switches,
     /// This process's writes waiting to reserve room in buckets with a quota.
     pub(crate) rounds: Arc<Rounds>,
+    /// Buckets this process's writes found with a shard past the reshard threshold.
+    pub(crate) crowded: Crowded,
 }
 
 impl Index {
@@ -52,6 +55,7 @@ impl Index {
             seen: SeenLayouts::default(),
             switches: Switches::default(),
             rounds: Arc::default(),
+            crowded: Crowded::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! Nothing here knows HTTP or S3 XML: callers get typed records and errors.
 
 mod buckets;
+mod crowded;
 mod error;
 mod gc;
 mod identity;

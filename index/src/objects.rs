@@ -413,6 +413,10 @@ impl Index {
             let written = self.kv.write(&map, write).await;
             if written.map_err(IndexError::from)?.applied() {
                 retry.landed(bucket);
+                if counted.0 > 0 {
+                    self.crowded
+                        .saw(bucket, header.entries.saturating_add_signed(counted.0));
+                }
                 return Ok(out);
             }
             held = local;

@@ -125,6 +125,13 @@ type Values = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 type Filled = Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)>;
 
 impl Index {
+    /// The buckets whose writes here found a shard holding more than `threshold` entries
+    /// since the last call (which also set the threshold: none are noted before the
+    /// first). See `crowded.rs`.
+    pub fn crowded_buckets(&self, threshold: u64) -> Vec<String> {
+        self.crowded.take(threshold)
+    }
+
     /// Starts moving `bucket` to `shards` shards. Asking for the current
     /// count changes nothing.
     pub async fn start_reshard(&self, bucket: &str, shards: u32) -> Result<BucketRecord> {

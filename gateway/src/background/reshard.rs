@@ -9,10 +9,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often buckets are checked when there is nothing to copy.
+/// How often the worker looks for work when there is nothing to copy.
 const IDLE_PAUSE: Duration = Duration::from_millis(250);
-/// How often bucket sizes are checked for reshards that are due, while copying.
-const PLAN_EVERY: Duration = Duration::from_secs(5);
+/// How often the size of every bucket is checked. Buckets this gateway's writes find
+/// crowded are checked at once; this catches the rest (written through a gateway that
+/// stopped before it checked them, say) without reading every shard all the time.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How soon a bucket found crowded is checked again (a shard may be crowded before the
+/// whole bucket is, and writes keep finding it so).
+const CHECK_AGAIN: Duration = Duration::from_secs(1);
 pub const MAX_SHARDS: u32 = 1024;
 
 /// When buckets are resharded, and how hard the worker may work.
@@ -29,7 +34,9 @@ pub struct ReshardWorker {
     copied: u64,
     /// Buckets being resharded after the last step, and the pace of each.
     resharding: HashMap<String, ReshardPace>,
-    planned: Option<Instant>,
+    swept: Option<Instant>,
+    /// When each bucket found crowded lately was checked.
+    checked: HashMap<String, Instant>,
 }
 
 impl ReshardWorker {
@@ -39,7 +46,8 @@ impl ReshardWorker {
             policy,
             copied: 0,
             resharding: HashMap::new(),
-            planned: None,
+            swept: None,
+            checked: HashMap::new(),
         }
     }
 }
@@ -51,18 +59,9 @@ impl Worker for ReshardWorker {
 
     async fn step(&mut self) -> Result<Duration, String> {
         let started = Instant::now();
-        if self.planned.is_none_or(|at| at.elapsed() >= PLAN_EVERY) {
-            if let Err(err) = plan(&self.index, self.policy.max_objects_per_shard).await {
-                tracing::warn!(%err, "reshard planning failed");
-            }
-            self.planned = Some(Instant::now());
-        }
+        self.plan().await;
         let round = round(&self.index, &mut self.resharding, self.policy.share).await;
         self.copied += round.copied;
-        if self.resharding.is_empty() {
-            // Nothing to copy: check sizes again at the next step.
-            self.planned = None;
-        }
         if let Some(err) = round.failed {
             return Err(err);
         }
@@ -142,26 +141,72 @@ async fn round(index: &Index, paces: &mut HashMap<String, ReshardPace>, share: u
     done
 }
 
-async fn plan(index: &Index, max_objects_per_shard: u64) -> kura_index::Result<()> {
+impl ReshardWorker {
+    /// Starts the reshards that are due: of the buckets found crowded since the last
+    /// step, or of every bucket when a sweep is due.
+    async fn plan(&mut self) {
+        let max = self.policy.max_objects_per_shard;
+        let crowded = self.index.crowded_buckets(max);
+        let planned = if self.swept.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+            self.swept = Some(Instant::now());
+            self.checked.clear();
+            plan_all(&self.index, max).await
+        } else {
+            self.checked.retain(|_, at| at.elapsed() < CHECK_AGAIN);
+            let mut planned = Ok(());
+            for bucket in crowded {
+                if self.checked.contains_key(&bucket) {
+                    continue;
+                }
+                self.checked.insert(bucket.clone(), Instant::now());
+                match self.index.bucket_usage(&bucket).await {
+                    Ok(usage) => {
+                        planned = planned
+                            .and(start_if_due(&self.index, max, &bucket, usage.objects).await)
+                    }
+                    Err(kura_index::IndexError::NoSuchBucket) => {}
+                    Err(err) => planned = planned.and(Err(err)),
+                }
+            }
+            planned
+        };
+        if let Err(err) = planned {
+            tracing::warn!(%err, "reshard planning failed");
+        }
+    }
+}
+
+async fn plan_all(index: &Index, max_objects_per_shard: u64) -> kura_index::Result<()> {
     for usage in index.usage().await? {
-        let bucket = index.bucket(&usage.bucket).await?;
-        if bucket.reshard.is_some()
-            || usage.objects <= max_objects_per_shard * u64::from(bucket.layout.shards)
-        {
-            continue;
-        }
-        let shards = target_shards(usage.objects, max_objects_per_shard, bucket.layout.shards);
-        if shards > bucket.layout.shards {
-            tracing::info!(
-                bucket = usage.bucket,
-                objects = usage.objects,
-                from = bucket.layout.shards,
-                to = shards,
-                "reshard started"
-            );
-            index.start_reshard(&usage.bucket, shards).await?;
-            METRICS.reshards_started.with_label_values(&["auto"]).inc();
-        }
+        start_if_due(index, max_objects_per_shard, &usage.bucket, usage.objects).await?;
+    }
+    Ok(())
+}
+
+/// Starts a reshard of `bucket`, which holds `objects`, if its shards hold too many.
+async fn start_if_due(
+    index: &Index,
+    max_objects_per_shard: u64,
+    bucket: &str,
+    objects: u64,
+) -> kura_index::Result<()> {
+    let record = index.bucket(bucket).await?;
+    if record.reshard.is_some()
+        || objects <= max_objects_per_shard * u64::from(record.layout.shards)
+    {
+        return Ok(());
+    }
+    let shards = target_shards(objects, max_objects_per_shard, record.layout.shards);
+    if shards > record.layout.shards {
+        tracing::info!(
+            bucket,
+            objects,
+            from = record.layout.shards,
+            to = shards,
+            "reshard started"
+        );
+        index.start_reshard(bucket, shards).await?;
+        METRICS.reshards_started.with_label_values(&["auto"]).inc();
     }
     Ok(())
 }
