@@ -1,7 +1,7 @@
 //! Watches the storage from the S3 runtime, so that the ops thread never waits for it:
 //! readiness follows whether the index answers within a deadline (a cluster that cannot
 //! serve makes `/readyz` fail, and service resumes by itself when it answers again), and
-//! the per-bucket usage that `/metrics` shows is refreshed here, not at each scrape.
+//! the per-bucket usage that `/metrics` shows is read here when a scrape asks for it.
 
 use crate::metrics::BucketSeries;
 use kura_index::Index;
@@ -14,8 +14,6 @@ use tokio::sync::{Notify, watch};
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// A probe slower than this counts as a failure.
 const PROBE_DEADLINE: Duration = Duration::from_secs(3);
-/// How often (at most) the usage of every bucket is read again.
-const USAGE_EVERY: Duration = Duration::from_secs(5);
 const USAGE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Shared between the server and the ops thread: ready while the S3 listener serves and
@@ -95,7 +93,6 @@ pub async fn run(
     usage: Arc<UsageSnapshot>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut usage_read: Option<Instant> = None;
     let mut asked = false;
     loop {
         let answered = tokio::time::timeout(PROBE_DEADLINE, index.probe()).await;
@@ -117,9 +114,9 @@ pub async fn run(
                 Err(_) => tracing::debug!("storage catch-up timed out"),
             }
         }
-        if ok && (asked || usage_read.is_none_or(|at| at.elapsed() >= USAGE_EVERY)) {
+        // Only for a scrape: the read takes every shard of every bucket.
+        if ok && asked {
             let began = Instant::now();
-            usage_read = Some(began);
             match tokio::time::timeout(USAGE_DEADLINE, index.usage()).await {
                 Ok(Ok(buckets)) => usage.set(
                     began,

@@ -10,8 +10,11 @@ use std::time::Duration;
 
 /// Blobs deleted per step at most.
 const STEP: usize = 256;
-/// The wait once every map was looked at.
-const IDLE_PAUSE: Duration = Duration::from_secs(1);
+/// The wait once every map was looked at: a tenth of the shorter of the grace periods
+/// (nothing queued becomes due sooner than that after it was queued), so that blobs go at
+/// most a tenth late, within these bounds. Every cycle reads every map of every bucket.
+const CYCLE_PAUSE_MIN: Duration = Duration::from_secs(1);
+const CYCLE_PAUSE_MAX: Duration = Duration::from_secs(60);
 /// The wait before looking at the next buckets' maps.
 const NEXT_BUCKETS_PAUSE: Duration = Duration::from_millis(20);
 
@@ -55,7 +58,7 @@ impl Worker for GcWorker {
         Ok(if self.busy {
             Duration::ZERO
         } else if step.cycle_done {
-            IDLE_PAUSE
+            cycle_pause(self.policy)
         } else {
             NEXT_BUCKETS_PAUSE
         })
@@ -71,5 +74,27 @@ impl Worker for GcWorker {
                 "nothing due".into()
             },
         }
+    }
+}
+
+fn cycle_pause(policy: GcPolicy) -> Duration {
+    Duration::from_millis(policy.grace_ms.min(policy.intent_age_ms) / 10)
+        .clamp(CYCLE_PAUSE_MIN, CYCLE_PAUSE_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_pause_a_tenth_of_the_shorter_grace_within_bounds() {
+        let policy = |grace_s: u64, abandoned_s: u64| GcPolicy {
+            grace_ms: grace_s * 1000,
+            intent_age_ms: abandoned_s * 1000,
+        };
+        assert_eq!(cycle_pause(policy(600, 86_400)), CYCLE_PAUSE_MAX);
+        assert_eq!(cycle_pause(policy(300, 86_400)), Duration::from_secs(30));
+        assert_eq!(cycle_pause(policy(600, 120)), Duration::from_secs(12));
+        assert_eq!(cycle_pause(policy(3, 4)), CYCLE_PAUSE_MIN);
     }
 }
