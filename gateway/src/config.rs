@@ -96,8 +96,9 @@ pub struct ServeArgs {
     pub access_log_interval_seconds: u64,
 
     /// Seconds the data of a replaced or deleted object stays stored, for reads already
-    /// under way, before garbage collection deletes it.
-    #[arg(long, env = "KURA_GC_GRACE_SECONDS", default_value_t = 600)]
+    /// under way, before garbage collection deletes it (also how long the index of a
+    /// deleted bucket stays, for writes that were already on their way to it).
+    #[arg(long, env = "KURA_GC_GRACE_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub gc_grace_seconds: u64,
 
     /// Seconds after which data a writer began and never committed (its gateway died

@@ -62,6 +62,7 @@ impl Index {
                 owner: existing.owner,
             });
         }
+        self.seen.remember(&record);
         self.sync().await?;
         Ok(record)
     }
@@ -149,6 +150,7 @@ impl Index {
                 .map_err(IndexError::from)?
                 .applied()
             {
+                self.seen.remember(&record);
                 return Ok(record);
             }
         }
@@ -219,6 +221,7 @@ impl Index {
                 .expect(name.as_bytes(), Some(raw))
                 .delete(name.as_bytes());
             if empty && self.kv.write(BUCKETS, write).await?.applied() {
+                self.seen.forget(name);
                 self.retire(&record.name, &maps).await?;
                 self.sync().await?;
                 return Ok(());

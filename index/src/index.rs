@@ -5,7 +5,7 @@ use crate::crowded::Crowded;
 use crate::locks::MapLocks;
 use crate::model::{Clock, unix_ms};
 use crate::rounds::Rounds;
-use crate::seen::SeenLayouts;
+use crate::seen::SeenRecords;
 use crate::switches::Switches;
 use crate::{IndexError, Result};
 use kura_backend::KvStore;
@@ -23,8 +23,9 @@ pub struct Index {
     /// The multipart uploads this process is completing now: a completion marked by this
     /// gateway's name and not in here was begun by an earlier run of it, which died.
     pub(crate) completing: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// The bucket layouts last read, to read a key's map together with its bucket record.
-    pub(crate) seen: SeenLayouts,
+    /// The bucket records last read, to read a key's map together with its bucket record,
+    /// or instead of it right after a read.
+    pub(crate) seen: SeenRecords,
     /// The reshard switches this process runs, which its held-off writers wait out.
     pub(crate) switches: Switches,
     /// This process's writes waiting to reserve room in buckets with a quota.
@@ -52,7 +53,7 @@ impl Index {
             initial_shards: initial_shards.max(1),
             instance,
             completing: Default::default(),
-            seen: SeenLayouts::default(),
+            seen: SeenRecords::default(),
             switches: Switches::default(),
             rounds: Arc::default(),
             crowded: Crowded::default(),

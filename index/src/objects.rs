@@ -257,6 +257,7 @@ impl Index {
                     key,
                     &[key.as_bytes().to_vec(), head_at.clone(), FREEZE.to_vec()],
                     held.take(),
+                    retry.first(),
                     retry.take_held_off(),
                 )
                 .await?

@@ -17,6 +17,7 @@ use crate::switches::Switches;
 use crate::{Index, IndexError, Result};
 use kura_backend::Write;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) const HEADER: &[u8] = b"\xffh";
@@ -239,6 +240,11 @@ impl Retry {
         self.just_held_off = true;
     }
 
+    /// Whether this is the write's first attempt.
+    pub(crate) fn first(&self) -> bool {
+        self.tries == 1
+    }
+
     /// Whether the attempt before this one was held off; asked once per attempt.
     pub(crate) fn take_held_off(&mut self) -> bool {
         std::mem::take(&mut self.just_held_off)
@@ -253,9 +259,14 @@ fn jitter() -> u32 {
         .unwrap_or(0)
 }
 
+/// Whether the record says a switch of its layout has just begun.
+fn holds_writers(record: &BucketRecord, now_ms: u64) -> bool {
+    (record.reshard.as_ref()).is_some_and(|r| r.holds_writers(now_ms))
+}
+
 /// What `Index::read_key` read.
 pub(crate) struct KeyRead<'a> {
-    pub record: BucketRecord,
+    pub record: Arc<BucketRecord>,
     /// The map that holds the key in `record`'s layout.
     pub map: String,
     /// The values of the keys asked for, in order.
@@ -281,28 +292,34 @@ impl Index {
         Ok((values, header))
     }
 
-    /// `bucket`'s record, read now, and `keys` of the map that holds `key` in it, with
-    /// that map's header and this process's lock on it (`held`, when it is that map's).
-    /// One round trip when the map is the one the bucket's layout last seen here names
-    /// (both are read at once), two when it is not. None when a switch of the bucket's
-    /// layout holds writers off: one this process started while the lock was awaited, or
-    /// one the record says has just begun. A writer that a switch has just held
-    /// off (`after_hold`) reads the record alone first: while the switch lasts, reads of
-    /// its shards would only queue in front of the switch's own calls.
+    /// `bucket`'s record, and `keys` of the map that holds `key` in it, with that map's
+    /// header and this process's lock on it (`held`, when it is that map's). A `first`
+    /// attempt takes the record this gateway read in the last moment (usually to authorize
+    /// the same request; see `seen.rs`), else reads it now: then one round trip when the
+    /// map is the one the bucket's layout last seen here names (both are read at once), two
+    /// when it is not. None when a switch of the bucket's layout holds writers off: one
+    /// this process started while the lock was awaited, or one the record says has just
+    /// begun. A writer that a switch has just held off (`after_hold`) reads the record
+    /// alone first: while the switch lasts, reads of its shards would only queue in front
+    /// of the switch's own calls.
     pub(crate) async fn read_key<'a>(
         &'a self,
         bucket: &str,
         key: &str,
         keys: &[Vec<u8>],
         held: Option<MapLock<'a>>,
+        first: bool,
         after_hold: bool,
     ) -> Result<Option<KeyRead<'a>>> {
+        if let Some(record) = self.seen.recent(bucket).filter(|_| first && !after_hold) {
+            return self.read_key_in(record, key, keys, held).await;
+        }
         let guess = if after_hold {
             None
         } else {
             self.seen.key_map(bucket, key)
         };
-        let mut local = match (&guess, held) {
+        let local = match (&guess, held) {
             (Some(map), Some(lock)) if lock.is_for(map) => Some(lock),
             (Some(map), held) => {
                 // Maps share a lock's stripe: the one held goes first.
@@ -321,28 +338,56 @@ impl Index {
             }
         };
         let (record, guessed) = futures::join!(self.bucket(bucket), read_guess);
-        let record = record?;
-        if (record.reshard.as_ref()).is_some_and(|r| r.holds_writers(self.now_ms())) {
+        let record = Arc::new(record?);
+        let map = record.key_map(key);
+        match guessed {
+            Some(read) if guess.as_deref() == Some(map.as_str()) => {
+                if holds_writers(&record, self.now_ms()) {
+                    return Ok(None);
+                }
+                let (values, header) = read?;
+                Ok(Some(KeyRead {
+                    record,
+                    map,
+                    values,
+                    header,
+                    local,
+                }))
+            }
+            _ => self.read_key_in(record, key, keys, local).await,
+        }
+    }
+
+    /// `read_key` with the bucket's `record` at hand.
+    async fn read_key_in<'a>(
+        &'a self,
+        record: Arc<BucketRecord>,
+        key: &str,
+        keys: &[Vec<u8>],
+        held: Option<MapLock<'a>>,
+    ) -> Result<Option<KeyRead<'a>>> {
+        if holds_writers(&record, self.now_ms()) {
             return Ok(None);
         }
         let map = record.key_map(key);
-        let (values, header) = match guessed {
-            Some(read) if guess.as_deref() == Some(map.as_str()) => read?,
-            _ => {
-                drop(local.take());
-                local = Some(self.locks.lock(&map).await);
-                if self.switches.runs(bucket) {
-                    return Ok(None);
-                }
-                self.read_with_header(&map, keys).await?
+        let local = match held {
+            Some(lock) if lock.is_for(&map) => lock,
+            held => {
+                // Maps share a lock's stripe: the one held goes first.
+                drop(held);
+                self.locks.lock(&map).await
             }
         };
+        if self.switches.runs(&record.name) {
+            return Ok(None);
+        }
+        let (values, header) = self.read_with_header(&map, keys).await?;
         Ok(Some(KeyRead {
             record,
             map,
             values,
             header,
-            local,
+            local: Some(local),
         }))
     }
 

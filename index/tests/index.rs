@@ -956,6 +956,27 @@ async fn a_switch_freezes_shards_another_gateway_wrote_last() {
     assert_eq!((usage.objects, usage.bytes), (6, 111_111));
 }
 
+/// A write takes the bucket record its gateway read a moment before (to authorize it),
+/// whose layout another gateway's switch may have replaced meanwhile: it must find the old
+/// shard retired and go to the new layout, not land where nobody looks.
+#[tokio::test]
+async fn a_write_with_a_record_read_before_another_gateways_switch_lands_in_the_new_layout() {
+    let (_dir, one, two) = two_gateways_with_bucket().await;
+    let put = |index: Arc<Index>, key: &'static str| async move {
+        index
+            .put_object::<IndexError>("b", key, version(key, 1), |_| Ok(()))
+            .await
+            .unwrap();
+    };
+    put(two.clone(), "before").await;
+    assert_eq!(two.bucket("b").await.unwrap().layout.shards, 1);
+    one.start_reshard("b", 4).await.unwrap();
+    while !one.reshard_step("b", 64).await.unwrap().done {}
+    put(two.clone(), "after").await;
+    assert_eq!(all_keys(&one, "b").await, ["after", "before"]);
+    assert_eq!(one.bucket_usage("b").await.unwrap().objects, 2);
+}
+
 /// A completion whose caller stops waiting (a client that hangs up) still runs to its end,
 /// and the same completion sent again through another gateway meanwhile gets its outcome:
 /// cut off between marking the upload and writing the entry, it would leave the upload
