@@ -2,11 +2,13 @@
 //! referencing it, in the same map (see `shard.rs`), and deleted later, once that write
 //! is durable and a grace period has passed (a GET that read an entry just before an
 //! overwrite opens its blobs lazily, part by part). A blob being written is tracked by an
-//! intent in the map its entry will be written to, settled by the write that references
-//! it; an intent never settled (its writer died) is collected once it is old enough,
-//! unless the entry it was for references the blob after all (the entry landed on another
-//! layout's map after a reshard).
+//! intent stored before its data: an object's in its gateway's intent map (see
+//! `intents.rs`), removed once the entry that references the blob is written; a part's in
+//! the bucket's uploads map, removed by the write of the part's record. An intent never
+//! removed (its writer died) is collected once it is old enough, unless the entry it was
+//! for references the blob after all.
 
+use crate::intents::intent_maps;
 use crate::model::{BucketRecord, PartRecord, RETIRED, decode, encode};
 use crate::shard::{GARBAGE, INTENT, garbage_key, intent_key, parse_garbage_key};
 use crate::{Index, Result};
@@ -93,6 +95,9 @@ impl Index {
                 },
             },
         };
+        if let BlobHome::Object { .. } = home {
+            return self.intents.add(intent_key(blob), encode(&intent)).await;
+        }
         let mut write = Write::default();
         write.put(intent_key(blob), encode(&intent));
         let _ = self.kv.write(&home_map(bucket, home), write).await?;
@@ -103,10 +108,16 @@ impl Index {
     pub async fn discard_blob(&self, bucket: &str, home: BlobHome<'_>, blob: &str) -> Result<()> {
         let record = self.bucket(bucket).await?;
         let mut write = Write::default();
-        write
-            .delete(intent_key(blob))
-            .put(garbage_key(self.now_ms(), blob), Vec::new());
+        write.put(garbage_key(self.now_ms(), blob), Vec::new());
+        let object = matches!(home, BlobHome::Object { .. });
+        if !object {
+            write.delete(intent_key(blob));
+        }
         let _ = self.kv.write(&home_map(&record, home), write).await?;
+        if object {
+            // Queued as garbage first: a crash in between leaves both, never neither.
+            self.intents.settle_now(intent_key(blob)).await?;
+        }
         Ok(())
     }
 
@@ -175,6 +186,15 @@ impl Index {
                 write.delete(map.as_bytes());
                 let _ = self.kv.write(RETIRED, write).await?;
             }
+        }
+        for map in intent_maps() {
+            if step.deleted >= limit {
+                return Ok(step);
+            }
+            step.deleted += self
+                .collect_map(blobs, policy, &map, limit - step.deleted)
+                .await?
+                .0;
         }
         cursor.after = None;
         step.cycle_done = true;

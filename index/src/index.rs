@@ -2,6 +2,7 @@
 //! operations live in the modules named after what they do (buckets, objects, uploads, …).
 
 use crate::crowded::Crowded;
+use crate::intents::IntentLog;
 use crate::locks::MapLocks;
 use crate::model::{Clock, unix_ms};
 use crate::rounds::Rounds;
@@ -32,6 +33,8 @@ pub struct Index {
     pub(crate) rounds: Arc<Rounds>,
     /// Buckets this process's writes found with a shard past the reshard threshold.
     pub(crate) crowded: Crowded,
+    /// This process's intents for the object data it is writing.
+    pub(crate) intents: Arc<IntentLog>,
 }
 
 impl Index {
@@ -47,6 +50,7 @@ impl Index {
     /// once what it left half done (its reshard lease, its uploads' completions).
     pub fn shared(kv: Arc<dyn KvStore>, initial_shards: u32, instance: String) -> Self {
         Index {
+            intents: IntentLog::new(kv.clone(), &instance),
             kv,
             locks: MapLocks::default(),
             clock: Clock::default(),

@@ -10,6 +10,7 @@ mod error;
 mod gc;
 mod identity;
 mod index;
+mod intents;
 mod listing;
 mod locks;
 mod migrate;

@@ -399,9 +399,6 @@ impl Index {
                     write.put(garbage_key(now, &part.blob), Vec::new());
                 }
             }
-            for part in change.add.iter().flat_map(|v| &v.parts) {
-                write.delete(intent_key(&part.blob));
-            }
             if header.state == MapState::Logging {
                 // A switch that freezes the map from now on fails this write.
                 write.expect(FREEZE, None);
@@ -414,6 +411,10 @@ impl Index {
             let written = self.kv.write(&map, write).await;
             if written.map_err(IndexError::from)?.applied() {
                 retry.landed(bucket);
+                // The intents of the data now referenced go with the log's next write.
+                for part in change.add.iter().flat_map(|v| &v.parts) {
+                    self.intents.settle(intent_key(&part.blob));
+                }
                 if counted.0 > 0 {
                     self.crowded
                         .saw(bucket, header.entries.saturating_add_signed(counted.0));

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// costs one read).
 const MAX_BUCKETS: usize = 4096;
 /// How long a record read stands in for another read by a write.
-pub(crate) const RECENT: Duration = Duration::from_millis(500);
+const RECENT: Duration = Duration::from_millis(500);
 /// Records kept before those older than `RECENT` are dropped: only buckets used within
 /// `RECENT` stay, whatever their number.
 const RECENT_KEPT: usize = 256;

@@ -255,6 +255,52 @@ async fn garbage_is_collected_oldest_first_in_bounded_steps_and_discards_drop_th
     );
 }
 
+/// Object data is tracked by its gateway's batched intents: data whose entry was never
+/// written (its writer died) is collected once its intent is old, and data an entry
+/// references never is, whether or not its intent's removal has landed yet.
+#[tokio::test]
+async fn object_data_without_its_entry_is_collected_and_referenced_data_never_is() {
+    use kura_backend::BlobStore;
+    use kura_index::{BlobHome, GcCursor, GcPolicy};
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
+    let index = Index::new(backend.clone(), 1);
+    index
+        .create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
+    let bucket = index.bucket("b").await.unwrap();
+    let mut ids = Vec::new();
+    for key in ["kept", "lost"] {
+        let mut writer = backend.create_blob().await.unwrap();
+        index
+            .track_new_blob(&bucket, BlobHome::Object { key }, writer.id())
+            .await
+            .unwrap();
+        writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
+        ids.push(writer.commit().await.unwrap().id);
+    }
+    index
+        .put_object::<IndexError>("b", "kept", version(&ids[0], 1), |_| Ok(()))
+        .await
+        .unwrap();
+    let eager = GcPolicy {
+        intent_age_ms: 0,
+        grace_ms: 0,
+    };
+    let collect = async || {
+        index
+            .collect_garbage(backend.as_ref(), eager, 100, &mut GcCursor::default())
+            .await
+            .unwrap()
+            .deleted
+    };
+    assert_eq!(collect().await, 1);
+    assert!(backend.read_blob(&ids[0], 0..1).await.is_ok(), "referenced");
+    assert!(backend.read_blob(&ids[1], 0..1).await.is_err(), "abandoned");
+    assert_eq!(collect().await, 0, "no intent is left");
+}
+
 #[tokio::test]
 async fn usage_is_exact_and_quotas_refuse_only_growth_past_the_limit() {
     use kura_index::{Quota, Usage};

@@ -146,6 +146,7 @@ impl ReshardWorker {
     /// step, or of every bucket when a sweep is due.
     async fn plan(&mut self) {
         let max = self.policy.max_objects_per_shard;
+        // Taken at every step, sweep or not, so that each names the growth since the last.
         let crowded = self.index.crowded_buckets(max);
         let planned = if self.swept.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
             self.swept = Some(Instant::now());

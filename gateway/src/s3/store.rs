@@ -44,7 +44,7 @@ pub const MAX_SINGLE_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
 pub async fn write_blob<S>(
     state: &S3State,
     dest: Destination<'_>,
-    mut data: S,
+    data: S,
     max: u64,
     mut observe: impl FnMut(&Bytes),
     seal: Option<&DataKey>,
@@ -54,13 +54,13 @@ where
 {
     let mut writer = state.blobs.create_blob().await?;
     let id = writer.id().to_owned();
-    state
-        .index
-        .track_new_blob(dest.bucket, dest.home, &id)
-        .await?;
+    let mut data = data.fuse();
+    let tracked = state.index.track_new_blob(dest.bucket, dest.home, &id);
+    let early = read_while(tracked, &mut data).await?;
     let mut sealer = seal.map(|key| Sealer::new(key, &id));
     let written = async {
         let mut len = 0u64;
+        let mut data = futures::stream::iter(early).chain(data);
         while let Some(chunk) = data.next().await {
             let chunk = chunk?;
             len += chunk.len() as u64;
@@ -95,6 +95,39 @@ where
         tracing::warn!(%err, blob = id, "could not queue a failed blob for collection");
     }
     written
+}
+
+/// Body bytes taken while a new blob's intent is stored, at most: the intent's round trip
+/// overlaps the body's arrival instead of delaying it, and no byte is stored before the
+/// intent is.
+const EARLY_BYTES: usize = 1024 * 1024;
+
+/// Runs `first` while taking the first chunks of `data` (up to `EARLY_BYTES`, or up to a
+/// failed one); returns them once `first` succeeded.
+async fn read_while<S>(
+    first: impl Future<Output = kura_index::Result<()>>,
+    data: &mut S,
+) -> S3Result<Vec<S3Result<Bytes>>>
+where
+    S: Stream<Item = S3Result<Bytes>> + futures::stream::FusedStream + Unpin,
+{
+    let mut early = Vec::new();
+    let mut taken = 0;
+    let mut first = std::pin::pin!(first);
+    loop {
+        let more =
+            taken < EARLY_BYTES && !early.last().is_some_and(|c: &S3Result<Bytes>| c.is_err());
+        tokio::select! {
+            done = &mut first => {
+                done?;
+                return Ok(early);
+            }
+            Some(chunk) = data.next(), if more => {
+                taken += chunk.as_ref().map_or(0, Bytes::len);
+                early.push(chunk);
+            }
+        }
+    }
 }
 
 /// Streams a request body (at most one PutObject's or part's size) into a new blob.
