@@ -132,28 +132,15 @@ async fn grants_are_durable_idempotent_and_leave_with_their_user() {
 async fn replaced_blobs_are_collected_after_the_grace_period_only() {
     use kura_backend::BlobStore;
     use kura_index::{BlobHome, GcCursor, GcPolicy};
-    let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
-    let index = Index::new(backend.clone(), 1);
-    index
-        .create_bucket("b", "o", "us-east-1", |_| {})
-        .await
-        .unwrap();
-    let bucket = index.bucket("b").await.unwrap();
+    let (_dir, backend, index, bucket) = local_with_bucket().await;
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let mut writer = backend.create_blob().await.unwrap();
+        let blob = tracked_blob(&index, &backend, &bucket, BlobHome::Object { key: "k" }).await;
         index
-            .track_new_blob(&bucket, BlobHome::Object { key: "k" }, writer.id())
+            .put_object::<IndexError>("b", "k", version(&blob, 1), |_| Ok(()))
             .await
             .unwrap();
-        writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
-        let blob = writer.commit().await.unwrap();
-        index
-            .put_object::<IndexError>("b", "k", version(&blob.id, 1), |_| Ok(()))
-            .await
-            .unwrap();
-        ids.push(blob.id);
+        ids.push(blob);
     }
     let patient = GcPolicy {
         intent_age_ms: u64::MAX,
@@ -197,27 +184,14 @@ async fn replaced_blobs_are_collected_after_the_grace_period_only() {
 async fn garbage_is_collected_oldest_first_in_bounded_steps_and_discards_drop_their_intent() {
     use kura_backend::BlobStore;
     use kura_index::{BlobHome, GcCursor, GcPolicy};
-    let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
-    let index = Index::new(backend.clone(), 1);
-    index
-        .create_bucket("b", "o", "us-east-1", |_| {})
-        .await
-        .unwrap();
+    let (_dir, backend, index, bucket) = local_with_bucket().await;
     let home = BlobHome::Object { key: "k" };
-    let bucket = index.bucket("b").await.unwrap();
     let mut ids = Vec::new();
     for _ in 0..5 {
-        let mut writer = backend.create_blob().await.unwrap();
-        index
-            .track_new_blob(&bucket, home, writer.id())
-            .await
-            .unwrap();
-        writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
-        let blob = writer.commit().await.unwrap();
+        let blob = tracked_blob(&index, &backend, &bucket, home).await;
         // A failed write: the blob is discarded, its intent must not linger.
-        index.discard_blob("b", home, &blob.id).await.unwrap();
-        ids.push(blob.id);
+        index.discard_blob("b", home, &blob).await.unwrap();
+        ids.push(blob);
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     let eager = GcPolicy {
@@ -262,23 +236,10 @@ async fn garbage_is_collected_oldest_first_in_bounded_steps_and_discards_drop_th
 async fn object_data_without_its_entry_is_collected_and_referenced_data_never_is() {
     use kura_backend::BlobStore;
     use kura_index::{BlobHome, GcCursor, GcPolicy};
-    let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
-    let index = Index::new(backend.clone(), 1);
-    index
-        .create_bucket("b", "o", "us-east-1", |_| {})
-        .await
-        .unwrap();
-    let bucket = index.bucket("b").await.unwrap();
+    let (_dir, backend, index, bucket) = local_with_bucket().await;
     let mut ids = Vec::new();
     for key in ["kept", "lost"] {
-        let mut writer = backend.create_blob().await.unwrap();
-        index
-            .track_new_blob(&bucket, BlobHome::Object { key }, writer.id())
-            .await
-            .unwrap();
-        writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
-        ids.push(writer.commit().await.unwrap().id);
+        ids.push(tracked_blob(&index, &backend, &bucket, BlobHome::Object { key }).await);
     }
     index
         .put_object::<IndexError>("b", "kept", version(&ids[0], 1), |_| Ok(()))
@@ -299,6 +260,41 @@ async fn object_data_without_its_entry_is_collected_and_referenced_data_never_is
     assert!(backend.read_blob(&ids[0], 0..1).await.is_ok(), "referenced");
     assert!(backend.read_blob(&ids[1], 0..1).await.is_err(), "abandoned");
     assert_eq!(collect().await, 0, "no intent is left");
+}
+
+/// A local backend, its index, and bucket "b" made there (with its record).
+async fn local_with_bucket() -> (
+    tempfile::TempDir,
+    Arc<LocalBackend>,
+    Index,
+    kura_index::BucketRecord,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(LocalBackend::open(dir.path()).unwrap());
+    let index = Index::new(backend.clone(), 1);
+    index
+        .create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
+    let bucket = index.bucket("b").await.unwrap();
+    (dir, backend, index, bucket)
+}
+
+/// A one-byte blob written for `home` as the gateway writes one: its intent first.
+async fn tracked_blob(
+    index: &Index,
+    backend: &LocalBackend,
+    bucket: &kura_index::BucketRecord,
+    home: kura_index::BlobHome<'_>,
+) -> String {
+    use kura_backend::BlobStore;
+    let mut writer = backend.create_blob().await.unwrap();
+    index
+        .track_new_blob(bucket, home, writer.id())
+        .await
+        .unwrap();
+    writer.write(bytes::Bytes::from_static(b"x")).await.unwrap();
+    writer.commit().await.unwrap().id
 }
 
 #[tokio::test]
