@@ -85,12 +85,15 @@ impl IntentLog {
             pending.tracked.insert(key.clone());
             self.queue(&mut pending, key.clone(), Some(value), done);
         }
-        let stored = outcome(stored).await;
-        if stored.is_err() {
-            // No data follows an intent that may not be stored.
-            self.lock().tracked.remove(&key);
-        }
-        stored
+        // No data follows an intent that failed, or whose caller went away meanwhile: no
+        // entry will settle it, and collection checks it once it is old.
+        let mut untrack = Untrack {
+            log: self,
+            key: Some(key),
+        };
+        outcome(stored).await?;
+        untrack.key = None;
+        Ok(())
     }
 
     /// Drops the intent at `key`, if this process stored it, with the next write (within
@@ -184,6 +187,20 @@ impl IntentLog {
             for done in batch.into_iter().filter_map(|change| change.done) {
                 let _ = done.send(outcome.clone());
             }
+        }
+    }
+}
+
+/// Forgets an intent this process will not settle, when dropped holding its key.
+struct Untrack<'a> {
+    log: &'a IntentLog,
+    key: Option<Vec<u8>>,
+}
+
+impl Drop for Untrack<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.log.lock().tracked.remove(&key);
         }
     }
 }

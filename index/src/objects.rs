@@ -411,7 +411,7 @@ impl Index {
             let written = self.kv.write(&map, write).await;
             if written.map_err(IndexError::from)?.applied() {
                 retry.landed(bucket);
-                // The intents of the data now referenced go with the log's next write.
+                // The intents of the data now referenced go with the intent log's next write.
                 for part in change.add.iter().flat_map(|v| &v.parts) {
                     self.intents.settle(intent_key(&part.blob));
                 }
