@@ -109,9 +109,13 @@ impl IntentLog {
             done: None,
         });
         if !pending.flushing && !std::mem::replace(&mut pending.timed, true) {
-            let log = self.clone();
+            // Weak: a dropped index does not keep its storage open meanwhile.
+            let log = Arc::downgrade(self);
             tokio::spawn(async move {
                 tokio::time::sleep(SETTLE_WITHIN).await;
+                let Some(log) = log.upgrade() else {
+                    return;
+                };
                 let flush = {
                     let mut pending = log.lock();
                     pending.timed = false;

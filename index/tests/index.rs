@@ -77,7 +77,7 @@ async fn records_survive_reopen_and_bucket_must_be_empty_to_delete() {
             Err(IndexError::BucketNotEmpty)
         ));
     }
-    let index = Arc::new(open(dir.path(), 2));
+    let index = Arc::new(support::reopen(dir.path(), 2));
     let current = index
         .current(&index.bucket("b").await.unwrap(), "x")
         .await
