@@ -5,6 +5,7 @@ use crate::crowded::Crowded;
 use crate::intents::IntentLog;
 use crate::locks::MapLocks;
 use crate::model::{Clock, unix_ms};
+use crate::reshard_log::LogPlaces;
 use crate::rounds::Rounds;
 use crate::seen::SeenRecords;
 use crate::switches::Switches;
@@ -35,6 +36,8 @@ pub struct Index {
     pub(crate) crowded: Crowded,
     /// This process's intents for the object data it is writing.
     pub(crate) intents: Arc<IntentLog>,
+    /// Where this process's replays of reshard logs have got to.
+    pub(crate) log_places: LogPlaces,
 }
 
 impl Index {
@@ -61,6 +64,7 @@ impl Index {
             switches: Switches::default(),
             rounds: Arc::default(),
             crowded: Crowded::default(),
+            log_places: LogPlaces::default(),
         }
     }
 

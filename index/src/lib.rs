@@ -19,6 +19,7 @@ mod objects;
 mod pacing;
 mod quota;
 mod reshard;
+mod reshard_log;
 mod rounds;
 mod seen;
 mod settings;

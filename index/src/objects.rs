@@ -11,9 +11,10 @@ use crate::model::{
     encode,
 };
 use crate::quota::needs_reservation;
+use crate::reshard_log::{legacy_log_key, log_key};
 use crate::rounds::Reservation;
 use crate::shard::{
-    Admit, FREEZE, Header, KeyRead, MapState, Retry, garbage_key, guard_header, intent_key, log_key,
+    Admit, FREEZE, Header, KeyRead, MapState, Retry, garbage_key, guard_header, intent_key,
 };
 use crate::versions::{
     KeyHead, NULL_VERSION, VersionRef, head_key, new_version_id, object_key, parse_version_id,
@@ -379,11 +380,20 @@ impl Index {
             if let Some(at) = target_at {
                 write.expect(at, raw_target);
             }
-            guard_header(
-                &mut write,
-                raw_header,
-                &header.opened().counted(counted.0, counted.1, counted.2),
-            );
+            changed.extend([key.as_bytes().to_vec(), head_at.clone()]);
+            let mut next = header.opened().counted(counted.0, counted.1, counted.2);
+            // The reshard log's records, numbered on from the header's count.
+            let log: Vec<Vec<u8>> = match header.state {
+                MapState::Logging => {
+                    next.logged += changed.len() as u64;
+                    (header.logged + 1..=next.logged).map(log_key).collect()
+                }
+                MapState::LegacyLogging => (changed.iter())
+                    .map(|_| legacy_log_key(self.clock.stamp()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            guard_header(&mut write, raw_header, &next);
             match &after.current {
                 Some(v) => write.put(key.as_bytes(), encode(v)),
                 None => write.delete(key.as_bytes()),
@@ -392,7 +402,6 @@ impl Index {
                 Some(h) => write.put(head_at.clone(), encode(h)),
                 None => write.delete(head_at.clone()),
             };
-            changed.extend([key.as_bytes().to_vec(), head_at.clone()]);
             let now = self.now_ms();
             for gone in &change.remove {
                 for part in &gone.parts {
@@ -403,10 +412,8 @@ impl Index {
                 // A switch that freezes the map from now on fails this write.
                 write.expect(FREEZE, None);
             }
-            if header.state.logs() {
-                for raw in changed {
-                    write.put(log_key(self.clock.stamp()), raw);
-                }
+            for (record, raw) in log.into_iter().zip(changed) {
+                write.put(record, raw);
             }
             let written = self.kv.write(&map, write).await;
             if written.map_err(IndexError::from)?.applied() {

@@ -24,7 +24,8 @@
 use crate::model::{
     BucketRecord, Lease, ObjectVersion, Reshard, ReshardPhase, ShardLayout, decode, encode,
 };
-use crate::shard::{ENTRIES_END, Header, LOG, MapState, guard_header};
+use crate::reshard_log::LOG;
+use crate::shard::{ENTRIES_END, Header, MapState, guard_header};
 use crate::versions::{STORED_PER_KEY, is_version, object_key, tally};
 use crate::{Index, IndexError, Result};
 use kura_backend::{MAX_WRITE_CHANGES, Scan, Write, key_after};
@@ -472,7 +473,8 @@ impl Index {
         max_keys: usize,
         frozen: bool,
     ) -> Result<Option<Pass>> {
-        let logs = maps.iter().map(|map| self.log_page(map, max_keys));
+        let places = record.shard_map(target, 0);
+        let logs = maps.iter().map(|map| self.log_page(map, &places, max_keys));
         let logs = futures::future::try_join_all(logs).await?;
         self.apply_logs(record, target, epoch, maps, logs, frozen)
             .await
@@ -527,15 +529,21 @@ impl Index {
             .filter(|(_, log)| !(frozen && log.drained))
             .map(|(map, log)| self.remove_records(map, &log.records));
         futures::future::try_join_all(removals).await?;
+        let places = record.shard_map(target, 0);
+        for (map, log) in maps.iter().zip(&logs) {
+            self.log_places.replayed(map, &places, &log.records);
+        }
         Ok(Some(pass))
     }
 
-    /// A page of `map`'s log: its records and the keys they name.
-    async fn log_page(&self, map: &str, max_keys: usize) -> Result<Logged> {
-        let page = self
-            .kv
-            .scan(map, &Scan::prefix(LOG.to_vec(), max_keys.max(1)))
-            .await?;
+    /// A page of `map`'s log from where this process's replays into the target named
+    /// `places` got to (see `LogPlaces`): its records and the keys they name.
+    async fn log_page(&self, map: &str, places: &str, max_keys: usize) -> Result<Logged> {
+        let scan = Scan {
+            start: self.log_places.start(map, places),
+            ..Scan::prefix(LOG.to_vec(), max_keys.max(1))
+        };
+        let page = self.kv.scan(map, &scan).await?;
         let records: Vec<Vec<u8>> = page.entries.iter().map(|(k, _)| k.clone()).collect();
         let mut keys: Vec<Vec<u8>> = page.entries.into_iter().map(|(_, key)| key).collect();
         keys.sort();
@@ -585,10 +593,11 @@ impl Index {
         let paused = Instant::now();
         const PAGE: usize = 1000;
         let sources = record.shard_maps();
+        let places = &targets[0];
         // Each shard's log is read as soon as it is frozen.
         let freezes = sources.iter().map(|map| async move {
             self.freeze(map).await?;
-            self.log_page(map, PAGE).await
+            self.log_page(map, places, PAGE).await
         });
         // Meanwhile the bucket's record tells other gateways' writers to keep off, and is
         // what the switch will change.
@@ -633,6 +642,7 @@ impl Index {
             return Ok(None);
         }
         drop(running);
+        self.log_places.forget(places);
         // Writers held off can write now: their first write opens a target shard.
         let pause = paused.elapsed();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;

@@ -4,7 +4,7 @@
 //! - the header (`\xffh`): the map's state and counters, guarded by every write;
 //! - garbage (`\xffg` + due ms + blob): blobs no longer referenced, deleted after a grace;
 //! - intents (`\xffi` + blob): blobs being written, collected if never committed;
-//! - the reshard log (`\xffl` + stamp): keys changed while the map is being resharded;
+//! - the reshard log (`\xffl` + number): keys changed while the map is being resharded;
 //! - the freeze mark (`\xfff`): set by a reshard's switch, see `MapState::Logging`.
 //! - in a bucket's uploads map, quota reservations (`\xffq`): see `quota.rs`.
 //!
@@ -12,7 +12,7 @@
 //! entry (S3 keys, upload keys) and scans of entries stop at [`ENTRIES_END`].
 
 use crate::locks::MapLock;
-use crate::model::{BucketRecord, Stamp, decode, encode};
+use crate::model::{BucketRecord, decode, encode};
 use crate::switches::Switches;
 use crate::{Index, IndexError, Result};
 use kura_backend::Write;
@@ -23,7 +23,6 @@ use std::time::Duration;
 pub(crate) const HEADER: &[u8] = b"\xffh";
 pub(crate) const GARBAGE: &[u8] = b"\xffg";
 pub(crate) const INTENT: &[u8] = b"\xffi";
-pub(crate) const LOG: &[u8] = b"\xffl";
 pub(crate) const FREEZE: &[u8] = b"\xfff";
 /// Entries sort before this; a map's own records after it.
 pub(crate) const ENTRIES_END: &[u8] = b"\xff";
@@ -43,6 +42,14 @@ pub(crate) struct Header {
     /// Current objects and their bytes.
     pub objects: u64,
     pub bytes: u64,
+    /// Log records written to the map while `Logging`: the next one is numbered after
+    /// this (see `log_key`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub logged: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,10 +173,6 @@ pub(crate) fn parse_garbage_key(key: &[u8]) -> Option<(u64, String)> {
 
 pub(crate) fn intent_key(blob: &str) -> Vec<u8> {
     [INTENT, blob.as_bytes()].concat()
-}
-
-pub(crate) fn log_key(stamp: Stamp) -> Vec<u8> {
-    [LOG, &stamp.ms.to_be_bytes(), &stamp.seq.to_be_bytes()].concat()
 }
 
 /// Paces the attempts of a write that keeps meeting a failed guard or a held-off map,
@@ -483,6 +486,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reshard_log::LOG;
 
     #[test]
     fn own_records_sort_after_every_entry() {
