@@ -290,11 +290,15 @@ impl Index {
         limit: usize,
     ) -> Result<Option<(ReshardPhase, Backlog)>> {
         const MAX_PASSES: usize = 8;
+        let maps = record.shard_maps();
+        // About `limit` records a pass, spread over the shards: what a pass holds at once
+        // (the keys, their values and their targets' values) does not grow with the
+        // number of shards.
+        let per_shard = limit.div_ceil(maps.len().max(1));
         let mut before: Option<usize> = None;
         for _ in 0..MAX_PASSES {
-            let maps = record.shard_maps();
             let Some(pass) = self
-                .replay(record, target, epoch, &maps, limit, false)
+                .replay(record, target, epoch, &maps, per_shard, false)
                 .await?
             else {
                 return Ok(None);
