@@ -388,7 +388,7 @@ impl Index {
                     next.logged += changed.len() as u64;
                     (header.logged + 1..=next.logged).map(log_key).collect()
                 }
-                MapState::LegacyLogging => (changed.iter())
+                MapState::UnnumberedLogging | MapState::LegacyLogging => (changed.iter())
                     .map(|_| legacy_log_key(self.clock.stamp()))
                     .collect(),
                 _ => Vec::new(),
@@ -408,7 +408,7 @@ impl Index {
                     write.put(garbage_key(now, &part.blob), Vec::new());
                 }
             }
-            if header.state == MapState::Logging {
+            if header.state.has_freeze_mark() {
                 // A switch that freezes the map from now on fails this write.
                 write.expect(FREEZE, None);
             }

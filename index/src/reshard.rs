@@ -785,12 +785,12 @@ mod tests {
         }
     }
 
-    /// A reshard an older Kura started (its shards logging as it marks them, frozen through
-    /// the header) is finished by this one: a freeze moves such a shard to the state older
-    /// gateways cannot read, so that they stop writing there, and marks it; keys written
-    /// meanwhile are logged, and every key and count ends up in the new layout.
-    #[tokio::test]
-    async fn a_reshard_an_older_kura_started_is_finished() {
+    /// A reshard an older Kura started, its shards marked as that Kura marks them
+    /// (`older`), is finished by this one: keys written meanwhile are logged as that
+    /// state asks, a freeze leaves each shard marked and in a state (stored as `frozen_as`)
+    /// that only gateways which keep off marked shards can write to, and every key and
+    /// count ends up in the new layout.
+    async fn finish_a_reshard_started_as(older: MapState, frozen_as: &str) {
         let dir = tempfile::tempdir().unwrap();
         let index = Index::new(Arc::new(LocalBackend::open(dir.path()).unwrap()), 2);
         index
@@ -813,22 +813,16 @@ mod tests {
         let sources = index.bucket("b").await.unwrap().shard_maps();
         for map in &sources {
             let any = |_: &MapState| true;
-            index
-                .set_state(map, any, MapState::LegacyLogging)
-                .await
-                .unwrap();
+            index.set_state(map, any, older).await.unwrap();
         }
-        // Logged as an older gateway logs them.
         for n in 10..15 {
             put(format!("k{n}"), 10).await;
         }
         index.freeze(&sources[0]).await.unwrap();
         let header = index.kv.get(&sources[0], HEADER).await.unwrap().unwrap();
         let header = String::from_utf8(header).unwrap();
-        assert!(
-            header.contains(r#""state":"LoggingUntilFrozen""#),
-            "{header}"
-        );
+        let stored = format!(r#""state":"{frozen_as}""#);
+        assert!(header.contains(&stored), "{header}");
         assert!(index.kv.get(&sources[0], FREEZE).await.unwrap().is_some());
         while !index.reshard_step("b", 3).await.unwrap().done {}
         let record = index.bucket("b").await.unwrap();
@@ -840,5 +834,19 @@ mod tests {
         }
         let usage = index.bucket_usage("b").await.unwrap();
         assert_eq!((usage.objects, usage.bytes), (15, 60));
+    }
+
+    /// Kuras before the freeze mark froze a shard through its header: a freeze moves
+    /// their shards to `Logging`, which their gateways cannot read.
+    #[tokio::test]
+    async fn a_reshard_a_kura_before_the_freeze_mark_started_is_finished() {
+        finish_a_reshard_started_as(MapState::LegacyLogging, "LoggingNumbered").await;
+    }
+
+    /// Kuras before numbered log records keep off marked shards but key their records by
+    /// their clock: their shards stay as they are, and their records are all replayed.
+    #[tokio::test]
+    async fn a_reshard_a_kura_before_numbered_log_records_started_is_finished() {
+        finish_a_reshard_started_as(MapState::UnnumberedLogging, "LoggingUntilFrozen").await;
     }
 }

@@ -30,9 +30,9 @@ pub(crate) fn log_key(n: u64) -> Vec<u8> {
     [LOG, &n.to_be_bytes()].concat()
 }
 
-/// The key of a log record an older Kura's writers number (as a `LegacyLogging` map's
-/// writers still do): a stamp of their own clock, not in the order records land. Such
-/// keys sort after every numbered one, until number 2^40 (a stamp's ms is past that).
+/// The key of a log record as older Kuras' writers key it (and every writer of a map an
+/// older Kura set logging): a stamp of the writer's clock, not in the order records land.
+/// Such keys sort after every numbered one, until number 2^40 (a stamp's ms is past that).
 pub(crate) fn legacy_log_key(stamp: Stamp) -> Vec<u8> {
     [LOG, &stamp.ms.to_be_bytes(), &stamp.seq.to_be_bytes()].concat()
 }

@@ -56,12 +56,18 @@ fn is_zero(n: &u64) -> bool {
 pub(crate) enum MapState {
     #[default]
     Open,
-    /// Being resharded: every change also logs its key. Writers keep off once the map's
-    /// freeze mark (`FREEZE`) is set, and guard on its absence, so that a switch freezes
-    /// the map without reading its header. Older Kuras, which do not know the mark, cannot
-    /// read this state (its stored name is new) and so do not write here.
-    #[serde(rename = "LoggingUntilFrozen")]
+    /// Being resharded: every change also logs its key, in a record numbered after the
+    /// header's count (`Header::logged`). Writers keep off once the map's freeze mark
+    /// (`FREEZE`) is set, and guard on its absence, so that a switch freezes the map
+    /// without reading its header. Older Kuras cannot read this state (its stored name is
+    /// new) and so do not write here: they would neither number their records nor keep
+    /// the count.
+    #[serde(rename = "LoggingNumbered")]
     Logging,
+    /// Being resharded, as the Kuras before numbered records mark it: as `Logging`, its
+    /// records keyed by their writer's clock (`legacy_log_key`).
+    #[serde(rename = "LoggingUntilFrozen")]
+    UnnumberedLogging,
     /// Being resharded, as older Kuras mark it: frozen through the header (`LegacyFrozen`).
     /// Moved to `Logging` by the switch (see `Index::freeze`).
     #[serde(rename = "Logging")]
@@ -82,7 +88,12 @@ pub(crate) enum MapState {
 impl MapState {
     /// Whether changes of entries are logged for a reshard.
     pub(crate) fn logs(&self) -> bool {
-        matches!(self, MapState::Logging | MapState::LegacyLogging)
+        self.has_freeze_mark() || *self == MapState::LegacyLogging
+    }
+
+    /// Whether its writers keep off once the freeze mark is set, and guard on its absence.
+    pub(crate) fn has_freeze_mark(&self) -> bool {
+        matches!(self, MapState::Logging | MapState::UnnumberedLogging)
     }
 
     /// Whether an older Kura's reshard set it.
@@ -110,9 +121,10 @@ impl Header {
     /// Whether a writer of the map may write, `frozen` when it has the freeze mark.
     pub(crate) fn admit(&self, now_ms: u64, frozen: bool) -> Admit {
         match self.state {
-            MapState::Logging if frozen => Admit::HeldOff,
+            state if frozen && state.has_freeze_mark() => Admit::HeldOff,
             MapState::Open
             | MapState::Logging
+            | MapState::UnnumberedLogging
             | MapState::LegacyLogging
             | MapState::Filling { .. } => Admit::Write,
             MapState::LegacyFrozen => Admit::HeldOff,
@@ -499,8 +511,8 @@ mod tests {
     }
 
     /// Headers older Kuras wrote read as their legacy states; `Logging` is stored under a
-    /// name they do not know, so that their writers, which ignore the freeze mark, cannot
-    /// write to a map that has it.
+    /// name they do not know, so that their writers, which ignore the freeze mark or do not
+    /// number their log records, cannot write to a map that has it.
     #[test]
     fn states_older_kuras_wrote_read_as_legacy() {
         let stored = |state: &str| {
@@ -509,13 +521,16 @@ mod tests {
         };
         assert_eq!(stored("Logging").state, MapState::LegacyLogging);
         assert_eq!(stored("Frozen").state, MapState::LegacyFrozen);
+        let unnumbered = stored("LoggingUntilFrozen");
+        assert_eq!(unnumbered.state, MapState::UnnumberedLogging);
+        assert!(matches!(unnumbered.admit(0, true), Admit::HeldOff));
         assert_eq!(stored("Open").bytes, 5);
         let logging = Header {
             state: MapState::Logging,
             ..Header::default()
         };
         let raw = String::from_utf8(encode(&logging)).unwrap();
-        assert!(raw.contains(r#""state":"LoggingUntilFrozen""#), "{raw}");
+        assert!(raw.contains(r#""state":"LoggingNumbered""#), "{raw}");
         assert!(matches!(logging.admit(0, true), Admit::HeldOff));
         assert!(matches!(logging.admit(0, false), Admit::Write));
     }
