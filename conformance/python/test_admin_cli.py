@@ -13,6 +13,8 @@ overwrite, delete, copy and multipart, and after kill -9.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import random
@@ -555,6 +557,22 @@ def test_quota_max_objects(admin, s3, owned_bucket):
     admin("quota", "clear", name)
     s3.put_object(Bucket=name, Key="e", Body=b"e")
     assert_usage(admin, s3, name, (4, 2 * len(body) + 1))
+
+
+def test_quota_room_of_a_failed_put_is_given_back(admin, s3, owned_bucket):
+    """A PutObject whose body fails (a Content-MD5 that does not match) holds no room in
+    the quota afterwards: the next write fits at once, not once a reservation lapses."""
+    name = owned_bucket()
+    admin("quota", "set", name, "--max-objects", "2")
+    s3.put_object(Bucket=name, Key="a", Body=b"a")
+    wrong = base64.b64encode(hashlib.md5(b"other bytes").digest()).decode()
+    for _ in range(3):
+        with pytest.raises(ClientError) as err:
+            s3.put_object(Bucket=name, Key="b", Body=b"b", ContentMD5=wrong)
+        assert err.value.response["Error"]["Code"] == "BadDigest", err.value.response
+    s3.put_object(Bucket=name, Key="b", Body=b"b")           # exactly at the limit
+    quota_exceeded(lambda: s3.put_object(Bucket=name, Key="c", Body=b"c"))
+    assert_usage(admin, s3, name, (2, 2))
 
 
 def test_quota_max_bytes(admin, s3, owned_bucket):
