@@ -215,6 +215,9 @@ impl Index {
         map: &str,
         limit: usize,
     ) -> Result<(usize, bool)> {
+        // Blobs are deleted only once the writes that stopped referencing them are
+        // durable: a crash must not bring back an index pointing at a deleted blob.
+        self.kv.sync().await?;
         let now = self.now_ms();
         // Due: queued at least `grace_ms` ago (at `now - grace_ms` itself included).
         let due_before = garbage_key((now + 1).saturating_sub(policy.grace_ms), "");
