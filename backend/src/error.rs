@@ -11,7 +11,7 @@ pub enum BackendError {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     #[error("key-value store error: {0}")]
-    Kv(#[from] sled::Error),
+    Kv(String),
 }
 
 pub type Result<T> = std::result::Result<T, BackendError>;

@@ -40,9 +40,10 @@ pub trait KvStore: Send + Sync {
 }
 
 /// How many changes one [`KvStore::write`] should carry at most. An engine applies a
-/// write whole: sled keeps every node it replaces in memory until the write ends (1M
-/// entries written 24,000 changes at a time peaked at 561 MiB resident, 100 at a time at
-/// 45 MiB), and RADOS puts a whole write in one OSD operation. Work bigger than this goes in several writes, each valid on its own.
+/// write whole: an embedded engine holds what a write changes in memory until it commits
+/// (sled, Kura's engine before redb: 1M entries written 24,000 changes at a time peaked at
+/// 561 MiB resident, 100 at a time at 45 MiB), and RADOS puts a whole write in one OSD
+/// operation. Work bigger than this goes in several writes, each valid on its own.
 pub const MAX_WRITE_CHANGES: usize = 128;
 
 /// Which entries of a map a [`KvStore::scan`] reads.

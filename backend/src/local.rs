@@ -1,4 +1,9 @@
-//! The embedded single-node backend: blobs as files, maps as sled trees.
+//! The embedded single-node backend: blobs as files, maps as redb tables.
+
+mod maps;
+mod sled_import;
+mod store;
+mod writer;
 
 use crate::blob::{BlockSums, MAGIC, TRAILER_LEN, block_count, blocking, blocking_stream};
 use crate::{
@@ -7,18 +12,18 @@ use crate::{
 };
 use async_trait::async_trait;
 use bytes::Bytes;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Data written by a blob writer before it is handed to the disk in one go.
 const WRITE_BUFFER: usize = 1024 * 1024;
 /// Blocks read and verified per step of a blob read.
 const READ_BLOCKS: u64 = 16;
 
-/// Threads index calls run on. Each call holds a thread while sled works, and requests
+/// Threads index calls run on. Each call holds a thread while redb works, and requests
 /// can ask for far more calls at once than the machine's cores serve: on tokio's shared
 /// blocking pool, a 300k-key reshard under 32 writers kept 260 threads, each with its
 /// stack and its allocator cache resident. Calls beyond these wait in a queue.
@@ -49,7 +54,7 @@ impl Drop for KvThreads {
 pub struct LocalBackend {
     blobs: PathBuf,
     tmp: PathBuf,
-    db: sled::Db,
+    maps: Arc<maps::Maps>,
     kv_threads: KvThreads,
 }
 
@@ -70,18 +75,11 @@ impl LocalBackend {
         }
         sync_dir(&blobs)?;
         sync_dir(root)?;
-        // sled's page cache: its real footprint is a few times this, and the kernel's page
-        // cache serves what it drops (a 1M-key reshard under load peaked at 265 MiB
-        // resident with 16 MiB, 238 MiB with 8 MiB, listing no slower).
-        let db = sled::Config::new()
-            .path(root.join("index"))
-            .cache_capacity(8 * 1024 * 1024)
-            .flush_every_ms(Some(200))
-            .open()?;
+        let maps = sled_import::open_importing(&root.join("index.redb"), &root.join("index"))?;
         Ok(LocalBackend {
             blobs,
             tmp,
-            db,
+            maps: Arc::new(maps),
             kv_threads: KvThreads::start()?,
         })
     }
@@ -89,12 +87,12 @@ impl LocalBackend {
     /// Runs an index call on one of the `KV_THREADS` threads.
     async fn kv<T: Send + 'static>(
         &self,
-        call: impl FnOnce(&sled::Db) -> Result<T> + Send + 'static,
+        call: impl FnOnce(&maps::Maps) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let threads = self.kv_threads.0.as_ref().expect("running until dropped");
-        let db = self.db.clone();
+        let maps = self.maps.clone();
         threads
-            .spawn_blocking(move || call(&db))
+            .spawn_blocking(move || call(&maps))
             .await
             .map_err(|e| BackendError::Io(std::io::Error::other(e)))?
     }
@@ -321,89 +319,33 @@ fn stream_blocks(
 #[async_trait]
 impl KvStore for LocalBackend {
     async fn get(&self, map: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let (map, key) = (map.to_owned(), key.to_vec());
-        self.kv(move |db| Ok(db.open_tree(map)?.get(key)?.map(|v| v.to_vec())))
-            .await
+        let mut values = self.get_many(map, &[key.to_vec()]).await?;
+        Ok(values.pop().flatten())
     }
 
     async fn get_many(&self, map: &str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         let (map, keys) = (map.to_owned(), keys.to_vec());
-        self.kv(move |db| {
-            let tree = db.open_tree(map)?;
-            keys.iter()
-                .map(|key| Ok(tree.get(key)?.map(|v| v.to_vec())))
-                .collect()
-        })
-        .await
+        self.kv(move |maps| maps.get_many(&map, &keys)).await
     }
 
     async fn scan(&self, map: &str, scan: &Scan) -> Result<Page> {
         let (map, scan) = (map.to_owned(), scan.clone());
-        self.kv(move |db| {
-            let tree = db.open_tree(map)?;
-            let start = scan.start.clone().max(scan.prefix.clone());
-            let mut page = Page::default();
-            for item in tree.range(start..) {
-                let (key, value) = item?;
-                if !scan.holds(&key) {
-                    break;
-                }
-                if page.entries.len() == scan.limit {
-                    page.next = Some(key.to_vec());
-                    break;
-                }
-                page.entries.push((key.to_vec(), value.to_vec()));
-            }
-            Ok(page)
-        })
-        .await
+        self.kv(move |maps| maps.scan(&map, &scan)).await
     }
 
     async fn write(&self, map: &str, write: crate::Write) -> Result<Outcome> {
         if write.is_empty() {
             return Ok(Outcome::Applied);
         }
-        let map = map.to_owned();
-        self.kv(move |db| {
-            let tree = db.open_tree(map)?;
-            let result = tree.transaction(|tx| {
-                for (key, expected) in &write.guards {
-                    if tx.get(key)?.as_deref() != expected.as_deref() {
-                        return Err(ConflictableTransactionError::Abort(()));
-                    }
-                }
-                for (key, value) in &write.changes {
-                    match value {
-                        Some(value) => tx.insert(key.as_slice(), value.as_slice())?,
-                        None => tx.remove(key.as_slice())?,
-                    };
-                }
-                Ok(())
-            });
-            match result {
-                Ok(()) => Ok(Outcome::Applied),
-                Err(TransactionError::Abort(())) => Ok(Outcome::GuardFailed),
-                Err(TransactionError::Storage(e)) => Err(e.into()),
-            }
-        })
-        .await
+        self.maps.write(map.to_owned(), write).await
     }
 
     async fn drop_map(&self, map: &str) -> Result<()> {
-        let map = map.to_owned();
-        self.kv(move |db| {
-            db.drop_tree(map)?;
-            Ok(())
-        })
-        .await
+        self.maps.drop_map(map.to_owned()).await
     }
 
     async fn sync(&self) -> Result<()> {
-        self.kv(move |db| {
-            db.flush()?;
-            Ok(())
-        })
-        .await
+        self.maps.sync().await
     }
 }
 

@@ -33,7 +33,7 @@ pub fn open(dir: &Path, shards: u32) -> Index {
     Index::new(Arc::new(LocalBackend::open(dir).unwrap()), shards)
 }
 
-/// Opens the index again after the previous handle was dropped: sled's
+/// Opens the index again after the previous handle was dropped: the backend's
 /// background flusher may hold the directory's lock a moment longer.
 pub fn reopen(dir: &Path, shards: u32) -> Index {
     let mut tries = 0;
