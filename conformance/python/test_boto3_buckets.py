@@ -53,6 +53,23 @@ def test_create_head_delete_bucket(s3):
         s3.head_bucket(Bucket=name)
 
 
+def test_bucket_requests_log_no_internal_error(s3, server):
+    """Creating, listing and deleting buckets, and a refused bucket name, are ordinary
+    requests: the server's log must not call any of them an internal error (operators
+    alert on those lines)."""
+    before = server.log_path.stat().st_size
+    name = unique_bucket_name("lq")
+    s3.create_bucket(Bucket=name)
+    s3.list_buckets()
+    s3.delete_bucket(Bucket=name)
+    with s3_error("InvalidBucketName", 400):
+        s3.create_bucket(Bucket="ab")
+    with open(server.log_path, "rb") as log:
+        log.seek(before)
+        written = log.read().decode(errors="replace")
+    assert "internal error" not in written, written
+
+
 def test_head_bucket_missing_is_404_without_body(s3, server):
     with s3_error("404", 404):
         s3.head_bucket(Bucket=unique_bucket_name("missing"))

@@ -173,9 +173,13 @@ impl Access {
     /// The bucket the request acts on, as read when it was authorized. Every operation
     /// with a bucket or object scope has one.
     pub fn bucket(&self) -> S3Result<&BucketRecord> {
-        self.bucket
-            .as_ref()
+        self.bucket_record()
             .ok_or_else(|| crate::error::S3Error::internal("no bucket was authorized"))
+    }
+
+    /// The bucket, if the request has one (CreateBucket and ListBuckets have none).
+    pub fn bucket_record(&self) -> Option<&BucketRecord> {
+        self.bucket.as_ref()
     }
 
     /// The bucket of a copy's source, for CopyObject and UploadPartCopy.

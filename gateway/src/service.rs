@@ -252,7 +252,7 @@ async fn dispatch(
         }
     };
     let key = route.key.as_deref();
-    let logged = Logged::of(access.bucket().ok(), &auth, key, (&parts, client)).map(|l| Logged {
+    let logged = Logged::of(access.bucket_record(), &auth, key, (&parts, client)).map(|l| Logged {
         acl_required: access.acl_required(),
         ..l
     });
