@@ -148,11 +148,16 @@ fn run(store: &Store, queue: &Receiver<Job>, progress: &Progress) {
             answer(batch, Vec::new(), progress);
             continue;
         }
-        let committed = store
-            .db()
-            .map_err(Failure::Closed)
-            .and_then(|db| commit(&db, &batch, flush).map_err(Failure::Redb));
-        match committed {
+        // Only this thread reopens and `broken` is clear, so the database is open.
+        let db = match store.db() {
+            Ok(db) => db,
+            Err(e) => {
+                batch.into_iter().for_each(|job| job.fail(&e.to_string()));
+                broken = true;
+                continue;
+            }
+        };
+        match commit(&db, &batch, flush) {
             Ok(outcomes) => {
                 let committed = progress.committed.fetch_add(1, Ordering::AcqRel) + 1;
                 if flush {
@@ -165,45 +170,20 @@ fn run(store: &Store, queue: &Receiver<Job>, progress: &Progress) {
                     unflushed.or(Some(Instant::now()))
                 };
             }
-            Err(failure) => {
-                let message = failure.to_string();
+            Err(e) => {
+                let message = e.to_string();
                 tracing::error!(error = %message, "an index commit failed");
                 batch.into_iter().for_each(|job| job.fail(&message));
-                if failure.needs_reopen() {
-                    // The reopened database is at its last flush: what was committed since
-                    // is gone, and the syncs waiting for it must fail.
+                // redb refuses every write after an I/O error until the database is
+                // reopened, at its last flush: what was committed since is gone, and the
+                // syncs waiting for it must fail.
+                if matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo) {
                     let committed = progress.committed.load(Ordering::Acquire);
                     progress.lost_up_to.store(committed, Ordering::Release);
                     unflushed = None;
                     broken = true;
                 }
             }
-        }
-    }
-}
-
-/// Why a batch was not committed.
-enum Failure {
-    /// The database is closed (a reopen is under way).
-    Closed(BackendError),
-    Redb(redb::Error),
-}
-
-impl Failure {
-    /// redb refuses every write after an I/O error until the database is reopened.
-    fn needs_reopen(&self) -> bool {
-        matches!(
-            self,
-            Failure::Closed(_) | Failure::Redb(redb::Error::Io(_) | redb::Error::PreviousIo)
-        )
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Closed(e) => e.fmt(f),
-            Failure::Redb(e) => e.fmt(f),
         }
     }
 }
