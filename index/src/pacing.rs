@@ -24,7 +24,7 @@ const STALLED_STEPS: u32 = 10;
 /// At most 2^4 = 16 times the first share.
 const MAX_EFFORT: u32 = 4;
 /// At most 2^1 = twice the first step size. Steps of up to 8,000 keys peaked a RADOS
-/// gateway 32-42 MiB higher than steps of up to 1,000 (a 100k-key reshard under 32
+/// gateway 31-41 MiB higher than steps of up to 1,000 (a 100k-key reshard under 32
 /// writers, two runs each), and a local one 25 MiB (300k keys).
 const MAX_STEP_DOUBLINGS: u32 = 1;
 
