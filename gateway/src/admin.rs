@@ -567,7 +567,7 @@ async fn stats_json(state: &S3State, name: &str) -> Result<Value, AdminError> {
             "target_shards": r.target.shards,
             "copied": r.copied,
             "total": objects,
-            "progress": if objects == 0 { 1.0 } else { (r.copied as f64 / objects as f64).min(1.0) },
+            "progress": r.progress(objects),
             "rate_per_sec": if elapsed_s > 0.0 { r.copied as f64 / elapsed_s } else { 0.0 },
             "started": iso8601(r.started_ms),
         })

@@ -357,8 +357,13 @@ pub(crate) fn shard_map_name(map_id: &str, layout: &ShardLayout, shard: u32) -> 
 pub struct Reshard {
     pub target: ShardLayout,
     pub started_ms: u64,
-    /// Entries copied so far.
+    /// Entries (versions) copied so far.
     pub copied: u64,
+    /// Stored entries the copy has read so far, of every space (`versions.rs`): a shard's
+    /// current entries and heads sort before its versions, so `copied` stands still for
+    /// the first two thirds of each shard while this grows evenly.
+    #[serde(default)]
+    pub read: u64,
     #[serde(default)]
     pub phase: ReshardPhase,
     /// The gateway running the reshard, and until when; another may take over after.
@@ -730,6 +735,7 @@ mod tests {
             },
             started_ms: 0,
             copied: 0,
+            read: 0,
             phase: ReshardPhase::Replaying,
             lease: None,
             switching_since_ms: None,

@@ -52,8 +52,9 @@ pub struct ReshardStep {
 /// What a reshard has left to do after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backlog {
-    /// Entries of the source shards not copied yet (an estimate: entries added behind
-    /// the copy's place count too, though they are replayed from the log instead).
+    /// Stored entries of the source shards the copy has not read yet (an estimate: see
+    /// `Reshard::copy_left`; entries added behind the copy's place count too, though they
+    /// are replayed from the log instead).
     Copy(u64),
     /// Log records a replay pass found; None when a shard had more than a page.
     Log(Option<u64>),
@@ -125,6 +126,28 @@ type Values = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 /// Keys to write to a target shard, each with its value there and its value in the source.
 type Filled = Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)>;
 
+impl Reshard {
+    /// Stored entries the copy has yet to read from source shards holding `entries`
+    /// versions, besides `read` (those its step just read): an estimate, from the
+    /// `STORED_PER_KEY` entries of a key of one version (keys of several have fewer per
+    /// version, so it runs high).
+    pub(crate) fn copy_left(&self, entries: u64, read: u64) -> u64 {
+        (entries * STORED_PER_KEY as u64).saturating_sub(self.read + read)
+    }
+
+    /// How far the reshard has got, 0 to 1, with `entries` versions in the source shards:
+    /// the copy's share of what it reads, then 1 while the log is replayed.
+    pub fn progress(&self, entries: u64) -> f64 {
+        match self.phase {
+            ReshardPhase::Starting => 0.0,
+            ReshardPhase::Copying { .. } if entries > 0 => {
+                1.0 - self.copy_left(entries, 0) as f64 / (entries * STORED_PER_KEY as u64) as f64
+            }
+            _ => 1.0,
+        }
+    }
+}
+
 impl Index {
     /// The buckets whose writes here found a shard holding more than `threshold` entries
     /// since the last call (which also set the threshold: none are noted before the
@@ -153,6 +176,7 @@ impl Index {
                     },
                     started_ms: now,
                     copied: 0,
+                    read: 0,
                     phase: ReshardPhase::Starting,
                     lease: None,
                     switching_since_ms: None,
@@ -174,7 +198,7 @@ impl Index {
             return Ok(ReshardStep::LATER);
         };
         let target = reshard.target;
-        let (copied, phase, left) = match reshard.phase {
+        let (copied, read, phase, left) = match reshard.phase {
             ReshardPhase::Starting => {
                 // A shard still Filling (a switch's opener died, no write since) logs too.
                 let unlogged =
@@ -186,11 +210,11 @@ impl Index {
                     shard: 0,
                     after: None,
                 };
-                (0, first, Backlog::Unknown)
+                (0, 0, first, Backlog::Unknown)
             }
             ReshardPhase::Copying {
                 shard,
-                after: cursor,
+                after: ref cursor,
             } => {
                 let map = record.shard_map(&record.layout, shard);
                 let scan = Scan {
@@ -205,8 +229,9 @@ impl Index {
                     .into_iter()
                     .map(|(key, value)| (key, Some(value)))
                     .collect();
-                // Progress in versions, as the shard headers count entries.
+                // Versions, as the shard headers count entries; and every entry read.
                 let copied = values.iter().filter(|(key, _)| is_version(key)).count() as u64;
+                let read = values.len() as u64;
                 let last = values.last().map(|(key, _)| key.clone());
                 let keys = values.iter().map(|(key, _)| key.clone()).collect();
                 let fill = self.fill_target(&record, &target, epoch, keys, async { Ok(values) });
@@ -225,8 +250,8 @@ impl Index {
                     _ => ReshardPhase::Replaying,
                 };
                 let entries: u64 = self.headers(&record).await?.iter().map(|h| h.entries).sum();
-                let left = entries.saturating_sub(reshard.copied + copied);
-                (copied, next, Backlog::Copy(left))
+                let left = reshard.copy_left(entries, read);
+                (copied, read, next, Backlog::Copy(left))
             }
             ReshardPhase::Replaying => {
                 let limit = max_keys.max(1) * STORED_PER_KEY;
@@ -238,13 +263,14 @@ impl Index {
                 if next == ReshardPhase::Switching {
                     return self.switch_step(&record, &target, epoch).await;
                 }
-                (0, next, left)
+                (0, 0, next, left)
             }
             ReshardPhase::Switching => return self.switch_step(&record, &target, epoch).await,
         };
         let saved = self
             .save_reshard(bucket, &target, epoch, |r| {
                 r.copied += copied;
+                r.read += read;
                 r.phase = phase.clone();
             })
             .await?;

@@ -689,6 +689,56 @@ async fn reshard_moves_every_key_while_writes_continue_and_resumes_after_reopen(
     );
 }
 
+/// A shard's current entries and heads sort before its versions, so the copy reads two
+/// thirds of each shard before it copies a version: its backlog and its progress still
+/// shrink and grow with every step, and a reshard that nobody writes to never works
+/// harder (it would if its backlog stood still for 10 steps).
+#[tokio::test]
+async fn a_reshard_copy_progresses_with_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path(), 1);
+    index
+        .create_bucket("b", "o", "us-east-1", |_| {})
+        .await
+        .unwrap();
+    for i in 0..300 {
+        index
+            .put_object::<IndexError>("b", &format!("k{i:04}"), version("aa", 1), |_| Ok(()))
+            .await
+            .unwrap();
+    }
+    index.start_reshard("b", 4).await.unwrap();
+    let mut pace = kura_index::ReshardPace::new(25);
+    let mut progress = Vec::new();
+    loop {
+        // 10 keys' worth of stored entries a step: 30 steps for the copy.
+        let step = index.reshard_step("b", 10).await.unwrap();
+        pace.after(step.left);
+        if step.done {
+            break;
+        }
+        let stats = index.shard_stats("b").await.unwrap();
+        let reshard = stats.reshard.unwrap();
+        if matches!(reshard.phase, kura_index::ReshardPhase::Copying { .. }) {
+            progress.push(reshard.progress(300));
+        }
+    }
+    assert!(progress.len() >= 25, "{progress:?}");
+    assert!(
+        progress.windows(2).all(|w| w[0] < w[1]),
+        "progress stood still: {progress:?}"
+    );
+    let last = progress[progress.len() - 1];
+    assert!(
+        progress[0] == 0.0 && last > 0.9 && last <= 1.0,
+        "{progress:?}"
+    );
+    assert_eq!(
+        (pace.step_keys(), pace.share()),
+        (kura_index::RESHARD_STEP_KEYS, 25)
+    );
+}
+
 /// Writers on other threads race the copy: new keys, overwrites and deletes
 /// land before, inside and after each step's range while it is being covered
 /// and copied. Most keys are written once, so a lost or stale copy is never
