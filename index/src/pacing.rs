@@ -3,9 +3,12 @@
 //!
 //! A reshard starts gently (steps of `RESHARD_STEP_KEYS`, copying a `share` of the time)
 //! and works harder while it falls behind: writes that keep coming faster than it copies
-//! would otherwise keep it from ever finishing. Each time its backlog has not reached a
-//! new low for `STALLED_STEPS` steps, its share doubles, up to `MAX_EFFORT` doublings;
-//! writers are then slowed (never paused) until it catches up. Its step size doubles
+//! would otherwise keep it from ever finishing, and writes that come almost as fast make
+//! it last for as long as they do (each of them logged meanwhile). Each time its backlog
+//! has not reached a new low for `STALLED_STEPS` steps — for the copy, lower by at least
+//! half of what it read since: writers added more than half as many entries as it read —
+//! its share doubles, up to `MAX_EFFORT` doublings; writers are then slowed (never
+//! paused) until it catches up. Its step size doubles
 //! only the first `MAX_STEP_DOUBLINGS` times: a step holds its keys' entries in memory
 //! (as read, as written, the targets' as read, and the storage client's copies of each),
 //! so working harder means pausing less, not holding more.
@@ -45,6 +48,8 @@ pub struct ReshardPace {
     /// The lowest backlog seen in the current stage, and steps since.
     best: Option<Backlog>,
     since_best: u32,
+    /// Stored entries the copy read since the lowest backlog.
+    read_since_best: u64,
 }
 
 impl ReshardPace {
@@ -55,6 +60,7 @@ impl ReshardPace {
             effort: 0,
             best: None,
             since_best: 0,
+            read_since_best: 0,
         }
     }
 
@@ -75,14 +81,20 @@ impl ReshardPace {
 
     /// Takes note of what a step left to do.
     pub fn after(&mut self, left: Backlog) {
+        if let Backlog::Copy { read, .. } = left {
+            self.read_since_best += read;
+        }
         let improved = match (&self.best, &left) {
             (_, Backlog::Unknown) => return,
-            (Some(best), left) if best.same_stage(left) => left.less_than(best),
+            (Some(best), left) if best.same_stage(left) => {
+                left.less_than(best, self.read_since_best)
+            }
             _ => true,
         };
         if improved {
             self.best = Some(left);
             self.since_best = 0;
+            self.read_since_best = 0;
             return;
         }
         self.since_best += 1;
@@ -117,8 +129,10 @@ mod tests {
     #[test]
     fn a_reshard_that_keeps_up_keeps_its_pace() {
         let mut pace = ReshardPace::new(25);
-        for left in (0..1000).rev() {
-            pace.after(Backlog::Copy(left));
+        // Writers add a third of what each step reads.
+        for step in 0..1000 {
+            let left = 1_000_000 - step * 200;
+            pace.after(Backlog::Copy { left, read: 300 });
         }
         assert_eq!((pace.step_keys(), pace.share()), (RESHARD_STEP_KEYS, 25));
     }
@@ -127,7 +141,10 @@ mod tests {
     fn a_reshard_that_falls_behind_works_harder_up_to_a_limit() {
         let mut pace = ReshardPace::new(25);
         for left in 0..(STALLED_STEPS as u64 + 1) {
-            pace.after(Backlog::Copy(1000 + left));
+            pace.after(Backlog::Copy {
+                left: 1000 + left,
+                read: 300,
+            });
         }
         assert_eq!(
             (pace.step_keys(), pace.share()),
@@ -152,11 +169,30 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_that_writers_nearly_keep_up_with_works_harder() {
+        // Each step reads 300 entries, writers add 200 meanwhile: a new low every step,
+        // but by less than half of what was read.
+        let mut pace = ReshardPace::new(25);
+        for step in 0..(STALLED_STEPS as u64 + 1) {
+            let left = 1_000_000 - step * 100;
+            pace.after(Backlog::Copy { left, read: 300 });
+        }
+        assert_eq!(pace.share(), 50);
+        // Writers that add exactly half of it are kept up with.
+        let mut pace = ReshardPace::new(25);
+        for step in 0..100 {
+            let left = 1_000_000 - step * 150;
+            pace.after(Backlog::Copy { left, read: 300 });
+        }
+        assert_eq!(pace.share(), 25);
+    }
+
+    #[test]
     fn a_new_stage_starts_a_new_count() {
         let mut pace = ReshardPace::new(25);
-        pace.after(Backlog::Copy(10));
+        pace.after(Backlog::Copy { left: 10, read: 1 });
         for _ in 0..STALLED_STEPS - 1 {
-            pace.after(Backlog::Copy(20));
+            pace.after(Backlog::Copy { left: 20, read: 1 });
         }
         pace.after(Backlog::Log(Some(5000)));
         pace.after(Backlog::Log(Some(4000)));

@@ -52,10 +52,10 @@ pub struct ReshardStep {
 /// What a reshard has left to do after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backlog {
-    /// Stored entries of the source shards the copy has not read yet (an estimate: see
-    /// `Reshard::copy_left`; entries added behind the copy's place count too, though they
-    /// are replayed from the log instead).
-    Copy(u64),
+    /// Stored entries of the source shards the copy has not read yet (`left`, an
+    /// estimate: see `Reshard::copy_left`; entries added behind the copy's place count
+    /// too, though they are replayed from the log instead), and those its step `read`.
+    Copy { left: u64, read: u64 },
     /// Log records a replay pass found; None when a shard had more than a page.
     Log(Option<u64>),
     /// Nothing to tell (starting, switching, or another gateway's turn).
@@ -67,10 +67,12 @@ impl Backlog {
         std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 
-    /// Whether this is less left to do than `other`, of the same stage.
-    pub(crate) fn less_than(&self, other: &Backlog) -> bool {
+    /// Whether this is less left to do than `other`, of the same stage; for a copy, by at
+    /// least half of what it `read` since, else writers add more than half as fast as
+    /// it copies.
+    pub(crate) fn less_than(&self, other: &Backlog, read: u64) -> bool {
         match (self, other) {
-            (Backlog::Copy(a), Backlog::Copy(b)) => a < b,
+            (Backlog::Copy { left: a, .. }, Backlog::Copy { left: b, .. }) => a + read / 2 <= *b,
             (Backlog::Log(Some(a)), Backlog::Log(Some(b))) => a < b,
             (Backlog::Log(Some(_)), Backlog::Log(None)) => true,
             _ => false,
@@ -251,7 +253,7 @@ impl Index {
                 };
                 let entries: u64 = self.headers(&record).await?.iter().map(|h| h.entries).sum();
                 let left = reshard.copy_left(entries, read);
-                (copied, read, next, Backlog::Copy(left))
+                (copied, read, next, Backlog::Copy { left, read })
             }
             ReshardPhase::Replaying => {
                 let limit = max_keys.max(1) * STORED_PER_KEY;

@@ -463,13 +463,14 @@ pub fn stats(stats: &Stats) -> String {
     text
 }
 
-/// `copied/total keys (p%), rate keys/s`.
+/// `p% (copied/total keys copied), rate keys/s`: the share of the index the copy has
+/// read, which grows evenly where the keys copied do not (a shard's versions come last).
 pub fn progress_text(r: &Reshard) -> String {
     format!(
-        "{}/{} keys ({:.1}%), {:.0} keys/s",
+        "{:.1}% ({}/{} keys copied), {:.0} keys/s",
+        (r.progress * 100.0).clamp(0.0, 100.0),
         r.copied,
         r.total,
-        (r.progress * 100.0).clamp(0.0, 100.0),
         r.rate_per_sec
     )
 }
@@ -599,7 +600,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("progress:  2/8 keys (25.0%), 10 keys/s\n"),
+            text.contains("progress:  25.0% (2/8 keys copied), 10 keys/s\n"),
             "{text}"
         );
         assert!(

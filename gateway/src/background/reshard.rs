@@ -81,7 +81,9 @@ impl Worker for ReshardWorker {
             detail: if self.resharding.is_empty() {
                 "no reshard under way".into()
             } else {
-                let mut buckets: Vec<&str> = self.resharding.keys().map(String::as_str).collect();
+                let mut buckets: Vec<String> = (self.resharding.iter())
+                    .map(|(name, pace)| format!("{name} ({}% of the time)", pace.share()))
+                    .collect();
                 buckets.sort();
                 format!("resharding {}", buckets.join(", "))
             },
