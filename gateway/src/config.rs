@@ -77,8 +77,8 @@ pub struct ServeArgs {
     /// Share of time, in percent, a background reshard spends copying entries
     /// while it keeps up; it sleeps the rest, leaving the index to requests.
     /// Higher finishes sooner, lower disturbs writes less. A reshard that falls
-    /// behind the writers doubles its share and step size (up to 16 times) so
-    /// that it still finishes.
+    /// behind the writers (they add more than half as many entries as it copies)
+    /// doubles its share, up to 16 times, so that it finishes.
     #[arg(long, env = "KURA_RESHARD_SHARE", default_value_t = DEFAULT_RESHARD_SHARE, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub reshard_share: u32,
 
