@@ -4,14 +4,14 @@
 //! A reshard starts gently (steps of `RESHARD_STEP_KEYS`, copying a `share` of the time)
 //! and works harder while it falls behind: writes that keep coming faster than it copies
 //! would otherwise keep it from ever finishing, and writes that come almost as fast make
-//! it last for as long as they do (each of them logged meanwhile). Each time its backlog
-//! has not reached a new low for `STALLED_STEPS` steps — for the copy, lower by at least
-//! half of what it read since: writers added more than half as many entries as it read —
-//! its share doubles, up to `MAX_EFFORT` doublings; writers are then slowed (never
-//! paused) until it catches up. Its step size doubles
-//! only the first `MAX_STEP_DOUBLINGS` times: a step holds its keys' entries in memory
-//! (as read, as written, the targets' as read, and the storage client's copies of each),
-//! so working harder means pausing less, not holding more.
+//! it last for as long as they do (each of them logged meanwhile). It falls behind when
+//! its backlog has not reached a new low for `STALLED_STEPS` steps; for the copy, a new
+//! low must be lower by at least half of what it read since (else writers added more
+//! than half as many entries as it read). Its share then doubles, up to `MAX_EFFORT`
+//! doublings, and writers are slowed (never paused) until it catches up. Its step size
+//! doubles only the first `MAX_STEP_DOUBLINGS` times: a step holds its keys' entries in
+//! memory (as read, as written, the targets' as read, and the storage client's copies of
+//! each), so working harder means pausing less, not holding more.
 
 use crate::reshard::Backlog;
 use std::time::Duration;
